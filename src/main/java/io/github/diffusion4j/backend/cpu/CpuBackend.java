@@ -1,0 +1,599 @@
+package io.github.diffusion4j.backend.cpu;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Philox;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+
+/**
+ * The pure-Java backend: float32, multi-threaded over the machine's cores, and the numerical reference for
+ * every GPU kernel. Hot loops work on raw arrays and offsets (no per-element virtual calls).
+ */
+public final class CpuBackend implements Backend {
+    private static final CpuBackend INSTANCE = new CpuBackend();
+
+    /** The shared instance (the backend holds no state besides its thread pool). */
+    public static CpuBackend get() { return INSTANCE; }
+
+    public CpuBackend() {}
+
+    @Override public String name() { return "cpu"; }
+
+    @Override public String description() {
+        return "CPU, " + Parallel.threads() + " threads, " + (CpuGemm.vectorized() ? "Vector API GEMM" : "scalar GEMM")
+                + " (" + System.getProperty("os.arch") + ", Java " + Runtime.version().feature() + ")";
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    static float[] arr(Tensor t) {
+        if (!(t.storage() instanceof CpuStorage s)) {
+            throw new IllegalArgumentException("tensor " + t + " does not live on the CPU backend");
+        }
+        return s.data();
+    }
+
+    static int off(Tensor t) { return (int) t.offset(); }
+
+    private static void sameSize(Tensor a, Tensor b) {
+        if (a.numel() != b.numel()) {
+            throw new IllegalArgumentException("size mismatch: " + a.shape() + " vs " + b.shape());
+        }
+    }
+
+    private static final int GRAIN = 1 << 14;
+
+    // ------------------------------------------------------------------ memory
+
+    @Override public Tensor zeros(Shape shape) {
+        return new Tensor(new CpuStorage(this, new float[shape.size()]), 0, shape, true);
+    }
+
+    @Override public Tensor fromArray(float[] data, Shape shape) {
+        if (data.length != shape.numel()) {
+            throw new IllegalArgumentException(data.length + " values for shape " + shape);
+        }
+        return new Tensor(new CpuStorage(this, data.clone()), 0, shape, true);
+    }
+
+    @Override public void copyFromHost(Tensor dst, float[] src, int srcOffset) {
+        System.arraycopy(src, srcOffset, arr(dst), off(dst), dst.size());
+    }
+
+    @Override public float[] toHost(Tensor t) {
+        float[] out = new float[t.size()];
+        copyToHost(out, 0, t);
+        return out;
+    }
+
+    @Override public void copyToHost(float[] dst, int dstOffset, Tensor t) {
+        System.arraycopy(arr(t), off(t), dst, dstOffset, t.size());
+    }
+
+    // ------------------------------------------------------------------ elementwise
+
+    @Override public void fill(Tensor out, float value) {
+        float[] o = arr(out);
+        int oo = off(out);
+        java.util.Arrays.fill(o, oo, oo + out.size(), value);
+    }
+
+    @Override public void copy(Tensor out, Tensor in) {
+        sameSize(out, in);
+        System.arraycopy(arr(in), off(in), arr(out), off(out), in.size());
+    }
+
+    @Override public void axpby(Tensor out, float alpha, Tensor a, float beta, Tensor b) {
+        sameSize(out, a);
+        sameSize(out, b);
+        float[] o = arr(out), x = arr(a), y = arr(b);
+        int oo = off(out), xo = off(a), yo = off(b);
+        Parallel.forRange(out.size(), GRAIN, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) o[oo + i] = alpha * x[xo + i] + beta * y[yo + i];
+        });
+    }
+
+    @Override public void scale(Tensor out, Tensor a, float s) {
+        sameSize(out, a);
+        float[] o = arr(out), x = arr(a);
+        int oo = off(out), xo = off(a);
+        Parallel.forRange(out.size(), GRAIN, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) o[oo + i] = s * x[xo + i];
+        });
+    }
+
+    @Override public void mul(Tensor out, Tensor a, Tensor b) {
+        sameSize(out, a);
+        sameSize(out, b);
+        float[] o = arr(out), x = arr(a), y = arr(b);
+        int oo = off(out), xo = off(a), yo = off(b);
+        Parallel.forRange(out.size(), GRAIN, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) o[oo + i] = x[xo + i] * y[yo + i];
+        });
+    }
+
+    @Override public void clamp(Tensor out, Tensor a, float lo0, float hi0) {
+        sameSize(out, a);
+        float[] o = arr(out), x = arr(a);
+        int oo = off(out), xo = off(a);
+        Parallel.forRange(out.size(), GRAIN, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) o[oo + i] = Math.max(lo0, Math.min(hi0, x[xo + i]));
+        });
+    }
+
+    // ------------------------------------------------------------------ reductions
+
+    @Override public double sum(Tensor x) {
+        float[] a = arr(x);
+        int o = off(x), n = x.size();
+        double s = 0;
+        for (int i = 0; i < n; i++) s += a[o + i];
+        return s;
+    }
+
+    @Override public double sumSquares(Tensor x) {
+        float[] a = arr(x);
+        int o = off(x), n = x.size();
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            double v = a[o + i];
+            s += v * v;
+        }
+        return s;
+    }
+
+    @Override public boolean allFinite(Tensor x) {
+        float[] a = arr(x);
+        int o = off(x), n = x.size();
+        for (int i = 0; i < n; i++) if (!Float.isFinite(a[o + i])) return false;
+        return true;
+    }
+
+    @Override public void sumPerSample(Tensor out, Tensor x) {
+        int n = x.dim(0), per = x.shape().sizeFrom(1);
+        if (out.numel() != n) throw new IllegalArgumentException("sumPerSample: out " + out.shape() + " for " + x.shape());
+        float[] a = arr(x), o = arr(out);
+        int xo = off(x), oo = off(out);
+        for (int s = 0; s < n; s++) {
+            double acc = 0;
+            for (int i = 0; i < per; i++) acc += a[xo + s * per + i];
+            o[oo + s] = (float) acc;
+        }
+    }
+
+    // ------------------------------------------------------------------ bias and broadcasts
+
+    @Override public void addBias(Tensor out, Tensor in, Tensor bias) {
+        sameSize(out, in);
+        int n = in.dim(0), c = in.shape().c(), sp = in.shape().spatial();
+        if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
+        float[] o = arr(out), x = arr(in), b = arr(bias);
+        int oo = off(out), xo = off(in), bo = off(bias);
+        Parallel.forRange(n * c, Math.max(1, GRAIN / sp), (lo, hi) -> {
+            for (int nc = lo; nc < hi; nc++) {
+                float bv = b[bo + nc % c];
+                int base = nc * sp;
+                for (int i = 0; i < sp; i++) o[oo + base + i] = x[xo + base + i] + bv;
+            }
+        });
+    }
+
+    @Override public void biasGrad(Tensor dBias, Tensor dOut) {
+        int n = dOut.dim(0), c = dOut.shape().c(), sp = dOut.shape().spatial();
+        if (dBias.numel() != c) throw new IllegalArgumentException("bias grad " + dBias.shape() + " for " + dOut.shape());
+        float[] g = arr(dBias), d = arr(dOut);
+        int go = off(dBias), dO = off(dOut);
+        Parallel.forRange(c, Math.max(1, GRAIN / (n * sp)), (lo, hi) -> {
+            for (int ch = lo; ch < hi; ch++) {
+                double acc = 0;
+                for (int s = 0; s < n; s++) {
+                    int base = dO + (s * c + ch) * sp;
+                    for (int i = 0; i < sp; i++) acc += d[base + i];
+                }
+                g[go + ch] += (float) acc;
+            }
+        });
+    }
+
+    @Override public void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
+        sameSize(out, in);
+        int nc = in.dim(0) * in.shape().c(), sp = in.shape().spatial();
+        if (v.numel() != nc) throw new IllegalArgumentException("per-channel vector " + v.shape() + " for " + in.shape());
+        float[] o = arr(out), x = arr(in), b = arr(v);
+        int oo = off(out), xo = off(in), bo = off(v);
+        Parallel.forRange(nc, Math.max(1, GRAIN / sp), (lo, hi) -> {
+            for (int k = lo; k < hi; k++) {
+                float bv = b[bo + k];
+                int base = k * sp;
+                for (int i = 0; i < sp; i++) o[oo + base + i] = x[xo + base + i] + bv;
+            }
+        });
+    }
+
+    @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
+        int nc = dOut.dim(0) * dOut.shape().c(), sp = dOut.shape().spatial();
+        if (dv.numel() != nc) throw new IllegalArgumentException("per-channel grad " + dv.shape() + " for " + dOut.shape());
+        float[] g = arr(dv), d = arr(dOut);
+        int go = off(dv), dO = off(dOut);
+        Parallel.forRange(nc, Math.max(1, GRAIN / sp), (lo, hi) -> {
+            for (int k = lo; k < hi; k++) {
+                double acc = 0;
+                int base = dO + k * sp;
+                for (int i = 0; i < sp; i++) acc += d[base + i];
+                g[go + k] = (float) acc;
+            }
+        });
+    }
+
+    @Override public void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift) {
+        sameSize(out, in);
+        int nc = in.dim(0) * in.shape().c(), sp = in.shape().spatial();
+        if (scale.numel() != nc || shift.numel() != nc) {
+            throw new IllegalArgumentException("scale/shift " + scale.shape() + " for " + in.shape());
+        }
+        float[] o = arr(out), x = arr(in), sc = arr(scale), sh = arr(shift);
+        int oo = off(out), xo = off(in), sco = off(scale), sho = off(shift);
+        Parallel.forRange(nc, Math.max(1, GRAIN / sp), (lo, hi) -> {
+            for (int k = lo; k < hi; k++) {
+                float a = 1f + sc[sco + k], b = sh[sho + k];
+                int base = k * sp;
+                for (int i = 0; i < sp; i++) o[oo + base + i] = x[xo + base + i] * a + b;
+            }
+        });
+    }
+
+    @Override public void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in,
+                                             Tensor scale) {
+        int nc = in.dim(0) * in.shape().c(), sp = in.shape().spatial();
+        float[] dx = arr(dIn), dsc = arr(dScale), dsh = arr(dShift), dy = arr(dOut), x = arr(in), sc = arr(scale);
+        int dxo = off(dIn), dsco = off(dScale), dsho = off(dShift), dyo = off(dOut), xo = off(in), sco = off(scale);
+        Parallel.forRange(nc, Math.max(1, GRAIN / sp), (lo, hi) -> {
+            for (int k = lo; k < hi; k++) {
+                float a = 1f + sc[sco + k];
+                double accS = 0, accB = 0;
+                int base = k * sp;
+                for (int i = 0; i < sp; i++) {
+                    float g = dy[dyo + base + i];
+                    accS += g * x[xo + base + i];
+                    accB += g;
+                    dx[dxo + base + i] = g * a;
+                }
+                dsc[dsco + k] = (float) accS;
+                dsh[dsho + k] = (float) accB;
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------ matrix products
+
+    @Override public void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha,
+                                 float beta) {
+        if (a.rank() < 2 || b.rank() < 2) {
+            throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
+        }
+        int ac = a.dim(-1), ar = (int) (a.numel() / ac);
+        int bc = b.dim(-1), br = (int) (b.numel() / bc);
+        int m = transA ? ac : ar, k = transA ? ar : ac;
+        int kb = transB ? bc : br, n = transB ? br : bc;
+        if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")
+                + " @ " + b.shape() + (transB ? "^T" : ""));
+        if (c.numel() != (long) m * n) throw new IllegalArgumentException("matmul output " + c.shape() + " for " + m + "x" + n);
+        CpuGemm.sgemm(transA, transB, m, n, k, alpha, arr(a), off(a), ac, arr(b), off(b), bc, beta, arr(c), off(c), n);
+    }
+
+    @Override public void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha,
+                                        float beta) {
+        if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3) {
+            throw new IllegalArgumentException("batchedMatmul needs rank-3 operands: " + a.shape() + ", " + b.shape() + ", " + c.shape());
+        }
+        int batch = a.dim(0);
+        if (b.dim(0) != batch || c.dim(0) != batch) throw new IllegalArgumentException("batch sizes differ");
+        int ar = a.dim(1), ac = a.dim(2), br = b.dim(1), bc = b.dim(2);
+        int m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc;
+        if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
+                + a.shape() + " @ " + b.shape());
+        if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
+        float[] aa = arr(a), bb = arr(b), cc = arr(c);
+        int ao = off(a), bo = off(b), co = off(c);
+        int sa = ar * ac, sb = br * bc, sc = m * n;
+        for (int i = 0; i < batch; i++) {
+            CpuGemm.sgemm(transA, transB, m, n, k, alpha, aa, ao + i * sa, ac, bb, bo + i * sb, bc, beta, cc, co + i * sc, n);
+        }
+    }
+
+    // ------------------------------------------------------------------ convolutions
+
+    @Override public void conv2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
+        CpuConv.forward(y, x, w, bias, stride, pad);
+    }
+
+    @Override public void conv2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
+        CpuConv.backwardData(dx, dy, w, stride, pad);
+    }
+
+    @Override public void conv2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad) {
+        CpuConv.backwardFilter(dw, dy, x, stride, pad);
+        if (dBias != null) biasGrad(dBias, dy);
+    }
+
+    // ------------------------------------------------------------------ normalisation and activations
+
+    @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
+                                    float eps) {
+        sameSize(y, x);
+        int n = x.dim(0), c = x.shape().c(), sp = x.shape().spatial();
+        if (c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
+        int cpg = c / groups, gsize = cpg * sp;
+        float[] yo = arr(y), xo = arr(x), mo = arr(mean), ro = arr(rstd), ga = arr(gamma), be = arr(beta);
+        int yOff = off(y), xOff = off(x), mOff = off(mean), rOff = off(rstd), gOff = off(gamma), bOff = off(beta);
+        Parallel.forRange(n * groups, Math.max(1, GRAIN / gsize), (lo, hi) -> {
+            for (int ng = lo; ng < hi; ng++) {
+                int base = ng * gsize;
+                double s = 0;
+                for (int i = 0; i < gsize; i++) s += xo[xOff + base + i];
+                double mu = s / gsize;
+                double v = 0;
+                for (int i = 0; i < gsize; i++) {
+                    double d = xo[xOff + base + i] - mu;
+                    v += d * d;
+                }
+                float r = (float) (1.0 / Math.sqrt(v / gsize + eps));
+                float m = (float) mu;
+                mo[mOff + ng] = m;
+                ro[rOff + ng] = r;
+                int g = ng % groups;
+                for (int cc = 0; cc < cpg; cc++) {
+                    int ch = g * cpg + cc;
+                    float a = ga[gOff + ch] * r, b = be[bOff + ch] - m * a;
+                    int cb = base + cc * sp;
+                    for (int i = 0; i < sp; i++) yo[yOff + cb + i] = xo[xOff + cb + i] * a + b;
+                }
+            }
+        });
+    }
+
+    @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
+                                            Tensor rstd, Tensor gamma, int groups) {
+        int n = x.dim(0), c = x.shape().c(), sp = x.shape().spatial();
+        int cpg = c / groups, gsize = cpg * sp;
+        float[] dxa = arr(dx), dga = arr(dGamma), dba = arr(dBeta), dya = arr(dy), xa = arr(x), ma = arr(mean),
+                ra = arr(rstd), ga = arr(gamma);
+        int dxo = off(dx), dgo = off(dGamma), dbo = off(dBeta), dyo = off(dy), xo = off(x), mo = off(mean),
+                ro = off(rstd), go = off(gamma);
+        // parameter gradients: per channel, summed over samples (serial over n keeps the accumulation race-free)
+        Parallel.forRange(c, Math.max(1, GRAIN / (n * sp)), (lo, hi) -> {
+            for (int ch = lo; ch < hi; ch++) {
+                int g = ch / cpg;
+                double accG = 0, accB = 0;
+                for (int s = 0; s < n; s++) {
+                    float m = ma[mo + s * groups + g], r = ra[ro + s * groups + g];
+                    int base = (s * c + ch) * sp;
+                    for (int i = 0; i < sp; i++) {
+                        float d = dya[dyo + base + i];
+                        accG += d * (xa[xo + base + i] - m) * r;
+                        accB += d;
+                    }
+                }
+                dga[dgo + ch] += (float) accG;
+                dba[dbo + ch] += (float) accB;
+            }
+        });
+        // input gradient: dx = r * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)) per group
+        Parallel.forRange(n * groups, Math.max(1, GRAIN / gsize), (lo, hi) -> {
+            for (int ng = lo; ng < hi; ng++) {
+                int gi = ng % groups;
+                float m = ma[mo + ng], r = ra[ro + ng];
+                int base = ng * gsize;
+                double s1 = 0, s2 = 0;
+                for (int cc = 0; cc < cpg; cc++) {
+                    float gm = ga[go + gi * cpg + cc];
+                    int cb = base + cc * sp;
+                    for (int i = 0; i < sp; i++) {
+                        double gdy = gm * dya[dyo + cb + i];
+                        s1 += gdy;
+                        s2 += gdy * (xa[xo + cb + i] - m) * r;
+                    }
+                }
+                float a1 = (float) (s1 / gsize), a2 = (float) (s2 / gsize);
+                for (int cc = 0; cc < cpg; cc++) {
+                    float gm = ga[go + gi * cpg + cc];
+                    int cb = base + cc * sp;
+                    for (int i = 0; i < sp; i++) {
+                        float xhat = (xa[xo + cb + i] - m) * r;
+                        dxa[dxo + cb + i] = r * (gm * dya[dyo + cb + i] - a1 - xhat * a2);
+                    }
+                }
+            }
+        });
+    }
+
+    @Override public void silu(Tensor y, Tensor x) {
+        sameSize(y, x);
+        float[] o = arr(y), a = arr(x);
+        int oo = off(y), ao = off(x);
+        Parallel.forRange(x.size(), GRAIN, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                float v = a[ao + i];
+                o[oo + i] = v / (1f + (float) Math.exp(-v));
+            }
+        });
+    }
+
+    @Override public void siluBackward(Tensor dx, Tensor dy, Tensor x) {
+        sameSize(dx, x);
+        float[] o = arr(dx), g = arr(dy), a = arr(x);
+        int oo = off(dx), go = off(dy), ao = off(x);
+        Parallel.forRange(x.size(), GRAIN, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                float v = a[ao + i];
+                float s = 1f / (1f + (float) Math.exp(-v));
+                o[oo + i] = g[go + i] * s * (1f + v * (1f - s));
+            }
+        });
+    }
+
+    @Override public void softmax(Tensor y, Tensor x) {
+        sameSize(y, x);
+        int cols = x.dim(-1), rows = x.size() / cols;
+        float[] o = arr(y), a = arr(x);
+        int oo = off(y), ao = off(x);
+        Parallel.forRange(rows, Math.max(1, GRAIN / cols), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int b = r * cols;
+                float mx = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < cols; j++) mx = Math.max(mx, a[ao + b + j]);
+                double s = 0;
+                for (int j = 0; j < cols; j++) {
+                    float e = (float) Math.exp(a[ao + b + j] - mx);
+                    o[oo + b + j] = e;
+                    s += e;
+                }
+                float inv = (float) (1.0 / s);
+                for (int j = 0; j < cols; j++) o[oo + b + j] *= inv;
+            }
+        });
+    }
+
+    @Override public void softmaxBackward(Tensor dx, Tensor dy, Tensor y) {
+        sameSize(dx, y);
+        int cols = y.dim(-1), rows = y.size() / cols;
+        float[] o = arr(dx), g = arr(dy), p = arr(y);
+        int oo = off(dx), go = off(dy), po = off(y);
+        Parallel.forRange(rows, Math.max(1, GRAIN / cols), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int b = r * cols;
+                double dot = 0;
+                for (int j = 0; j < cols; j++) dot += g[go + b + j] * p[po + b + j];
+                float d = (float) dot;
+                for (int j = 0; j < cols; j++) o[oo + b + j] = p[po + b + j] * (g[go + b + j] - d);
+            }
+        });
+    }
+
+    @Override public void dropout(Tensor y, Tensor x, float p, long seed, long offset) {
+        dropoutApply(y, x, p, seed, offset);
+    }
+
+    @Override public void dropoutBackward(Tensor dx, Tensor dy, float p, long seed, long offset) {
+        dropoutApply(dx, dy, p, seed, offset);
+    }
+
+    private void dropoutApply(Tensor out, Tensor in, float p, long seed, long offset) {
+        sameSize(out, in);
+        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
+        float[] o = arr(out), a = arr(in);
+        int oo = off(out), ao = off(in);
+        float keep = 1f / (1f - p);
+        Parallel.forRange(in.size(), GRAIN, (lo, hi) -> {
+            float[] u = new float[hi - lo];
+            Philox.fillUniform(u, -lo, seed, offset, lo, hi);
+            for (int i = lo; i < hi; i++) o[oo + i] = u[i - lo] >= p ? a[ao + i] * keep : 0f;
+        });
+    }
+
+    // ------------------------------------------------------------------ reshaping
+
+    @Override public void upsampleNearest2x(Tensor y, Tensor x) {
+        int nc = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+        if (y.numel() != 4L * x.numel()) throw new IllegalArgumentException("upsample output " + y.shape() + " for " + x.shape());
+        float[] o = arr(y), a = arr(x);
+        int oo = off(y), ao = off(x);
+        int w2 = 2 * w;
+        Parallel.forRange(nc, Math.max(1, GRAIN / (h * w * 4)), (lo, hi) -> {
+            for (int k = lo; k < hi; k++) {
+                int ib = ao + k * h * w, ob = oo + k * 4 * h * w;
+                for (int i = 0; i < h; i++) {
+                    int r0 = ob + (2 * i) * w2, r1 = r0 + w2;
+                    for (int j = 0; j < w; j++) {
+                        float v = a[ib + i * w + j];
+                        o[r0 + 2 * j] = v;
+                        o[r0 + 2 * j + 1] = v;
+                        o[r1 + 2 * j] = v;
+                        o[r1 + 2 * j + 1] = v;
+                    }
+                }
+            }
+        });
+    }
+
+    @Override public void upsampleNearest2xBackward(Tensor dx, Tensor dy) {
+        int nc = dx.dim(0) * dx.dim(1), h = dx.dim(2), w = dx.dim(3);
+        float[] o = arr(dx), g = arr(dy);
+        int oo = off(dx), go = off(dy);
+        int w2 = 2 * w;
+        Parallel.forRange(nc, Math.max(1, GRAIN / (h * w * 4)), (lo, hi) -> {
+            for (int k = lo; k < hi; k++) {
+                int ob = oo + k * h * w, ib = go + k * 4 * h * w;
+                for (int i = 0; i < h; i++) {
+                    int r0 = ib + (2 * i) * w2, r1 = r0 + w2;
+                    for (int j = 0; j < w; j++) {
+                        o[ob + i * w + j] = g[r0 + 2 * j] + g[r0 + 2 * j + 1] + g[r1 + 2 * j] + g[r1 + 2 * j + 1];
+                    }
+                }
+            }
+        });
+    }
+
+    @Override public void concatChannels(Tensor out, Tensor... parts) {
+        int n = out.dim(0), sp = out.shape().spatial(), cOut = out.shape().c();
+        int total = 0;
+        for (Tensor p : parts) total += p.shape().c();
+        if (total != cOut) throw new IllegalArgumentException("concat of " + total + " channels into " + out.shape());
+        float[] o = arr(out);
+        int oo = off(out);
+        for (int s = 0; s < n; s++) {
+            int c0 = 0;
+            for (Tensor p : parts) {
+                int pc = p.shape().c();
+                System.arraycopy(arr(p), off(p) + s * pc * sp, o, oo + (s * cOut + c0) * sp, pc * sp);
+                c0 += pc;
+            }
+        }
+    }
+
+    @Override public void splitChannels(Tensor[] parts, Tensor in) {
+        int n = in.dim(0), sp = in.shape().spatial(), cIn = in.shape().c();
+        float[] a = arr(in);
+        int ao = off(in);
+        for (int s = 0; s < n; s++) {
+            int c0 = 0;
+            for (Tensor p : parts) {
+                int pc = p.shape().c();
+                System.arraycopy(a, ao + (s * cIn + c0) * sp, arr(p), off(p) + s * pc * sp, pc * sp);
+                c0 += pc;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ random numbers and embeddings
+
+    @Override public void randn(Tensor out, long seed, long offset) {
+        float[] o = arr(out);
+        int oo = off(out);
+        Parallel.forRange(out.size(), GRAIN, (lo, hi) -> Philox.fillNormal(o, oo, seed, offset, lo, hi));
+    }
+
+    @Override public void rand(Tensor out, long seed, long offset) {
+        float[] o = arr(out);
+        int oo = off(out);
+        Parallel.forRange(out.size(), GRAIN, (lo, hi) -> Philox.fillUniform(o, oo, seed, offset, lo, hi));
+    }
+
+    @Override public void timestepEmbedding(Tensor out, Tensor timesteps, float maxPeriod, boolean ddpmStyle) {
+        int n = out.dim(0), dim = out.dim(1), half = dim / 2;
+        if (timesteps.numel() != n) throw new IllegalArgumentException("timesteps " + timesteps.shape() + " for " + out.shape());
+        float[] o = arr(out), t = arr(timesteps);
+        int oo = off(out), to = off(timesteps);
+        double denom = half - (ddpmStyle ? 1 : 0);
+        for (int s = 0; s < n; s++) {
+            double tv = t[to + s];
+            int row = oo + s * dim;
+            for (int j = 0; j < half; j++) {
+                double arg = tv * Math.exp(-Math.log(maxPeriod) * j / denom);
+                o[row + j] = (float) Math.sin(arg);
+                o[row + half + j] = (float) Math.cos(arg);
+            }
+            if ((dim & 1) == 1) o[row + dim - 1] = 0f;
+        }
+    }
+}

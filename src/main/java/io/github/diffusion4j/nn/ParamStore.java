@@ -1,0 +1,139 @@
+package io.github.diffusion4j.nn;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Collects the parameters of a model while its layers are built, then allocates one contiguous buffer for
+ * all values and one for all gradients (so AdamW, EMA, gradient clipping and checkpoints are flat passes).
+ *
+ * <p>Layers take a {@link Scope}, which prefixes the names they register: {@code scope.child("conv1")}
+ * then {@code param("weight", ...)} gives {@code conv1.weight}.
+ */
+public final class ParamStore implements AutoCloseable {
+    private final List<Param> params = new ArrayList<>();
+    private final Map<String, Param> byName = new LinkedHashMap<>();
+    private long total;
+    private Backend backend;
+    private Tensor values;
+    private Tensor grads;
+
+    /** The root scope (no prefix). */
+    public Scope root() { return new Scope(this, ""); }
+
+    Param register(String name, Shape shape, Init init, boolean decay) {
+        if (values != null) throw new IllegalStateException("cannot add parameter " + name + " after allocate()");
+        if (byName.containsKey(name)) throw new IllegalArgumentException("duplicate parameter name " + name);
+        // align each parameter to 64 floats (256 bytes) so device views are well aligned
+        long off = (total + 63) & ~63L;
+        Param p = new Param(name, shape, init, off, decay);
+        total = off + shape.numel();
+        params.add(p);
+        byName.put(name, p);
+        return p;
+    }
+
+    public List<Param> params() { return Collections.unmodifiableList(params); }
+
+    public Param get(String name) {
+        Param p = byName.get(name);
+        if (p == null) throw new IllegalArgumentException("no parameter named " + name);
+        return p;
+    }
+
+    /** Number of trainable scalars (without alignment padding). */
+    public long count() {
+        long n = 0;
+        for (Param p : params) n += p.shape().numel();
+        return n;
+    }
+
+    /** Size of the flat buffers in floats (with alignment padding). */
+    public long flatSize() { return total; }
+
+    public boolean allocated() { return values != null; }
+
+    /**
+     * Allocates the flat buffers on {@code backend} and initialises every parameter from Philox with
+     * {@code seed} (parameter p draws indices starting at its flat offset), so a seed always gives the same
+     * model on every backend. Gradients start at zero.
+     */
+    public void allocate(Backend backend, long seed) {
+        if (values != null) throw new IllegalStateException("parameters already allocated");
+        this.backend = backend;
+        float[] host = new float[Math.toIntExact(total)];
+        float[] tmp = new float[0];
+        for (Param p : params) {
+            int n = p.shape().size();
+            if (tmp.length < n) tmp = new float[n];
+            p.init().fill(tmp, p.shape(), seed, p.offset());
+            System.arraycopy(tmp, 0, host, (int) p.offset(), n);
+        }
+        values = backend.fromArray(host, Shape.of(host.length));
+        grads = backend.zeros(Shape.of(host.length));
+        for (Param p : params) {
+            p.value = values.view(p.offset(), p.shape());
+            p.grad = grads.view(p.offset(), p.shape());
+        }
+    }
+
+    public Backend backend() { return backend; }
+
+    /** All values, flat (padding included, always zero). */
+    public Tensor values() { return checked(values); }
+
+    /** All gradients, flat. */
+    public Tensor grads() { return checked(grads); }
+
+    public void zeroGrad() { backend.fill(checked(grads), 0f); }
+
+    private Tensor checked(Tensor t) {
+        if (t == null) throw new IllegalStateException("parameters not allocated");
+        return t;
+    }
+
+    @Override public void close() {
+        if (values != null) {
+            values.close();
+            grads.close();
+        }
+    }
+
+    /** A naming scope for registering parameters. */
+    public static final class Scope {
+        private final ParamStore store;
+        private final String prefix;
+
+        Scope(ParamStore store, String prefix) {
+            this.store = store;
+            this.prefix = prefix;
+        }
+
+        public Scope child(String name) {
+            return new Scope(store, prefix.isEmpty() ? name : prefix + "." + name);
+        }
+
+        public Scope child(int index) { return child(Integer.toString(index)); }
+
+        public String prefix() { return prefix; }
+
+        public ParamStore store() { return store; }
+
+        /** A weight (decayed by AdamW). */
+        public Param param(String name, Shape shape, Init init) {
+            return store.register(child(name).prefix, shape, init, true);
+        }
+
+        /** A bias or normalisation parameter (not decayed). */
+        public Param paramNoDecay(String name, Shape shape, Init init) {
+            return store.register(child(name).prefix, shape, init, false);
+        }
+    }
+}

@@ -1,0 +1,228 @@
+package io.github.diffusion4j.tensor;
+
+/**
+ * The one seam through which every numeric operation goes. {@code CpuBackend} implements it in plain Java
+ * and is the numerical reference; {@code CudaBackend} implements it with our kernels, cuDNN and cuBLAS.
+ *
+ * <p>Conventions (as in llm.c): arguments are <b>outputs first, then inputs, then dimensions</b>.
+ * All tensors are contiguous float32, NCHW for images. Operations named {@code ...Grad} for parameters
+ * <b>accumulate</b> ({@code +=}) into their output so gradients can be summed over uses and micro-batches;
+ * everything else <b>assigns</b>. Unless stated, an output may not alias an input, except in elementwise
+ * operations where {@code out} may be the same tensor as an input.
+ *
+ * <p>Random numbers come from Philox4x32-10 with the mapping documented in {@link Philox}: element
+ * {@code i} of a tensor filled with {@code (seed, offset)} is {@code Philox.normal(seed, offset + i)}, on
+ * every backend.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name: "cpu" or "cuda". */
+    String name();
+
+    /** One line describing the device (CPU model and threads, or GPU name and memory). */
+    String description();
+
+    // ------------------------------------------------------------------ memory
+
+    /** A new zero-filled tensor. */
+    Tensor zeros(Shape shape);
+
+    default Tensor zeros(int... dims) { return zeros(Shape.of(dims)); }
+
+    /**
+     * A new tensor whose contents are unspecified (for outputs that are fully overwritten). Backends with an
+     * activation arena serve these from it.
+     */
+    default Tensor empty(Shape shape) { return zeros(shape); }
+
+    /** A new tensor holding a copy of {@code data} (a host-to-device transfer on a GPU). */
+    Tensor fromArray(float[] data, Shape shape);
+
+    default Tensor fromArray(float[] data, int... dims) { return fromArray(data, Shape.of(dims)); }
+
+    /** Copies {@code src} (host) into {@code dst}, element {@code srcOffset} first. */
+    void copyFromHost(Tensor dst, float[] src, int srcOffset);
+
+    /** Copies the tensor into a new host array. */
+    float[] toHost(Tensor t);
+
+    /** Copies the tensor into {@code dst} starting at {@code dstOffset}. */
+    void copyToHost(float[] dst, int dstOffset, Tensor t);
+
+    /** Waits until all queued work is finished (a no-op on the CPU). */
+    default void synchronize() {}
+
+    @Override default void close() {}
+
+    // ------------------------------------------------------------------ elementwise
+
+    void fill(Tensor out, float value);
+
+    /** out = in (same number of elements; shapes may differ). */
+    void copy(Tensor out, Tensor in);
+
+    /** out = alpha * a + beta * b. */
+    void axpby(Tensor out, float alpha, Tensor a, float beta, Tensor b);
+
+    /** out = a + b. */
+    default void add(Tensor out, Tensor a, Tensor b) { axpby(out, 1f, a, 1f, b); }
+
+    /** out += a. */
+    default void addInPlace(Tensor out, Tensor a) { axpby(out, 1f, out, 1f, a); }
+
+    /** out = s * a. */
+    void scale(Tensor out, Tensor a, float s);
+
+    /** out = a * b (elementwise). */
+    void mul(Tensor out, Tensor a, Tensor b);
+
+    /** out = clamp(a, lo, hi). */
+    void clamp(Tensor out, Tensor a, float lo, float hi);
+
+    // ------------------------------------------------------------------ reductions (results come to the host)
+
+    /** Sum of all elements, accumulated in double. */
+    double sum(Tensor x);
+
+    default double mean(Tensor x) { return sum(x) / x.numel(); }
+
+    /** Sum of squares of all elements, accumulated in double. */
+    double sumSquares(Tensor x);
+
+    /** True if every element is finite. */
+    boolean allFinite(Tensor x);
+
+    /** out[n] = sum over all other axes of x[n, ...] (per-sample sums). */
+    void sumPerSample(Tensor out, Tensor x);
+
+    // ------------------------------------------------------------------ bias and per-channel broadcasts
+
+    /** out[n,c,...] = in[n,c,...] + bias[c]; in is [N, C, *spatial] (spatial may be empty). */
+    void addBias(Tensor out, Tensor in, Tensor bias);
+
+    /** dBias[c] += sum over n and spatial of dOut[n,c,...]. */
+    void biasGrad(Tensor dBias, Tensor dOut);
+
+    /** out[n,c,...] = in[n,c,...] + v[n,c]; v is [N, C]. */
+    void addPerSampleChannel(Tensor out, Tensor in, Tensor v);
+
+    /** dv[n,c] = sum over spatial of dOut[n,c,...] (assigns). */
+    void perSampleChannelSum(Tensor dv, Tensor dOut);
+
+    /** out[n,c,...] = in[n,c,...] * (1 + scale[n,c]) + shift[n,c]. */
+    void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift);
+
+    /**
+     * Backward of {@link #scaleShift}: dIn = dOut * (1 + scale); dScale[n,c] = sum dOut*in; dShift[n,c] = sum dOut
+     * (all assign).
+     */
+    void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in, Tensor scale);
+
+    // ------------------------------------------------------------------ matrix products
+
+    /**
+     * c = alpha * op(a) @ op(b) + beta * c, for 2-D tensors (or tensors viewed as 2-D by their last axis:
+     * a is [M, K] or, transposed, [K, M]).
+     */
+    void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta);
+
+    /**
+     * Batched matmul over the first axis: c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i], with a, b, c of
+     * shape [batch, rows, cols].
+     */
+    void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta);
+
+    // ------------------------------------------------------------------ convolutions
+
+    /**
+     * y = conv2d(x, w) + bias. x [N, Cin, H, W], w [Cout, Cin, kh, kw], bias [Cout] or null,
+     * y [N, Cout, Ho, Wo] with Ho = (H + 2 pad - kh) / stride + 1.
+     */
+    void conv2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad);
+
+    /** dx = gradient of conv2d w.r.t. x (assigns). The shape of dx fixes H and W. */
+    void conv2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad);
+
+    /** dw += gradient of conv2d w.r.t. w; dBias += its gradient when not null. */
+    void conv2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad);
+
+    /**
+     * Transposed convolution (PyTorch's ConvTranspose2d): w is [Cin, Cout, kh, kw], y [N, Cout, Ho, Wo] with
+     * Ho = (H - 1) stride - 2 pad + kh (+ output padding, fixed by the shape of y).
+     */
+    default void convTranspose2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
+        conv2dBackwardData(y, x, w, stride, pad);
+        if (bias != null) addBias(y, y, bias);
+    }
+
+    /** dx = gradient of convTranspose2d w.r.t. x (assigns). */
+    default void convTranspose2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
+        conv2d(dx, dy, w, null, stride, pad);
+    }
+
+    /** dw += gradient of convTranspose2d w.r.t. w; dBias += its gradient when not null. */
+    default void convTranspose2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad) {
+        conv2dBackwardFilter(dw, null, x, dy, stride, pad);
+        if (dBias != null) biasGrad(dBias, dy);
+    }
+
+    // ------------------------------------------------------------------ normalisation and activations
+
+    /**
+     * GroupNorm over [N, C, *spatial] with {@code groups} groups: y = (x - mean) * rstd * gamma[c] + beta[c].
+     * mean and rstd ([N * groups]) are written for the backward pass.
+     */
+    void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups, float eps);
+
+    /** dx assigned; dGamma, dBeta accumulated. */
+    void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean, Tensor rstd,
+                           Tensor gamma, int groups);
+
+    /** y = x * sigmoid(x). */
+    void silu(Tensor y, Tensor x);
+
+    /** dx = dy * silu'(x). */
+    void siluBackward(Tensor dx, Tensor dy, Tensor x);
+
+    /** Softmax over the last axis. */
+    void softmax(Tensor y, Tensor x);
+
+    /** dx = y * (dy - sum(dy * y)) over the last axis. */
+    void softmaxBackward(Tensor dx, Tensor dy, Tensor y);
+
+    /** Dropout with keep-probability 1-p; kept elements are scaled by 1/(1-p); the mask comes from Philox. */
+    void dropout(Tensor y, Tensor x, float p, long seed, long offset);
+
+    /** dx = dy * mask / (1-p), with the mask regenerated from (seed, offset). */
+    void dropoutBackward(Tensor dx, Tensor dy, float p, long seed, long offset);
+
+    // ------------------------------------------------------------------ reshaping
+
+    /** Nearest-neighbour upsampling x2: [N, C, H, W] -> [N, C, 2H, 2W]. */
+    void upsampleNearest2x(Tensor y, Tensor x);
+
+    /** dx[.., i, j] = sum of the 2x2 block of dy it was copied to (assigns). */
+    void upsampleNearest2xBackward(Tensor dx, Tensor dy);
+
+    /** out = concat(parts) along axis 1 (channels). */
+    void concatChannels(Tensor out, Tensor... parts);
+
+    /** Inverse of {@link #concatChannels}: copies channel ranges of {@code in} to the parts (assigns). */
+    void splitChannels(Tensor[] parts, Tensor in);
+
+    // ------------------------------------------------------------------ random numbers and embeddings
+
+    /** out[i] = Philox.normal(seed, offset + i). */
+    void randn(Tensor out, long seed, long offset);
+
+    /** out[i] = Philox.uniform(seed, offset + i), in [0, 1). */
+    void rand(Tensor out, long seed, long offset);
+
+    /**
+     * Sinusoidal timestep embedding [N, dim] of timesteps [N] (as in DDPM / diffusers with
+     * flip_sin_to_cos=false, downscale_freq_shift=1 when {@code ddpmStyle}, else 0):
+     * half = dim/2, freq_j = exp(-ln(maxPeriod) * j / (half - shift)), out[n, j] = sin(t_n freq_j),
+     * out[n, half + j] = cos(t_n freq_j); a zero column is appended when dim is odd.
+     */
+    void timestepEmbedding(Tensor out, Tensor timesteps, float maxPeriod, boolean ddpmStyle);
+}
