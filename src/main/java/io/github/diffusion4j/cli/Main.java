@@ -1,0 +1,66 @@
+package io.github.diffusion4j.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.util.concurrent.Callable;
+
+/**
+ * The {@code diffusion4j} command line. Exit codes: 0 success, 2 invalid input (one line on stderr, no stack
+ * trace unless {@code --verbose}), 1 internal failure.
+ */
+@Command(name = "diffusion4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Train and sample image diffusion models (DDPM family) on the JVM.",
+        subcommands = {ModelCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Callable<Integer> {
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code (used by tests). */
+    public static int run(String... args) {
+        CommandLine cl = commandLine();
+        return cl.execute(args);
+    }
+
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler(Main::handleException);
+        cl.setParameterExceptionHandler(Main::handleParameterException);
+        return cl;
+    }
+
+    @Override public Integer call() {
+        CommandLine.usage(this, System.out);
+        return 0;
+    }
+
+    private static int handleParameterException(CommandLine.ParameterException ex, String[] args) {
+        CommandLine cmd = ex.getCommandLine();
+        cmd.getErr().println("error: " + ex.getMessage());
+        CommandLine.UnmatchedArgumentException.printSuggestions(ex, cmd.getErr());
+        cmd.getErr().println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");
+        return 2;
+    }
+
+    private static int handleException(Exception ex, CommandLine cmd, CommandLine.ParseResult parseResult) {
+        boolean verbose = Verbosity.isVerbose(parseResult);
+        if (ex instanceof UserException || ex instanceof IllegalArgumentException) {
+            cmd.getErr().println("error: " + ex.getMessage());
+            if (verbose) ex.printStackTrace(cmd.getErr());
+            return 2;
+        }
+        cmd.getErr().println("internal error: " + ex);
+        if (verbose) ex.printStackTrace(cmd.getErr());
+        else cmd.getErr().println("(run with --verbose for the stack trace)");
+        return 1;
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"diffusion4j " + (v == null ? "dev" : v)};
+        }
+    }
+}
