@@ -184,10 +184,10 @@ public interface Backend extends AutoCloseable {
     /** dx = dy * silu'(x). */
     void siluBackward(Tensor dx, Tensor dy, Tensor x);
 
-    /** Softmax over the last axis. */
+    /** Softmax over the last axis (y may be x: in place is allowed). */
     void softmax(Tensor y, Tensor x);
 
-    /** dx = y * (dy - sum(dy * y)) over the last axis. */
+    /** dx = y * (dy - sum(dy * y)) over the last axis (dx may be dy). */
     void softmaxBackward(Tensor dx, Tensor dy, Tensor y);
 
     /** Dropout with keep-probability 1-p; kept elements are scaled by 1/(1-p); the mask comes from Philox. */
@@ -209,6 +209,12 @@ public interface Backend extends AutoCloseable {
 
     /** Inverse of {@link #concatChannels}: copies channel ranges of {@code in} to the parts (assigns). */
     void splitChannels(Tensor[] parts, Tensor in);
+
+    /**
+     * One-hot rows: out[n, k] = 1 if k == (int) ids[n] else 0; out is [N, K], ids [N] (class ids as floats).
+     * Ids outside [0, K) are an error.
+     */
+    void oneHot(Tensor out, Tensor ids);
 
     // ------------------------------------------------------------------ random numbers and embeddings
 

@@ -565,6 +565,20 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public void oneHot(Tensor out, Tensor ids) {
+        int n = out.dim(0), k = out.dim(1);
+        if (ids.numel() != n) throw new IllegalArgumentException("oneHot: ids " + ids.shape() + " for " + out.shape());
+        float[] o = arr(out), id = arr(ids);
+        int oo = off(out), io = off(ids);
+        java.util.Arrays.fill(o, oo, oo + n * k, 0f);
+        for (int s = 0; s < n; s++) {
+            float v = id[io + s];
+            int c = (int) v;
+            if (c != v || c < 0 || c >= k) throw new IllegalArgumentException("class id " + v + " outside [0, " + k + ")");
+            o[oo + s * k + c] = 1f;
+        }
+    }
+
     // ------------------------------------------------------------------ random numbers and embeddings
 
     @Override public void randn(Tensor out, long seed, long offset) {

@@ -1,0 +1,44 @@
+package io.github.diffusion4j.nn;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+
+/** GroupNorm over [N, C, *spatial] with a per-channel affine (weight = 1, bias = 0 initially). */
+public final class GroupNorm {
+    public final Param weight;
+    public final Param bias;
+    public final int channels, groups;
+    public final float eps;
+    private Tensor x, mean, rstd;
+
+    public GroupNorm(ParamStore.Scope scope, int channels, int groups, float eps) {
+        if (groups <= 0 || channels % groups != 0) {
+            throw new IllegalArgumentException(channels + " channels cannot be split into " + groups + " groups");
+        }
+        this.channels = channels;
+        this.groups = groups;
+        this.eps = eps;
+        this.weight = scope.paramNoDecay("weight", Shape.of(channels), Init.ONES);
+        this.bias = scope.paramNoDecay("bias", Shape.of(channels), Init.ZEROS);
+    }
+
+    public Tensor forward(Tensor x) {
+        if (x.shape().c() != channels) throw new IllegalArgumentException("GroupNorm(" + channels + ") got " + x.shape());
+        Backend b = x.backend();
+        this.x = x;
+        int ng = x.dim(0) * groups;
+        mean = b.empty(Shape.of(ng));
+        rstd = b.empty(Shape.of(ng));
+        Tensor y = b.empty(x.shape());
+        b.groupNorm(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
+        return y;
+    }
+
+    public Tensor backward(Tensor dy) {
+        Backend b = dy.backend();
+        Tensor dx = b.empty(x.shape());
+        b.groupNormBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), groups);
+        return dx;
+    }
+}

@@ -1,0 +1,89 @@
+package io.github.diffusion4j.nn;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+
+/**
+ * The DDPM residual block: h = Conv(SiLU(GN(x))); h += Linear(SiLU(temb)) per channel (or, with
+ * scale-shift, GN(h)·(1 + scale) + shift as in Improved DDPM); h = Conv(Dropout(SiLU(GN(h)))) with the last
+ * conv zero-initialised; out = skip(x) + h, skip a 1×1 conv when the channel count changes.
+ *
+ * <p>The block receives the already activated embedding SiLU(temb) (shared by all blocks of a U-Net) and
+ * accumulates its gradient into the tensor passed to {@link #backward}.
+ */
+public final class ResBlock {
+    public final int inChannels, outChannels;
+    public final boolean scaleShift;
+    public final GroupNorm norm1, norm2;
+    public final Conv2d conv1, conv2;
+    public final Linear embProj;
+    public final Conv2d skip;
+    private final SiLU act1 = new SiLU(), act2 = new SiLU();
+    private final Dropout dropout;
+    // cached for backward
+    private Tensor normed2, scale, shift;
+
+    public ResBlock(ParamStore.Scope scope, int inChannels, int outChannels, int embDim, float dropout, int groups,
+                    boolean scaleShift) {
+        this.inChannels = inChannels;
+        this.outChannels = outChannels;
+        this.scaleShift = scaleShift;
+        this.norm1 = new GroupNorm(scope.child("norm1"), inChannels, groups, 1e-6f);
+        this.conv1 = new Conv2d(scope.child("conv1"), inChannels, outChannels, 3, 1, 1);
+        this.embProj = new Linear(scope.child("emb_proj"), embDim, scaleShift ? 2 * outChannels : outChannels);
+        this.norm2 = new GroupNorm(scope.child("norm2"), outChannels, groups, 1e-6f);
+        this.dropout = new Dropout(dropout);
+        this.conv2 = new Conv2d(scope.child("conv2"), outChannels, outChannels, 3, 1, 1, true, Init.ZEROS);
+        this.skip = inChannels != outChannels ? new Conv2d(scope.child("skip"), inChannels, outChannels, 1, 1, 0) : null;
+    }
+
+    /** x [N, Cin, H, W], embAct = SiLU(temb) [N, embDim] → [N, Cout, H, W]. */
+    public Tensor forward(Ctx ctx, Tensor x, Tensor embAct) {
+        Backend b = x.backend();
+        Tensor h = conv1.forward(act1.forward(norm1.forward(x)));
+        Tensor e = embProj.forward(embAct);
+        int n = x.dim(0);
+        if (scaleShift) {
+            normed2 = norm2.forward(h);
+            scale = b.empty(Shape.of(n, outChannels));
+            shift = b.empty(Shape.of(n, outChannels));
+            b.splitChannels(new Tensor[] {scale, shift}, e);
+            h = b.empty(normed2.shape());
+            b.scaleShift(h, normed2, scale, shift);
+        } else {
+            b.addPerSampleChannel(h, h, e);
+            h = norm2.forward(h);
+        }
+        h = conv2.forward(dropout.forward(ctx, act2.forward(h)));
+        Tensor s = skip != null ? skip.forward(x) : x;
+        Tensor y = b.empty(h.shape());
+        b.add(y, s, h);
+        return y;
+    }
+
+    /** Returns dL/dx and adds dL/d(embAct) into {@code dEmbAct}. */
+    public Tensor backward(Tensor dy, Tensor dEmbAct) {
+        Backend b = dy.backend();
+        Tensor dh = act2.backward(dropout.backward(conv2.backward(dy)));
+        Tensor dE;
+        int n = dy.dim(0);
+        if (scaleShift) {
+            Tensor dNormed = b.empty(dh.shape());
+            Tensor dScale = b.empty(Shape.of(n, outChannels)), dShift = b.empty(Shape.of(n, outChannels));
+            b.scaleShiftBackward(dNormed, dScale, dShift, dh, normed2, scale);
+            dE = b.empty(Shape.of(n, 2 * outChannels));
+            b.concatChannels(dE, dScale, dShift);
+            dh = norm2.backward(dNormed);
+        } else {
+            dh = norm2.backward(dh);
+            dE = b.empty(Shape.of(n, outChannels));
+            b.perSampleChannelSum(dE, dh);
+        }
+        b.addInPlace(dEmbAct, embProj.backward(dE));
+        Tensor dx = norm1.backward(act1.backward(conv1.backward(dh)));
+        if (skip != null) b.addInPlace(dx, skip.backward(dy));
+        else b.addInPlace(dx, dy);
+        return dx;
+    }
+}
