@@ -216,6 +216,23 @@ public interface Backend extends AutoCloseable {
      */
     void oneHot(Tensor out, Tensor ids);
 
+    // ------------------------------------------------------------------ optimiser
+
+    /**
+     * One AdamW step over flat buffers (PyTorch's AdamW semantics, decoupled weight decay). Per element i:
+     * <pre>
+     *   g  = grads[i] * gradScale
+     *   m  = beta1 m + (1 - beta1) g
+     *   v  = beta2 v + (1 - beta2) g²
+     *   p  = p (1 - lr weightDecay decayMask[i])          (decayMask null: 1 everywhere)
+     *   p  = p - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
+     * </pre>
+     * with bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. gradScale folds gradient clipping and
+     * micro-batch averaging into the same pass.
+     */
+    void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr, float beta1, float beta2,
+               float eps, float weightDecay, float bc1, float bc2, float gradScale);
+
     // ------------------------------------------------------------------ random numbers and embeddings
 
     /** out[i] = Philox.normal(seed, offset + i). */

@@ -579,6 +579,34 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    // ------------------------------------------------------------------ optimiser
+
+    @Override public void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
+                                float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
+                                float gradScale) {
+        sameSize(params, grads);
+        sameSize(params, m);
+        sameSize(params, v);
+        if (decayMask != null) sameSize(params, decayMask);
+        float[] p = arr(params), g = arr(grads), ma = arr(m), va = arr(v), dm = decayMask == null ? null : arr(decayMask);
+        int po = off(params), go = off(grads), mo = off(m), vo = off(v), dmo = decayMask == null ? 0 : off(decayMask);
+        float stepSize = lr / bc1, sqrtBc2 = (float) Math.sqrt(bc2), decay = lr * weightDecay;
+        float ob1 = 1f - beta1, ob2 = 1f - beta2;
+        Parallel.forRange(params.size(), GRAIN, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                float gi = g[go + i] * gradScale;
+                float mi = beta1 * ma[mo + i] + ob1 * gi;
+                float vi = beta2 * va[vo + i] + ob2 * gi * gi;
+                ma[mo + i] = mi;
+                va[vo + i] = vi;
+                float pi = p[po + i];
+                if (dm != null) pi -= decay * dm[dmo + i] * pi;
+                else pi -= decay * pi;
+                p[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBc2 + eps);
+            }
+        });
+    }
+
     // ------------------------------------------------------------------ random numbers and embeddings
 
     @Override public void randn(Tensor out, long seed, long offset) {
