@@ -6,6 +6,12 @@ import org.junit.jupiter.api.Test;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import java.util.List;
 import java.util.Properties;
 import java.util.Set;
@@ -19,8 +25,24 @@ import static org.junit.jupiter.api.Assertions.fail;
  * every kernel in every image. Skips when the build ran without nvcc (it says so in native-build.properties).
  */
 class NativeBuildTest {
-    /** Kernels every SASS image must contain (one per kernels/*.cu at least). */
-    static final List<String> KERNELS = List.of("d4j_randn", "d4j_rand", "d4j_timestep_embedding");
+    /** Kernels every SASS image must contain. */
+    static final List<String> KERNELS = Kernels.ALL;
+
+    /** Kernels.ALL names exactly the extern "C" __global__ functions of kernels/*.cu. */
+    @Test void kernelListMatchesTheSources() throws Exception {
+        Path dir = Path.of("kernels");
+        Assumptions.assumeTrue(Files.isDirectory(dir), "kernels/ not found (tests not run from the project root)");
+        Pattern p = Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)\\s*\\(");
+        Set<String> inSources = new TreeSet<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".cu")).toList()) {
+                Matcher m = p.matcher(Files.readString(f));
+                while (m.find()) assertTrue(inSources.add(m.group(1)), "kernel defined twice: " + m.group(1));
+            }
+        }
+        assertEquals(new TreeSet<>(Kernels.ALL), inSources);
+        assertEquals(Kernels.ALL.size(), new TreeSet<>(Kernels.ALL).size(), "duplicate in Kernels.ALL");
+    }
 
     static Properties buildInfo() {
         Properties p = NativeLibs.buildInfo();
