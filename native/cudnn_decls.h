@@ -79,6 +79,9 @@ typedef d4j_cudnnStatus_t (*d4j_cudnnSetConvolution2dDescriptor_t)(d4j_cudnnConv
                                                                   int pad_h, int pad_w, int u, int v,
                                                                   int dilation_h, int dilation_w, int mode,
                                                                   int computeType);
+typedef d4j_cudnnStatus_t (*d4j_cudnnGetConvolution2dForwardOutputDim_t)(
+    d4j_cudnnConvolutionDescriptor_t convDesc, d4j_cudnnTensorDescriptor_t inputTensorDesc,
+    d4j_cudnnFilterDescriptor_t filterDesc, int *n, int *c, int *h, int *w);
 typedef d4j_cudnnStatus_t (*d4j_cudnnSetConvolutionMathType_t)(d4j_cudnnConvolutionDescriptor_t desc, int mathType);
 
 typedef d4j_cudnnStatus_t (*d4j_cudnnGetConvolutionForwardAlgorithm_v7_t)(
