@@ -1,0 +1,61 @@
+// Shared device helpers for kernels/*.cu: index loops and deterministic block reductions.
+//
+// Launch conventions (the Java launcher follows them):
+//   * elementwise kernels take a 64-bit element count and use grid-stride loops, so any grid size is correct;
+//     the launcher uses 256 threads per block and min(ceil(n / 256), 65535 * 8) blocks;
+//   * row/group kernels use one thread block per row/group (gridDim.x = rows) with a power-of-two block size
+//     of at most 1024 threads, documented per kernel;
+//   * reductions are deterministic: fixed tree shapes, no atomics on floats, so a result depends only on the
+//     data and the launch configuration (which the launcher keeps fixed).
+#pragma once
+
+#include <stdint.h>
+
+namespace d4j {
+
+/** Global thread index and stride for a 1-D grid-stride loop over 64-bit counts. */
+__device__ __forceinline__ long long gtid() { return (long long) blockIdx.x * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ long long gstride() { return (long long) gridDim.x * blockDim.x; }
+
+#define D4J_GRID_LOOP(i, n) for (long long i = ::d4j::gtid(); i < (long long) (n); i += ::d4j::gstride())
+
+/** Sum over a warp (all 32 lanes active); the result is valid in every lane. */
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/**
+ * Sum over the thread block; every thread calls it with its own value and gets the block total. blockDim.x
+ * must be a multiple of 32 (at most 1024). {@code scratch} is shared memory of at least 32 T. Contains the
+ * __syncthreads() needed to reuse {@code scratch} immediately afterwards.
+ */
+template <typename T>
+__device__ __forceinline__ T block_sum(T v, T* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    T t = lane < nwarps ? scratch[lane] : (T) 0;
+    t = warp_sum(t);   // every warp reduces the partials the same way: all threads see the same total
+    __syncthreads();
+    return t;
+}
+
+/** Maximum over the thread block, as block_sum. */
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float t = lane < nwarps ? scratch[lane] : -INFINITY;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) t = fmaxf(t, __shfl_xor_sync(0xffffffffu, t, o));
+    __syncthreads();
+    return t;
+}
+
+}  // namespace d4j

@@ -1,0 +1,49 @@
+// Philox random tensors: Backend.randn / Backend.rand (CPU twin: CpuBackend.randn / rand via Philox.fillNormal /
+// fillUniform). Element i of out gets global index g = offset + i.
+//
+// One thread per Philox block (four consecutive global indices), so each Box-Muller pair is computed once.
+// Launch: 1-D grid of any size (grid-stride) over d4j::block_count(n, offset) blocks.
+#include "common.cuh"
+#include "philox.cuh"
+
+/** out[i] = Philox.normal(seed, offset + i), i in [0, n). */
+extern "C" __global__ void d4j_randn(float* out, long long n, unsigned long long seed, unsigned long long offset) {
+    if (n <= 0) return;
+    unsigned long long first = offset >> 2;
+    D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
+        unsigned long long b = first + (unsigned long long) k;
+        d4j::store_block(out, n, offset, b, d4j::philox_normal4(seed, b));
+    }
+}
+
+/** out[i] = Philox.uniform(seed, offset + i), in [0, 1). */
+extern "C" __global__ void d4j_rand(float* out, long long n, unsigned long long seed, unsigned long long offset) {
+    if (n <= 0) return;
+    unsigned long long first = offset >> 2;
+    D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
+        unsigned long long b = first + (unsigned long long) k;
+        d4j::store_block(out, n, offset, b, d4j::philox_uniform4(seed, b));
+    }
+}
+
+/**
+ * Dropout with the mask regenerated from Philox uniforms (Backend.dropout and dropoutBackward, which are the
+ * same operation on different tensors; CPU twin: CpuBackend.dropoutApply): out[i] = u >= p ? in[i] * keep : 0
+ * with u = Philox.uniform(seed, offset + i) and keep = 1f / (1f - p) computed by the caller in float.
+ * out may alias in. Launch: grid-stride over d4j::block_count(n, offset) Philox blocks.
+ */
+extern "C" __global__ void d4j_dropout(float* out, const float* in, long long n, float p, float keep,
+                                       unsigned long long seed, unsigned long long offset) {
+    if (n <= 0) return;
+    unsigned long long first = offset >> 2;
+    D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
+        unsigned long long b = first + (unsigned long long) k;
+        float4 u = d4j::philox_uniform4(seed, b);
+        unsigned long long g0 = b << 2;
+#pragma unroll
+        for (int l = 0; l < 4; l++) {
+            unsigned long long i = g0 + (unsigned long long) l - offset;
+            if (i < (unsigned long long) n) out[i] = d4j::lane(u, l) >= p ? in[i] * keep : 0.0f;
+        }
+    }
+}

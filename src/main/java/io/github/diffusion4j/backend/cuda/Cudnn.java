@@ -1,0 +1,61 @@
+package io.github.diffusion4j.backend.cuda;
+
+/**
+ * cuDNN through the JNI shim (native/cudnn.c): handle, per-shape convolution plans and the three convolution
+ * passes. Everything is a {@code long}: cudnnHandle_t, plan pointers, device addresses (see {@link DevicePtr})
+ * and the CUstream (the same object as a cudaStream_t). Failures throw {@link CudaException} naming the call and
+ * cuDNN's status string. The library must have been found by {@link CudaAvailability#probe()} first, and the
+ * calling thread must have the device's primary context current.
+ *
+ * <p>Not exercised on a GPU yet: written against the cuDNN 9 headers, compiled and linked, never run.
+ */
+public final class Cudnn {
+    private Cudnn() {}
+
+    /** cudnnMathType_t (cudnn_graph.h). */
+    public static final int DEFAULT_MATH = 0, TENSOR_OP_MATH = 1, TENSOR_OP_MATH_ALLOW_CONVERSION = 2, FMA_MATH = 3;
+
+    /** cudnnConvolutionFwdAlgo_t / BwdData / BwdFilter values are cuDNN's (cudnn_ops.h); see {@link #convPlanInfo}. */
+    public static native long create();
+
+    public static native void destroy(long handle);
+
+    public static native void setStream(long handle, long stream);
+
+    /**
+     * A plan for y = conv(x, w) with x [n, c, h, w], w [k, c, kh, kw], y [n, k, ho, wo], zero padding, stride,
+     * no dilation, cross-correlation, FP32. Chooses algorithms by cuDNN's heuristics (within
+     * {@code workspaceLimit} bytes, -1 for no limit; deterministic backward algorithms only when asked). Throws
+     * when y's shape disagrees with cuDNN's. Free with {@link #convPlanDestroy}.
+     */
+    public static native long convPlan(long handle, int n, int c, int h, int w, int k, int kh, int kw, int padH,
+                                       int padW, int strideH, int strideW, int ho, int wo, int mathType,
+                                       boolean deterministic, long workspaceLimit);
+
+    /**
+     * Re-chooses the plan's algorithms by timing them on real buffers (cudnnFind*AlgorithmEx). {@code y},
+     * {@code dxScratch} and {@code dwScratch} are overwritten: pass scratch buffers of the plan's shapes.
+     */
+    public static native void convPlanFind(long handle, long plan, long x, long w, long y, long dxScratch,
+                                           long dwScratch, long workspace, long workspaceBytes, boolean deterministic);
+
+    /**
+     * The plan's choices: {fwdAlgo, fwdMath, fwdWorkspaceBytes, bwdDataAlgo, bwdDataMath, bwdDataWorkspaceBytes,
+     * bwdFilterAlgo, bwdFilterMath, bwdFilterWorkspaceBytes}.
+     */
+    public static native long[] convPlanInfo(long plan);
+
+    public static native void convPlanDestroy(long plan);
+
+    /** y = alpha * conv(x, w) + beta * y. */
+    public static native void convForward(long handle, long plan, long x, long w, long y, long workspace,
+                                          long workspaceBytes, float alpha, float beta);
+
+    /** dx = alpha * (gradient w.r.t. x of conv, given dy) + beta * dx. */
+    public static native void convBackwardData(long handle, long plan, long w, long dy, long dx, long workspace,
+                                               long workspaceBytes, float alpha, float beta);
+
+    /** dw = alpha * (gradient w.r.t. w, given x and dy) + beta * dw (beta 1 accumulates). */
+    public static native void convBackwardFilter(long handle, long plan, long x, long dy, long dw, long workspace,
+                                                 long workspaceBytes, float alpha, float beta);
+}
