@@ -64,8 +64,13 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
         reset();
     }
 
+    /**
+     * sigma = sqrt((1 - abar) / abar); abar = 0 (zero terminal SNR) is replaced by 2^-24 as diffusers does, which
+     * keeps the first step finite.
+     */
     private static double sigmaOf(double abar) {
-        return Math.sqrt((1 - abar) / abar);
+        double a = abar == 0 ? 0x1p-24 : abar;
+        return Math.sqrt((1 - a) / a);
     }
 
     @Override public void reset() {

@@ -82,6 +82,7 @@ public interface Scheduler {
      * @param timesteps [N] timesteps as floats, N = x0.dim(0)
      */
     default void addNoise(Tensor out, Tensor x0, Tensor noise, Tensor timesteps) {
+        if (noise == null) throw new IllegalArgumentException("addNoise needs a noise tensor");
         Backend b = x0.backend();
         NoiseSchedule s = schedule();
         b.qSample(out, null, x0, noise, timesteps, s.sqrtAlphasCumprodTensor(b), s.sqrtOneMinusAlphasCumprodTensor(b),

@@ -277,4 +277,32 @@ class SchedulerStepTest {
         assertThrows(IllegalArgumentException.class,
                 () -> new DpmSolverMultistepScheduler(SchedulerConfig.builder().build()), "clip_sample must be off");
     }
+
+    @Test
+    void addNoisePerSampleTimestep() {
+        DdpmScheduler s = new DdpmScheduler();
+        float[] x0 = {0.5f, -0.5f, 1f, -1f, 0.25f, 0f}, noise = {1f, 2f, -1f, 0.5f, -2f, 1.5f};
+        Tensor out = s.addNoise(B.fromArray(x0, 3, 2), B.fromArray(noise, 3, 2), B.fromArray(new float[] {0, 500, 999}, 3));
+        double[] exp = new double[6];
+        int[] ts = {0, 0, 500, 500, 999, 999};
+        for (int i = 0; i < 6; i++) exp[i] = Math.sqrt(AB[ts[i]]) * x0[i] + Math.sqrt(1 - AB[ts[i]]) * noise[i];
+        assertClose(exp, out.toArray(), 1e-6, "addNoise with t = [0, 500, 999] per sample");
+    }
+
+    @Test
+    void zeroTerminalSnrSamplesStayFinite() {
+        SchedulerConfig.Builder zero = SchedulerConfig.builder().rescaleBetasZeroSnr(true).timestepSpacing("trailing")
+                .clipSample(false);
+        Denoiser model = (x, t, l) -> B.fromArray(new float[(int) x.numel()], x.shape());
+        Scheduler ddimV = new DdimScheduler(zero.predictionType(PredictionType.V_PREDICTION).build());
+        ddimV.setTimesteps(10);
+        Scheduler dpmEps = new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults()
+                .rescaleBetasZeroSnr(true).timestepSpacing("trailing").build());
+        dpmEps.setTimesteps(10);
+        for (Scheduler s : new Scheduler[] {ddimV, dpmEps}) {
+            assertEquals(999, s.timesteps()[0]);
+            Tensor x = new Sampler(s, model).seed(1).sample(B, io.github.diffusion4j.tensor.Shape.of(1, 1, 8, 8));
+            assertTrue(B.allFinite(x), s.getClass().getSimpleName() + " at zero terminal SNR");
+        }
+    }
 }
