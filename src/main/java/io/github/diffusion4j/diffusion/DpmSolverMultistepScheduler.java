@@ -161,6 +161,15 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
         }
     }
 
+    @Override public void close() {
+        if (history != null) {
+            history.close();
+            current.close();
+            history = current = null;
+        }
+        schedule.close();
+    }
+
     @Override public double outputAlphaBar(int t) {
         double s = sigmas[indexOf(t) + 1];
         return 1 / (s * s + 1);

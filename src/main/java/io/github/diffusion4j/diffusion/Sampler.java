@@ -92,15 +92,13 @@ public final class Sampler {
      * end they equal the original. With strength 1 the start is pure noise, otherwise the noised original as in
      * {@link #img2img}.
      *
-     * @param keepMask 1 where the original is kept, 0 where content is generated; its size must divide the
-     *                 sample's (e.g. [1, 1, H, W] only when C = 1; [1, C, H, W] or [N, C, H, W] in general), and it
-     *                 repeats over the rest
+     * @param keepMask 1 where the original is kept, 0 where content is generated (values in between blend); of
+     *                 shape [H, W] or [1, 1, H, W] (one mask for every channel and sample), [C, H, W] or [1, C, H, W]
+     *                 (per channel), or the full [N, C, H, W]: leading axes of size 1 repeat
      */
     public Tensor inpaint(Tensor original, Tensor keepMask, double strength) {
         if (keepMask == null) throw new IllegalArgumentException("inpainting needs a mask");
-        if (original.numel() % keepMask.numel() != 0) {
-            throw new IllegalArgumentException("mask " + keepMask.shape() + " does not tile the image " + original.shape());
-        }
+        checkMask(keepMask.shape(), original.shape());
         int[] ts = img2imgTimesteps(scheduler.timesteps(), strength);
         NoiseStream rng = new NoiseStream(seed);
         Tensor x;
@@ -114,6 +112,24 @@ public final class Sampler {
             x = noised(original, ts[0], rng);
         }
         return denoise(x, ts, original, keepMask, rng);
+    }
+
+    /**
+     * The mask must be some leading 1s followed by the image's trailing axes (at least H and W), so that repeating it
+     * over the image's elements lines up with them.
+     */
+    static void checkMask(Shape mask, Shape image) {
+        int[] m = mask.dims(), im = image.dims();
+        for (int split = 0; split <= m.length; split++) {
+            int r = m.length - split;
+            if (r > im.length || r < Math.min(2, im.length)) continue;
+            boolean ok = true;
+            for (int k = 0; ok && k < split; k++) ok = m[k] == 1;
+            for (int k = 0; ok && k < r; k++) ok = m[split + k] == im[im.length - r + k];
+            if (ok) return;
+        }
+        throw new IllegalArgumentException("mask " + mask + " does not fit image " + image
+                + ": use [H, W], [1, 1, H, W], [1, C, H, W] or the image's shape");
     }
 
     /**

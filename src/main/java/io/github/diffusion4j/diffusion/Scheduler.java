@@ -12,7 +12,7 @@ import io.github.diffusion4j.tensor.Tensor;
  * {@code scaleModelInput(x, t)}, then {@code x = step(out, t, x, rng)}. Start from Gaussian noise times
  * {@link #initNoiseSigma()}.
  */
-public interface Scheduler {
+public interface Scheduler extends AutoCloseable {
 
     SchedulerConfig config();
 
@@ -88,6 +88,9 @@ public interface Scheduler {
         b.qSample(out, null, x0, noise, timesteps, s.sqrtAlphasCumprodTensor(b), s.sqrtOneMinusAlphasCumprodTensor(b),
                 Backend.TARGET_EPSILON, 0, 0);
     }
+
+    /** Releases the device copies of the schedule tables and any solver buffers. */
+    @Override default void close() { schedule().close(); }
 
     /** {@link #addNoise(Tensor, Tensor, Tensor, Tensor)} into a new tensor. */
     default Tensor addNoise(Tensor x0, Tensor noise, Tensor timesteps) {

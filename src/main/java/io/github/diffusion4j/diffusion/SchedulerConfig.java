@@ -64,6 +64,9 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
     }
 
+    /** diffusers' {@code trained_betas} (a copy), or null. */
+    @Override public double[] trainedBetas() { return trainedBetas == null ? null : trainedBetas.clone(); }
+
     /** A builder with diffusers' DDPM/DDIM defaults. */
     public static Builder builder() { return new Builder(); }
 

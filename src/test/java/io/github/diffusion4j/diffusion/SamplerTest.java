@@ -127,4 +127,19 @@ class SamplerTest {
         assertArrayEquals(a, b);
         assertTrue(!java.util.Arrays.equals(a, c));
     }
+
+    @Test
+    void maskShapes() {
+        Shape img = Shape.of(2, 3, 8, 8);
+        for (Shape ok : new Shape[] {Shape.of(8, 8), Shape.of(1, 1, 8, 8), Shape.of(3, 8, 8), Shape.of(1, 3, 8, 8),
+                Shape.of(2, 3, 8, 8)}) {
+            Sampler.checkMask(ok, img);
+        }
+        for (Shape bad : new Shape[] {Shape.of(2, 1, 8, 8), Shape.of(8), Shape.of(4, 4), Shape.of(1, 2, 8, 8)}) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> Sampler.checkMask(bad, img));
+            assertTrue(e.getMessage().contains("does not fit"), e.getMessage());
+        }
+        Sampler.checkMask(Shape.of(1, 1, 1, 8), Shape.of(2, 3, 1, 8));
+    }
 }
