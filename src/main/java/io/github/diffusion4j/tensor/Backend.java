@@ -248,4 +248,83 @@ public interface Backend extends AutoCloseable {
      * out[n, half + j] = cos(t_n freq_j); a zero column is appended when dim is odd.
      */
     void timestepEmbedding(Tensor out, Tensor timesteps, float maxPeriod, boolean ddpmStyle);
+
+    // ------------------------------------------------------------------ diffusion (fused, one kernel each on a GPU)
+
+    /** {@link #qSample} target selector: the training target is the noise epsilon. */
+    int TARGET_EPSILON = 0;
+    /** {@link #qSample} target selector: the training target is the clean sample x0. */
+    int TARGET_SAMPLE = 1;
+    /** {@link #qSample} target selector: the training target is v = sqrt(abar) eps - sqrt(1 - abar) x0. */
+    int TARGET_V = 2;
+
+    /**
+     * Forward diffusion q(x_t | x_0) in closed form with a timestep per sample, fused with the training target.
+     * With {@code P = x0.numel() / N} elements per sample ({@code N = t.numel()}), for element {@code i}:
+     * <pre>
+     *   n   = i / P;  s = (int) t[n]                     (t holds integral timesteps as floats)
+     *   a   = sqrtAlphaBar[s];  b = sqrtOneMinusAlphaBar[s]
+     *   eps = noise != null ? noise[i] : Philox.normal(seed, offset + i)
+     *   xt[i] = a * x0[i] + b * eps
+     *   target[i] = eps                  (targetType TARGET_EPSILON)
+     *             = x0[i]                (TARGET_SAMPLE)
+     *             = a * eps - b * x0[i]  (TARGET_V)
+     * </pre>
+     * float32 arithmetic, products rounded in the order written. {@code target} may be null (no target written,
+     * as in a scheduler's {@code addNoise}); then {@code targetType} is ignored. {@code xt} may alias {@code x0}
+     * or {@code noise}. {@code seed} and {@code offset} are unused when {@code noise} is given.
+     *
+     * @param sqrtAlphaBar         table [T] of sqrt(abar_s)
+     * @param sqrtOneMinusAlphaBar table [T] of sqrt(1 - abar_s)
+     */
+    void qSample(Tensor xt, Tensor target, Tensor x0, Tensor noise, Tensor t, Tensor sqrtAlphaBar,
+                 Tensor sqrtOneMinusAlphaBar, int targetType, long seed, long offset);
+
+    /**
+     * One sampler step (DDPM, DDIM, DPM-Solver++ all reduce to it), fused into one pass. Per element {@code i},
+     * with {@code k} the coefficients:
+     * <pre>
+     *   x0 = k.x0FromSample * sample[i] + k.x0FromModel * modelOut[i]
+     *   if (k.clip) x0 = min(max(x0, -k.clipRange), k.clipRange)
+     *   predX0[i] = x0                                        (when predX0 != null)
+     *   prev[i] = k.a * x0 + k.b * sample[i] + k.c * modelOut[i]
+     *           + k.d * prevX0[i]                             (term present only when prevX0 != null)
+     *           + k.sigma * Philox.normal(seed, offset + i)   (term present only when k.sigma != 0)
+     * </pre>
+     * float32 arithmetic, summed left to right as written. All inputs of element {@code i} are read before its
+     * outputs are written, so {@code prev} and {@code predX0} may alias any input (in place updates are fine).
+     *
+     * @param prevX0 the previous step's predicted x0 (multistep solvers), or null
+     */
+    void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
+                       StepCoefficients k, long seed, long offset);
+
+    /**
+     * RePaint-style replacement of the known region (inpainting): the known pixels are re-noised to the level of
+     * the new sample and blended in by the mask. Per element {@code i}, with {@code M = keepMask.numel()} (which
+     * must divide {@code sample.numel()}; the mask repeats, e.g. [H, W] or [1, C, H, W] over a batch):
+     * <pre>
+     *   m     = keepMask[i % M]                 (1 = known pixel kept from original, 0 = generated)
+     *   known = sqrtAlphaBar * original[i]
+     *         + sqrtOneMinusAlphaBar * Philox.normal(seed, offset + i)   (term only when sqrtOneMinusAlphaBar != 0)
+     *   out[i] = m * known + (1 - m) * sample[i]
+     * </pre>
+     * float32 arithmetic; {@code out} may alias {@code sample}.
+     */
+    void repaintBlend(Tensor out, Tensor sample, Tensor original, Tensor keepMask, float sqrtAlphaBar,
+                      float sqrtOneMinusAlphaBar, long seed, long offset);
+
+    /**
+     * Per-sample mean squared error and the gradient of a weighted batch loss, in one pass. With {@code N =
+     * mse.numel()} samples of {@code P = modelOut.numel() / N} elements, for element {@code i} of sample
+     * {@code n = i / P}:
+     * <pre>
+     *   diff     = modelOut[i] - target[i]
+     *   mse[n]   = (1 / P) * sum over the sample's elements of diff^2      (accumulated in double on the CPU)
+     *   dOut[i]  = gradScale * w[n] * (2 / P) * diff,   w[n] = weights != null ? weights[n] : 1
+     * </pre>
+     * so that with {@code gradScale = 1/N}, {@code dOut} is the gradient of {@code (1/N) sum_n w[n] mse[n]}.
+     * {@code dOut} may be null (loss only) and may alias {@code modelOut} or {@code target}.
+     */
+    void mseLoss(Tensor mse, Tensor dOut, Tensor modelOut, Tensor target, Tensor weights, float gradScale);
 }

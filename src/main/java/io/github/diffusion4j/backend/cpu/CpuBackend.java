@@ -3,6 +3,7 @@ package io.github.diffusion4j.backend.cpu;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
@@ -637,5 +638,145 @@ public final class CpuBackend implements Backend {
             }
             if ((dim & 1) == 1) o[row + dim - 1] = 0f;
         }
+    }
+
+    // ------------------------------------------------------------------ diffusion
+
+    @Override public void qSample(Tensor xt, Tensor target, Tensor x0, Tensor noise, Tensor t, Tensor sqrtAlphaBar,
+                                  Tensor sqrtOneMinusAlphaBar, int targetType, long seed, long offset) {
+        sameSize(xt, x0);
+        if (target != null) sameSize(target, x0);
+        if (noise != null) sameSize(noise, x0);
+        int n = t.size(), total = x0.size();
+        if (n == 0 || total % n != 0) {
+            throw new IllegalArgumentException("qSample: " + n + " timesteps for tensor " + x0.shape());
+        }
+        if (target != null && targetType != TARGET_EPSILON && targetType != TARGET_SAMPLE && targetType != TARGET_V) {
+            throw new IllegalArgumentException("qSample: unknown target type " + targetType);
+        }
+        int per = total / n, steps = sqrtAlphaBar.size();
+        if (sqrtOneMinusAlphaBar.size() != steps) throw new IllegalArgumentException("qSample: tables differ in length");
+        float[] ts = arr(t), sa = arr(sqrtAlphaBar), sb = arr(sqrtOneMinusAlphaBar);
+        int tso = off(t), sao = off(sqrtAlphaBar), sbo = off(sqrtOneMinusAlphaBar);
+        float[] a = new float[n], b = new float[n];
+        for (int s = 0; s < n; s++) {
+            int step = (int) ts[tso + s];
+            if (step < 0 || step >= steps) {
+                throw new IllegalArgumentException("qSample: timestep " + ts[tso + s] + " outside [0, " + steps + ")");
+            }
+            a[s] = sa[sao + step];
+            b[s] = sb[sbo + step];
+        }
+        float[] xo = arr(xt), x0a = arr(x0);
+        float[] tg = target == null ? null : arr(target);
+        float[] nz = noise == null ? null : arr(noise);
+        int xoo = off(xt), x0o = off(x0), tgo = target == null ? 0 : off(target), nzo = noise == null ? 0 : off(noise);
+        Parallel.forRange(total, GRAIN, (lo, hi) -> {
+            float[] drawn = null;
+            if (nz == null) {
+                drawn = new float[hi - lo];
+                Philox.fillNormal(drawn, -lo, seed, offset, lo, hi);
+            }
+            for (int i = lo; i < hi; i++) {
+                int s = i / per;
+                float eps = nz == null ? drawn[i - lo] : nz[nzo + i];
+                float x = x0a[x0o + i];
+                xo[xoo + i] = a[s] * x + b[s] * eps;
+                if (tg != null) {
+                    tg[tgo + i] = switch (targetType) {
+                        case TARGET_EPSILON -> eps;
+                        case TARGET_SAMPLE -> x;
+                        default -> a[s] * eps - b[s] * x;
+                    };
+                }
+            }
+        });
+    }
+
+    @Override public void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
+                                        StepCoefficients k, long seed, long offset) {
+        sameSize(prev, sample);
+        sameSize(modelOut, sample);
+        if (predX0 != null) sameSize(predX0, sample);
+        if (prevX0 != null) sameSize(prevX0, sample);
+        float[] po = arr(prev), sa = arr(sample), mo = arr(modelOut);
+        float[] xo = predX0 == null ? null : arr(predX0);
+        float[] hx = prevX0 == null ? null : arr(prevX0);
+        int poo = off(prev), sao = off(sample), moo = off(modelOut);
+        int xoo = predX0 == null ? 0 : off(predX0), hxo = prevX0 == null ? 0 : off(prevX0);
+        float fs = k.x0FromSample(), fm = k.x0FromModel(), range = k.clipRange();
+        boolean clip = k.clip();
+        float ka = k.a(), kb = k.b(), kc = k.c(), kd = k.d(), sigma = k.sigma();
+        Parallel.forRange(sample.size(), GRAIN, (lo, hi) -> {
+            float[] z = null;
+            if (sigma != 0f) {
+                z = new float[hi - lo];
+                Philox.fillNormal(z, -lo, seed, offset, lo, hi);
+            }
+            for (int i = lo; i < hi; i++) {
+                float x = sa[sao + i], m = mo[moo + i];
+                float x0 = fs * x + fm * m;
+                if (clip) x0 = Math.min(Math.max(x0, -range), range);
+                float p = ka * x0 + kb * x + kc * m;
+                if (hx != null) p += kd * hx[hxo + i];
+                if (z != null) p += sigma * z[i - lo];
+                if (xo != null) xo[xoo + i] = x0;
+                po[poo + i] = p;
+            }
+        });
+    }
+
+    @Override public void repaintBlend(Tensor out, Tensor sample, Tensor original, Tensor keepMask, float sqrtAlphaBar,
+                                       float sqrtOneMinusAlphaBar, long seed, long offset) {
+        sameSize(out, sample);
+        sameSize(original, sample);
+        int total = sample.size(), masks = keepMask.size();
+        if (masks == 0 || total % masks != 0) {
+            throw new IllegalArgumentException("repaintBlend: mask " + keepMask.shape() + " does not tile " + sample.shape());
+        }
+        float[] o = arr(out), sa = arr(sample), or = arr(original), mk = arr(keepMask);
+        int oo = off(out), sao = off(sample), oro = off(original), mko = off(keepMask);
+        float a = sqrtAlphaBar, b = sqrtOneMinusAlphaBar;
+        Parallel.forRange(total, GRAIN, (lo, hi) -> {
+            float[] z = null;
+            if (b != 0f) {
+                z = new float[hi - lo];
+                Philox.fillNormal(z, -lo, seed, offset, lo, hi);
+            }
+            for (int i = lo; i < hi; i++) {
+                float m = mk[mko + i % masks];
+                float known = a * or[oro + i];
+                if (z != null) known += b * z[i - lo];
+                o[oo + i] = m * known + (1f - m) * sa[sao + i];
+            }
+        });
+    }
+
+    @Override public void mseLoss(Tensor mse, Tensor dOut, Tensor modelOut, Tensor target, Tensor weights,
+                                  float gradScale) {
+        sameSize(modelOut, target);
+        if (dOut != null) sameSize(dOut, modelOut);
+        int n = mse.size(), total = modelOut.size();
+        if (n == 0 || total % n != 0) throw new IllegalArgumentException("mseLoss: " + n + " samples for " + modelOut.shape());
+        if (weights != null && weights.size() != n) throw new IllegalArgumentException("mseLoss: weights " + weights.shape());
+        int per = total / n;
+        float[] ms = arr(mse), mo = arr(modelOut), tg = arr(target);
+        float[] g = dOut == null ? null : arr(dOut);
+        float[] w = weights == null ? null : arr(weights);
+        int mso = off(mse), moo = off(modelOut), tgo = off(target), go = dOut == null ? 0 : off(dOut);
+        int wo = weights == null ? 0 : off(weights);
+        Parallel.forRange(n, Math.max(1, GRAIN / per), (lo, hi) -> {
+            for (int s = lo; s < hi; s++) {
+                float scale = gradScale * (w == null ? 1f : w[wo + s]) * (2f / per);
+                double acc = 0;
+                int base = s * per;
+                for (int j = 0; j < per; j++) {
+                    float diff = mo[moo + base + j] - tg[tgo + base + j];
+                    acc += (double) diff * diff;
+                    if (g != null) g[go + base + j] = scale * diff;
+                }
+                ms[mso + s] = (float) (acc / per);
+            }
+        });
     }
 }

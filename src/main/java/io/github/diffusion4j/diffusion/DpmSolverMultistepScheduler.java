@@ -1,0 +1,177 @@
+package io.github.diffusion4j.diffusion;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.StepCoefficients;
+import io.github.diffusion4j.tensor.Tensor;
+
+/**
+ * DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", algorithm 2): the multistep second-order solver of the
+ * diffusion ODE in data-prediction form, as diffusers' {@code DPMSolverMultistepScheduler} with
+ * {@code algorithm_type="dpmsolver++"}, {@code solver_type="midpoint"}.
+ *
+ * <p>With sigma_k = sqrt((1 - abar_k) / abar_k) at the grid timesteps (plus a final sigma of 0, or of timestep 0 with
+ * final_sigmas_type "sigma_min"), alpha = 1 / sqrt(sigma^2 + 1), s = sigma alpha, lambda = log(alpha / s), and
+ * m_i = x0^ predicted at step i (no clipping, as in diffusers):
+ * <pre>
+ *   h = lambda_{i+1} - lambda_i
+ *   first order:  x_{i+1} = (s_{i+1} / s_i) x_i - alpha_{i+1} (e^{-h} - 1) m_i
+ *   second order: r = (lambda_i - lambda_{i-1}) / h,  D = (1 + 1/(2r)) m_i - 1/(2r) m_{i-1}
+ *                 x_{i+1} = (s_{i+1} / s_i) x_i - alpha_{i+1} (e^{-h} - 1) D
+ * </pre>
+ * The first step is first order (no history yet), and so is the last when the final sigma is 0, or when
+ * {@code lower_order_final} is set and there are fewer than 15 steps. The solver keeps the previous x0^ on the
+ * backend; it is deterministic (no noise).
+ */
+public final class DpmSolverMultistepScheduler extends AbstractScheduler {
+    private double[] sigmas;
+    private int stepIndex = -1;
+    private int lowerOrderNums;
+    private Tensor history, current;
+
+    public DpmSolverMultistepScheduler(SchedulerConfig config) {
+        super(config);
+        if (config.clipSample()) {
+            throw new IllegalArgumentException("DPM-Solver++ does not clip x0: set clip_sample to false (start from "
+                    + "DpmSolverMultistepScheduler.defaults())");
+        }
+        setGrid(timesteps);                        // all T timesteps until setTimesteps is called
+    }
+
+    /** diffusers' DPMSolverMultistepScheduler defaults: linspace spacing, no clipping, order 2, lower_order_final. */
+    public static SchedulerConfig.Builder defaults() {
+        return SchedulerConfig.builder().timestepSpacing(TimestepSpacing.LINSPACE).clipSample(false);
+    }
+
+    @Override public void setTimesteps(int numInferenceSteps) {
+        setGrid(Timesteps.dpmSolver(config.timestepSpacing(), numTrain, numInferenceSteps, config.stepsOffset()));
+        customTimesteps = false;
+    }
+
+    @Override public void setTimesteps(int[] custom) {
+        if (custom == null) throw new IllegalArgumentException("timesteps must not be null");
+        int[] ts = custom.clone();
+        Timesteps.validate(ts, numTrain, "custom timesteps");
+        setGrid(ts);
+        customTimesteps = true;
+    }
+
+    private void setGrid(int[] ts) {
+        timesteps = ts;
+        sigmas = new double[ts.length + 1];
+        for (int k = 0; k < ts.length; k++) sigmas[k] = sigmaOf(schedule.alphaBar(ts[k]));
+        sigmas[ts.length] = config.finalSigmaZero() ? 0.0 : sigmaOf(schedule.alphaBar(0));
+        reset();
+    }
+
+    /**
+     * sigma = sqrt((1 - abar) / abar); abar = 0 (zero terminal SNR) is replaced by 2^-24 as diffusers does, which
+     * keeps the first step finite.
+     */
+    private static double sigmaOf(double abar) {
+        double a = abar == 0 ? 0x1p-24 : abar;
+        return Math.sqrt((1 - a) / a);
+    }
+
+    @Override public void reset() {
+        stepIndex = -1;
+        lowerOrderNums = 0;
+    }
+
+    /** The sigmas of the grid (n + 1 values, the last is the final sigma), a copy. */
+    public double[] sigmas() { return sigmas.clone(); }
+
+    /**
+     * The fused-step coefficients of step {@code index} of the grid, with {@code secondOrder} selecting the 2M
+     * update (which reads the previous x0^ with coefficient d).
+     */
+    public StepCoefficients coefficients(int index, boolean secondOrder) {
+        double sigS = sigmas[index], sigT = sigmas[index + 1];
+        double alphaS = 1 / Math.sqrt(sigS * sigS + 1), sS = sigS * alphaS;
+        double alphaT = 1 / Math.sqrt(sigT * sigT + 1), sT = sigT * alphaT;
+        double abar = alphaS * alphaS;
+        double[] x0c = x0Coefficients(abar, timesteps[index]);
+        double ratio, expm1;                       // s_t / s_s and e^{-h} - 1
+        if (sigT == 0) {
+            ratio = 0;
+            expm1 = -1;
+        } else {
+            double h = lambda(alphaT, sT) - lambda(alphaS, sS);
+            ratio = sT / sS;
+            expm1 = Math.expm1(-h);
+        }
+        double phi = -alphaT * expm1;              // the coefficient of D
+        if (!secondOrder) {
+            return StepCoefficients.of(x0c[0], x0c[1], false, 1, phi, ratio, 0, 0, 0);
+        }
+        double sigP = sigmas[index - 1];
+        double alphaP = 1 / Math.sqrt(sigP * sigP + 1), sP = sigP * alphaP;
+        double lambdaS = lambda(alphaS, sS);
+        double h = lambda(alphaT, sT) - lambdaS, h0 = lambdaS - lambda(alphaP, sP);
+        double r0 = h0 / h;
+        return StepCoefficients.of(x0c[0], x0c[1], false, 1, phi * (1 + 0.5 / r0), ratio, 0, -phi * 0.5 / r0, 0);
+    }
+
+    private static double lambda(double alpha, double s) {
+        return Math.log(alpha) - Math.log(s);
+    }
+
+    /** Whether step {@code index} of the grid uses the second-order update, given how many steps came before. */
+    private boolean secondOrder(int index, int previousSteps) {
+        int n = timesteps.length;
+        boolean lowerOrderFinal = index == n - 1
+                && ((config.lowerOrderFinal() && n < 15) || config.finalSigmaZero());
+        return config.solverOrder() == 2 && previousSteps >= 1 && !lowerOrderFinal;
+    }
+
+    @Override public void step(Tensor prevSample, Tensor predX0, Tensor modelOutput, int t, Tensor sample,
+                               NoiseStream rng) {
+        checkSameShape(modelOutput, sample, "model output");
+        if (stepIndex < 0) {
+            stepIndex = indexOf(t);
+        } else if (stepIndex >= timesteps.length || timesteps[stepIndex] != t) {
+            throw new IllegalArgumentException("DPM-Solver++ expected timestep "
+                    + (stepIndex < timesteps.length ? String.valueOf(timesteps[stepIndex]) : "(none: the grid is done)")
+                    + " but got " + t + "; steps must follow timesteps() in order (call reset() to start over)");
+        }
+        boolean second = secondOrder(stepIndex, lowerOrderNums);
+        StepCoefficients k = coefficients(stepIndex, second);
+        ensureBuffers(sample.backend(), sample.shape());
+        Backend b = sample.backend();
+        b.diffusionStep(prevSample, current, sample, modelOutput, second ? history : null, k, 0, 0);
+        if (predX0 != null) b.copy(predX0, current);
+        Tensor tmp = history;
+        history = current;
+        current = tmp;
+        if (lowerOrderNums < config.solverOrder()) lowerOrderNums++;
+        stepIndex++;
+    }
+
+    private void ensureBuffers(Backend b, Shape shape) {
+        if (history == null || !history.shape().equals(shape) || history.backend() != b) {
+            if (history != null) {
+                history.close();
+                current.close();
+            }
+            if (lowerOrderNums > 0) {
+                throw new IllegalArgumentException("sample shape changed to " + shape + " in the middle of a trajectory");
+            }
+            history = b.zeros(shape);
+            current = b.zeros(shape);
+        }
+    }
+
+    @Override public void close() {
+        if (history != null) {
+            history.close();
+            current.close();
+            history = current = null;
+        }
+        schedule.close();
+    }
+
+    @Override public double outputAlphaBar(int t) {
+        double s = sigmas[indexOf(t) + 1];
+        return 1 / (s * s + 1);
+    }
+}

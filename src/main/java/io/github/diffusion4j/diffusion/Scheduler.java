@@ -1,0 +1,101 @@
+package io.github.diffusion4j.diffusion;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Tensor;
+
+/**
+ * The sampling half of the model/scheduler split (as in diffusers): it owns the noise schedule and the inference
+ * timesteps and turns a model output into the next, less noisy sample. On every backend {@link #step} is one fused
+ * {@link Backend#diffusionStep} pass.
+ *
+ * <p>Usage: {@code setTimesteps(n)}, then for each {@code t} of {@code timesteps()} in order: run the model on
+ * {@code scaleModelInput(x, t)}, then {@code x = step(out, t, x, rng)}. Start from Gaussian noise times
+ * {@link #initNoiseSigma()}.
+ */
+public interface Scheduler extends AutoCloseable {
+
+    SchedulerConfig config();
+
+    /** The forward-process constants (betas, abar, ...). */
+    NoiseSchedule schedule();
+
+    /**
+     * Chooses {@code numInferenceSteps} timesteps by the configured {@code timestep_spacing} and resets any solver
+     * state.
+     *
+     * @throws IllegalArgumentException when numInferenceSteps is below 1 or above num_train_timesteps
+     */
+    void setTimesteps(int numInferenceSteps);
+
+    /**
+     * Uses explicit timesteps (diffusers' {@code timesteps=} argument) and resets any solver state.
+     *
+     * @throws IllegalArgumentException when they are empty, not strictly descending or outside [0, T)
+     */
+    void setTimesteps(int[] timesteps);
+
+    /** The current inference timesteps, descending (a copy). Before any setTimesteps: all T, T-1 ... 0. */
+    int[] timesteps();
+
+    /** The number of inference steps of the current grid. */
+    default int numInferenceSteps() { return timesteps().length; }
+
+    /** The standard deviation of the initial noise (1 for the variance-preserving schedulers here). */
+    default float initNoiseSigma() { return 1f; }
+
+    /** Scales the model input for schedulers that need it; the identity here (diffusers' scale_model_input). */
+    default Tensor scaleModelInput(Tensor sample, int t) { return sample; }
+
+    /** Clears solver state (multistep history) so that a new trajectory can start; setTimesteps implies it. */
+    default void reset() {}
+
+    /**
+     * One reverse step from timestep {@code t}: writes the previous (less noisy) sample to {@code prevSample} and,
+     * when {@code predX0} is not null, the predicted clean sample. Outputs may alias {@code sample} (in-place
+     * update). Noise, if the step draws any, takes {@code sample.numel()} indices from {@code rng}.
+     *
+     * @param modelOutput the model's prediction (of the configured prediction type) at (sample, t)
+     * @param t           a timestep of the current grid
+     * @param rng         the noise stream; may be null for deterministic steps (DDIM eta = 0, DPM-Solver++)
+     */
+    void step(Tensor prevSample, Tensor predX0, Tensor modelOutput, int t, Tensor sample, NoiseStream rng);
+
+    /** As {@link #step(Tensor, Tensor, Tensor, int, Tensor, NoiseStream)} into new tensors. */
+    default StepOutput step(Tensor modelOutput, int t, Tensor sample, NoiseStream rng) {
+        Backend b = sample.backend();
+        Tensor prev = b.empty(sample.shape());
+        Tensor x0 = b.empty(sample.shape());
+        step(prev, x0, modelOutput, t, sample, rng);
+        return new StepOutput(prev, x0);
+    }
+
+    /**
+     * abar of the noise level that {@link #step} at {@code t} lands on (1 for clean data). Inpainting uses it to
+     * re-noise the known region to the level of the new sample.
+     */
+    double outputAlphaBar(int t);
+
+    /**
+     * The forward process q(x_t | x_0) with one timestep per sample (diffusers' {@code add_noise}):
+     * {@code out = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise}. {@code out} may alias x0 or noise.
+     *
+     * @param timesteps [N] timesteps as floats, N = x0.dim(0)
+     */
+    default void addNoise(Tensor out, Tensor x0, Tensor noise, Tensor timesteps) {
+        if (noise == null) throw new IllegalArgumentException("addNoise needs a noise tensor");
+        Backend b = x0.backend();
+        NoiseSchedule s = schedule();
+        b.qSample(out, null, x0, noise, timesteps, s.sqrtAlphasCumprodTensor(b), s.sqrtOneMinusAlphasCumprodTensor(b),
+                Backend.TARGET_EPSILON, 0, 0);
+    }
+
+    /** Releases the device copies of the schedule tables and any solver buffers. */
+    @Override default void close() { schedule().close(); }
+
+    /** {@link #addNoise(Tensor, Tensor, Tensor, Tensor)} into a new tensor. */
+    default Tensor addNoise(Tensor x0, Tensor noise, Tensor timesteps) {
+        Tensor out = x0.backend().empty(x0.shape());
+        addNoise(out, x0, noise, timesteps);
+        return out;
+    }
+}

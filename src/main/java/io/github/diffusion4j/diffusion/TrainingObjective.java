@@ -1,0 +1,270 @@
+package io.github.diffusion4j.diffusion;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Philox;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The denoising training objective (Ho et al. 2020, algorithm 1), split around the model call so that a trainer
+ * can run the network's forward and backward passes in between:
+ * <ol>
+ *   <li>{@link #prepare}: draw t ~ U{0, ..., T-1} per sample and eps ~ N(0, I) (Philox), form
+ *       x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps and the target (eps, x0 or v) in one fused
+ *       {@link Backend#qSample}; optionally replace labels by the null class (for classifier-free guidance);</li>
+ *   <li>the caller runs the model on (x_t, t, labels);</li>
+ *   <li>{@link #loss}: L = (1/N) sum_n w_n mean_i (out - target)^2 and dL/dout, in one fused
+ *       {@link Backend#mseLoss}, plus the loss per timestep quartile (improved-diffusion's loss_q0 ... loss_q3).</li>
+ * </ol>
+ *
+ * <p>Weights w_n: uniform (1), or min-SNR-gamma (Hang et al. 2023) expressed for the prediction type as diffusers'
+ * training scripts do: x0-prediction min(SNR, gamma); epsilon min(SNR, gamma) / SNR (1 where SNR = 0, i.e. zero
+ * terminal SNR); v min(SNR, gamma) / (SNR + 1).
+ *
+ * <p>Offset noise (Guttenberg 2023): eps += strength * z_{n,c} with one extra normal per sample and channel.
+ *
+ * <p>Random numbers of training step {@code step} under {@code seed} (Philox element indices; base = step * 2^40):
+ * eps at {@code base + i}; offset noise at {@code base + 2^38 + n C + c}; timesteps from a stream at
+ * {@code base + 2^39}; label dropout from a stream at {@code base + 2^39 + 2^32}. Hence a step is reproducible from
+ * (seed, step) alone, on every backend.
+ *
+ * <p>The tensors of a {@link Batch} and {@link LossResult} are buffers of this objective, reused while the batch shape
+ * stays the same: they are valid until the next call of the same method.
+ */
+public final class TrainingObjective implements AutoCloseable {
+    /** Philox elements reserved for one training step. */
+    public static final long STEP_STRIDE = 1L << 40;
+    static final long OFFSET_NOISE_AT = 1L << 38;
+    static final long TIMESTEPS_AT = 1L << 39;
+    static final long LABELS_AT = (1L << 39) + (1L << 32);
+
+    /** The per-sample loss weighting. */
+    public enum Weighting { UNIFORM, MIN_SNR }
+
+    private final NoiseSchedule schedule;
+    private final PredictionType predictionType;
+    private final Weighting weighting;
+    private final double snrGamma;
+    private final float offsetNoise;
+    private final float labelDropout;
+    private final int nullClass;
+
+    private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
+
+    private TrainingObjective(Builder b) {
+        this.schedule = b.schedule;
+        this.predictionType = b.predictionType;
+        this.weighting = b.weighting;
+        this.snrGamma = b.snrGamma;
+        this.offsetNoise = b.offsetNoise;
+        this.labelDropout = b.labelDropout;
+        this.nullClass = b.nullClass;
+    }
+
+    public static Builder builder(NoiseSchedule schedule) { return new Builder(schedule); }
+
+    /** Settings of the objective. */
+    public static final class Builder {
+        private final NoiseSchedule schedule;
+        private PredictionType predictionType = PredictionType.EPSILON;
+        private Weighting weighting = Weighting.UNIFORM;
+        private double snrGamma = 5.0;
+        private float offsetNoise;
+        private float labelDropout;
+        private int nullClass = -1;
+
+        private Builder(NoiseSchedule schedule) {
+            if (schedule == null) throw new IllegalArgumentException("schedule must not be null");
+            this.schedule = schedule;
+        }
+
+        public Builder predictionType(PredictionType p) { predictionType = p; return this; }
+
+        /** Uniform weights (the default; Ho et al.'s "simple" loss). */
+        public Builder uniformWeighting() { weighting = Weighting.UNIFORM; return this; }
+
+        /** Min-SNR-gamma weighting; gamma = 5 is the paper's recommendation. */
+        public Builder minSnrWeighting(double gamma) {
+            if (!(gamma > 0)) throw new IllegalArgumentException("min-SNR gamma must be positive, got " + gamma);
+            weighting = Weighting.MIN_SNR;
+            snrGamma = gamma;
+            return this;
+        }
+
+        /** Offset noise strength (0 = off; around 0.1 is typical). */
+        public Builder offsetNoise(float strength) {
+            if (!(strength >= 0 && Float.isFinite(strength))) throw new IllegalArgumentException("offset noise must be >= 0");
+            offsetNoise = strength;
+            return this;
+        }
+
+        /** Replace each label by {@code nullClass} with probability p (classifier-free guidance training). */
+        public Builder labelDropout(float p, int nullClass) {
+            if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("label dropout must be in [0, 1], got " + p);
+            if (nullClass < 0) throw new IllegalArgumentException("null class id must be >= 0");
+            labelDropout = p;
+            this.nullClass = nullClass;
+            return this;
+        }
+
+        public TrainingObjective build() {
+            if (predictionType == null) throw new IllegalArgumentException("prediction type must not be null");
+            return new TrainingObjective(this);
+        }
+    }
+
+    /** A prepared batch: the model input (xt, timesteps, labels) and the regression target. */
+    public record Batch(Tensor xt, Tensor timesteps, Tensor labels, Tensor target, int[] t, float[] weights) {}
+
+    /**
+     * The loss of a batch.
+     *
+     * @param loss           (1/N) sum_n w_n mse_n
+     * @param dOut           dLoss/dModelOutput
+     * @param perSampleMse   mse_n (unweighted)
+     * @param perSampleLoss  w_n mse_n
+     * @param quartileLoss   mean of w_n mse_n over the samples with t in [qT/4, (q+1)T/4), NaN where there are none
+     * @param quartileMse    the same for the unweighted mse
+     * @param quartileCount  samples per quartile
+     */
+    public record LossResult(double loss, Tensor dOut, float[] perSampleMse, float[] perSampleLoss,
+                             double[] quartileLoss, double[] quartileMse, int[] quartileCount) {
+        /** "loss", "mse" and, for the quartiles that have samples, "loss_q0" ... and "mse_q0" ... (improved-diffusion). */
+        public Map<String, Double> metrics() {
+            Map<String, Double> m = new LinkedHashMap<>();
+            double mseMean = 0;
+            for (float v : perSampleMse) mseMean += v;
+            m.put("loss", loss);
+            m.put("mse", mseMean / perSampleMse.length);
+            for (int q = 0; q < 4; q++) if (quartileCount[q] > 0) m.put("loss_q" + q, quartileLoss[q]);
+            for (int q = 0; q < 4; q++) if (quartileCount[q] > 0) m.put("mse_q" + q, quartileMse[q]);
+            return m;
+        }
+    }
+
+    public NoiseSchedule schedule() { return schedule; }
+
+    public PredictionType predictionType() { return predictionType; }
+
+    /** The loss weight of a sample at timestep t (1 for uniform weighting). */
+    public double weight(int t) {
+        if (weighting == Weighting.UNIFORM) return 1.0;
+        double snr = schedule.snr(t);
+        double clipped = Math.min(snr, snrGamma);
+        return switch (predictionType) {
+            case SAMPLE -> clipped;
+            case EPSILON -> snr == 0 ? 1.0 : clipped / snr;
+            case V_PREDICTION -> clipped / (snr + 1);
+        };
+    }
+
+    /** Timestep quartile of improved-diffusion's logs: floor(4 t / T). */
+    public int quartile(int t) {
+        return (int) (4L * t / schedule.numTimesteps());
+    }
+
+    /**
+     * Draws timesteps and noise for training step {@code step} and forms x_t and the target.
+     *
+     * @param x0     clean batch [N, C, H, W] (rank 2 or more)
+     * @param labels [N] class ids, or null
+     */
+    public Batch prepare(Tensor x0, Tensor labels, long seed, long step) {
+        if (step < 0) throw new IllegalArgumentException("step must be >= 0");
+        if (x0.rank() < 2) throw new IllegalArgumentException("x0 must be [N, C, ...], got " + x0.shape());
+        Backend b = x0.backend();
+        Shape shape = x0.shape();
+        int n = shape.dim(0);
+        ensureBuffers(b, shape);
+        long base = step * STEP_STRIDE;
+
+        Philox.Stream tRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
+        int[] t = new int[n];
+        float[] tf = new float[n], w = new float[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = tRng.nextInt(schedule.numTimesteps());
+            tf[i] = t[i];
+            w[i] = (float) weight(t[i]);
+        }
+        b.copyFromHost(timesteps, tf, 0);
+        b.copyFromHost(weightsBuf, w, 0);
+
+        Tensor sa = schedule.sqrtAlphasCumprodTensor(b), sb = schedule.sqrtOneMinusAlphasCumprodTensor(b);
+        if (offsetNoise == 0f) {
+            b.qSample(xt, target, x0, null, timesteps, sa, sb, predictionType.backendTarget(), seed, base);
+        } else {
+            b.randn(noise, seed, base);
+            b.randn(offsetBuf, seed, base + OFFSET_NOISE_AT);
+            b.scale(offsetBuf, offsetBuf, offsetNoise);
+            b.addPerSampleChannel(noise, noise, offsetBuf);
+            b.qSample(xt, target, x0, noise, timesteps, sa, sb, predictionType.backendTarget(), seed, base);
+        }
+
+        Tensor outLabels = null;
+        if (labels != null) {
+            if (labels.numel() != n) throw new IllegalArgumentException(labels.numel() + " labels for a batch of " + n);
+            if (labelDropout > 0) {
+                ClassifierFreeGuidance.dropLabels(labelsBuf, labels, labelDropout, nullClass,
+                        new Philox.Stream(seed, base + LABELS_AT));
+                outLabels = labelsBuf;
+            } else {
+                outLabels = labels;
+            }
+        }
+        return new Batch(xt, timesteps, outLabels, target, t, w);
+    }
+
+    /** The weighted MSE of the model output against the batch's target, its gradient, and quartile statistics. */
+    public LossResult loss(Batch batch, Tensor modelOut) {
+        if (!modelOut.shape().equals(batch.target().shape())) {
+            throw new IllegalArgumentException("model output " + modelOut.shape() + " for target " + batch.target().shape());
+        }
+        Backend b = modelOut.backend();
+        int n = batch.t().length;
+        b.copyFromHost(weightsBuf, batch.weights(), 0);
+        b.mseLoss(mse, dOut, modelOut, batch.target(), weightsBuf, 1f / n);
+        float[] m = mse.toArray();
+        float[] per = new float[n];
+        double total = 0;
+        double[] ql = new double[4], qm = new double[4];
+        int[] qc = new int[4];
+        for (int i = 0; i < n; i++) {
+            per[i] = batch.weights()[i] * m[i];
+            total += per[i];
+            int q = quartile(batch.t()[i]);
+            ql[q] += per[i];
+            qm[q] += m[i];
+            qc[q]++;
+        }
+        for (int q = 0; q < 4; q++) {
+            ql[q] = qc[q] == 0 ? Double.NaN : ql[q] / qc[q];
+            qm[q] = qc[q] == 0 ? Double.NaN : qm[q] / qc[q];
+        }
+        return new LossResult(total / n, dOut, m, per, ql, qm, qc);
+    }
+
+    private void ensureBuffers(Backend b, Shape shape) {
+        if (xt != null && xt.shape().equals(shape) && xt.backend() == b) return;
+        close();
+        int n = shape.dim(0);
+        xt = b.empty(shape);
+        target = b.empty(shape);
+        noise = offsetNoise > 0 ? b.empty(shape) : null;
+        dOut = b.empty(shape);
+        offsetBuf = offsetNoise > 0 ? b.empty(Shape.of(n, shape.dim(1))) : null;
+        timesteps = b.empty(Shape.of(n));
+        labelsBuf = b.empty(Shape.of(n));
+        weightsBuf = b.empty(Shape.of(n));
+        mse = b.empty(Shape.of(n));
+    }
+
+    @Override public void close() {
+        for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut}) {
+            if (t != null) t.close();
+        }
+        xt = target = noise = offsetBuf = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
+    }
+}
