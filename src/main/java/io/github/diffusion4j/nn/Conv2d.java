@@ -35,7 +35,7 @@ public final class Conv2d {
     public Tensor forward(Tensor x) {
         this.x = x;
         Backend b = x.backend();
-        Tensor y = b.empty(outputShape(x.shape()));
+        Tensor y = b.scratch(outputShape(x.shape()));
         b.conv2d(y, x, weight.value(), bias == null ? null : bias.value(), stride, pad);
         return y;
     }
@@ -50,7 +50,7 @@ public final class Conv2d {
         Backend b = dy.backend();
         b.conv2dBackwardFilter(weight.grad(), bias == null ? null : bias.grad(), dy, x, stride, pad);
         if (!needInputGrad) return null;
-        Tensor dx = b.empty(x.shape());
+        Tensor dx = b.scratch(x.shape());
         b.conv2dBackwardData(dx, dy, weight.value(), stride, pad);
         return dx;
     }

@@ -38,7 +38,7 @@ public final class ConvTranspose2d {
         if (x.shape().c() != inChannels) throw new IllegalArgumentException("ConvTranspose2d(" + inChannels + ") got " + x.shape());
         this.x = x;
         Backend b = x.backend();
-        Tensor y = b.empty(outputShape(x.shape()));
+        Tensor y = b.scratch(outputShape(x.shape()));
         b.convTranspose2d(y, x, weight.value(), bias == null ? null : bias.value(), stride, pad);
         return y;
     }
@@ -46,7 +46,7 @@ public final class ConvTranspose2d {
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
         b.convTranspose2dBackwardFilter(weight.grad(), bias == null ? null : bias.grad(), dy, x, stride, pad);
-        Tensor dx = b.empty(x.shape());
+        Tensor dx = b.scratch(x.shape());
         b.convTranspose2dBackwardData(dx, dy, weight.value(), stride, pad);
         return dx;
     }

@@ -23,7 +23,7 @@ public final class Dropout {
         seed = ctx.seed();
         offset = ctx.take(x.numel());
         Backend b = x.backend();
-        Tensor y = b.empty(x.shape());
+        Tensor y = b.scratch(x.shape());
         b.dropout(y, x, p, seed, offset);
         return y;
     }
@@ -31,7 +31,7 @@ public final class Dropout {
     public Tensor backward(Tensor dy) {
         if (!active) return dy;
         Backend b = dy.backend();
-        Tensor dx = b.empty(dy.shape());
+        Tensor dx = b.scratch(dy.shape());
         b.dropoutBackward(dx, dy, p, seed, offset);
         return dx;
     }

@@ -28,16 +28,16 @@ public final class GroupNorm {
         Backend b = x.backend();
         this.x = x;
         int ng = x.dim(0) * groups;
-        mean = b.empty(Shape.of(ng));
-        rstd = b.empty(Shape.of(ng));
-        Tensor y = b.empty(x.shape());
+        mean = b.scratch(Shape.of(ng));
+        rstd = b.scratch(Shape.of(ng));
+        Tensor y = b.scratch(x.shape());
         b.groupNorm(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
         return y;
     }
 
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
-        Tensor dx = b.empty(x.shape());
+        Tensor dx = b.scratch(x.shape());
         b.groupNormBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), groups);
         return dx;
     }

@@ -46,10 +46,10 @@ public final class ResBlock {
         int n = x.dim(0);
         if (scaleShift) {
             normed2 = norm2.forward(h);
-            scale = b.empty(Shape.of(n, outChannels));
-            shift = b.empty(Shape.of(n, outChannels));
+            scale = b.scratch(Shape.of(n, outChannels));
+            shift = b.scratch(Shape.of(n, outChannels));
             b.splitChannels(new Tensor[] {scale, shift}, e);
-            h = b.empty(normed2.shape());
+            h = b.scratch(normed2.shape());
             b.scaleShift(h, normed2, scale, shift);
         } else {
             b.addPerSampleChannel(h, h, e);
@@ -57,7 +57,7 @@ public final class ResBlock {
         }
         h = conv2.forward(dropout.forward(ctx, act2.forward(h)));
         Tensor s = skip != null ? skip.forward(x) : x;
-        Tensor y = b.empty(h.shape());
+        Tensor y = b.scratch(h.shape());
         b.add(y, s, h);
         return y;
     }
@@ -69,15 +69,15 @@ public final class ResBlock {
         Tensor dE;
         int n = dy.dim(0);
         if (scaleShift) {
-            Tensor dNormed = b.empty(dh.shape());
-            Tensor dScale = b.empty(Shape.of(n, outChannels)), dShift = b.empty(Shape.of(n, outChannels));
+            Tensor dNormed = b.scratch(dh.shape());
+            Tensor dScale = b.scratch(Shape.of(n, outChannels)), dShift = b.scratch(Shape.of(n, outChannels));
             b.scaleShiftBackward(dNormed, dScale, dShift, dh, normed2, scale);
-            dE = b.empty(Shape.of(n, 2 * outChannels));
+            dE = b.scratch(Shape.of(n, 2 * outChannels));
             b.concatChannels(dE, dScale, dShift);
             dh = norm2.backward(dNormed);
         } else {
             dh = norm2.backward(dh);
-            dE = b.empty(Shape.of(n, outChannels));
+            dE = b.scratch(Shape.of(n, outChannels));
             b.perSampleChannelSum(dE, dh);
         }
         b.addInPlace(dEmbAct, embProj.backward(dE));

@@ -66,7 +66,7 @@ public final class SeedUNet implements Model {
             Backend b = x.backend();
             Tensor h = first.forward(x);
             Tensor tp = timeAct.forward(timeProj.forward(t));
-            Tensor sum = b.empty(h.shape());
+            Tensor sum = b.scratch(h.shape());
             b.addPerSampleChannel(sum, h, tp);
             return second.forward(sum);
         }
@@ -75,7 +75,7 @@ public final class SeedUNet implements Model {
         Tensor backward(Tensor dy, Tensor dT) {
             Backend b = dy.backend();
             Tensor dSum = second.backward(dy);
-            Tensor dTp = b.empty(Shape.of(dy.dim(0), timeProj.out));
+            Tensor dTp = b.scratch(Shape.of(dy.dim(0), timeProj.out));
             b.perSampleChannelSum(dTp, dSum);
             b.addInPlace(dT, timeProj.backward(timeAct.backward(dTp)));
             return first.backward(dSum);
@@ -172,7 +172,7 @@ public final class SeedUNet implements Model {
         }
         Backend b = x.backend();
         int n = x.dim(0);
-        Tensor sin = b.empty(Shape.of(n, timeDim));
+        Tensor sin = b.scratch(Shape.of(n, timeDim));
         b.timestepEmbedding(sin, timesteps, 10000f, false);
         Tensor t = timeAct.forward(timeFc.forward(sin));
         Tensor h = conv0.forward(x);
@@ -183,7 +183,7 @@ public final class SeedUNet implements Model {
         h = bottleneck2.forward(bottleneck1.forward(h));
         for (int i = 2; i >= 0; i--) {
             Tensor u = upsample[i].forward(h);
-            Tensor cat = b.empty(Shape.of(n, 2 * u.dim(1), u.dim(2), u.dim(3)));
+            Tensor cat = b.scratch(Shape.of(n, 2 * u.dim(1), u.dim(2), u.dim(3)));
             b.concatChannels(cat, u, skips[i]);
             upIn[i] = u;
             h = ups[i].forward(cat, t);
@@ -194,13 +194,14 @@ public final class SeedUNet implements Model {
     @Override public void backward(Tensor dOut) {
         Backend b = dOut.backend();
         int n = dOut.dim(0);
-        Tensor dT = b.zeros(Shape.of(n, timeDim));
+        Tensor dT = b.scratch(Shape.of(n, timeDim));
+        b.fill(dT, 0f);
         Tensor dh = output.backward(dOut);
         Tensor[] dSkips = new Tensor[3];
         for (int i = 0; i < 3; i++) {
             Tensor dCat = ups[i].backward(dh, dT);
-            Tensor dU = b.empty(upIn[i].shape());
-            dSkips[i] = b.empty(skips[i].shape());
+            Tensor dU = b.scratch(upIn[i].shape());
+            dSkips[i] = b.scratch(skips[i].shape());
             b.splitChannels(new Tensor[] {dU, dSkips[i]}, dCat);
             dh = upsample[i].backward(dU);
         }

@@ -42,8 +42,8 @@ public final class SelfAttention {
         inShape = x.shape();
         int n = x.dim(0), p = x.shape().spatial();
         qkvOut = qkv.forward(norm.forward(x));
-        attn = b.empty(Shape.of(n, heads, p, p));
-        Tensor mixed = b.empty(x.shape());
+        attn = b.scratch(Shape.of(n, heads, p, p));
+        Tensor mixed = b.scratch(x.shape());
         for (int s = 0; s < n; s++) {
             Tensor scores = attn.slice0(s);
             b.batchedMatmul(scores, part(qkvOut, s, 0, p), part(qkvOut, s, 1, p), true, false, scale(), 0f);
@@ -52,7 +52,7 @@ public final class SelfAttention {
             b.batchedMatmul(mixed.slice0(s).reshape(heads, headDim, p), part(qkvOut, s, 2, p), scores, false, true, 1f, 0f);
         }
         Tensor h = proj.forward(mixed);
-        Tensor y = b.empty(x.shape());
+        Tensor y = b.scratch(x.shape());
         b.add(y, x, h);
         return y;
     }
@@ -61,8 +61,8 @@ public final class SelfAttention {
         Backend b = dy.backend();
         int n = inShape.n(), p = inShape.spatial();
         Tensor dMixed = proj.backward(dy);
-        Tensor dQkv = b.empty(qkvOut.shape());
-        Tensor dScores = b.empty(Shape.of(heads, p, p));
+        Tensor dQkv = b.scratch(qkvOut.shape());
+        Tensor dScores = b.scratch(Shape.of(heads, p, p));
         float sc = scale();
         for (int s = 0; s < n; s++) {
             Tensor a = attn.slice0(s);

@@ -23,7 +23,7 @@ public final class TimeEmbedding {
     /** timesteps [N] (float) → embedding [N, hidden]. */
     public Tensor forward(Tensor timesteps) {
         Backend b = timesteps.backend();
-        Tensor sin = b.empty(Shape.of((int) timesteps.numel(), dim));
+        Tensor sin = b.scratch(Shape.of((int) timesteps.numel(), dim));
         b.timestepEmbedding(sin, timesteps, 10000f, true);
         return fc2.forward(act.forward(fc1.forward(sin)));
     }

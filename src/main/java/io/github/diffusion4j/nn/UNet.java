@@ -186,7 +186,7 @@ public final class UNet implements Model {
         oneHot = null;
         if (labelEmb != null) {
             if (labels == null) throw new IllegalArgumentException("class-conditional model " + name + " needs labels");
-            oneHot = b.empty(Shape.of(n, cfg.numClasses() + 1));
+            oneHot = b.scratch(Shape.of(n, cfg.numClasses() + 1));
             b.oneHot(oneHot, labels);
             b.matmul(emb, oneHot, labelEmb.value(), false, false, 1f, 1f);
         } else if (labels != null) {
@@ -207,7 +207,7 @@ public final class UNet implements Model {
         for (Object op : up) {
             if (op instanceof ResAttn ra) {
                 Tensor s = skips.pop();
-                Tensor cat = b.empty(Shape.of(n, h.dim(1) + s.dim(1), h.dim(2), h.dim(3)));
+                Tensor cat = b.scratch(Shape.of(n, h.dim(1) + s.dim(1), h.dim(2), h.dim(3)));
                 b.concatChannels(cat, h, s);
                 concatChannels[2 * k] = h.dim(1);
                 concatChannels[2 * k + 1] = s.dim(1);
@@ -223,7 +223,8 @@ public final class UNet implements Model {
     @Override public void backward(Tensor dOut) {
         Backend b = dOut.backend();
         int n = dOut.dim(0);
-        Tensor dEmbAct = b.zeros(Shape.of(n, cfg.embDim()));
+        Tensor dEmbAct = b.scratch(Shape.of(n, cfg.embDim()));
+        b.fill(dEmbAct, 0f);
         Tensor dh = normOut.backward(actOut.backward(convOut.backward(dOut)));
         // gradients of the skips; pushed shallowest first, so the deepest skip's gradient ends up on top
         Deque<Tensor> dSkips = new ArrayDeque<>();
@@ -232,8 +233,8 @@ public final class UNet implements Model {
             if (op instanceof ResAttn ra) {
                 Tensor dCat = ra.backward(dh, dEmbAct);
                 int hc = concatChannels[2 * k], sc = concatChannels[2 * k + 1];
-                Tensor dH = b.empty(Shape.of(n, hc, dCat.dim(2), dCat.dim(3)));
-                Tensor dS = b.empty(Shape.of(n, sc, dCat.dim(2), dCat.dim(3)));
+                Tensor dH = b.scratch(Shape.of(n, hc, dCat.dim(2), dCat.dim(3)));
+                Tensor dS = b.scratch(Shape.of(n, sc, dCat.dim(2), dCat.dim(3)));
                 b.splitChannels(new Tensor[] {dH, dS}, dCat);
                 dSkips.push(dS);
                 dh = dH;

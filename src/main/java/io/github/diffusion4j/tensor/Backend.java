@@ -30,10 +30,23 @@ public interface Backend extends AutoCloseable {
     default Tensor zeros(int... dims) { return zeros(Shape.of(dims)); }
 
     /**
-     * A new tensor whose contents are unspecified (for outputs that are fully overwritten). Backends with an
-     * activation arena serve these from it.
+     * A new tensor whose contents are unspecified (for buffers that are fully overwritten before being read).
+     * It lives until closed, like {@link #zeros}.
      */
     default Tensor empty(Shape shape) { return zeros(shape); }
+
+    /**
+     * A step-scoped tensor with unspecified contents, for layer activations and gradients: valid until the next
+     * {@link #beginStep()}. Backends with an activation arena serve these from it, so a steady-state training or
+     * sampling loop allocates no device memory. Never keep one across steps (use {@link #empty} instead).
+     */
+    default Tensor scratch(Shape shape) { return empty(shape); }
+
+    /**
+     * Marks the start of a training step or of one model evaluation while sampling: the {@link #scratch} tensors
+     * handed out before may be reused from now on.
+     */
+    default void beginStep() {}
 
     /** A new tensor holding a copy of {@code data} (a host-to-device transfer on a GPU). */
     Tensor fromArray(float[] data, Shape shape);
