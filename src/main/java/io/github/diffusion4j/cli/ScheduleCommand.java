@@ -57,14 +57,11 @@ public final class ScheduleCommand implements Callable<Integer> {
 
     /** Parses the CLI name of a schedule. */
     static BetaSchedule parseSchedule(String name) {
-        return switch (name.toLowerCase(Locale.ROOT)) {
-            case "linear" -> BetaSchedule.LINEAR;
-            case "cosine", "squaredcos_cap_v2" -> BetaSchedule.SQUAREDCOS_CAP_V2;
-            case "scaled-linear", "scaled_linear" -> BetaSchedule.SCALED_LINEAR;
-            case "sigmoid" -> BetaSchedule.SIGMOID;
-            default -> throw new UserException("unknown schedule '" + name
-                    + "' (expected linear, cosine, scaled-linear or sigmoid)");
-        };
+        try {
+            return BetaSchedule.parse(name);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
     }
 
     @Override public Integer call() throws IOException {

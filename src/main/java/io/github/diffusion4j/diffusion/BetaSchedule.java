@@ -31,5 +31,25 @@ public enum BetaSchedule {
                 + Arrays.stream(values()).map(BetaSchedule::diffusersName).collect(Collectors.joining(", ")) + ")");
     }
 
+    /**
+     * Parses a command-line name ({@code linear}, {@code cosine}, {@code scaled-linear}, {@code sigmoid}) or a
+     * diffusers name.
+     */
+    public static BetaSchedule parse(String name) {
+        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+            case "linear" -> LINEAR;
+            case "cosine", "squaredcos_cap_v2" -> SQUAREDCOS_CAP_V2;
+            case "scaled-linear", "scaled_linear" -> SCALED_LINEAR;
+            case "sigmoid" -> SIGMOID;
+            default -> throw new IllegalArgumentException("unknown schedule '" + name
+                    + "' (expected linear, cosine, scaled-linear or sigmoid)");
+        };
+    }
+
+    /** The command-line name: {@code cosine} for {@code squaredcos_cap_v2}, dashes for underscores. */
+    public String cliName() {
+        return this == SQUAREDCOS_CAP_V2 ? "cosine" : diffusersName.replace('_', '-');
+    }
+
     @Override public String toString() { return diffusersName; }
 }

@@ -19,12 +19,20 @@ public final class Presets {
 
     /** Builds a preset for images of {@code channels} × {@code size} × {@code size}, with {@code classes} labels. */
     public static Model create(String preset, int channels, int size, int classes) {
+        return create(preset, channels, size, classes, -1f);
+    }
+
+    /** As {@link #create(String, int, int, int)}, with the dropout overridden when {@code dropout >= 0}. */
+    public static Model create(String preset, int channels, int size, int classes, float dropout) {
         return switch (check(preset)) {
             case "seed" -> {
                 if (classes > 0) throw new IllegalArgumentException("preset seed has no class conditioning; use a UNet preset");
                 yield new SeedUNet("seed", channels, size, new int[] {32, 64, 128, 256}, 32, 8);
             }
-            default -> new UNet(preset, unetConfig(preset).withImage(channels, size).withClasses(classes));
+            default -> {
+                UNetConfig c = unetConfig(preset).withImage(channels, size).withClasses(classes);
+                yield new UNet(preset, dropout >= 0 ? c.withDropout(dropout) : c);
+            }
         };
     }
 
