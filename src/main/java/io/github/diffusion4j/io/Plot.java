@@ -240,7 +240,7 @@ public final class Plot {
 
         /** {@code min, max} are log10 values. */
         static Axis log(double min, double max) {
-            double lo = Math.floor(min), hi = Math.ceil(max);
+            double lo = Math.floor(min) + 0.0, hi = Math.ceil(max) + 0.0; // + 0.0 turns -0.0 into 0.0
             if (hi <= lo) hi = lo + 1;
             int decades = (int) (hi - lo);
             int every = Math.max(1, (int) Math.ceil(decades / 8.0));
@@ -272,17 +272,20 @@ public final class Plot {
                 double v = Math.pow(10, t);
                 double e = Math.rint(t);
                 if (Math.abs(t - e) < 1e-9 && (e <= -4 || e >= 5)) return "1e" + (long) e;
-                return format(v, Math.pow(10, Math.floor(t)));
+                return format(v, Math.pow(10, Math.floor(t)), 0);
             }
-            return format(t, step);
+            return format(t, step, Math.max(Math.abs(lo), Math.abs(hi)));
         }
 
-        /** Formats {@code v} with as many decimals as a tick step of {@code step} needs; k/M suffixes for large values. */
-        static String format(double v, double step) {
+        /**
+         * Formats {@code v} with as many decimals as a tick step of {@code step} needs; on an axis reaching
+         * {@code magnitude} of 10 000 (a million) or more, every tick uses the k (M) suffix.
+         */
+        static String format(double v, double step, double magnitude) {
             if (Math.abs(v) < step * 1e-9) return "0";
             double a = Math.abs(v);
-            if (a >= 1e6 && step >= 1e5) return trim(String.format(Locale.ROOT, "%.3f", v / 1e6)) + "M";
-            if (a >= 1e4 && step >= 1e3) return trim(String.format(Locale.ROOT, "%.3f", v / 1e3)) + "k";
+            if (magnitude >= 1e6 && step >= 1e5) return trim(String.format(Locale.ROOT, "%.3f", v / 1e6)) + "M";
+            if (magnitude >= 1e4 && step >= 1e3) return trim(String.format(Locale.ROOT, "%.3f", v / 1e3)) + "k";
             if (step >= 1) return String.format(Locale.ROOT, "%d", Math.round(v));
             if (a < 1e-4) return String.format(Locale.ROOT, "%.1e", v);
             int decimals = (int) Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
