@@ -133,6 +133,13 @@ public final class ShapesDataset implements Dataset {
         double cx = x0 + bw / 2, cy = y0 + bh / 2;
         for (int py = ya; py <= yb; py++) {
             for (int px = xa; px <= xb; px++) {
+                // shapes are convex: a pixel whose four corners are inside is fully covered (the same value the
+                // supersampling would give, only faster)
+                if (inside(kind, px, py, x0, y0, bw, bh, cx, cy) && inside(kind, px + 1, py, x0, y0, bw, bh, cx, cy)
+                        && inside(kind, px, py + 1, x0, y0, bw, bh, cx, cy) && inside(kind, px + 1, py + 1, x0, y0, bw, bh, cx, cy)) {
+                    cov[py * w + px] = 1f;
+                    continue;
+                }
                 int n = 0;
                 for (int sy = 0; sy < SS; sy++) {
                     double y = py + (sy + 0.5) / SS;

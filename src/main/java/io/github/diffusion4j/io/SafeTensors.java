@@ -358,14 +358,7 @@ public final class SafeTensors {
      * one tensor per parameter, named and shaped like the parameters. One device-to-host copy.
      */
     public static void save(Path file, ParamStore layout, Tensor flat, Map<String, String> metadata) throws IOException {
-        checkFlat(layout, flat);
-        float[] host = flat.toArray();
-        Map<String, Entry> tensors = new LinkedHashMap<>();
-        for (Param p : layout.params()) {
-            int off = Math.toIntExact(p.offset());
-            tensors.put(p.name(), new Entry(p.shape().dims(), Arrays.copyOfRange(host, off, off + p.shape().size())));
-        }
-        write(file, tensors, metadata);
+        write(file, entries(layout, flat, ""), metadata);
     }
 
     /**
@@ -376,26 +369,55 @@ public final class SafeTensors {
         return load(file, store, store.values());
     }
 
-    /** Loads {@code file} into a flat buffer laid out like {@code layout} (see {@link #save(Path, ParamStore, Tensor, Map)}). */
+    /**
+     * Loads {@code file} into a flat buffer laid out like {@code layout} (see {@link #save(Path, ParamStore, Tensor, Map)});
+     * the file must hold exactly the parameters, with the same shapes. Returns the file's metadata.
+     */
     public static Map<String, String> load(Path file, ParamStore layout, Tensor flat) throws IOException {
-        checkFlat(layout, flat);
         Contents c = read(file);
         for (String name : c.tensors().keySet()) {
             boolean known = layout.params().stream().anyMatch(p -> p.name().equals(name));
             if (!known) throw new FileFormatException("safetensors file " + file + " has tensor '" + name + "', which the model does not have");
         }
+        copyInto(c, file.toString(), layout, flat, "");
+        return c.metadata();
+    }
+
+    /**
+     * The tensors of a flat buffer laid out like {@code layout}, named {@code prefix + parameter name}: for
+     * files that hold several buffers (e.g. prefixes {@code "m."} and {@code "v."} for AdamW moments). One
+     * device-to-host copy.
+     */
+    public static Map<String, Entry> entries(ParamStore layout, Tensor flat, String prefix) {
+        checkFlat(layout, flat);
+        float[] host = flat.toArray();
+        Map<String, Entry> tensors = new LinkedHashMap<>();
+        for (Param p : layout.params()) {
+            int off = Math.toIntExact(p.offset());
+            tensors.put(prefix + p.name(), new Entry(p.shape().dims(), Arrays.copyOfRange(host, off, off + p.shape().size())));
+        }
+        return tensors;
+    }
+
+    /**
+     * Copies the tensors {@code prefix + parameter name} of {@code contents} into a flat buffer laid out like
+     * {@code layout} (one host-to-device copy; alignment padding is zeroed). Every parameter must be present with
+     * its shape; other tensors are ignored. {@code source} names the file in messages.
+     */
+    public static void copyInto(Contents contents, String source, ParamStore layout, Tensor flat, String prefix) {
+        checkFlat(layout, flat);
         float[] host = new float[Math.toIntExact(layout.flatSize())];
         for (Param p : layout.params()) {
-            Entry e = c.tensors().get(p.name());
-            if (e == null) throw new FileFormatException("safetensors file " + file + " lacks tensor '" + p.name() + "'");
+            String name = prefix + p.name();
+            Entry e = contents.tensors().get(name);
+            if (e == null) throw new FileFormatException("safetensors file " + source + " lacks tensor '" + name + "'");
             if (!Arrays.equals(e.shape(), p.shape().dims())) {
-                throw new FileFormatException("tensor '" + p.name() + "' in " + file + " has shape " + Arrays.toString(e.shape())
+                throw new FileFormatException("tensor '" + name + "' in " + source + " has shape " + Arrays.toString(e.shape())
                         + " but the model expects " + p.shape());
             }
             System.arraycopy(e.data(), 0, host, Math.toIntExact(p.offset()), e.data().length);
         }
         flat.backend().copyFromHost(flat, host, 0);
-        return c.metadata();
     }
 
     private static void checkFlat(ParamStore layout, Tensor flat) {

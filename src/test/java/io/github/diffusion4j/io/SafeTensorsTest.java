@@ -203,6 +203,25 @@ class SafeTensorsTest {
         }
     }
 
+    @Test void severalBuffersInOneFileWithPrefixes() throws IOException {
+        Path f = dir.resolve("opt.safetensors");
+        try (ParamStore a = store(Shape.of(2, 3, 3, 3), 1); ParamStore b = store(Shape.of(2, 3, 3, 3), 2)) {
+            Map<String, SafeTensors.Entry> all = new LinkedHashMap<>(SafeTensors.entries(a, a.values(), "m."));
+            all.putAll(SafeTensors.entries(b, b.values(), "v."));
+            SafeTensors.write(f, all, Map.of("step", "7"));
+            SafeTensors.Contents c = SafeTensors.read(f);
+            assertTrue(c.tensors().containsKey("v.conv.bias"));
+            try (var m = CpuBackend.get().zeros(Shape.of((int) a.flatSize())); var v = CpuBackend.get().zeros(Shape.of((int) a.flatSize()))) {
+                SafeTensors.copyInto(c, f.toString(), a, m, "m.");
+                SafeTensors.copyInto(c, f.toString(), a, v, "v.");
+                assertArrayEquals(a.values().toArray(), m.toArray());
+                assertArrayEquals(b.values().toArray(), v.toArray());
+                FileFormatException e = assertThrows(FileFormatException.class, () -> SafeTensors.copyInto(c, f.toString(), a, m, "ema."));
+                assertTrue(e.getMessage().contains("lacks tensor 'ema.conv.weight'"), e.getMessage());
+            }
+        }
+    }
+
     @Test void writesAtomically() throws IOException {
         Path f = dir.resolve("atomic.safetensors");
         SafeTensors.write(f, sample(), Map.of("v", "1"));
