@@ -23,7 +23,7 @@ import java.util.stream.Stream;
  * composited over white (see {@link Images}).
  *
  * <p><b>Decoding.</b> When all images fit in {@code cacheBytes} at the target size (8-bit), every file is decoded
- * once at construction: a corrupt file is reported at once and training never waits on a decoder. Otherwise images
+ * once at construction (in parallel): a corrupt file is reported at once and training never waits on a decoder. Otherwise images
  * are decoded on demand and the most recently used ones kept in an LRU cache of that size; a corrupt file is then
  * reported when it is first read (the {@link DataLoader} re-throws it in the training thread). Either way an
  * unreadable file raises a {@link DatasetException} naming it.
@@ -91,7 +91,15 @@ public final class ImageFolderDataset implements Dataset {
         this.classNames = List.copyOf(names);
         if ((long) files.size() * imageBytes <= cacheBytes) {
             eager = new byte[files.size()][];
-            for (int i = 0; i < files.size(); i++) eager[i] = decode(i);
+            RuntimeException[] errors = new RuntimeException[files.size()];
+            java.util.stream.IntStream.range(0, files.size()).parallel().forEach(i -> {
+                try {
+                    eager[i] = decode(i);
+                } catch (RuntimeException e) {
+                    errors[i] = e;
+                }
+            });
+            for (RuntimeException e : errors) if (e != null) throw e; // the first bad file in order, deterministically
             lru = null;
         } else {
             eager = null;
