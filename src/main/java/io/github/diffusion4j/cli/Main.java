@@ -46,7 +46,10 @@ public final class Main implements Callable<Integer> {
 
     private static int handleException(Exception ex, CommandLine cmd, CommandLine.ParseResult parseResult) {
         boolean verbose = Verbosity.isVerbose(parseResult);
-        if (ex instanceof UserException || ex instanceof IllegalArgumentException) {
+        if (ex instanceof UserException || ex instanceof IllegalArgumentException
+                || ex instanceof io.github.diffusion4j.data.DatasetException
+                || ex instanceof io.github.diffusion4j.io.FileFormatException
+                || ex instanceof java.nio.file.NoSuchFileException) {
             cmd.getErr().println("error: " + ex.getMessage());
             if (verbose) ex.printStackTrace(cmd.getErr());
             return 2;
