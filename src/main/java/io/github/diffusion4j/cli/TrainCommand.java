@@ -1,0 +1,283 @@
+package io.github.diffusion4j.cli;
+
+import io.github.diffusion4j.backend.Backends;
+import io.github.diffusion4j.data.Datasets;
+import io.github.diffusion4j.diffusion.BetaSchedule;
+import io.github.diffusion4j.diffusion.PredictionType;
+import io.github.diffusion4j.io.AtomicDirectory;
+import io.github.diffusion4j.nn.Presets;
+import io.github.diffusion4j.train.Checkpoint;
+import io.github.diffusion4j.train.TrainConfig;
+import io.github.diffusion4j.train.Trainer;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/** {@code train}: trains a model; with no arguments, a small U-Net on the embedded shapes data. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train a diffusion model. With no arguments: the embedded 'shapes' data at 32x32, preset 'small',",
+                "on the best available backend, for a few minutes on a laptop CPU. Ctrl-C writes a checkpoint;",
+                "--resume continues exactly where it stopped."})
+public final class TrainCommand implements Callable<Integer> {
+    @Mixin Verbosity verbosity;
+    @Spec CommandSpec spec;
+
+    @Option(names = "--data", defaultValue = "shapes", description = "Dataset: shapes, fashion-mnist, mnist, cifar10, folder (default: ${DEFAULT-VALUE}).")
+    String data;
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Dataset directory (fashion-mnist defaults to /usr/share/datasets/fashion-mnist).")
+    Path dataDir;
+    @Option(names = "--image-size", defaultValue = "32", description = "Image height and width (default: ${DEFAULT-VALUE}).")
+    int imageSize;
+    @Option(names = "--model", defaultValue = "small", description = "Model preset: tiny, small, medium, ddpm-cifar10, seed (default: ${DEFAULT-VALUE}).")
+    String model;
+    @Option(names = "--classes", description = "Train class-conditionally on the dataset's labels (for classifier-free guidance).")
+    boolean classes;
+    @Option(names = "--steps", defaultValue = "2500", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
+    long steps;
+    @Option(names = "--batch-size", defaultValue = "32", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    int gradAccum;
+    @Option(names = "--lr", defaultValue = "2e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    float lr;
+    @Option(names = "--warmup", defaultValue = "100", description = "Linear warmup steps (default: ${DEFAULT-VALUE}).")
+    int warmup;
+    @Option(names = "--lr-schedule", defaultValue = "cosine", description = "constant or cosine after warmup (default: ${DEFAULT-VALUE}).")
+    String lrSchedule;
+    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
+    float weightDecay;
+    @Option(names = "--grad-clip", defaultValue = "1.0", description = "Clip the global gradient norm to this (0: off; default: ${DEFAULT-VALUE}).")
+    float gradClip;
+    @Option(names = "--ema-decay", defaultValue = "0.995", description = "EMA decay target (default: ${DEFAULT-VALUE}).")
+    float emaDecay;
+    @Option(names = "--schedule", defaultValue = "cosine", description = "Noise schedule: linear, cosine, scaled-linear, sigmoid (default: ${DEFAULT-VALUE}).")
+    String schedule;
+    @Option(names = "--timesteps", defaultValue = "1000", description = "Diffusion timesteps T (default: ${DEFAULT-VALUE}).")
+    int timesteps;
+    @Option(names = "--prediction", defaultValue = "epsilon", description = "What the model predicts: epsilon, sample (x0), v_prediction (default: ${DEFAULT-VALUE}).")
+    String prediction;
+    @Option(names = "--min-snr", defaultValue = "0", paramLabel = "GAMMA", description = "Min-SNR-gamma loss weighting, e.g. 5 (0: uniform; default: ${DEFAULT-VALUE}).")
+    float minSnr;
+    @Option(names = "--offset-noise", defaultValue = "0", description = "Offset-noise strength (default: ${DEFAULT-VALUE}).")
+    float offsetNoise;
+    @Option(names = "--cfg-dropout", defaultValue = "0.1", description = "Label dropout for classifier-free guidance, with --classes (default: ${DEFAULT-VALUE}).")
+    float cfgDropout;
+    @Option(names = "--dropout", description = "Dropout in residual blocks (default: the preset's).")
+    Float dropout;
+    @Option(names = "--no-flip", description = "No random horizontal flips.")
+    boolean noFlip;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of initialisation, data order and noise (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: runs/<data>-<model>).")
+    Path out;
+    @Option(names = "--resume", arity = "0..1", fallbackValue = "", paramLabel = "PATH",
+            description = "Continue a run: its folder or a checkpoint (no value: the --out folder).")
+    String resume;
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+    @Option(names = "--log-every", defaultValue = "10", description = "Steps between metrics lines (default: ${DEFAULT-VALUE}).")
+    int logEvery;
+    @Option(names = "--sample-every", defaultValue = "500", description = "Steps between sample grids (0: only at the end; default: ${DEFAULT-VALUE}).")
+    int sampleEvery;
+    @Option(names = "--sample-count", defaultValue = "16", description = "Images per sample grid (0: none; default: ${DEFAULT-VALUE}).")
+    int sampleCount;
+    @Option(names = "--sample-steps", defaultValue = "25", description = "DDIM steps for sample grids (default: ${DEFAULT-VALUE}).")
+    int sampleSteps;
+    @Option(names = "--checkpoint-every", defaultValue = "500", description = "Steps between checkpoints (0: only at the end; default: ${DEFAULT-VALUE}).")
+    int checkpointEvery;
+    @Option(names = "--keep", defaultValue = "3", description = "Checkpoints to keep (default: ${DEFAULT-VALUE}).")
+    int keep;
+
+    /** Options that may change when resuming; all others come from the checkpoint. */
+    private static final List<String> RESUMABLE = List.of("--steps", "--out", "--resume", "--device", "--log-every",
+            "--sample-every", "--sample-count", "--sample-steps", "--checkpoint-every", "--keep", "--verbose");
+
+    @Override public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr();
+        Path runDir = out != null ? out : Path.of("runs", data + "-" + model);
+        Path resumeFrom = null;
+        CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+        if (resume != null) {
+            for (CommandLine.Model.OptionSpec o : pr.matchedOptions()) {
+                if (!RESUMABLE.contains(o.longestName())) {
+                    throw new UserException(o.longestName() + " cannot change when resuming (the checkpoint's settings are used)");
+                }
+            }
+            Path from = resume.isEmpty() ? runDir : Path.of(resume);
+            resumeFrom = Checkpoint.resolve(from);
+            if (out == null) runDir = resumeFrom.getParent().getParent();
+        } else if (Files.isDirectory(runDir.resolve(Checkpoint.DIR))
+                && AtomicDirectory.latest(runDir.resolve(Checkpoint.DIR)).isPresent()) {
+            throw new UserException("run folder " + runDir + " already has checkpoints: add --resume to continue it, or choose another --out");
+        }
+        TrainConfig cfg = resumeFrom == null ? configFromOptions() : new TrainConfig();
+        cfg.steps = steps;
+        cfg.logEvery = logEvery;
+        cfg.sampleEvery = sampleEvery;
+        cfg.sampleCount = sampleCount;
+        cfg.sampleSteps = sampleSteps;
+        cfg.checkpointEvery = checkpointEvery;
+        cfg.keepCheckpoints = keep;
+
+        Backends.Choice choice = Backends.select(device);
+        PrintWriter o = spec.commandLine().getOut();
+        o.println("backend: " + choice.reason());
+        if (choice.backend().name().equals("cpu") && !ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
+            o.println("hint: java --add-modules jdk.incubator.vector -jar ... makes the CPU backend several times faster");
+        }
+        o.flush();
+        try (Trainer trainer = new Trainer(cfg, runDir, choice.backend(), resumeFrom)) {
+            return runWithSignals(trainer, o, err);
+        }
+    }
+
+    private int runWithSignals(Trainer trainer, PrintWriter o, PrintWriter err) throws Exception {
+        CountDownLatch done = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            trainer.requestStop();
+            try {
+                done.await(120, TimeUnit.SECONDS);
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "diffusion4j-sigint");
+        Runtime.getRuntime().addShutdownHook(hook);
+        ProgressBar bar = new ProgressBar(o, System.console() != null);
+        try {
+            trainer.run(bar);
+            return 0;
+        } finally {
+            o.flush();
+            done.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the JVM is exiting because of Ctrl-C: the hook finishes once we are done
+            }
+        }
+    }
+
+    private TrainConfig configFromOptions() {
+        if (!Datasets.NAMES.contains(data)) {
+            throw new UserException("unknown dataset '" + data + "' (choose from " + String.join(", ", Datasets.NAMES) + ")");
+        }
+        if (!Presets.NAMES.contains(model)) {
+            throw new UserException("unknown model preset '" + model + "' (choose from " + String.join(", ", Presets.NAMES) + ")");
+        }
+        if (!lrSchedule.equals("cosine") && !lrSchedule.equals("constant")) {
+            throw new UserException("--lr-schedule must be constant or cosine, not '" + lrSchedule + "'");
+        }
+        TrainConfig c = new TrainConfig();
+        c.data = data;
+        c.dataDir = dataDir == null ? null : dataDir.toAbsolutePath().toString();
+        c.imageSize = imageSize;
+        c.model = model;
+        c.classes = classes;
+        c.batchSize = batchSize;
+        c.gradAccum = gradAccum;
+        c.lr = lr;
+        c.warmup = warmup;
+        c.cosineDecay = lrSchedule.equals("cosine");
+        c.minLr = Math.min(c.minLr, lr);
+        c.weightDecay = weightDecay;
+        c.gradClip = gradClip;
+        c.emaDecay = emaDecay;
+        c.schedule = BetaSchedule.parse(schedule).cliName();
+        c.timesteps = timesteps;
+        c.prediction = PredictionType.fromName(prediction).diffusersName();
+        c.minSnrGamma = minSnr;
+        c.offsetNoise = offsetNoise;
+        c.cfgDropout = cfgDropout;
+        c.dropout = dropout == null ? -1f : dropout;
+        c.flip = !noFlip;
+        c.seed = seed;
+        return c;
+    }
+
+    /** A one-line progress bar on terminals; plain periodic lines otherwise (logs, CI, pipes). */
+    static final class ProgressBar implements Trainer.Listener {
+        private final PrintWriter out;
+        private final boolean tty;
+        private long start, firstStep;
+        private long t0;
+        private boolean barShown;
+        private long lastPlain;
+        private String runDir;
+
+        ProgressBar(PrintWriter out, boolean tty) {
+            this.out = out;
+            this.tty = tty;
+        }
+
+        @Override public void started(Trainer t, long startStep) {
+            start = startStep;
+            firstStep = -1;
+            runDir = t.runDir().toString();
+            t0 = System.nanoTime();
+            out.printf(Locale.ROOT, "%s: %s (%,d parameters) on %s %dx%dx%d, %s; run folder %s%n",
+                    startStep > 0 ? "resuming at step " + startStep : "training", t.model().name(),
+                    t.model().params().count(), t.dataset().name(), t.config().channels, t.config().imageSize,
+                    t.config().imageSize, t.dataset().size() + " images", runDir);
+            out.flush();
+        }
+
+        @Override public void step(Trainer.Status s) {
+            long now = System.nanoTime();
+            if (firstStep < 0) {
+                firstStep = s.step();
+                t0 = now;   // the first step includes warm-up (JIT, allocation): time from its end
+            }
+            double done = s.step() - firstStep;
+            double perStep = done > 0 ? (now - t0) / 1e9 / done : Double.NaN;
+            double itPerSec = 1 / perStep;
+            String eta = Double.isFinite(perStep) ? duration((s.totalSteps() - s.step()) * perStep) : "--:--";
+            if (tty) {
+                int width = 24;
+                int filled = (int) (width * s.step() / (double) s.totalSteps());
+                out.printf(Locale.ROOT, "\rstep %d/%d [%s%s] loss %.4f | %.2f it/s | ETA %s   ", s.step(), s.totalSteps(),
+                        "#".repeat(filled), ".".repeat(width - filled), s.loss(), itPerSec, eta);
+                barShown = true;
+                out.flush();
+            } else if (now - lastPlain > 10_000_000_000L || s.step() == s.totalSteps() || s.step() == start + 1) {
+                lastPlain = now;
+                out.printf(Locale.ROOT, "step %d/%d loss %.4f lr %.2e grad-norm %.3f %.2f it/s ETA %s%n", s.step(),
+                        s.totalSteps(), s.loss(), s.lr(), s.gradNorm(), itPerSec, eta);
+                out.flush();
+            }
+        }
+
+        @Override public void message(String line) {
+            if (barShown) {
+                out.print("\r\033[K");
+                barShown = false;
+            }
+            out.println(line);
+            out.flush();
+        }
+
+        @Override public void finished(Trainer t, long step, boolean interrupted) {
+            message(interrupted
+                    ? "interrupted at step " + step + "; continue with: train --resume --out " + runDir
+                    : String.format(Locale.ROOT, "done: %d steps in %s; samples in %s/samples; sample more with: sample --run %s",
+                    step, duration((System.nanoTime() - t0) / 1e9), runDir, runDir));
+        }
+
+        static String duration(double seconds) {
+            long s = Math.round(seconds);
+            return s >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+                    : String.format(Locale.ROOT, "%d:%02d", s / 60, s % 60);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+package io.github.diffusion4j.train;
+
+import io.github.diffusion4j.data.DataLoader;
+import io.github.diffusion4j.data.Dataset;
+import io.github.diffusion4j.data.Datasets;
+import io.github.diffusion4j.diffusion.BetaSchedule;
+import io.github.diffusion4j.diffusion.NoiseSchedule;
+import io.github.diffusion4j.diffusion.PredictionType;
+import io.github.diffusion4j.diffusion.SchedulerConfig;
+import io.github.diffusion4j.diffusion.TrainingObjective;
+import io.github.diffusion4j.nn.Ctx;
+import io.github.diffusion4j.nn.Model;
+import io.github.diffusion4j.nn.Presets;
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The training loop: data → q(x_t | x_0) → U-Net → weighted MSE → backward → global-norm clipping → AdamW → EMA,
+ * with metrics, sample grids, loss plots and atomic checkpoints along the way. Every random draw of step s is a
+ * function of (seed, s), and the data loader's position is saved, so a resumed run continues exactly.
+ */
+public final class Trainer implements AutoCloseable {
+    /** Where a run stands; given to the progress listener after every update. */
+    public record Status(long step, long totalSteps, double loss, float lr, double gradNorm, float emaDecay,
+                         double imagesPerSecond, double elapsedSeconds, boolean skipped) {}
+
+    /** Receives progress and messages (the CLI draws the progress bar from it). */
+    public interface Listener {
+        default void started(Trainer t, long startStep) {}
+
+        default void step(Status s) {}
+
+        default void message(String line) {}
+
+        default void finished(Trainer t, long step, boolean interrupted) {}
+    }
+
+    private final TrainConfig cfg;
+    private final Path runDir;
+    private final Backend backend;
+    private final Dataset dataset;
+    private final Model model;
+    private final AdamW adam;
+    private final Ema ema;
+    private final LrSchedule lrSchedule;
+    private final TrainingObjective objective;
+    private final DataLoader loader;
+    private final Previewer previewer;
+    private final MetricsLog metrics;
+    private final Tensor x0, labels;
+    private final AtomicBoolean stop = new AtomicBoolean();
+    private long step;
+    private Path lastCheckpoint;
+
+    /**
+     * Sets up a run in {@code runDir}: fresh, or resumed from {@code resumeFrom} (a checkpoint folder; the config
+     * stored there wins, except the total number of steps, which {@code cfg.steps} may extend).
+     */
+    public Trainer(TrainConfig cfg, Path runDir, Backend backend, Path resumeFrom) throws IOException {
+        Checkpoint.Info resume = resumeFrom == null ? null : Checkpoint.readInfo(resumeFrom);
+        if (resume != null) {
+            TrainConfig given = cfg;
+            cfg = resume.config().copy();
+            cfg.steps = Math.max(given.steps, resume.step());
+            cfg.logEvery = given.logEvery;
+            cfg.sampleEvery = given.sampleEvery;
+            cfg.sampleCount = given.sampleCount;
+            cfg.sampleSteps = given.sampleSteps;
+            cfg.checkpointEvery = given.checkpointEvery;
+            cfg.keepCheckpoints = given.keepCheckpoints;
+        }
+        cfg.validate();
+        this.cfg = cfg;
+        this.runDir = runDir;
+        this.backend = backend;
+        this.dataset = Datasets.open(cfg.data, cfg.dataDir == null ? null : Path.of(cfg.dataDir), cfg.imageSize);
+        cfg.channels = dataset.channels();
+        int classes = cfg.classes ? dataset.numClasses() : 0;
+        if (cfg.classes && classes == 0) {
+            throw new IllegalArgumentException("--classes needs a labelled dataset, and " + cfg.data + " has no labels");
+        }
+        cfg.numClasses = classes;
+        this.model = resume != null ? Checkpoint.buildModel(resume)
+                : Presets.create(cfg.model, cfg.channels, cfg.imageSize, classes, cfg.dropout);
+        model.params().allocate(backend, cfg.seed);
+        this.adam = new AdamW(model.params(), new AdamW.Config(0.9f, 0.999f, 1e-8f, cfg.weightDecay));
+        this.ema = new Ema(model.params(), cfg.emaDecay, Ema.Warmup.valueOf(cfg.emaWarmup.toUpperCase(Locale.ROOT)));
+        this.lrSchedule = new LrSchedule(cfg.lr, cfg.warmup, cfg.cosineDecay, cfg.steps, Math.min(cfg.minLr, cfg.lr));
+        NoiseSchedule schedule = NoiseSchedule.of(schedulerConfig(cfg));
+        TrainingObjective.Builder ob = TrainingObjective.builder(schedule).predictionType(PredictionType.fromName(cfg.prediction));
+        if (cfg.minSnrGamma > 0) ob.minSnrWeighting(cfg.minSnrGamma);
+        if (cfg.offsetNoise > 0) ob.offsetNoise(cfg.offsetNoise);
+        if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
+        this.objective = ob.build();
+        DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data));
+        this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts);
+        this.x0 = backend.empty(Shape.of(cfg.batchSize, cfg.channels, cfg.imageSize, cfg.imageSize));
+        this.labels = classes > 0 ? backend.empty(Shape.of(cfg.batchSize)) : null;
+        this.previewer = cfg.sampleCount > 0 ? new Previewer(cfg, model, schedulerConfig(cfg)) : null;
+        if (resume != null) {
+            Checkpoint.restore(resume, model, ema, adam);
+            step = resume.step();
+            loader.seek(resume.position());
+            lastCheckpoint = resume.dir();
+        }
+        Files.createDirectories(runDir);
+        this.metrics = new MetricsLog(runDir, step);
+    }
+
+    /** The diffusion settings of a run as a scheduler configuration. */
+    public static SchedulerConfig schedulerConfig(TrainConfig cfg) {
+        return SchedulerConfig.builder()
+                .numTrainTimesteps(cfg.timesteps)
+                .betaSchedule(BetaSchedule.parse(cfg.schedule))
+                .predictionType(PredictionType.fromName(cfg.prediction))
+                .build();
+    }
+
+    public TrainConfig config() { return cfg; }
+
+    public Model model() { return model; }
+
+    public Ema ema() { return ema; }
+
+    public Dataset dataset() { return dataset; }
+
+    public long step() { return step; }
+
+    public Path runDir() { return runDir; }
+
+    public Path lastCheckpoint() { return lastCheckpoint; }
+
+    /** Asks the loop to stop after the current step (and write a checkpoint); safe from any thread. */
+    public void requestStop() { stop.set(true); }
+
+    /** Trains until {@code cfg.steps}, a stop request, or too many non-finite steps. Returns the last step. */
+    public long run(Listener listener) throws IOException {
+        listener.started(this, step);
+        long t0 = System.nanoTime();
+        long imagesSinceLog = 0;
+        long tLog = t0;
+        int bad = 0;
+        double imagesPerSecond = 0;
+        boolean interrupted = false;
+        long startStep = step;
+        while (step < cfg.steps) {
+            if (stop.get()) {
+                interrupted = true;
+                break;
+            }
+            long next = step + 1;
+            StepResult r = trainStep(next);
+            imagesSinceLog += (long) cfg.batchSize * cfg.gradAccum;
+            if (r.skipped) {
+                bad++;
+                listener.message(String.format(Locale.ROOT, "step %d: non-finite %s, update skipped (%d in a row)", next,
+                        Double.isFinite(r.loss) ? "gradient norm" : "loss", bad));
+                if (bad >= cfg.maxBadSteps) {
+                    step = next;
+                    metrics.flush();
+                    throw new TrainingDivergedException(String.format(Locale.ROOT,
+                            "training diverged: %d consecutive non-finite steps up to step %d; the last good checkpoint is %s",
+                            bad, next, lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint));
+                }
+            } else {
+                bad = 0;
+            }
+            step = next;
+            double elapsed = (System.nanoTime() - t0) / 1e9;
+            if (step % cfg.logEvery == 0 || step == cfg.steps) {
+                long now = System.nanoTime();
+                imagesPerSecond = imagesSinceLog / Math.max(1e-9, (now - tLog) / 1e9);
+                tLog = now;
+                imagesSinceLog = 0;
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("step", step);
+                row.putAll(r.metrics);
+                row.put("lr", r.lr);
+                row.put("grad_norm", r.gradNorm);
+                row.put("ema_decay", r.emaDecay);
+                row.put("images_per_s", imagesPerSecond);
+                row.put("elapsed_s", elapsed);
+                metrics.append(row);
+            }
+            listener.step(new Status(step, cfg.steps, r.loss, r.lr, r.gradNorm, r.emaDecay, imagesPerSecond, elapsed, r.skipped));
+            boolean last = step == cfg.steps;
+            if (previewer != null && !stop.get() && (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0 || last)) {
+                try {
+                    Path png = previewer.write(runDir, step, ema, backend);
+                    metrics.plot(runDir.resolve("loss.png"));
+                    listener.message("samples: " + png);
+                } catch (IOException | RuntimeException e) {
+                    if (!stop.get()) throw e;   // while stopping (Ctrl-C) the checkpoint matters more than the grid
+                }
+            }
+            if (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last) {
+                lastCheckpoint = saveCheckpoint();
+                listener.message("checkpoint: " + lastCheckpoint);
+            }
+        }
+        if (interrupted && step > startStep && (lastCheckpoint == null || !lastCheckpoint.endsWith(Checkpoint.folderName(step)))) {
+            lastCheckpoint = saveCheckpoint();
+            listener.message("checkpoint: " + lastCheckpoint);
+        }
+        metrics.flush();
+        if (step > startStep) metrics.plot(runDir.resolve("loss.png"));
+        listener.finished(this, step, interrupted);
+        return step;
+    }
+
+    private Path saveCheckpoint() throws IOException {
+        return Checkpoint.save(runDir, cfg, model, ema, adam, step, loader.position(), dataset);
+    }
+
+    private record StepResult(double loss, Map<String, Double> metrics, float lr, double gradNorm, float emaDecay,
+                              boolean skipped) {}
+
+    /** One optimizer update (gradAccum micro-batches), numbered {@code s} from 1. */
+    private StepResult trainStep(long s) {
+        model.params().zeroGrad();
+        double loss = 0;
+        Map<String, Double> metricSums = new LinkedHashMap<>();
+        for (int micro = 0; micro < cfg.gradAccum; micro++) {
+            backend.beginStep();
+            DataLoader.Batch batch = loader.next();
+            backend.copyFromHost(x0, batch.images(), 0);
+            if (labels != null) {
+                float[] l = new float[batch.size()];
+                for (int i = 0; i < l.length; i++) l[i] = batch.labels()[i];
+                backend.copyFromHost(labels, l, 0);
+            }
+            long micro64 = (s - 1) * cfg.gradAccum + micro;
+            TrainingObjective.Batch prepared = objective.prepare(x0, labels, cfg.seed, micro64);
+            Tensor out = model.forward(Ctx.training(backend, dropoutSeed(cfg.seed, micro64)), prepared.xt(),
+                    prepared.timesteps(), prepared.labels());
+            TrainingObjective.LossResult lr = objective.loss(prepared, out);
+            model.backward(lr.dOut());
+            loss += lr.loss() / cfg.gradAccum;
+            lr.metrics().forEach((k, v) -> metricSums.merge(k, v / cfg.gradAccum, Double::sum));
+        }
+        double gradNorm = Math.sqrt(backend.sumSquares(model.params().grads())) / cfg.gradAccum;
+        float lrNow = lrSchedule.at(s);
+        if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
+            return new StepResult(loss, metricSums, lrNow, gradNorm, 0f, true);
+        }
+        float clip = cfg.gradClip > 0 && gradNorm > cfg.gradClip ? (float) (cfg.gradClip / gradNorm) : 1f;
+        adam.update(lrNow, clip / cfg.gradAccum);
+        float decay = ema.update(adam.step());
+        return new StepResult(loss, metricSums, lrNow, gradNorm, decay, false);
+    }
+
+    /** The dropout seed of micro-step m: a mix of the run seed and m, so that resumes redraw the same masks. */
+    static long dropoutSeed(long seed, long m) {
+        long z = seed ^ (0x9E3779B97F4A7C15L * (m + 1));
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    @Override public void close() {
+        loader.close();
+        objective.close();
+        if (previewer != null) previewer.close();
+        metrics.close();
+        ema.close();
+        adam.close();
+        model.params().close();
+        x0.close();
+        if (labels != null) labels.close();
+    }
+}
