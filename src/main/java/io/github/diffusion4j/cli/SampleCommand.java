@@ -1,0 +1,262 @@
+package io.github.diffusion4j.cli;
+
+import io.github.diffusion4j.backend.Backends;
+import io.github.diffusion4j.diffusion.DdimScheduler;
+import io.github.diffusion4j.diffusion.DdpmScheduler;
+import io.github.diffusion4j.diffusion.DpmSolverMultistepScheduler;
+import io.github.diffusion4j.diffusion.Sampler;
+import io.github.diffusion4j.diffusion.Scheduler;
+import io.github.diffusion4j.diffusion.SchedulerConfig;
+import io.github.diffusion4j.io.AtomicFiles;
+import io.github.diffusion4j.io.ImageIo;
+import io.github.diffusion4j.nn.Model;
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.train.Checkpoint;
+import io.github.diffusion4j.train.ModelDenoiser;
+import io.github.diffusion4j.train.TrainConfig;
+import io.github.diffusion4j.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code sample}: generates images from a trained run or checkpoint. */
+@Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generate images from a run folder or checkpoint (EMA weights by default).")
+public final class SampleCommand implements Callable<Integer> {
+    @Mixin Verbosity verbosity;
+    @Spec CommandSpec spec;
+
+    @Option(names = "--run", required = true, paramLabel = "PATH", description = "Run folder (its latest checkpoint) or checkpoint folder.")
+    Path run;
+    @Option(names = "--sampler", defaultValue = "ddim", description = "ddpm, ddim or dpmpp (default: ${DEFAULT-VALUE}).")
+    String sampler;
+    @Option(names = "--steps", description = "Inference steps (default: ddpm 1000, ddim 50, dpmpp 20).")
+    Integer steps;
+    @Option(names = "--eta", defaultValue = "0", description = "DDIM eta in [0, 1] (default: ${DEFAULT-VALUE}).")
+    double eta;
+    @Option(names = "--guidance", defaultValue = "1", description = "Classifier-free guidance scale for class-conditional models (1: none; default: ${DEFAULT-VALUE}).")
+    float guidance;
+    @Option(names = "--label", description = "Class to generate (id or name; default: cycle through all classes).")
+    String label;
+    @Option(names = "--count", defaultValue = "16", description = "Number of images (default: ${DEFAULT-VALUE}).")
+    int count;
+    @Option(names = "--batch-size", defaultValue = "64", description = "Images per model batch (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the noise (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--out", defaultValue = "samples.png", paramLabel = "FILE", description = "Grid PNG (default: ${DEFAULT-VALUE}).")
+    Path out;
+    @Option(names = "--out-dir", paramLabel = "DIR", description = "Also write every image as its own PNG plus labels.csv (a synthetic labelled dataset).")
+    Path outDir;
+    @Option(names = "--trajectory", paramLabel = "FILE.gif", description = "Animated GIF of the denoising (first batch), plus a strip PNG beside it.")
+    Path trajectory;
+    @Option(names = "--init", paramLabel = "IMAGE", description = "img2img: start from this image noised to --strength.")
+    Path init;
+    @Option(names = "--strength", defaultValue = "0.6", description = "img2img / inpainting strength in (0, 1] (default: ${DEFAULT-VALUE}).")
+    double strength;
+    @Option(names = "--mask", paramLabel = "IMAGE", description = "Inpainting mask for --init: white = generate, black = keep.")
+    Path mask;
+    @Option(names = "--no-ema", description = "Use the raw weights instead of the EMA weights.")
+    boolean noEma;
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Override public Integer call() throws Exception {
+        if (count <= 0) throw new UserException("--count must be positive");
+        if (batchSize <= 0) throw new UserException("--batch-size must be positive");
+        if (mask != null && init == null) throw new UserException("--mask needs --init (the image to inpaint)");
+        if (init != null && !(strength > 0 && strength <= 1)) throw new UserException("--strength must be in (0, 1]");
+        if (!(eta >= 0 && eta <= 1)) throw new UserException("--eta must be in [0, 1]");
+        if (eta != 0 && !sampler.equals("ddim")) throw new UserException("--eta applies to --sampler ddim only");
+        PrintWriter o = spec.commandLine().getOut();
+
+        Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
+        TrainConfig tc = info.config();
+        Backends.Choice choice = Backends.select(device);
+        Backend b = choice.backend();
+        Model model = Checkpoint.buildModel(info);
+        int classes = model.numClasses();
+        float[] labelIds = labels(info, classes);
+        if (guidance != 1f && classes == 0) throw new UserException("--guidance needs a class-conditional model (train with --classes)");
+
+        int c = model.inChannels(), size = model.imageSize();
+        float[] initImage = init == null ? null : ImageIo.readImage(init, size, c);
+        float[] keep = null;
+        if (mask != null) {
+            keep = ImageIo.readMask(mask, size);
+            for (int i = 0; i < keep.length; i++) keep[i] = 1f - keep[i];
+        }
+        model.params().allocate(b, 0);
+        Checkpoint.loadWeights(info, model, !noEma);
+        o.printf(Locale.ROOT, "backend: %s%nmodel: %s from %s (step %d, %s weights), %s %d steps%n", choice.reason(),
+                model.name(), info.dir(), info.step(), noEma ? "raw" : "EMA", sampler, inferenceSteps());
+        o.flush();
+
+        float[] all = new float[count * c * size * size];
+        List<float[]> frames = new ArrayList<>();
+        List<Integer> frameSteps = new ArrayList<>();
+        long t0 = System.nanoTime();
+        try (Scheduler scheduler = scheduler(Trainer.schedulerConfig(tc))) {
+            for (int start = 0; start < count; start += batchSize) {
+                int n = Math.min(batchSize, count - start);
+                Shape shape = Shape.of(n, c, size, size);
+                Sampler s = new Sampler(scheduler, new ModelDenoiser(model)).seed(seed + start);
+                Tensor lab = null;
+                if (classes > 0) {
+                    float[] l = new float[n];
+                    System.arraycopy(labelIds, start, l, 0, n);
+                    lab = b.fromArray(l, Shape.of(n));
+                    s.labels(lab);
+                    if (guidance != 1f) s.guidance(guidance, classes);
+                }
+                final int batchStart = start;
+                final int total = scheduler.numInferenceSteps();
+                s.callback((i, t, x, x0) -> {
+                    if (trajectory != null && batchStart == 0) {
+                        frames.add(x.toArray());
+                        frameSteps.add(t);
+                    }
+                    progress(o, batchStart + n, i + 1, total);
+                });
+                Tensor result;
+                if (init == null) {
+                    result = s.sample(b, shape);
+                } else {
+                    try (Tensor original = b.fromArray(repeat(initImage, n), shape)) {
+                        if (keep != null) {
+                            try (Tensor km = b.fromArray(keep, Shape.of(1, 1, size, size))) {
+                                result = s.inpaint(original, km, strength);
+                            }
+                        } else {
+                            result = s.img2img(original, strength);
+                        }
+                    }
+                }
+                b.copyToHost(all, start * c * size * size, result);
+                result.close();
+                if (lab != null) lab.close();
+            }
+        }
+        o.printf(Locale.ROOT, "\r%d images in %.1f s%n", count, (System.nanoTime() - t0) / 1e9);
+
+        writeGrid(out, all, count, c, size);
+        o.println("grid: " + out);
+        if (outDir != null) {
+            Files.createDirectories(outDir);
+            List<Path> files = ImageIo.writeEach(outDir, "sample-", all, count, c, size, size, 1);
+            StringBuilder csv = new StringBuilder("file,label,class\n");
+            for (int i = 0; i < count; i++) {
+                int l = classes > 0 ? (int) labelIds[i] : -1;
+                String name = l >= 0 && l < info.classNames().size() ? info.classNames().get(l) : "";
+                csv.append(files.get(i).getFileName()).append(',').append(l).append(',').append(csvField(name)).append('\n');
+            }
+            AtomicFiles.writeString(outDir.resolve("labels.csv"), csv.toString());
+            o.println("images: " + outDir + " (" + count + " PNG files and labels.csv)");
+        }
+        if (trajectory != null) writeTrajectory(frames, frameSteps, Math.min(count, batchSize), c, size, o);
+        o.flush();
+        model.params().close();
+        return 0;
+    }
+
+    private int inferenceSteps() {
+        if (steps != null) return steps;
+        return switch (sampler) {
+            case "ddpm" -> 1000;
+            case "dpmpp" -> 20;
+            default -> 50;
+        };
+    }
+
+    private Scheduler scheduler(SchedulerConfig base) {
+        int n = inferenceSteps();
+        if (n <= 0) throw new UserException("--steps must be positive");
+        if (n > base.numTrainTimesteps()) {
+            throw new UserException("--steps " + n + " exceeds the model's " + base.numTrainTimesteps() + " training timesteps");
+        }
+        Scheduler s = switch (sampler) {
+            case "ddpm" -> new DdpmScheduler(base);
+            case "ddim" -> new DdimScheduler(base.toBuilder().eta(eta).build());
+            case "dpmpp" -> new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults()
+                    .numTrainTimesteps(base.numTrainTimesteps()).betaSchedule(base.betaSchedule())
+                    .predictionType(base.predictionType()).build());
+            default -> throw new UserException("unknown sampler '" + sampler + "' (choose ddpm, ddim or dpmpp)");
+        };
+        s.setTimesteps(n);
+        return s;
+    }
+
+    private float[] labels(Checkpoint.Info info, int classes) {
+        float[] l = new float[count];
+        if (classes == 0) {
+            if (label != null) throw new UserException("--label needs a class-conditional model (train with --classes)");
+            return l;
+        }
+        int fixed = -1;
+        if (label != null) {
+            fixed = info.classNames().indexOf(label);
+            if (fixed < 0) {
+                try {
+                    fixed = Integer.parseInt(label);
+                } catch (NumberFormatException e) {
+                    throw new UserException("unknown class '" + label + "' (classes: " + String.join(", ", info.classNames()) + ")");
+                }
+            }
+            if (fixed < 0 || fixed >= classes) throw new UserException("--label " + label + " outside [0, " + classes + ")");
+        }
+        for (int i = 0; i < count; i++) l[i] = fixed >= 0 ? fixed : i % classes;
+        return l;
+    }
+
+    private static float[] repeat(float[] img, int n) {
+        float[] r = new float[img.length * n];
+        for (int i = 0; i < n; i++) System.arraycopy(img, 0, r, i * img.length, img.length);
+        return r;
+    }
+
+    private static void writeGrid(Path file, float[] all, int n, int c, int size) throws java.io.IOException {
+        if (file.getParent() != null) Files.createDirectories(file.getParent());
+        ImageIo.writeGrid(file, all, n, c, size, size, size <= 32 ? 2 : 1);
+    }
+
+    /** The GIF of every step's grid, and a strip: up to 8 samples (rows) at 10 moments (columns). */
+    private void writeTrajectory(List<float[]> frames, List<Integer> frameSteps, int n, int c, int size, PrintWriter o)
+            throws java.io.IOException {
+        if (trajectory.getParent() != null) Files.createDirectories(trajectory.getParent());
+        ImageIo.writeGifGrids(trajectory, frames, n, c, size, size, ImageIo.Layout.DEFAULT.withScale(size <= 32 ? 2 : 1), 80, 1500);
+        int rows = Math.min(n, 8), cols = Math.min(10, frames.size());
+        int per = c * size * size;
+        float[] strip = new float[rows * cols * per];
+        List<String> labels = new ArrayList<>();
+        for (int j = 0; j < cols; j++) {
+            int f = cols == 1 ? 0 : (int) Math.round(j * (frames.size() - 1) / (double) (cols - 1));
+            labels.add("t=" + frameSteps.get(f));
+            for (int r = 0; r < rows; r++) System.arraycopy(frames.get(f), r * per, strip, (r * cols + j) * per, per);
+        }
+        String name = trajectory.getFileName().toString().replaceFirst("\\.gif$", "") + ".png";
+        Path png = trajectory.resolveSibling(name);
+        ImageIo.writeStrip(png, strip, rows, cols, c, size, size, labels, ImageIo.Layout.DEFAULT.withScale(size <= 32 ? 2 : 1));
+        o.println("trajectory: " + trajectory + " and " + png);
+    }
+
+    private static String csvField(String s) {
+        return s.contains(",") || s.contains("\"") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
+    }
+
+    private static void progress(PrintWriter o, int images, int step, int total) {
+        o.printf(Locale.ROOT, "\rsampling %d images: step %d/%d", images, step, total);
+        o.flush();
+    }
+}
