@@ -68,19 +68,57 @@ public final class CpuGemm {
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                              float beta, float[] c, int cOff, int ldc) {
-        if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException("negative GEMM size " + m + "x" + n + "x" + k);
+        checkSizes(1, m, n, k);
         if (m == 0 || n == 0) return;
-        checkMatrix("C", c, cOff, m, n, ldc);
+        checkOperands(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
         if (k == 0 || alpha == 0f) {
             scale(m, n, beta, c, cOff, ldc);
             return;
         }
-        checkMatrix("A", a, aOff, transA ? k : m, transA ? m : k, lda);
-        checkMatrix("B", b, bOff, transB ? n : k, transB ? k : n, ldb);
+        boolean parallel = Parallel.threads() > 1 && (long) m * n * k >= PARALLEL_MIN_FMAS;
+        multiply(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, parallel);
+    }
 
+    /**
+     * {@code batch} independent products C_i = alpha * op(A_i) @ op(B_i) + beta * C_i, where matrix i of X
+     * starts at {@code xOff + i * strideX} (strides >= 0; otherwise the conventions of {@link #sgemm}). Small
+     * products (attention over many heads) run one per thread; large ones one after another, each split
+     * across the threads.
+     */
+    public static void sgemmBatched(int batch, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                    float[] a, int aOff, int strideA, int lda, float[] b, int bOff, int strideB, int ldb,
+                                    float beta, float[] c, int cOff, int strideC, int ldc) {
+        checkSizes(batch, m, n, k);
+        if (strideA < 0 || strideB < 0 || strideC < 0) throw new IllegalArgumentException("negative batch stride");
+        boolean small = (long) m * n * k < PARALLEL_MIN_FMAS && k > 0 && alpha != 0f && Parallel.threads() > 1;
+        if (!small || batch == 1) {
+            for (int i = 0; i < batch; i++) {
+                sgemm(transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
+                        beta, c, cOff + i * strideC, ldc);
+            }
+            return;
+        }
+        if (batch == 0 || m == 0 || n == 0) return;
+        // with non-negative strides the first and the last matrices bound all the others
+        checkOperands(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+        int last = batch - 1;
+        checkOperands(transA, transB, m, n, k, a, aOff + last * strideA, lda, b, bOff + last * strideB, ldb,
+                c, cOff + last * strideC, ldc);
+        int grain = (int) Math.max(1, PARALLEL_MIN_FMAS / ((long) m * n * k));
+        Parallel.forRange(batch, grain, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                multiply(transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
+                        beta, c, cOff + i * strideC, ldc, false);
+            }
+        });
+    }
+
+    /** The blocked product, after argument checks; m, n, k > 0 and alpha != 0. */
+    private static void multiply(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                 float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                 float beta, float[] c, int cOff, int ldc, boolean parallel) {
         GemmKernel kern = kernel;
         int mr = kern.mr(), nr = kern.nr();
-        boolean parallel = Parallel.threads() > 1 && (long) m * n * k >= PARALLEL_MIN_FMAS;
         float[][] buffers = PACK.get();
         int needA = roundUp(Math.min(m, MB), mr) * Math.min(k, KC);
         int needB = roundUp(Math.min(n, NC), nr) * Math.min(k, KC);
@@ -199,6 +237,20 @@ public final class CpuGemm {
             if (beta == 0f) java.util.Arrays.fill(c, row, row + n, 0f);
             else for (int j = 0; j < n; j++) c[row + j] *= beta;
         }
+    }
+
+    private static void checkSizes(int batch, int m, int n, int k) {
+        if (batch < 0 || m < 0 || n < 0 || k < 0) {
+            throw new IllegalArgumentException("negative GEMM size: batch " + batch + ", " + m + "x" + n + "x" + k);
+        }
+    }
+
+    private static void checkOperands(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff, int lda,
+                                      float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
+        checkMatrix("C", c, cOff, m, n, ldc);
+        if (k == 0) return;
+        checkMatrix("A", a, aOff, transA ? k : m, transA ? m : k, lda);
+        checkMatrix("B", b, bOff, transB ? n : k, transB ? k : n, ldb);
     }
 
     private static void checkMatrix(String name, float[] x, int off, int rows, int cols, int ld) {
