@@ -177,21 +177,8 @@ public final class CpuGemm {
      */
     private static void packA(boolean transA, float[] a, int aOff, int lda, int row0, int rows, int p0, int kb,
                               float alpha, int mr, float[] dst, int d) {
-        if (transA) {
-            for (int p = 0; p < kb; p++) {
-                int src = aOff + (p0 + p) * lda + row0, o = d + p * mr;
-                for (int r = 0; r < rows; r++) dst[o + r] = alpha * a[src + r];
-                for (int r = rows; r < mr; r++) dst[o + r] = 0f;
-            }
-        } else {
-            for (int r = 0; r < rows; r++) {
-                int src = aOff + (row0 + r) * lda + p0;
-                for (int p = 0; p < kb; p++) dst[d + p * mr + r] = alpha * a[src + p];
-            }
-            for (int r = rows; r < mr; r++) {
-                for (int p = 0; p < kb; p++) dst[d + p * mr + r] = 0f;
-            }
-        }
+        if (transA) packSlices(a, aOff + p0 * lda + row0, lda, rows, kb, alpha, dst, d, mr);
+        else packInterleaved(a, aOff + row0 * lda + p0, lda, rows, kb, alpha, dst, d, mr);
     }
 
     /**
@@ -200,20 +187,46 @@ public final class CpuGemm {
      */
     private static void packB(boolean transB, float[] b, int bOff, int ldb, int p0, int kb, int col0, int cols,
                               int nr, float[] dst, int d) {
-        if (transB) {
-            for (int j = 0; j < cols; j++) {
-                int src = bOff + (col0 + j) * ldb + p0;
-                for (int p = 0; p < kb; p++) dst[d + p * nr + j] = b[src + p];
+        if (transB) packInterleaved(b, bOff + col0 * ldb + p0, ldb, cols, kb, 1f, dst, d, nr);
+        else packSlices(b, bOff + p0 * ldb + col0, ldb, cols, kb, 1f, dst, d, nr);
+    }
+
+    /**
+     * dst[d + p * width + v] = scale * src[s + p * ld + v] for p < kb, v < count; zero for count <= v < width
+     * (the strip's vectors lie side by side in each source row).
+     */
+    private static void packSlices(float[] src, int s, int ld, int count, int kb, float scale, float[] dst, int d,
+                                   int width) {
+        for (int p = 0; p < kb; p++) {
+            int i = s + p * ld, o = d + p * width;
+            for (int v = 0; v < count; v++) dst[o + v] = scale * src[i + v];
+            for (int v = count; v < width; v++) dst[o + v] = 0f;
+        }
+    }
+
+    /**
+     * dst[d + p * width + v] = scale * src[s + v * ld + p] for p < kb, v < count; zero for count <= v < width
+     * (each of the strip's vectors is a contiguous source row). Four rows are read side by side, which keeps
+     * the strided writes within a few cache lines (about twice as fast as one row at a time).
+     */
+    private static void packInterleaved(float[] src, int s, int ld, int count, int kb, float scale, float[] dst,
+                                        int d, int width) {
+        int v = 0;
+        for (; v + 4 <= count; v += 4) {
+            int s0 = s + v * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+            for (int p = 0, o = d + v; p < kb; p++, o += width) {
+                dst[o] = scale * src[s0 + p];
+                dst[o + 1] = scale * src[s1 + p];
+                dst[o + 2] = scale * src[s2 + p];
+                dst[o + 3] = scale * src[s3 + p];
             }
-            for (int j = cols; j < nr; j++) {
-                for (int p = 0; p < kb; p++) dst[d + p * nr + j] = 0f;
-            }
-        } else {
-            for (int p = 0; p < kb; p++) {
-                int src = bOff + (p0 + p) * ldb + col0, o = d + p * nr;
-                System.arraycopy(b, src, dst, o, cols);
-                for (int j = cols; j < nr; j++) dst[o + j] = 0f;
-            }
+        }
+        for (; v < count; v++) {
+            int s0 = s + v * ld;
+            for (int p = 0, o = d + v; p < kb; p++, o += width) dst[o] = scale * src[s0 + p];
+        }
+        for (; v < width; v++) {
+            for (int p = 0, o = d + v; p < kb; p++, o += width) dst[o] = 0f;
         }
     }
 
