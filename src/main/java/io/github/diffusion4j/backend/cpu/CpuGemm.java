@@ -25,7 +25,7 @@ public final class CpuGemm {
     static final int NC = 3072;
     /** Rows of A packed at once (bounds the packed-A buffer to MB x KC floats). A multiple of MC. */
     static final int MB = 8 * MC;
-    /** Products with fewer multiply-adds than this run on the calling thread (a fork costs tens of µs). */
+    /** Products with fewer multiply-adds than this run on the calling thread (waking a helper costs µs). */
     static final long PARALLEL_MIN_FMAS = 1L << 18;
 
     private static final boolean VECTOR_AVAILABLE = vectorApiPresent();

@@ -51,6 +51,8 @@ public final class CpuMicroBench {
             conv(path, 32, 256, 256, 8, 8, 3, 1, 1);
             conv(path, 32, 128, 256, 16, 16, 1, 1, 0);
             conv(path, 32, 128, 128, 32, 32, 3, 2, 1);
+            conv(path, 32, 128, 128, 32, 32, 4, 2, 1);
+            conv(path, 64, 32, 32, 32, 32, 3, 1, 1);
         }
     }
 
