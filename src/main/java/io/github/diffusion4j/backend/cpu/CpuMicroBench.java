@@ -17,7 +17,7 @@ import java.util.SplittableRandom;
  */
 public final class CpuMicroBench {
     private static final SplittableRandom RNG = new SplittableRandom(42);
-    private static double secondsPerCase = 1.5;
+    private static double secondsPerCase = 2;
 
     private CpuMicroBench() {}
 
@@ -94,14 +94,17 @@ public final class CpuMicroBench {
                 shape, 3 / (1 / f + 1 / d + 1 / g));
     }
 
-    /** Times op repeatedly (after a warm-up) and prints best / median GFLOP/s; returns the best. */
+    /**
+     * Times op at least five times, for about {@code secondsPerCase}, after a warm-up of at least three runs
+     * (so the JIT has compiled the kernels), and prints best / median GFLOP/s; returns the best.
+     */
     private static double report(String path, String label, double flops, Runnable op) {
-        long warmEnd = System.nanoTime() + (long) (0.3 * secondsPerCase * 1e9);
-        do op.run(); while (System.nanoTime() < warmEnd);
+        long warmEnd = System.nanoTime() + (long) (0.5 * secondsPerCase * 1e9);
+        for (int i = 0; i < 3 || System.nanoTime() < warmEnd; i++) op.run();
         double[] times = new double[1000];
         int runs = 0;
         long end = System.nanoTime() + (long) (secondsPerCase * 1e9);
-        while (runs < times.length && (runs < 3 || System.nanoTime() < end)) {
+        while (runs < times.length && (runs < 5 || System.nanoTime() < end)) {
             long t0 = System.nanoTime();
             op.run();
             times[runs++] = (System.nanoTime() - t0) * 1e-9;
