@@ -294,12 +294,8 @@ public final class CpuBackend implements Backend {
         if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
                 + a.shape() + " @ " + b.shape());
         if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
-        float[] aa = arr(a), bb = arr(b), cc = arr(c);
-        int ao = off(a), bo = off(b), co = off(c);
-        int sa = ar * ac, sb = br * bc, sc = m * n;
-        for (int i = 0; i < batch; i++) {
-            CpuGemm.sgemm(transA, transB, m, n, k, alpha, aa, ao + i * sa, ac, bb, bo + i * sb, bc, beta, cc, co + i * sc, n);
-        }
+        CpuGemm.sgemmBatched(batch, transA, transB, m, n, k, alpha, arr(a), off(a), ar * ac, ac, arr(b), off(b), br * bc, bc,
+                beta, arr(c), off(c), m * n, n);
     }
 
     // ------------------------------------------------------------------ convolutions

@@ -2,75 +2,230 @@ package io.github.diffusion4j.backend.cpu;
 
 import io.github.diffusion4j.tensor.Tensor;
 
+import java.util.Arrays;
+
 import static io.github.diffusion4j.backend.cpu.CpuBackend.arr;
 import static io.github.diffusion4j.backend.cpu.CpuBackend.off;
 
-/** 2-D convolution on the CPU as im2col + GEMM, per sample. */
+/**
+ * 2-D convolution on the CPU as im2col + GEMM.
+ *
+ * <p>Samples are processed in groups: the im2col matrix of a group has K = Cin * kh * kw rows and
+ * {@code samples * Ho * Wo} columns (sample-major), so feature maps of 4x4 or 8x8 pixels still give one GEMM
+ * wide enough to amortise packing the weights and to split across threads. A group is at least
+ * {@link #TARGET_COLS} columns wide, but its im2col matrix stays under {@link #MAX_COL_FLOATS}. The GEMM
+ * result of a group is laid out [Cout, samples * P] and is copied into (or, for the backward passes,
+ * gathered from) the NCHW tensor; a group of one sample reads and writes the tensors in place. A 1x1,
+ * stride-1, unpadded convolution needs no im2col at all when a group is a single sample (its input already
+ * is the column matrix). im2col, col2im and the copies are multi-threaded; the GEMMs thread themselves.
+ * Scratch buffers are kept per calling thread and reused.
+ */
 final class CpuConv {
+    /** Minimum columns (samples * Ho * Wo) of one GEMM: enough to amortise packing and to feed two cores. */
+    static final int TARGET_COLS = 1024;
+    /** Cap on the im2col buffer, in floats (16 MB). */
+    static final int MAX_COL_FLOATS = 1 << 22;
+    /** Elements per parallel chunk of the copy loops. */
+    private static final int GRAIN = 1 << 13;
+
+    /** Per-calling-thread scratch: [0] the im2col matrix, [1] a [Cout, columns] GEMM operand or result. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+
     private CpuConv() {}
 
-    record Dims(int n, int cin, int h, int w, int cout, int kh, int kw, int ho, int wo) {
+    /** Geometry of one convolution; x is [n, cin, h, w], w [cout, cin, kh, kw], y [n, cout, ho, wo]. */
+    record Dims(int n, int cin, int h, int w, int cout, int kh, int kw, int ho, int wo, int stride, int pad) {
+        /** Rows of the im2col matrix: cin * kh * kw. */
         int kk() { return cin * kh * kw; }
+
+        /** Output pixels per channel. */
         int p() { return ho * wo; }
+
+        boolean pointwise() { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
+
+        /** Samples per GEMM group. */
+        int group() {
+            int s = Math.max(1, (TARGET_COLS + p() - 1) / p());
+            s = Math.min(s, Math.max(1, MAX_COL_FLOATS / (kk() * p())));
+            return Math.min(s, n);
+        }
     }
 
     static Dims dims(Tensor y, Tensor x, Tensor w, int stride, int pad) {
         if (x.rank() != 4 || w.rank() != 4 || y.rank() != 4) {
             throw new IllegalArgumentException("conv2d needs rank-4 tensors: x " + x.shape() + ", w " + w.shape() + ", y " + y.shape());
         }
+        if (stride < 1 || pad < 0) throw new IllegalArgumentException("conv2d stride " + stride + ", padding " + pad);
         int n = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3);
         int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
         if (w.dim(1) != cin) throw new IllegalArgumentException("conv2d weight " + w.shape() + " for input " + x.shape());
         int ho = (h + 2 * pad - kh) / stride + 1, wo = (wd + 2 * pad - kw) / stride + 1;
-        if (y.dim(0) != n || y.dim(1) != cout || y.dim(2) != ho || y.dim(3) != wo) {
+        if (ho < 1 || wo < 1 || y.dim(0) != n || y.dim(1) != cout || y.dim(2) != ho || y.dim(3) != wo) {
             throw new IllegalArgumentException("conv2d output " + y.shape() + " expected [" + n + ", " + cout + ", " + ho + ", " + wo + "]");
         }
-        return new Dims(n, cin, h, wd, cout, kh, kw, ho, wo);
+        return new Dims(n, cin, h, wd, cout, kh, kw, ho, wo, stride, pad);
     }
 
-    /** col[(ci*kh+ky)*kw+kx][oy*wo+ox] = x[ci][oy*s-p+ky][ox*s-p+kx] (0 outside). */
-    static void im2col(float[] x, int xo, Dims d, int stride, int pad, float[] col) {
-        int p = d.p();
-        Parallel.forRange(d.cin() * d.kh() * d.kw(), Math.max(1, 8192 / p), (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
+    // ------------------------------------------------------------------ passes
+
+    /** y = conv2d(x, w) + bias (bias may be null). */
+    static void forward(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
+        Dims d = dims(y, x, w, stride, pad);
+        float[] xa = arr(x), wa = arr(w), ya = arr(y), ba = bias == null ? null : arr(bias);
+        int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);
+        if (bias != null && bias.numel() != d.cout()) throw new IllegalArgumentException("conv2d bias " + bias.shape() + " for " + d.cout() + " channels");
+        int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        float[][] scratch = SCRATCH.get();
+        for (int s0 = 0; s0 < d.n(); s0 += g) {
+            int ns = Math.min(g, d.n() - s0), cols = ns * p;
+            float[] b;
+            int bOff, ldb;
+            if (ns == 1 && d.pointwise()) {
+                b = xa;
+                bOff = xo + s0 * d.cin() * d.h() * d.w();
+                ldb = p;
+            } else {
+                b = buffer(scratch, 0, kk * cols);
+                bOff = 0;
+                ldb = cols;
+                im2col(xa, xo, d, s0, ns, b);
+            }
+            if (ns == 1) {
+                // write the sample in place; a bias is pre-filled and the GEMM accumulates onto it
+                int ys = yo + s0 * cout * p;
+                if (ba != null) for (int co = 0; co < cout; co++) Arrays.fill(ya, ys + co * p, ys + (co + 1) * p, ba[bo + co]);
+                CpuGemm.sgemm(false, false, cout, p, kk, 1f, wa, wo, kk, b, bOff, ldb, ba != null ? 1f : 0f, ya, ys, p);
+            } else {
+                float[] out = buffer(scratch, 1, cout * cols);
+                CpuGemm.sgemm(false, false, cout, cols, kk, 1f, wa, wo, kk, b, bOff, ldb, 0f, out, 0, cols);
+                scatter(out, d, s0, ns, cout, ba, bo, ya, yo);
+            }
+        }
+    }
+
+    /** dx = gradient of conv2d w.r.t. x (assigns). */
+    static void backwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
+        Dims d = dims(dy, dx, w, stride, pad);
+        float[] dxa = arr(dx), wa = arr(w), dya = arr(dy);
+        int dxo = off(dx), wo = off(w), dyo = off(dy);
+        int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        float[][] scratch = SCRATCH.get();
+        for (int s0 = 0; s0 < d.n(); s0 += g) {
+            int ns = Math.min(g, d.n() - s0), cols = ns * p;
+            float[] b;
+            int bOff;
+            if (ns == 1) {
+                b = dya;
+                bOff = dyo + s0 * cout * p;
+            } else {
+                b = buffer(scratch, 1, cout * cols);
+                bOff = 0;
+                gather(dya, dyo, d, s0, ns, cout, b);
+            }
+            if (ns == 1 && d.pointwise()) {
+                CpuGemm.sgemm(true, false, kk, p, cout, 1f, wa, wo, kk, b, bOff, p, 0f, dxa, dxo + s0 * kk * p, p);
+            } else {
+                float[] col = buffer(scratch, 0, kk * cols);
+                CpuGemm.sgemm(true, false, kk, cols, cout, 1f, wa, wo, kk, b, bOff, cols, 0f, col, 0, cols);
+                col2im(col, d, s0, ns, dxa, dxo);
+            }
+        }
+    }
+
+    /** dw += gradient of conv2d w.r.t. w. */
+    static void backwardFilter(Tensor dw, Tensor dy, Tensor x, int stride, int pad) {
+        Dims d = dims(dy, x, dw, stride, pad);
+        float[] xa = arr(x), dwa = arr(dw), dya = arr(dy);
+        int xo = off(x), dwo = off(dw), dyo = off(dy);
+        int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        float[][] scratch = SCRATCH.get();
+        for (int s0 = 0; s0 < d.n(); s0 += g) {
+            int ns = Math.min(g, d.n() - s0), cols = ns * p;
+            float[] a, b;
+            int aOff, bOff;
+            if (ns == 1) {
+                a = dya;
+                aOff = dyo + s0 * cout * p;
+            } else {
+                a = buffer(scratch, 1, cout * cols);
+                aOff = 0;
+                gather(dya, dyo, d, s0, ns, cout, a);
+            }
+            if (ns == 1 && d.pointwise()) {
+                b = xa;
+                bOff = xo + s0 * kk * p;
+            } else {
+                b = buffer(scratch, 0, kk * cols);
+                bOff = 0;
+                im2col(xa, xo, d, s0, ns, b);
+            }
+            CpuGemm.sgemm(false, true, cout, kk, cols, 1f, a, aOff, cols, b, bOff, cols, 1f, dwa, dwo, kk);
+        }
+    }
+
+    // ------------------------------------------------------------------ data movement
+
+    /** scratch[i], grown to at least {@code size} floats (contents unspecified). */
+    private static float[] buffer(float[][] scratch, int i, int size) {
+        if (scratch[i].length < size) scratch[i] = new float[size];
+        return scratch[i];
+    }
+
+    /**
+     * im2col of samples [s0, s0+ns): col[(ci*kh+ky)*kw+kx][s*P + oy*wo+ox] = x[s0+s][ci][oy*st-pad+ky][ox*st-pad+kx]
+     * (0 outside the image), a row of ns * P columns.
+     */
+    static void im2col(float[] x, int xo, Dims d, int s0, int ns, float[] col) {
+        int kk = d.kk(), p = d.p(), cols = ns * p, plane = d.h() * d.w();
+        Parallel.forRange(ns * kk, Math.max(1, GRAIN / p), (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int s = t / kk, r = t % kk;
                 int kx = r % d.kw(), ky = (r / d.kw()) % d.kh(), ci = r / (d.kw() * d.kh());
-                int cb = xo + ci * d.h() * d.w();
-                int rb = r * p;
+                int src = xo + ((s0 + s) * d.cin() + ci) * plane, dst = r * cols + s * p;
+                if (d.pointwise()) {
+                    System.arraycopy(x, src, col, dst, p);
+                    continue;
+                }
+                int oxLo = firstInside(kx, d.stride(), d.pad()), oxHi = endInside(kx, d.w(), d.wo(), d.stride(), d.pad());
                 for (int oy = 0; oy < d.ho(); oy++) {
-                    int iy = oy * stride - pad + ky;
-                    int ob = rb + oy * d.wo();
-                    if (iy < 0 || iy >= d.h()) {
-                        java.util.Arrays.fill(col, ob, ob + d.wo(), 0f);
+                    int iy = oy * d.stride() - d.pad() + ky, o = dst + oy * d.wo();
+                    if (iy < 0 || iy >= d.h() || oxLo >= oxHi) {
+                        Arrays.fill(col, o, o + d.wo(), 0f);
                         continue;
                     }
-                    int ib = cb + iy * d.w();
-                    for (int ox = 0; ox < d.wo(); ox++) {
-                        int ix = ox * stride - pad + kx;
-                        col[ob + ox] = ix >= 0 && ix < d.w() ? x[ib + ix] : 0f;
+                    Arrays.fill(col, o, o + oxLo, 0f);
+                    int ib = src + iy * d.w() - d.pad() + kx;
+                    if (d.stride() == 1) {
+                        System.arraycopy(x, ib + oxLo, col, o + oxLo, oxHi - oxLo);
+                    } else {
+                        for (int ox = oxLo; ox < oxHi; ox++) col[o + ox] = x[ib + ox * d.stride()];
                     }
+                    Arrays.fill(col, o + oxHi, o + d.wo(), 0f);
                 }
             }
         });
     }
 
-    /** x[ci][iy][ix] = sum of the col entries that im2col copied from it (x assigned). */
-    static void col2im(float[] col, Dims d, int stride, int pad, float[] x, int xo) {
-        int p = d.p();
-        Parallel.forRange(d.cin(), 1, (lo, hi) -> {
-            for (int ci = lo; ci < hi; ci++) {
-                int cb = xo + ci * d.h() * d.w();
-                java.util.Arrays.fill(x, cb, cb + d.h() * d.w(), 0f);
+    /** Adjoint of {@link #im2col}: dx[s0+s][ci] = sum of the col entries copied from each pixel (assigns). */
+    static void col2im(float[] col, Dims d, int s0, int ns, float[] x, int xo) {
+        int p = d.p(), cols = ns * p, plane = d.h() * d.w();
+        Parallel.forRange(ns * d.cin(), Math.max(1, GRAIN / (d.kh() * d.kw() * p)), (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int s = t / d.cin(), ci = t % d.cin();
+                int dst = xo + ((s0 + s) * d.cin() + ci) * plane;
+                Arrays.fill(x, dst, dst + plane, 0f);
                 for (int ky = 0; ky < d.kh(); ky++) {
                     for (int kx = 0; kx < d.kw(); kx++) {
-                        int rb = ((ci * d.kh() + ky) * d.kw() + kx) * p;
+                        int src = ((ci * d.kh() + ky) * d.kw() + kx) * cols + s * p;
+                        int oxLo = firstInside(kx, d.stride(), d.pad()), oxHi = endInside(kx, d.w(), d.wo(), d.stride(), d.pad());
                         for (int oy = 0; oy < d.ho(); oy++) {
-                            int iy = oy * stride - pad + ky;
+                            int iy = oy * d.stride() - d.pad() + ky;
                             if (iy < 0 || iy >= d.h()) continue;
-                            int ib = cb + iy * d.w();
-                            int ob = rb + oy * d.wo();
-                            for (int ox = 0; ox < d.wo(); ox++) {
-                                int ix = ox * stride - pad + kx;
-                                if (ix >= 0 && ix < d.w()) x[ib + ix] += col[ob + ox];
+                            int ib = dst + iy * d.w() - d.pad() + kx, o = src + oy * d.wo();
+                            if (d.stride() == 1) {
+                                for (int ox = oxLo; ox < oxHi; ox++) x[ib + ox] += col[o + ox];
+                            } else {
+                                for (int ox = oxLo; ox < oxHi; ox++) x[ib + ox * d.stride()] += col[o + ox];
                             }
                         }
                     }
@@ -79,66 +234,42 @@ final class CpuConv {
         });
     }
 
-    static boolean isPointwise(Dims d, int stride, int pad) {
-        return d.kh() == 1 && d.kw() == 1 && stride == 1 && pad == 0;
+    /** First output column ox whose input column ox*stride - pad + kx is >= 0. */
+    private static int firstInside(int kx, int stride, int pad) {
+        return pad > kx ? (pad - kx + stride - 1) / stride : 0;
     }
 
-    static void forward(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
-        Dims d = dims(y, x, w, stride, pad);
-        float[] xa = arr(x), wa = arr(w), ya = arr(y);
-        int xo = off(x), wo = off(w), yo = off(y);
-        int kk = d.kk(), p = d.p();
-        boolean pw = isPointwise(d, stride, pad);
-        float[] col = pw ? null : new float[kk * p];
-        for (int s = 0; s < d.n(); s++) {
-            int xs = xo + s * d.cin() * d.h() * d.w();
-            float[] src = xa;
-            int srcOff = xs;
-            if (!pw) {
-                im2col(xa, xs, d, stride, pad, col);
-                src = col;
-                srcOff = 0;
-            }
-            CpuGemm.sgemm(false, false, d.cout(), p, kk, 1f, wa, wo, kk, src, srcOff, p, 0f, ya, yo + s * d.cout() * p, p);
-        }
-        if (bias != null) CpuBackend.get().addBias(y, y, bias);
+    /** One past the last output column ox whose input column ox*stride - pad + kx is < w (at most wo). */
+    private static int endInside(int kx, int w, int wo, int stride, int pad) {
+        int last = w - 1 + pad - kx; // ox * stride <= last
+        return last < 0 ? 0 : Math.min(wo, last / stride + 1);
     }
 
-    static void backwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
-        Dims d = dims(dy, dx, w, stride, pad);
-        float[] dxa = arr(dx), wa = arr(w), dya = arr(dy);
-        int dxo = off(dx), wo = off(w), dyo = off(dy);
-        int kk = d.kk(), p = d.p();
-        boolean pw = isPointwise(d, stride, pad);
-        float[] col = pw ? null : new float[kk * p];
-        for (int s = 0; s < d.n(); s++) {
-            int xs = dxo + s * d.cin() * d.h() * d.w();
-            if (pw) {
-                CpuGemm.sgemm(true, false, kk, p, d.cout(), 1f, wa, wo, kk, dya, dyo + s * d.cout() * p, p, 0f, dxa, xs, p);
-            } else {
-                CpuGemm.sgemm(true, false, kk, p, d.cout(), 1f, wa, wo, kk, dya, dyo + s * d.cout() * p, p, 0f, col, 0, p);
-                col2im(col, d, stride, pad, dxa, xs);
+    /** y[s0+s][co][.] = out[co][s*P ..] + bias[co] for a group's GEMM result out [cout, ns*P]. */
+    private static void scatter(float[] out, Dims d, int s0, int ns, int cout, float[] bias, int bo, float[] y, int yo) {
+        int p = d.p(), cols = ns * p;
+        Parallel.forRange(ns * cout, Math.max(1, GRAIN / p), (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int s = t / cout, co = t % cout;
+                int src = co * cols + s * p, dst = yo + ((s0 + s) * cout + co) * p;
+                if (bias == null) {
+                    System.arraycopy(out, src, y, dst, p);
+                } else {
+                    float bv = bias[bo + co];
+                    for (int i = 0; i < p; i++) y[dst + i] = out[src + i] + bv;
+                }
             }
-        }
+        });
     }
 
-    static void backwardFilter(Tensor dw, Tensor dy, Tensor x, int stride, int pad) {
-        Dims d = dims(dy, x, dw, stride, pad);
-        float[] xa = arr(x), dwa = arr(dw), dya = arr(dy);
-        int xo = off(x), dwo = off(dw), dyo = off(dy);
-        int kk = d.kk(), p = d.p();
-        boolean pw = isPointwise(d, stride, pad);
-        float[] col = pw ? null : new float[kk * p];
-        for (int s = 0; s < d.n(); s++) {
-            int xs = xo + s * d.cin() * d.h() * d.w();
-            float[] src = xa;
-            int srcOff = xs;
-            if (!pw) {
-                im2col(xa, xs, d, stride, pad, col);
-                src = col;
-                srcOff = 0;
+    /** g[c][s*P ..] = t[s0+s][c][.]: a group of an NCHW tensor with {@code channels} channels as [channels, ns*P]. */
+    private static void gather(float[] t, int to, Dims d, int s0, int ns, int channels, float[] g) {
+        int p = d.p(), cols = ns * p;
+        Parallel.forRange(ns * channels, Math.max(1, GRAIN / p), (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                int s = i / channels, c = i % channels;
+                System.arraycopy(t, to + ((s0 + s) * channels + c) * p, g, c * cols + s * p, p);
             }
-            CpuGemm.sgemm(false, true, d.cout(), kk, p, 1f, dya, dyo + s * d.cout() * p, p, src, srcOff, p, 1f, dwa, dwo, kk);
-        }
+        });
     }
 }

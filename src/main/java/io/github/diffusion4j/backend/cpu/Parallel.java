@@ -1,9 +1,17 @@
 package io.github.diffusion4j.backend.cpu;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
-/** Splits index ranges across the CPU backend's worker pool. */
+/**
+ * Splits index ranges across the CPU backend's threads: the calling thread plus {@code threads() - 1} pool
+ * helpers (daemon threads), which all take chunks from a shared counter until none are left. The caller
+ * working too saves a thread hand-off per call, and the shared counter balances the load when another
+ * process takes a core away. Calls made from inside a body (on a helper) run serially.
+ */
 public final class Parallel {
     /** A body over the half-open range [lo, hi). */
     @FunctionalInterface
@@ -11,9 +19,16 @@ public final class Parallel {
         void run(int lo, int hi);
     }
 
-    private static final int THREADS = Integer.getInteger("diffusion4j.threads",
-            Runtime.getRuntime().availableProcessors());
-    private static final ForkJoinPool POOL = THREADS > 1 ? new ForkJoinPool(THREADS) : null;
+    private static final int THREADS = Math.max(1, Integer.getInteger("diffusion4j.threads",
+            Runtime.getRuntime().availableProcessors()));
+    private static final AtomicInteger HELPER_COUNT = new AtomicInteger();
+    private static final ExecutorService HELPERS = THREADS > 1 ? Executors.newFixedThreadPool(THREADS - 1, r -> {
+        Thread t = new Thread(r, "diffusion4j-cpu-" + HELPER_COUNT.incrementAndGet());
+        t.setDaemon(true);
+        return t;
+    }) : null;
+    /** Set while a thread runs chunks of a parallel range, so nested ranges stay on that thread. */
+    private static final ThreadLocal<Boolean> IN_RANGE = ThreadLocal.withInitial(() -> false);
 
     private Parallel() {}
 
@@ -21,42 +36,74 @@ public final class Parallel {
 
     /**
      * Runs body over [0, n) in chunks of at least {@code grain} items, in parallel when worthwhile. The chunks
-     * are disjoint, so bodies that write only to their own range need no synchronisation.
+     * are disjoint, so bodies that write only to their own range need no synchronisation. An exception thrown
+     * by a chunk is rethrown here once every started chunk has finished.
      */
     public static void forRange(int n, int grain, RangeBody body) {
         if (n <= 0) return;
         int g = Math.max(1, grain);
-        if (POOL == null || n <= g || inWorker()) {
+        if (HELPERS == null || n <= g || IN_RANGE.get()) {
             body.run(0, n);
             return;
         }
-        int chunks = Math.min((n + g - 1) / g, THREADS * 4);
-        POOL.invoke(new Split(body, 0, n, chunks));
+        new Job(n, Math.min((n + g - 1) / g, THREADS * 4), body).invoke();
     }
 
-    private static boolean inWorker() {
-        return Thread.currentThread() instanceof java.util.concurrent.ForkJoinWorkerThread w && w.getPool() == POOL;
-    }
-
-    private static final class Split extends RecursiveAction {
+    /** One parallel range: chunk c covers [c * n / chunks, (c + 1) * n / chunks). */
+    private static final class Job implements Runnable {
+        private final int n, chunks;
         private final RangeBody body;
-        private final int lo, hi, chunks;
+        private final AtomicInteger next = new AtomicInteger();
+        private final CountDownLatch done;
+        private final AtomicReference<Throwable> failure = new AtomicReference<>();
 
-        Split(RangeBody body, int lo, int hi, int chunks) {
-            this.body = body;
-            this.lo = lo;
-            this.hi = hi;
+        Job(int n, int chunks, RangeBody body) {
+            this.n = n;
             this.chunks = chunks;
+            this.body = body;
+            this.done = new CountDownLatch(chunks);
         }
 
-        @Override protected void compute() {
-            if (chunks <= 1) {
-                body.run(lo, hi);
-                return;
+        /** On the caller: enlists the helpers, works along, then waits for chunks still running elsewhere. */
+        void invoke() {
+            for (int i = 0; i < Math.min(THREADS, chunks) - 1; i++) HELPERS.execute(this);
+            work();
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    done.await();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
             }
-            int leftChunks = chunks / 2;
-            int mid = lo + (int) ((long) (hi - lo) * leftChunks / chunks);
-            invokeAll(new Split(body, lo, mid, leftChunks), new Split(body, mid, hi, chunks - leftChunks));
+            if (interrupted) Thread.currentThread().interrupt();
+            Throwable t = failure.get();
+            if (t instanceof RuntimeException e) throw e;
+            if (t instanceof Error e) throw e;
+            if (t != null) throw new IllegalStateException(t);
+        }
+
+        /** On a helper. */
+        @Override public void run() {
+            if (next.get() < chunks) work();
+        }
+
+        private void work() {
+            IN_RANGE.set(true);
+            try {
+                for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) {
+                    try {
+                        if (failure.get() == null) body.run((int) ((long) c * n / chunks), (int) ((long) (c + 1) * n / chunks));
+                    } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                    } finally {
+                        done.countDown();
+                    }
+                }
+            } finally {
+                IN_RANGE.set(false);
+            }
         }
     }
 }
