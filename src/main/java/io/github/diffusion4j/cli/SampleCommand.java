@@ -1,6 +1,7 @@
 package io.github.diffusion4j.cli;
 
 import io.github.diffusion4j.backend.Backends;
+import io.github.diffusion4j.data.ShapeValidity;
 import io.github.diffusion4j.diffusion.DdimScheduler;
 import io.github.diffusion4j.diffusion.DdpmScheduler;
 import io.github.diffusion4j.diffusion.DpmSolverMultistepScheduler;
@@ -72,6 +73,8 @@ public final class SampleCommand implements Callable<Integer> {
     boolean noEma;
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
+    @Option(names = "--check-shapes", description = "For models trained on 'shapes': check every image with the shape validity checker and print the share of valid ones.")
+    boolean checkShapes;
 
     @Override public Integer call() throws Exception {
         if (count <= 0) throw new UserException("--count must be positive");
@@ -164,6 +167,18 @@ public final class SampleCommand implements Callable<Integer> {
             }
             AtomicFiles.writeString(outDir.resolve("labels.csv"), csv.toString());
             o.println("images: " + outDir + " (" + count + " PNG files and labels.csv)");
+        }
+        if (checkShapes) {
+            ShapeValidity.Report r = ShapeValidity.evaluate(all, count, c, size, size);
+            o.println("shape validity: " + r);
+            if (classes > 0 && label != null) {
+                int fixed = (int) labelIds[0], right = 0;
+                for (int i = 0; i < count; i++) {
+                    ShapeValidity.Result res = ShapeValidity.check(all, i * c * size * size, c, size, size);
+                    if (res.valid() && res.kind() == fixed) right++;
+                }
+                o.printf(Locale.ROOT, "requested kind %s: %d/%d%n", label, right, count);
+            }
         }
         if (trajectory != null) writeTrajectory(frames, frameSteps, Math.min(count, batchSize), c, size, o);
         o.flush();
