@@ -67,10 +67,11 @@ public final class ClassifierFreeGuidance implements Denoiser, AutoCloseable {
         if (out != null && out.shape().equals(shape) && out.backend() == b) return;
         close();
         int n = shape.dim(0);
-        x2 = b.empty(shape.withDim(0, 2 * n));
-        t2 = b.empty(Shape.of(2 * n));
-        l2 = b.empty(Shape.of(2 * n));
-        out = b.empty(shape);
+        // kept from step to step: owned memory, not the activation arena (Backend.beginStep)
+        x2 = b.zeros(shape.withDim(0, 2 * n));
+        t2 = b.zeros(Shape.of(2 * n));
+        l2 = b.zeros(Shape.of(2 * n));
+        out = b.zeros(shape);
     }
 
     @Override public void close() {

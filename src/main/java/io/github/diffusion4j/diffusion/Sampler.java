@@ -13,6 +13,10 @@ import io.github.diffusion4j.tensor.Tensor;
  * to the init image) takes the first {@code numel} Philox indices, then every step that draws noise (the scheduler's
  * step, then the inpainting re-noise) takes the next {@code numel}. A seed therefore reproduces a sample exactly on
  * every backend.
+ *
+ * <p>The loop calls {@link Backend#beginStep()} before every step, so the model's activations are recycled (on the
+ * GPU: the activation arena, no allocation per step). Inputs that must survive the loop (labels, an init image, an
+ * inpainting mask) must therefore not come from {@link Backend#empty}; the returned sample is owned memory.
  */
 public final class Sampler {
 
@@ -66,7 +70,7 @@ public final class Sampler {
     /** Generates a batch of the given shape from Gaussian noise. The result is owned by the caller. */
     public Tensor sample(Backend backend, Shape shape) {
         NoiseStream rng = new NoiseStream(seed);
-        Tensor x = backend.empty(shape);
+        Tensor x = backend.zeros(shape);   // outlives every step (and is returned): owned, not arena memory
         backend.randn(x, rng.seed(), rng.take(x.numel()));
         float sigma = scheduler.initNoiseSigma();
         if (sigma != 1f) backend.scale(x, x, sigma);
@@ -104,7 +108,7 @@ public final class Sampler {
         Tensor x;
         if (strength >= 1.0) {
             Backend b = original.backend();
-            x = b.empty(original.shape());
+            x = b.zeros(original.shape());
             b.randn(x, rng.seed(), rng.take(x.numel()));
             float sigma = scheduler.initNoiseSigma();
             if (sigma != 1f) b.scale(x, x, sigma);
@@ -153,8 +157,8 @@ public final class Sampler {
     private Tensor noised(Tensor init, int t, NoiseStream rng) {
         Backend b = init.backend();
         int n = init.dim(0);
-        Tensor x = b.empty(init.shape());
-        try (Tensor tt = b.empty(Shape.of(n))) {
+        Tensor x = b.zeros(init.shape());
+        try (Tensor tt = b.zeros(Shape.of(n))) {
             b.fill(tt, t);
             NoiseSchedule s = scheduler.schedule();
             b.qSample(x, null, init, null, tt, s.sqrtAlphasCumprodTensor(b), s.sqrtOneMinusAlphasCumprodTensor(b),
@@ -176,12 +180,15 @@ public final class Sampler {
             cfg = new ClassifierFreeGuidance(model, guidanceScale, nullClass);
             d = cfg;
         }
-        Tensor tt = b.empty(Shape.of(n));
-        Tensor predX0 = callback != null ? b.empty(x.shape()) : null;
+        // x, tt and predX0 live through the whole loop: owned memory; each step's activations come from the
+        // backend's arena, recycled by beginStep()
+        Tensor tt = b.zeros(Shape.of(n));
+        Tensor predX0 = callback != null ? b.zeros(x.shape()) : null;
         try {
             scheduler.reset();
             for (int i = 0; i < ts.length; i++) {
                 int t = ts[i];
+                b.beginStep();
                 b.fill(tt, t);
                 Tensor out = d.predict(scheduler.scaleModelInput(x, t), tt, labels);
                 scheduler.step(x, predX0, out, t, x, rng);

@@ -63,8 +63,8 @@ public interface Scheduler extends AutoCloseable {
     /** As {@link #step(Tensor, Tensor, Tensor, int, Tensor, NoiseStream)} into new tensors. */
     default StepOutput step(Tensor modelOutput, int t, Tensor sample, NoiseStream rng) {
         Backend b = sample.backend();
-        Tensor prev = b.empty(sample.shape());
-        Tensor x0 = b.empty(sample.shape());
+        Tensor prev = b.zeros(sample.shape());   // owned by the caller: not from the step-scoped arena
+        Tensor x0 = b.zeros(sample.shape());
         step(prev, x0, modelOutput, t, sample, rng);
         return new StepOutput(prev, x0);
     }
@@ -94,7 +94,7 @@ public interface Scheduler extends AutoCloseable {
 
     /** {@link #addNoise(Tensor, Tensor, Tensor, Tensor)} into a new tensor. */
     default Tensor addNoise(Tensor x0, Tensor noise, Tensor timesteps) {
-        Tensor out = x0.backend().empty(x0.shape());
+        Tensor out = x0.backend().zeros(x0.shape());   // owned by the caller
         addNoise(out, x0, noise, timesteps);
         return out;
     }

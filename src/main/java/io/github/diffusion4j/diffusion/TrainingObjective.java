@@ -250,15 +250,16 @@ public final class TrainingObjective implements AutoCloseable {
         if (xt != null && xt.shape().equals(shape) && xt.backend() == b) return;
         close();
         int n = shape.dim(0);
-        xt = b.empty(shape);
-        target = b.empty(shape);
-        noise = offsetNoise > 0 ? b.empty(shape) : null;
-        dOut = b.empty(shape);
-        offsetBuf = offsetNoise > 0 ? b.empty(Shape.of(n, shape.dim(1))) : null;
-        timesteps = b.empty(Shape.of(n));
-        labelsBuf = b.empty(Shape.of(n));
-        weightsBuf = b.empty(Shape.of(n));
-        mse = b.empty(Shape.of(n));
+        // reused from step to step, so owned memory rather than the activation arena (see Backend.beginStep)
+        xt = b.zeros(shape);
+        target = b.zeros(shape);
+        noise = offsetNoise > 0 ? b.zeros(shape) : null;
+        dOut = b.zeros(shape);
+        offsetBuf = offsetNoise > 0 ? b.zeros(Shape.of(n, shape.dim(1))) : null;
+        timesteps = b.zeros(Shape.of(n));
+        labelsBuf = b.zeros(Shape.of(n));
+        weightsBuf = b.zeros(Shape.of(n));
+        mse = b.zeros(Shape.of(n));
     }
 
     @Override public void close() {

@@ -194,7 +194,8 @@ public final class SeedUNet implements Model {
     @Override public void backward(Tensor dOut) {
         Backend b = dOut.backend();
         int n = dOut.dim(0);
-        Tensor dT = b.zeros(Shape.of(n, timeDim));
+        Tensor dT = b.empty(Shape.of(n, timeDim));   // arena buffer (no device allocation per step)
+        b.fill(dT, 0f);
         Tensor dh = output.backward(dOut);
         Tensor[] dSkips = new Tensor[3];
         for (int i = 0; i < 3; i++) {

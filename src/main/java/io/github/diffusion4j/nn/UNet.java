@@ -223,7 +223,9 @@ public final class UNet implements Model {
     @Override public void backward(Tensor dOut) {
         Backend b = dOut.backend();
         int n = dOut.dim(0);
-        Tensor dEmbAct = b.zeros(Shape.of(n, cfg.embDim()));
+        // an activation (arena) buffer: a zeros() allocation here would cost a device allocation every step
+        Tensor dEmbAct = b.empty(Shape.of(n, cfg.embDim()));
+        b.fill(dEmbAct, 0f);
         Tensor dh = normOut.backward(actOut.backward(convOut.backward(dOut)));
         // gradients of the skips; pushed shallowest first, so the deepest skip's gradient ends up on top
         Deque<Tensor> dSkips = new ArrayDeque<>();

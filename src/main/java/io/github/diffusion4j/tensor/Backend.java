@@ -31,7 +31,7 @@ public interface Backend extends AutoCloseable {
 
     /**
      * A new tensor whose contents are unspecified (for outputs that are fully overwritten). Backends with an
-     * activation arena serve these from it.
+     * activation arena serve these from it: such a tensor is valid until the next {@link #beginStep()}.
      */
     default Tensor empty(Shape shape) { return zeros(shape); }
 
@@ -51,6 +51,15 @@ public interface Backend extends AutoCloseable {
 
     /** Waits until all queued work is finished (a no-op on the CPU). */
     default void synchronize() {}
+
+    /**
+     * Marks the start of a training/sampling step: activations from {@link #empty} of the previous step may be
+     * reused. Tensors from {@code empty()} are therefore valid only until the next {@code beginStep()}; anything
+     * that must outlive a step (model inputs and outputs kept by a loop, buffers reused from step to step) comes
+     * from {@link #zeros} or {@link #fromArray}. A no-op on the CPU; the CUDA backend resets its activation arena
+     * (and fails loudly when an arena tensor of an earlier step is used again).
+     */
+    default void beginStep() {}
 
     @Override default void close() {}
 
