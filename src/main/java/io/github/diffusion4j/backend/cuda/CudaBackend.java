@@ -274,13 +274,20 @@ public final class CudaBackend implements Backend {
         } catch (LinkageError e) {
             // JCuda's JNI library (it links libcuda.so.1) or a class it needs failed to load
             releaseQuietly();
+            // JCuda's own message spans many lines (it lists every place it looked): keep the first
             throw new CudaException("CUDA backend cannot start: JCuda's driver binding failed to load ("
-                    + e.getClass().getSimpleName() + ": " + e.getMessage() + ")", e);
+                    + e.getClass().getSimpleName() + ": " + firstLine(e.getMessage()) + ")", e);
         } catch (RuntimeException e) {
             releaseQuietly();
             if (e instanceof CudaException) throw e;
-            throw new CudaException("CUDA backend cannot start: " + e.getMessage(), e);
+            throw new CudaException("CUDA backend cannot start: " + firstLine(e.getMessage()), e);
         }
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "no message";
+        int nl = s.indexOf('\n');
+        return (nl < 0 ? s : s.substring(0, nl)).strip();
     }
 
     private void initDriver() {
