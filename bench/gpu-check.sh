@@ -38,7 +38,7 @@ echo "== tests finished with exit code $rc after $(( $(date +%s) - start )) s"
   grep -E '✘' "$log" | head -n 60 || true
   echo "## op comparisons, GPU vs CPU"
   grep -E '^\[gpu-(fp32|tf32)\]' "$log" | head -n 400
-  grep -E '^\[cpu vs cuda|^DDIM 5 steps|^two steady-state|^step [0-9]+:|^stale arena|^GPU \(|^auto: |^--gpu 99|^10 axpby' "$log"
+  grep -E '^cuDNN plan|^\[cpu vs cuda|^DDIM 5 steps|^two steady-state|^step [0-9]+:|^stale arena|^GPU \(|^auto: |^--gpu 99|^10 axpby' "$log"
   echo "## exit code $rc"
 } > "$OUT/gpu-check-summary.txt" 2>&1
 echo

@@ -509,6 +509,7 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor empty(Shape shape) {
         ensureContext();
+        if (shape.numel() == 0) return new Tensor(CudaStorage.owned(this, null, 0), 0, shape, true);
         DeviceArena.Slice s = arena.allocate(4 * shape.numel());
         return new Tensor(CudaStorage.arena(this, s, shape.numel()), 0, shape, true);
     }
@@ -1211,6 +1212,22 @@ public final class CudaBackend implements Backend {
 
     /** Number of cached cuDNN convolution plans (one per shape). */
     public int convPlanCount() { return convPlans.size(); }
+
+    /**
+     * One line per cached convolution plan: the shape and, per direction, cuDNN's algorithm number, math type
+     * (cudnnMathType_t: 0 default, 1 tensor op, 2 tensor op with conversion, 3 FMA only) and workspace bytes.
+     */
+    public List<String> convPlanSummary() {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<ConvKey, ConvPlan> e : convPlans.entrySet()) {
+            ConvKey k = e.getKey();
+            long[] i = Cudnn.convPlanInfo(e.getValue().handle());
+            out.add(String.format(Locale.ROOT, "x[%d,%d,%d,%d] w[%d,%d,%d,%d] stride %d pad %d: fwd algo %d math %d ws %d, "
+                            + "bwdData algo %d math %d ws %d, bwdFilter algo %d math %d ws %d", k.n(), k.c(), k.h(), k.w(),
+                    k.k(), k.c(), k.kh(), k.kw(), k.stride(), k.pad(), i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8]));
+        }
+        return out;
+    }
 
     /** The raw CUstream handle (for interop, e.g. timing with other libraries). */
     public long streamHandle() { return stream.address(); }

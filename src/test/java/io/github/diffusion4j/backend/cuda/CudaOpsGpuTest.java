@@ -31,6 +31,9 @@ class CudaOpsGpuTest {
     }
 
     @AfterAll static void stop() {
+        // which cuDNN algorithms and math types were chosen (strict: math 3 = FMA only, i.e. no TF32, expected)
+        if (strict != null) strict.convPlanSummary().forEach(l -> System.out.println("cuDNN plan (strict):   " + l));
+        if (defaults != null) defaults.convPlanSummary().forEach(l -> System.out.println("cuDNN plan (defaults): " + l));
         if (strict != null) strict.close();
         if (defaults != null) defaults.close();
     }
