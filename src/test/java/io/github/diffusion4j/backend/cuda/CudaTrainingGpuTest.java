@@ -37,23 +37,23 @@ class CudaTrainingGpuTest {
         if (defaults != null) defaults.close();
     }
 
-    static void checkStep(TrainingStepComparison.Result r, double lossTol, double gradTol) {
+    static void checkStep(TrainingStepComparison.Result r, double lossTol, double gradTol, double flipFraction) {
         assertTrue(r.lossRelErr() <= lossTol, "loss " + r.lossTest() + " vs " + r.lossRef());
         assertTrue(r.worstGradRelErr() <= gradTol, "gradient of " + r.worstGrad() + ": rel L2 err " + r.worstGradRelErr());
         // AdamW's first steps move each weight by about lr * sign(m): where a gradient is tiny its sign may flip
         // between backends, so a few weights may differ by up to 2 lr, none by more
         assertTrue(r.maxParamDiff() <= 2.05 * TrainingStepComparison.LR, "parameter diff " + r.maxParamDiff());
-        assertTrue(r.paramsDiffering() <= r.paramCount() / 100, r.paramsDiffering() + " parameters moved differently");
+        assertTrue(r.paramsDiffering() <= flipFraction * r.paramCount(), r.paramsDiffering() + " parameters moved differently");
     }
 
     @Test void trainingStepMatchesTheCpuInFp32() {
         for (Variant v : Variant.values()) {
-            checkStep(TrainingStepComparison.compareTraining(CpuBackend.get(), strict, v, 2), 1e-5, 1e-3);
+            checkStep(TrainingStepComparison.compareTraining(CpuBackend.get(), strict, v, 2), 1e-5, 1e-3, 0.01);
         }
     }
 
     @Test void trainingStepMatchesTheCpuWithTf32Convolutions() {
-        checkStep(TrainingStepComparison.compareTraining(CpuBackend.get(), defaults, Variant.TINY, 1), 1e-2, 5e-2);
+        checkStep(TrainingStepComparison.compareTraining(CpuBackend.get(), defaults, Variant.TINY, 1), 1e-2, 5e-2, 0.05);
     }
 
     @Test void theGpuIsDeterministic() {
