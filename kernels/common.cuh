@@ -58,4 +58,30 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
     return t;
 }
 
+/**
+ * Java's Math.min / Math.max on floats: a NaN operand gives NaN (fminf/fmaxf would drop it), and -0.0 < +0.0.
+ * Used wherever a CPU twin clamps with Math.min/max (clamp, diffusionStep's x0 clipping).
+ */
+__device__ __forceinline__ float java_min(float a, float b) {
+    if (a != a) return a;
+    if (b != b) return b;
+    if (a == 0.0f && b == 0.0f) return __int_as_float(__float_as_int(a) | __float_as_int(b));  // -0 wins
+    return a <= b ? a : b;
+}
+
+__device__ __forceinline__ float java_max(float a, float b) {
+    if (a != a) return a;
+    if (b != b) return b;
+    if (a == 0.0f && b == 0.0f) return __int_as_float(__float_as_int(a) & __float_as_int(b));  // +0 wins
+    return a >= b ? a : b;
+}
+
+/**
+ * Bits of the backend's device-side error word (set with atomicOr by kernels that validate data they cannot
+ * check on the host without a device-to-host copy; the Java side reads and clears the word at its next
+ * synchronisation point and throws). Keep in sync with CudaBackend.ERROR_*.
+ */
+constexpr int ERROR_TIMESTEP_RANGE = 1;   // qSample: a timestep outside [0, T)
+constexpr int ERROR_CLASS_ID = 2;         // oneHot: a class id that is not an integer in [0, K)
+
 }  // namespace d4j

@@ -1,41 +1,151 @@
-// The forward (noising) process of DDPM training in one pass: draw eps with Philox, form x_t and the training
-// target. No Backend method yet; the Java twin is x_t = sqrtAlphaBar[t] * x0 + sqrtOneMinusAlphaBar[t] * eps
-// with eps = Philox.normal(seed, offset + i) (Backend.randn with the same seed and offset), evaluated in float in
-// this order.
+// The fused diffusion operations of the Backend interface, one pass each: Backend.qSample, diffusionStep,
+// repaintBlend and mseLoss. CPU twins: the CpuBackend methods of the same names, whose javadoc (Backend.java)
+// gives the per-element formulas; every float expression below is written in the same order (compiled with
+// -fmad=false), so the elementwise outputs agree with the CPU bit for bit (mseLoss's per-sample sums are double
+// sums in another order: they agree to double rounding).
+//
+// Kernels that draw Gaussian noise use one thread per Philox block (four consecutive global indices, so each
+// Box-Muller pair is computed once), as random.cu does: element i has global index offset + i, and the grid
+// strides over d4j::block_count(n, offset) blocks. The same loop is used when no noise is drawn (the draw is
+// skipped), so one launch configuration serves both cases.
 #include "common.cuh"
 #include "philox.cuh"
 
 /**
- * For x0 of [N, D] and per-sample timesteps t[N] (int32 indices when tIsInt, else float values truncated to an
- * index) into the schedule tables sqrtAlphaBar[T], sqrtOneMinusAlphaBar[T] (device memory, float):
- *   eps_i    = Philox.normal(seed, offset + i)                        i = n * D + d
- *   xt_i     = a_n * x0_i + b_n * eps_i                               a_n = sqrtAlphaBar[t_n], b_n = sqrtOneMinus...
- *   target_i = eps_i (predictionType 0, "epsilon"), x0_i (1, "sample"), a_n * eps_i - b_n * x0_i (2, "v_prediction")
- * xt and target must not alias x0. Timesteps outside [0, T) are clamped (the caller validates them).
- * Launch: grid-stride over d4j::block_count(N * D, offset) Philox blocks.
+ * Forward diffusion with a timestep per sample, fused with the training target (Backend.qSample). For element
+ * i of sample s = i / per:
+ *   k = (int) t[s];  a = sqrtAlphaBar[k];  b = sqrtOneMinusAlphaBar[k]
+ *   eps = noise != nullptr ? noise[i] : Philox.normal(seed, offset + i)
+ *   xt[i] = a * x0[i] + b * eps
+ *   target[i] = eps (targetType 0) | x0[i] (1) | a * eps - b * x0[i] (2)         (skipped when target == nullptr)
+ * xt may alias x0 or noise (each element's inputs are read before its outputs are written). A timestep outside
+ * [0, steps) cannot throw here as it does on the CPU: the sample's outputs become NaN and bit
+ * d4j::ERROR_TIMESTEP_RANGE is set in *errorFlags, which the backend checks at its next synchronisation.
+ * Launch: grid-stride over d4j::block_count(total, offset) Philox blocks.
  */
-extern "C" __global__ void d4j_add_noise(float* xt, float* target, const float* x0, const void* t, int tIsInt,
-                                         const float* sqrtAlphaBar, const float* sqrtOneMinusAlphaBar, int T,
-                                         int N, long long D, unsigned long long seed, unsigned long long offset,
-                                         int predictionType) {
-    long long n = (long long) N * D;
-    if (n <= 0) return;
+extern "C" __global__ void d4j_q_sample(float* xt, float* target, const float* x0, const float* noise,
+                                        const float* t, const float* sqrtAlphaBar,
+                                        const float* sqrtOneMinusAlphaBar, int* errorFlags, long long total,
+                                        long long per, int steps, int targetType, unsigned long long seed,
+                                        unsigned long long offset) {
+    if (total <= 0) return;
+    bool draw = noise == nullptr;
     unsigned long long first = offset >> 2;
-    D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
-        unsigned long long b = first + (unsigned long long) k;
-        float4 e4 = d4j::philox_normal4(seed, b);
-        unsigned long long g0 = b << 2;
+    D4J_GRID_LOOP(k, d4j::block_count(total, offset)) {
+        unsigned long long blk = first + (unsigned long long) k;
+        float4 z = draw ? d4j::philox_normal4(seed, blk) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        unsigned long long g0 = blk << 2;
 #pragma unroll
         for (int l = 0; l < 4; l++) {
-            unsigned long long i = g0 + (unsigned long long) l - offset;
-            if (i >= (unsigned long long) n) continue;
-            int s = (int) ((long long) i / D);
-            int ti = tIsInt ? ((const int*) t)[s] : (int) ((const float*) t)[s];
-            ti = ti < 0 ? 0 : ti >= T ? T - 1 : ti;
-            float a = sqrtAlphaBar[ti], bb = sqrtOneMinusAlphaBar[ti];
-            float eps = d4j::lane(e4, l), x = x0[i];
-            xt[i] = a * x + bb * eps;
-            target[i] = predictionType == 0 ? eps : predictionType == 1 ? x : a * eps - bb * x;
+            unsigned long long ui = g0 + (unsigned long long) l - offset;
+            if (ui >= (unsigned long long) total) continue;
+            long long i = (long long) ui;
+            int step = (int) t[i / per];   // truncation toward zero, NaN -> 0, saturating: as Java's (int) cast
+            float x = x0[i];
+            float eps = draw ? d4j::lane(z, l) : noise[i];
+            if (step < 0 || step >= steps) {
+                atomicOr(errorFlags, d4j::ERROR_TIMESTEP_RANGE);
+                xt[i] = __int_as_float(0x7fc00000);
+                if (target != nullptr) target[i] = __int_as_float(0x7fc00000);
+                continue;
+            }
+            float a = sqrtAlphaBar[step], b = sqrtOneMinusAlphaBar[step];
+            xt[i] = a * x + b * eps;
+            if (target != nullptr) target[i] = targetType == 0 ? eps : targetType == 1 ? x : a * eps - b * x;
         }
     }
+}
+
+/**
+ * One fused sampler step (Backend.diffusionStep), per element i:
+ *   x0 = fs * sample[i] + fm * modelOut[i];  if (clip) x0 = min(max(x0, -range), range)   (Java Math.min/max)
+ *   predX0[i] = x0                                                    (when predX0 != nullptr)
+ *   prev[i] = ka * x0 + kb * sample[i] + kc * modelOut[i]
+ *           + kd * prevX0[i]                                          (only when prevX0 != nullptr)
+ *           + sigma * Philox.normal(seed, offset + i)                 (only when sigma != 0)
+ * summed left to right. All inputs of an element are read before its outputs are written, so prev and predX0
+ * may alias any input. Launch: grid-stride over d4j::block_count(n, offset) Philox blocks.
+ */
+extern "C" __global__ void d4j_diffusion_step(float* prev, float* predX0, const float* sample, const float* modelOut,
+                                              const float* prevX0, long long n, float fs, float fm, int clip,
+                                              float range, float ka, float kb, float kc, float kd, float sigma,
+                                              unsigned long long seed, unsigned long long offset) {
+    if (n <= 0) return;
+    bool draw = sigma != 0.0f;
+    unsigned long long first = offset >> 2;
+    D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
+        unsigned long long blk = first + (unsigned long long) k;
+        float4 z = draw ? d4j::philox_normal4(seed, blk) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        unsigned long long g0 = blk << 2;
+#pragma unroll
+        for (int l = 0; l < 4; l++) {
+            unsigned long long ui = g0 + (unsigned long long) l - offset;
+            if (ui >= (unsigned long long) n) continue;
+            long long i = (long long) ui;
+            float x = sample[i], m = modelOut[i];
+            float hx = prevX0 != nullptr ? prevX0[i] : 0.0f;
+            float x0 = fs * x + fm * m;
+            if (clip) x0 = d4j::java_min(d4j::java_max(x0, -range), range);
+            float p = ka * x0 + kb * x + kc * m;
+            if (prevX0 != nullptr) p += kd * hx;
+            if (draw) p += sigma * d4j::lane(z, l);
+            if (predX0 != nullptr) predX0[i] = x0;
+            prev[i] = p;
+        }
+    }
+}
+
+/**
+ * RePaint blend (Backend.repaintBlend), per element i with M = maskN:
+ *   m = keepMask[i % M];  known = a * original[i] (+ b * Philox.normal(seed, offset + i) when b != 0)
+ *   out[i] = m * known + (1 - m) * sample[i]
+ * out may alias sample. Launch: grid-stride over d4j::block_count(n, offset) Philox blocks.
+ */
+extern "C" __global__ void d4j_repaint_blend(float* out, const float* sample, const float* original,
+                                             const float* keepMask, long long n, long long maskN, float a, float b,
+                                             unsigned long long seed, unsigned long long offset) {
+    if (n <= 0) return;
+    bool draw = b != 0.0f;
+    unsigned long long first = offset >> 2;
+    D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
+        unsigned long long blk = first + (unsigned long long) k;
+        float4 z = draw ? d4j::philox_normal4(seed, blk) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        unsigned long long g0 = blk << 2;
+#pragma unroll
+        for (int l = 0; l < 4; l++) {
+            unsigned long long ui = g0 + (unsigned long long) l - offset;
+            if (ui >= (unsigned long long) n) continue;
+            long long i = (long long) ui;
+            float m = keepMask[i % maskN];
+            float known = a * original[i];
+            if (draw) known += b * d4j::lane(z, l);
+            out[i] = m * known + (1.0f - m) * sample[i];
+        }
+    }
+}
+
+/**
+ * Per-sample MSE and the gradient of the weighted batch loss (Backend.mseLoss). For sample s (one block) and its
+ * elements i in [s * per, (s + 1) * per):
+ *   diff = modelOut[i] - target[i]
+ *   mse[s] = (float) ((sum of (double) diff * diff) / per)
+ *   dOut[i] = (gradScale * w[s]) * (2f / per) * diff,  w[s] = weights != nullptr ? weights[s] : 1  (dOut optional)
+ * dOut may alias modelOut or target (each element is read before the same thread writes it).
+ * Launch: gridDim.x = samples, blockDim.x a multiple of 32.
+ */
+extern "C" __global__ void d4j_mse_loss(float* mse, float* dOut, const float* modelOut, const float* target,
+                                        const float* weights, int samples, long long per, float gradScale) {
+    __shared__ double scratch[32];
+    int s = blockIdx.x;
+    if (s >= samples) return;   // uniform per block, so block_sum's barriers are safe
+    float scale = gradScale * (weights != nullptr ? weights[s] : 1.0f) * (2.0f / (float) per);
+    long long base = (long long) s * per;
+    double acc = 0.0;
+    for (long long j = threadIdx.x; j < per; j += blockDim.x) {
+        float diff = modelOut[base + j] - target[base + j];
+        acc += (double) diff * (double) diff;
+        if (dOut != nullptr) dOut[base + j] = scale * diff;
+    }
+    acc = d4j::block_sum(acc, scratch);
+    if (threadIdx.x == 0) mse[s] = (float) (acc / (double) per);
 }

@@ -35,26 +35,9 @@ extern "C" __global__ void d4j_mul(float* out, const float* a, const float* b, l
     D4J_GRID_LOOP(i, n) out[i] = a[i] * b[i];
 }
 
-/**
- * out = max(lo, min(hi, a)) with Java's Math.max/min semantics: a NaN input stays NaN (fminf/fmaxf would drop
- * it), and -0.0 < +0.0.
- */
-__device__ __forceinline__ float java_min(float a, float b) {
-    if (a != a) return a;
-    if (b != b) return b;
-    if (a == 0.0f && b == 0.0f) return __int_as_float(__float_as_int(a) | __float_as_int(b));  // -0 wins
-    return a <= b ? a : b;
-}
-
-__device__ __forceinline__ float java_max(float a, float b) {
-    if (a != a) return a;
-    if (b != b) return b;
-    if (a == 0.0f && b == 0.0f) return __int_as_float(__float_as_int(a) & __float_as_int(b));  // +0 wins
-    return a >= b ? a : b;
-}
-
+/** out = max(lo, min(hi, a)) with Java's Math.max/min semantics (d4j::java_min/java_max in common.cuh). */
 extern "C" __global__ void d4j_clamp(float* out, const float* a, long long n, float lo, float hi) {
-    D4J_GRID_LOOP(i, n) out[i] = java_max(lo, java_min(hi, a[i]));
+    D4J_GRID_LOOP(i, n) out[i] = d4j::java_max(lo, d4j::java_min(hi, a[i]));
 }
 
 /**

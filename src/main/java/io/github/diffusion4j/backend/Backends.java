@@ -2,11 +2,14 @@ package io.github.diffusion4j.backend;
 
 import io.github.diffusion4j.backend.cpu.CpuBackend;
 import io.github.diffusion4j.backend.cuda.CudaAvailability;
+import io.github.diffusion4j.backend.cuda.CudaBackend;
+import io.github.diffusion4j.backend.cuda.CudaException;
 import io.github.diffusion4j.tensor.Backend;
 
 /**
- * Picks the backend for {@code --device auto|cpu|cuda}: CUDA when the driver, the fatbin, cuDNN and cuBLAS all
- * load and the CUDA backend is part of this build; otherwise the CPU, with one line saying why.
+ * Picks the backend for {@code --device auto|cpu|cuda} and {@code --gpu N}: CUDA when the driver, a supported GPU,
+ * the fatbin, cuDNN and cuBLAS are all found ({@link CudaAvailability}) and the CUDA backend starts; otherwise,
+ * for {@code auto}, the CPU with one line saying why. {@code cuda} fails with that line instead.
  */
 public final class Backends {
     private Backends() {}
@@ -14,30 +17,52 @@ public final class Backends {
     /** The chosen backend and the one-line reason for the choice. */
     public record Choice(Backend backend, String reason) {}
 
-    /** Whether this build contains the CUDA backend (its Java side is written in the "CUDA backend" issue). */
-    static final boolean CUDA_BACKEND_BUILT = false;
-
+    /** {@link #select(String, int)} on GPU 0. */
     public static Choice select(String device) {
+        return select(device, 0);
+    }
+
+    /**
+     * @param device "auto", "cpu" or "cuda"
+     * @param gpu    CUDA device index (ignored for the CPU)
+     * @throws IllegalArgumentException for an unknown device or a negative index, and for "cuda" when CUDA cannot
+     *                                  be used (the message is the one-line reason)
+     */
+    public static Choice select(String device, int gpu) {
+        if (gpu < 0) throw new IllegalArgumentException("--gpu must be >= 0, got " + gpu);
         return switch (device) {
             case "cpu" -> new Choice(CpuBackend.get(), "cpu (requested)");
             case "auto" -> {
-                String why = cudaUnavailableReason();
-                yield new Choice(CpuBackend.get(), "cpu (" + why + ")");
+                CudaAvailability a = CudaAvailability.probe();
+                if (!a.available()) yield new Choice(CpuBackend.get(), "cpu (" + a.reason() + ")");
+                try {
+                    CudaBackend cuda = CudaBackend.create(gpu);
+                    yield new Choice(cuda, "cuda (" + cuda.description() + ")");
+                } catch (CudaException e) {
+                    yield new Choice(CpuBackend.get(), "cpu (CUDA backend failed to start: " + e.getMessage() + ")");
+                }
             }
-            case "cuda" -> throw new IllegalArgumentException("--device cuda: " + cudaUnavailableReason());
+            case "cuda" -> {
+                CudaAvailability a = CudaAvailability.probe();
+                if (!a.available()) throw new IllegalArgumentException("--device cuda: " + a.reason());
+                try {
+                    CudaBackend cuda = CudaBackend.create(gpu);
+                    yield new Choice(cuda, "cuda (requested: " + cuda.description() + ")");
+                } catch (CudaException e) {
+                    throw new IllegalArgumentException("--device cuda: " + e.getMessage(), e);
+                }
+            }
             default -> throw new IllegalArgumentException("unknown device '" + device + "' (choose auto, cpu or cuda)");
         };
     }
 
-    /** Why CUDA cannot be used, in one line. */
+    /** Why CUDA can or cannot be used, in one line ("CUDA available: ..." or "CUDA unavailable: ..."). */
     public static String cudaUnavailableReason() {
-        CudaAvailability a = CudaAvailability.probe();
-        if (!a.available()) return a.reason();
-        return "CUDA libraries found (" + a.deviceDescription() + "), but this build has no CUDA backend yet";
+        return CudaAvailability.probe().reason();
     }
 
-    /** What {@code auto} resolves to, in one line, for {@code info}. */
+    /** What {@code auto} resolves to, in one line, for {@code info} (without starting the backend). */
     public static String autoSummary() {
-        return "backend auto -> cpu (" + cudaUnavailableReason() + ")";
+        return CudaAvailability.probe().summary();
     }
 }

@@ -39,7 +39,7 @@ public final class InfoCommand implements Callable<Integer> {
             m.put("max_heap_mib", Runtime.getRuntime().maxMemory() >> 20);
             m.put("vector_api", vector);
             m.put("cpu_backend", CpuBackend.get().description());
-            m.put("auto_backend", "cpu");
+            m.put("auto_backend", cuda.autoBackend());
             m.put("reason", Backends.cudaUnavailableReason());
             m.put("cuda_available", cuda.available());
             m.put("cuda_problems", cuda.problems());

@@ -182,6 +182,7 @@ public final class Sampler {
             scheduler.reset();
             for (int i = 0; i < ts.length; i++) {
                 int t = ts[i];
+                b.beginStep();   // the previous step's activations (backend scratch) may be reused from here
                 b.fill(tt, t);
                 Tensor out = d.predict(scheduler.scaleModelInput(x, t), tt, labels);
                 scheduler.step(x, predX0, out, t, x, rng);

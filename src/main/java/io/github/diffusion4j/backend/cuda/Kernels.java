@@ -1,6 +1,7 @@
 package io.github.diffusion4j.backend.cuda;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * The names of the {@code extern "C"} kernels in the fatbin (kernels/*.cu), one constant per kernel. The CUDA
@@ -48,16 +49,67 @@ public final class Kernels {
     public static final String COPY_CHANNELS = "d4j_copy_channels";
     // embedding.cu
     public static final String TIMESTEP_EMBEDDING = "d4j_timestep_embedding";
+    public static final String ONE_HOT = "d4j_one_hot";
     // optim.cu
     public static final String ADAMW = "d4j_adamw";
     public static final String EMA = "d4j_ema";
     // diffusion.cu
-    public static final String ADD_NOISE = "d4j_add_noise";
+    public static final String Q_SAMPLE = "d4j_q_sample";
+    public static final String DIFFUSION_STEP = "d4j_diffusion_step";
+    public static final String REPAINT_BLEND = "d4j_repaint_blend";
+    public static final String MSE_LOSS = "d4j_mse_loss";
 
     /** Every kernel above. */
     public static final List<String> ALL = List.of(FILL, COPY, AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, BIAS_GRAD, ADD_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD_PARAMS,
             GROUP_NORM_BACKWARD_INPUT, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
-            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ADAMW, EMA, ADD_NOISE);
+            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, Q_SAMPLE, DIFFUSION_STEP,
+            REPAINT_BLEND, MSE_LOSS);
+
+    /**
+     * The parameter list of every kernel, one letter per parameter, as the launchers pass them: {@code p} a device
+     * pointer (passed as a 64-bit address, 0 for nullptr), {@code j} a 64-bit integer ({@code long long} or
+     * {@code unsigned long long}), {@code i} an {@code int}, {@code f} a {@code float}. KernelSignatureTest parses
+     * kernels/*.cu and checks every entry against the source, so a launcher can never pass a parameter of the
+     * wrong width.
+     */
+    public static final Map<String, String> SIGNATURES = Map.ofEntries(
+            Map.entry(FILL, "pjf"),
+            Map.entry(COPY, "ppj"),
+            Map.entry(AXPBY, "pppjff"),
+            Map.entry(SCALE, "ppjf"),
+            Map.entry(MUL, "pppj"),
+            Map.entry(CLAMP, "ppjff"),
+            Map.entry(SILU, "ppj"),
+            Map.entry(SILU_BACKWARD, "pppj"),
+            Map.entry(SUM_PARTIALS, "ppji"),
+            Map.entry(SUM_FINALIZE, "ppi"),
+            Map.entry(NONFINITE_FLAG, "ppj"),
+            Map.entry(SUM_PER_SAMPLE, "ppij"),
+            Map.entry(ADD_BIAS, "pppiij"),
+            Map.entry(BIAS_GRAD, "ppiij"),
+            Map.entry(ADD_PER_SAMPLE_CHANNEL, "pppjj"),
+            Map.entry(PER_SAMPLE_CHANNEL_SUM, "ppjj"),
+            Map.entry(SCALE_SHIFT, "ppppjj"),
+            Map.entry(SCALE_SHIFT_BACKWARD, "ppppppjj"),
+            Map.entry(GROUP_NORM_FORWARD, "ppppppiijifi"),
+            Map.entry(GROUP_NORM_BACKWARD_PARAMS, "ppppppppiijii"),
+            Map.entry(GROUP_NORM_BACKWARD_INPUT, "pppppppiijii"),
+            Map.entry(SOFTMAX, "ppji"),
+            Map.entry(SOFTMAX_BACKWARD, "pppji"),
+            Map.entry(RANDN, "pjjj"),
+            Map.entry(RAND, "pjjj"),
+            Map.entry(DROPOUT, "ppjffjj"),
+            Map.entry(UPSAMPLE_NEAREST2X, "ppjii"),
+            Map.entry(UPSAMPLE_NEAREST2X_BACKWARD, "ppjii"),
+            Map.entry(COPY_CHANNELS, "ppiiiiiij"),
+            Map.entry(TIMESTEP_EMBEDDING, "ppiifi"),
+            Map.entry(ONE_HOT, "pppii"),
+            Map.entry(ADAMW, "pppppjffffffff"),
+            Map.entry(EMA, "ppjf"),
+            Map.entry(Q_SAMPLE, "ppppppppjjiijj"),
+            Map.entry(DIFFUSION_STEP, "pppppjffiffffffjj"),
+            Map.entry(REPAINT_BLEND, "ppppjjffjj"),
+            Map.entry(MSE_LOSS, "pppppijf"));
 }

@@ -1,0 +1,1310 @@
+package io.github.diffusion4j.backend.cuda;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.StepCoefficients;
+import io.github.diffusion4j.tensor.Tensor;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream_flags;
+
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
+import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemAllocHost;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+/**
+ * The GPU backend: every tensor lives in device memory, every op is one of our kernels (kernels/*.cu, loaded from
+ * the embedded fatbin), a cuBLAS GEMM or a cuDNN convolution, queued on ONE non-blocking stream. Java only
+ * orchestrates.
+ *
+ * <ul>
+ *   <li><b>Driver</b>: JCuda's driver API ({@code cuInit}, the device's <em>primary</em> context, which cuDNN and
+ *       cuBLAS use too, so their memory and ours are one address space), one stream created non-blocking, the module
+ *       from {@code cuModuleLoadData}, every {@code CUfunction} looked up once, kernel parameters in prepared
+ *       buffers ({@link KernelArgs}) with device pointers passed as raw 64-bit addresses.</li>
+ *   <li><b>Memory</b>: {@code zeros}/{@code fromArray} make owned allocations (parameters, gradients, optimizer
+ *       moments, EMA: one each, through the flat buffers of ParamStore/AdamW/Ema); {@code empty} serves activations
+ *       from the {@link DeviceArena}, reset by {@link #beginStep()}, so the steady-state loop does no cuMemAlloc.
+ *       Host transfers go through a pinned staging buffer and are counted ({@link #transfers()}).</li>
+ *   <li><b>Libraries</b>: GEMMs by cuBLAS (row-major mapping in {@link Cublas}); convolutions by cuDNN's legacy API
+ *       with one plan (algorithms chosen once) per shape, cached, and one shared workspace grown as needed;
+ *       transposed convolutions through backward-data (the Backend defaults).</li>
+ *   <li><b>Math</b>: GEMMs in full FP32 and convolutions with TF32 allowed by default, as PyTorch's defaults;
+ *       {@code -Ddiffusion4j.tf32=true} allows TF32 for both, {@code =false} forbids it for both (see
+ *       {@link Options}).</li>
+ *   <li><b>Errors</b>: every driver/library status is checked ({@link CudaException}). Kernels that validate data
+ *       the host cannot see without a copy (qSample's timesteps, oneHot's class ids) set a device error word that
+ *       is read at the next {@link #synchronize()} or scalar reduction, which then throws.</li>
+ * </ul>
+ *
+ * <p>Use from one thread at a time (another thread may take over: the context is made current on it).
+ *
+ * <p><b>Status</b>: compiled and unit-tested without a GPU (launch configurations, kernel signatures, arena
+ * bookkeeping, failure without a driver); its execution on a GPU is checked by the {@code gpu}-tagged tests.
+ */
+public final class CudaBackend implements Backend {
+
+    /**
+     * Settings of a CUDA backend.
+     *
+     * @param device             CUDA device index ({@code --gpu N})
+     * @param tf32Gemm           allow TF32 tensor cores in cuBLAS GEMMs (PyTorch's default: no)
+     * @param tf32Conv           allow TF32 in cuDNN convolutions (PyTorch's default: yes)
+     * @param deterministicConv  only deterministic cuDNN backward algorithms (bit-reproducible gradients)
+     * @param convWorkspaceLimit largest cuDNN workspace an algorithm may need, in bytes
+     * @param syncEveryLaunch    synchronise and check after every kernel and library call (debugging: an
+     *                           asynchronous fault is then reported at the op that caused it)
+     */
+    public record Options(int device, boolean tf32Gemm, boolean tf32Conv, boolean deterministicConv,
+                          long convWorkspaceLimit, boolean syncEveryLaunch) {
+        public Options {
+            if (device < 0) throw new IllegalArgumentException("GPU index must be >= 0, got " + device);
+            if (convWorkspaceLimit < 0) throw new IllegalArgumentException("negative workspace limit");
+        }
+
+        /**
+         * Defaults for device {@code device}, from system properties: {@code diffusion4j.tf32} (unset: FP32 GEMMs,
+         * TF32 convolutions, as PyTorch; {@code true}: TF32 for both; {@code false}: FP32 for both),
+         * {@code diffusion4j.cudnn.deterministic} (default true), {@code diffusion4j.cuda.syncLaunches} (default
+         * false).
+         */
+        public static Options defaults(int device) {
+            String tf32 = System.getProperty("diffusion4j.tf32");
+            boolean gemm = "true".equalsIgnoreCase(tf32);
+            boolean conv = tf32 == null || tf32.isBlank() || "true".equalsIgnoreCase(tf32);
+            boolean det = !"false".equalsIgnoreCase(System.getProperty("diffusion4j.cudnn.deterministic"));
+            boolean sync = Boolean.getBoolean("diffusion4j.cuda.syncLaunches");
+            return new Options(device, gemm, conv, det, 1L << 30, sync);
+        }
+
+        /** Full FP32 everywhere (no TF32), deterministic convolutions: for comparisons with the CPU backend. */
+        public static Options strictFp32(int device) {
+            return new Options(device, false, false, true, 1L << 30, false);
+        }
+
+        public Options withSyncEveryLaunch(boolean sync) {
+            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync);
+        }
+    }
+
+    /** Host-device copies so far: count and bytes in each direction (scalar reads included). */
+    public record Transfers(long hostToDeviceCount, long hostToDeviceBytes, long deviceToHostCount,
+                            long deviceToHostBytes) {
+        /** The copies made since {@code earlier}. */
+        public Transfers minus(Transfers earlier) {
+            return new Transfers(hostToDeviceCount - earlier.hostToDeviceCount,
+                    hostToDeviceBytes - earlier.hostToDeviceBytes, deviceToHostCount - earlier.deviceToHostCount,
+                    deviceToHostBytes - earlier.deviceToHostBytes);
+        }
+    }
+
+    /**
+     * Device memory bookkeeping.
+     *
+     * @param allocations    cuMemAlloc calls so far (all kinds)
+     * @param frees          cuMemFree calls so far
+     * @param ownedBytes     bytes of live owned tensors (zeros / fromArray)
+     * @param arenaCapacity  bytes of the activation arena's block
+     * @param arenaPeak      largest per-step arena demand seen
+     * @param arenaGeneration steps begun so far ({@link #beginStep()} calls)
+     * @param workspaceBytes the shared cuDNN workspace
+     */
+    public record MemoryStats(long allocations, long frees, long ownedBytes, long arenaCapacity, long arenaPeak,
+                              int arenaGeneration, long workspaceBytes) {}
+
+    /** Bits of the device error word; keep in sync with d4j::ERROR_* in kernels/common.cuh. */
+    static final int ERROR_TIMESTEP_RANGE = 1, ERROR_CLASS_ID = 2;
+
+    // scratch layout (bytes): [0, 8) double reduction result, [8, 12) int non-finite flag, [12, 16) int error word,
+    // [64, 64 + 8 * MAX_REDUCE_BLOCKS) double partial sums
+    private static final long SCRATCH_RESULT = 0, SCRATCH_NONFINITE = 8, SCRATCH_ERRORS = 12, SCRATCH_PARTIALS = 64;
+    private static final long SCRATCH_BYTES = SCRATCH_PARTIALS + 8L * LaunchConfig.MAX_REDUCE_BLOCKS;
+    /** Pinned staging buffer for host transfers (larger copies go in chunks). */
+    private static final int STAGING_FLOATS = 2 << 20;
+    /** cuBLAS workspace (NVIDIA recommends 32 MiB on Hopper). */
+    private static final long CUBLAS_WORKSPACE = 32L << 20;
+
+    private final Options options;
+    private final CudaAvailability availability;
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final StreamHandle stream = new StreamHandle();
+    private final CUmodule module = new CUmodule();
+    private final CUevent timerStart = new CUevent(), timerStop = new CUevent(), stagingEvent = new CUevent();
+    private final Pointer staging = new Pointer();
+    private FloatBuffer stagingFloats;
+    private java.nio.ByteBuffer stagingBytes;
+    private boolean stagingPending;
+    private final Memory memory = new Memory();
+    private final DeviceArena arena = new DeviceArena(memory);
+    private final Set<DeviceMemory.Allocation> liveOwned = new LinkedHashSet<>();
+    private long ownedBytes;
+    private DeviceMemory.Allocation scratch;
+    private DeviceMemory.Allocation cublasWorkspace;
+    private DeviceMemory.Allocation workspace;
+    private long cublasHandle, cudnnHandle;
+    private final Map<ConvKey, ConvPlan> convPlans = new HashMap<>();
+    private final Map<String, KernelArgs> kernels = new HashMap<>();
+    private final int gemmCompute, convMath;
+    private String description;
+    private Thread contextThread;
+    private boolean contextRetained, moduleLoaded, streamCreated, stagingAllocated;
+    private final List<CUevent> events = new ArrayList<>();
+    private boolean closed;
+    private long h2dCount, h2dBytes, d2hCount, d2hBytes;
+
+    // kernels, looked up once
+    private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
+            kNonfinite, kSumPerSample, kAddBias, kBiasGrad, kAddPerSampleChannel, kPerSampleChannelSum, kScaleShift,
+            kScaleShiftBackward, kGroupNorm, kGroupNormBackwardParams, kGroupNormBackwardInput, kSoftmax,
+            kSoftmaxBackward, kRandn, kRand, kDropout, kUpsample, kUpsampleBackward, kCopyChannels,
+            kTimestepEmbedding, kOneHot, kAdamw, kQSample, kDiffusionStep, kRepaintBlend, kMseLoss;
+
+    // ------------------------------------------------------------------ construction
+
+    /** A backend on GPU {@code device} with {@link Options#defaults}. */
+    public static CudaBackend create(int device) {
+        return create(Options.defaults(device));
+    }
+
+    /**
+     * A backend with the given options. Fails with a {@link CudaException} whose message says why (in one line)
+     * when CUDA is unavailable (see {@link CudaAvailability}) or the device cannot be set up; never with a linkage
+     * error.
+     */
+    public static CudaBackend create(Options options) {
+        CudaAvailability a = CudaAvailability.probe();
+        if (!a.available()) throw new CudaException(a.reason());
+        return new CudaBackend(options, a);
+    }
+
+    /** Skips the availability check (tests: the JCuda path must fail cleanly on its own). */
+    static CudaBackend createUnchecked(Options options) {
+        return new CudaBackend(options, CudaAvailability.probe());
+    }
+
+    private CudaBackend(Options options, CudaAvailability availability) {
+        this.options = options;
+        this.availability = availability;
+        this.gemmCompute = options.tf32Gemm() ? Cublas.COMPUTE_32F_FAST_TF32 : Cublas.COMPUTE_32F;
+        this.convMath = options.tf32Conv() ? Cudnn.DEFAULT_MATH : Cudnn.FMA_MATH;
+        try {
+            initDriver();
+            kAxpby = kernel(Kernels.AXPBY);
+            kScale = kernel(Kernels.SCALE);
+            kMul = kernel(Kernels.MUL);
+            kClamp = kernel(Kernels.CLAMP);
+            kSilu = kernel(Kernels.SILU);
+            kSiluBackward = kernel(Kernels.SILU_BACKWARD);
+            kSumPartials = kernel(Kernels.SUM_PARTIALS);
+            kSumFinalize = kernel(Kernels.SUM_FINALIZE);
+            kNonfinite = kernel(Kernels.NONFINITE_FLAG);
+            kSumPerSample = kernel(Kernels.SUM_PER_SAMPLE);
+            kAddBias = kernel(Kernels.ADD_BIAS);
+            kBiasGrad = kernel(Kernels.BIAS_GRAD);
+            kAddPerSampleChannel = kernel(Kernels.ADD_PER_SAMPLE_CHANNEL);
+            kPerSampleChannelSum = kernel(Kernels.PER_SAMPLE_CHANNEL_SUM);
+            kScaleShift = kernel(Kernels.SCALE_SHIFT);
+            kScaleShiftBackward = kernel(Kernels.SCALE_SHIFT_BACKWARD);
+            kGroupNorm = kernel(Kernels.GROUP_NORM_FORWARD);
+            kGroupNormBackwardParams = kernel(Kernels.GROUP_NORM_BACKWARD_PARAMS);
+            kGroupNormBackwardInput = kernel(Kernels.GROUP_NORM_BACKWARD_INPUT);
+            kSoftmax = kernel(Kernels.SOFTMAX);
+            kSoftmaxBackward = kernel(Kernels.SOFTMAX_BACKWARD);
+            kRandn = kernel(Kernels.RANDN);
+            kRand = kernel(Kernels.RAND);
+            kDropout = kernel(Kernels.DROPOUT);
+            kUpsample = kernel(Kernels.UPSAMPLE_NEAREST2X);
+            kUpsampleBackward = kernel(Kernels.UPSAMPLE_NEAREST2X_BACKWARD);
+            kCopyChannels = kernel(Kernels.COPY_CHANNELS);
+            kTimestepEmbedding = kernel(Kernels.TIMESTEP_EMBEDDING);
+            kOneHot = kernel(Kernels.ONE_HOT);
+            kAdamw = kernel(Kernels.ADAMW);
+            kQSample = kernel(Kernels.Q_SAMPLE);
+            kDiffusionStep = kernel(Kernels.DIFFUSION_STEP);
+            kRepaintBlend = kernel(Kernels.REPAINT_BLEND);
+            kMseLoss = kernel(Kernels.MSE_LOSS);
+            initLibraries();
+        } catch (LinkageError e) {
+            // JCuda's JNI library (it links libcuda.so.1) or a class it needs failed to load
+            releaseQuietly();
+            // JCuda's own message spans many lines (it lists every place it looked): keep the first
+            throw new CudaException("CUDA backend cannot start: JCuda's driver binding failed to load ("
+                    + e.getClass().getSimpleName() + ": " + firstLine(e.getMessage()) + ")", e);
+        } catch (RuntimeException e) {
+            releaseQuietly();
+            if (e instanceof CudaException) throw e;
+            throw new CudaException("CUDA backend cannot start: " + firstLine(e.getMessage()), e);
+        }
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "no message";
+        int nl = s.indexOf('\n');
+        return (nl < 0 ? s : s.substring(0, nl)).strip();
+    }
+
+    private void initDriver() {
+        check(cuInit(0), "cuInit");
+        int[] count = {0};
+        check(cuDeviceGetCount(count), "cuDeviceGetCount");
+        if (options.device() >= count[0]) {
+            throw new CudaException("--gpu " + options.device() + ": this machine has " + count[0] + " CUDA device"
+                    + (count[0] == 1 ? "" : "s") + " (indices 0.." + (count[0] - 1) + ")");
+        }
+        check(cuDeviceGet(device, options.device()), "cuDeviceGet");
+        int major = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+        int minor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        byte[] fatbin = NativeLibs.fatbin().orElseThrow(() -> new CudaException(NativeLibs.fatbinMissingReason()));
+        Fatbin parsed = Fatbin.parse(fatbin);
+        if (!parsed.supports(major, minor)) {
+            throw new CudaException("GPU " + options.device() + " (sm_" + major + minor
+                    + ") is not supported by the kernels (" + parsed.describe() + ")");
+        }
+
+        check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+        contextRetained = true;
+        check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        contextThread = Thread.currentThread();
+        check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        streamCreated = true;
+        for (CUevent e : new CUevent[] {timerStart, timerStop}) {
+            check(cuEventCreate(e, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
+            events.add(e);
+        }
+        check(cuEventCreate(stagingEvent, CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+        events.add(stagingEvent);
+        check(cuMemAllocHost(staging, 4L * STAGING_FLOATS), "cuMemAllocHost");
+        stagingAllocated = true;
+        stagingBytes = staging.getByteBuffer(0, 4L * STAGING_FLOATS).order(ByteOrder.nativeOrder());
+        stagingFloats = stagingBytes.asFloatBuffer();
+
+        check(cuModuleLoadData(module, fatbin), "cuModuleLoadData");
+        moduleLoaded = true;
+        scratch = memory.allocate(SCRATCH_BYTES);
+        check(cuMemsetD32Async(ptr(scratch), 0, SCRATCH_BYTES / 4, stream), "cuMemsetD32Async");
+
+        byte[] name = new byte[256];
+        check(cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
+        int len = 0;
+        while (len < name.length && name[len] != 0) len++;
+        long[] total = {0};
+        check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
+        int[] driver = {0};
+        check(cuDriverGetVersion(driver), "cuDriverGetVersion");
+        int sms = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+        description = String.format(Locale.ROOT, "%s (GPU %d, sm_%d%d, %.1f GiB, %d SMs), driver %d.%d, cuDNN %s, "
+                        + "cuBLAS %s, %s GEMMs, %s convolutions%s",
+                new String(name, 0, len, StandardCharsets.UTF_8), options.device(), major, minor,
+                total[0] / (double) (1L << 30), sms, driver[0] / 1000, (driver[0] % 1000) / 10,
+                availability.cudnn().version(), availability.cublas().version(), options.tf32Gemm() ? "TF32" : "FP32",
+                options.tf32Conv() ? "TF32" : "FP32", options.deterministicConv() ? " (deterministic)" : "");
+    }
+
+    private void initLibraries() {
+        cublasHandle = Cublas.create();
+        Cublas.setStream(cublasHandle, stream.address());
+        cublasWorkspace = memory.allocate(CUBLAS_WORKSPACE);
+        // after setStream, which resets a user workspace to the default pool
+        Cublas.setWorkspace(cublasHandle, cublasWorkspace.address(), CUBLAS_WORKSPACE);
+        Cublas.setMathMode(cublasHandle, options.tf32Gemm() ? Cublas.TF32_TENSOR_OP_MATH : Cublas.DEFAULT_MATH);
+        cudnnHandle = Cudnn.create();
+        Cudnn.setStream(cudnnHandle, stream.address());
+    }
+
+    private int attribute(int attr) {
+        int[] v = {0};
+        check(cuDeviceGetAttribute(v, attr, device), "cuDeviceGetAttribute");
+        return v[0];
+    }
+
+    private KernelArgs kernel(String name) {
+        String sig = Kernels.SIGNATURES.get(name);
+        if (sig == null) throw new IllegalStateException("no signature for kernel " + name);
+        CUfunction fn = new CUfunction();
+        check(cuModuleGetFunction(fn, module, name), "cuModuleGetFunction(" + name + ")");
+        KernelArgs args = new KernelArgs(name, sig, (a, grid, block, shared) -> {
+            int r = cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, shared, stream, a.params(), null);
+            if (r != CUresult.CUDA_SUCCESS) fail(r, "cuLaunchKernel(" + a.name() + ", grid " + grid + ", block " + block + ")");
+            if (options.syncEveryLaunch()) check(cuStreamSynchronize(stream), "kernel " + a.name());
+        });
+        kernels.put(name, args);
+        return args;
+    }
+
+    static void check(int result, String call) {
+        if (result != CUresult.CUDA_SUCCESS) fail(result, call);
+    }
+
+    private static void fail(int result, String call) {
+        String extra = result == CUresult.CUDA_ERROR_ILLEGAL_ADDRESS || result == CUresult.CUDA_ERROR_LAUNCH_FAILED
+                ? " (may come from an earlier asynchronous kernel; run with -Ddiffusion4j.cuda.syncLaunches=true "
+                + "to find it)" : "";
+        throw new CudaException(call + ": " + CUresult.stringFor(result) + " (" + result + ")" + extra);
+    }
+
+    private static DevicePtr ptr(DeviceMemory.Allocation a) {
+        return (DevicePtr) a.handle();
+    }
+
+    /** cuMemAlloc / cuMemFree with counting. */
+    private final class Memory implements DeviceMemory {
+        long allocations, frees;
+
+        @Override public Allocation allocate(long bytes) {
+            DevicePtr p = new DevicePtr();
+            int r = cuMemAlloc(p, bytes);
+            if (r == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
+                long[] free = {0}, total = {0};
+                cuMemGetInfo(free, total);
+                throw new CudaException(String.format(Locale.ROOT,
+                        "out of GPU memory allocating %.1f MiB (%.1f of %.1f MiB free)", bytes / 1048576.0,
+                        free[0] / 1048576.0, total[0] / 1048576.0));
+            }
+            check(r, "cuMemAlloc(" + bytes + " bytes)");
+            allocations++;
+            return new Allocation(p.address(), bytes, p);
+        }
+
+        @Override public void free(Allocation a) {
+            check(cuMemFree(ptr(a)), "cuMemFree");
+            frees++;
+        }
+
+        @Override public void synchronize() {
+            check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+        }
+    }
+
+    // ------------------------------------------------------------------ state checks (used by CudaStorage)
+
+    void checkOpen() {
+        if (closed) throw new IllegalStateException("CUDA backend used after close");
+    }
+
+    boolean arenaLive(DeviceArena.Slice s) { return arena.isLive(s); }
+
+    int arenaGeneration() { return arena.generation(); }
+
+    void freeOwned(DeviceMemory.Allocation a) {
+        if (closed || !liveOwned.remove(a)) return;   // freed with the backend already
+        ensureContext();
+        memory.synchronize();
+        memory.free(a);
+        ownedBytes -= a.bytes();
+    }
+
+    /** Makes the primary context current when the backend is used from another thread than last time. */
+    private void ensureContext() {
+        checkOpen();
+        Thread t = Thread.currentThread();
+        if (t != contextThread) {
+            check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+            contextThread = t;
+        }
+    }
+
+    private CudaStorage storage(Tensor t) {
+        if (!(t.storage() instanceof CudaStorage s) || s.backend() != this) {
+            throw new IllegalArgumentException("tensor " + t + " does not live on this CUDA backend");
+        }
+        return s;
+    }
+
+    /** Device address of the tensor's first element (checked: this backend, open, arena generation). */
+    private long a(Tensor t) {
+        return storage(t).address(t.offset());
+    }
+
+    /** As {@link #a}, 0 for null. */
+    private long an(Tensor t) {
+        return t == null ? 0L : a(t);
+    }
+
+    private DevicePtr dp(Tensor t) {
+        return storage(t).pointer(t.offset());
+    }
+
+    private static void sameSize(Tensor a, Tensor b) {
+        if (a.numel() != b.numel()) throw new IllegalArgumentException("size mismatch: " + a.shape() + " vs " + b.shape());
+    }
+
+    private static int blocks(long n) { return LaunchConfig.blocks(n); }
+
+    // ------------------------------------------------------------------ Backend: identity
+
+    @Override public String name() { return "cuda"; }
+
+    @Override public String description() { return description; }
+
+    public Options options() { return options; }
+
+    // ------------------------------------------------------------------ memory
+
+    @Override public Tensor zeros(Shape shape) {
+        Tensor t = allocateOwned(shape);
+        if (shape.numel() > 0) {
+            check(cuMemsetD32Async(dp(t), 0, shape.numel(), stream), "cuMemsetD32Async");
+        }
+        return t;
+    }
+
+    private Tensor allocateOwned(Shape shape) {
+        ensureContext();
+        long n = shape.numel();
+        DeviceMemory.Allocation a = null;
+        if (n > 0) {
+            a = memory.allocate(4 * n);
+            liveOwned.add(a);
+            ownedBytes += a.bytes();
+        }
+        return new Tensor(CudaStorage.owned(this, a, n), 0, shape, true);
+    }
+
+    /** A persistent allocation without the memset of {@link #zeros}. */
+    @Override public Tensor empty(Shape shape) {
+        return allocateOwned(shape);
+    }
+
+    /** Step-scoped: served from the activation arena, valid until the next {@link #beginStep()}. */
+    @Override public Tensor scratch(Shape shape) {
+        ensureContext();
+        if (shape.numel() == 0) return new Tensor(CudaStorage.owned(this, null, 0), 0, shape, true);
+        DeviceArena.Slice s = arena.allocate(4 * shape.numel());
+        return new Tensor(CudaStorage.arena(this, s, shape.numel()), 0, shape, true);
+    }
+
+    @Override public Tensor fromArray(float[] data, Shape shape) {
+        if (data.length != shape.numel()) throw new IllegalArgumentException(data.length + " values for shape " + shape);
+        Tensor t = allocateOwned(shape);
+        copyFromHost(t, data, 0);
+        return t;
+    }
+
+    @Override public void beginStep() {
+        ensureContext();
+        arena.reset();
+    }
+
+    @Override public void copyFromHost(Tensor dst, float[] src, int srcOffset) {
+        ensureContext();
+        long n = dst.numel();
+        if (srcOffset < 0 || srcOffset + n > src.length) {
+            throw new ArrayIndexOutOfBoundsException("copyFromHost: " + n + " values from offset " + srcOffset
+                    + " of an array of " + src.length);
+        }
+        h2dCount++;
+        h2dBytes += 4 * n;
+        for (long done = 0; done < n; ) {
+            int chunk = (int) Math.min(n - done, STAGING_FLOATS);
+            awaitStaging();
+            stagingFloats.clear();
+            stagingFloats.put(src, (int) (srcOffset + done), chunk);
+            check(cuMemcpyHtoDAsync(storage(dst).pointer(dst.offset() + done), staging, 4L * chunk, stream),
+                    "cuMemcpyHtoDAsync");
+            check(cuEventRecord(stagingEvent, stream), "cuEventRecord");
+            stagingPending = true;
+            done += chunk;
+        }
+    }
+
+    /** Waits until the last host-to-device copy has read the staging buffer. */
+    private void awaitStaging() {
+        if (stagingPending) {
+            check(cuEventSynchronize(stagingEvent), "cuEventSynchronize");
+            stagingPending = false;
+        }
+    }
+
+    @Override public float[] toHost(Tensor t) {
+        float[] out = new float[t.size()];
+        copyToHost(out, 0, t);
+        return out;
+    }
+
+    @Override public void copyToHost(float[] dst, int dstOffset, Tensor t) {
+        ensureContext();
+        long n = t.numel();
+        if (dstOffset < 0 || dstOffset + n > dst.length) {
+            throw new ArrayIndexOutOfBoundsException("copyToHost: " + n + " values at offset " + dstOffset
+                    + " of an array of " + dst.length);
+        }
+        d2hCount++;
+        d2hBytes += 4 * n;
+        for (long done = 0; done < n; ) {
+            int chunk = (int) Math.min(n - done, STAGING_FLOATS);
+            // stream order puts this after any pending host-to-device copy that still reads the staging buffer
+            check(cuMemcpyDtoHAsync(staging, storage(t).pointer(t.offset() + done), 4L * chunk, stream),
+                    "cuMemcpyDtoHAsync");
+            check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+            stagingPending = false;
+            stagingFloats.clear();
+            stagingFloats.get(dst, (int) (dstOffset + done), chunk);
+            done += chunk;
+        }
+    }
+
+    /**
+     * Waits for all queued work, then reports any error a kernel flagged (invalid timesteps or class ids) as a
+     * {@link CudaException}. Reading the error word is one 4-byte device-to-host copy.
+     */
+    @Override public void synchronize() {
+        ensureContext();
+        check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+        readScratch(false);
+    }
+
+    // ------------------------------------------------------------------ scalars: reductions and the error word
+
+    /**
+     * Copies the scratch header (reduction result, non-finite flag, error word) to the host, or only the error
+     * word; throws when the error word is set (and clears it).
+     */
+    private void readScratch(boolean header) {
+        long from = header ? SCRATCH_RESULT : SCRATCH_ERRORS;
+        long bytes = header ? 16 : 4;
+        d2hCount++;
+        d2hBytes += bytes;
+        check(cuMemcpyDtoHAsync(staging, ptr(scratch).offsetBytes(from), bytes, stream), "cuMemcpyDtoHAsync");
+        check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+        stagingPending = false;
+        int errors = stagingBytes.getInt((int) (SCRATCH_ERRORS - from));
+        if (errors != 0) {
+            check(cuMemsetD32Async(ptr(scratch).offsetBytes(SCRATCH_ERRORS), 0, 1, stream), "cuMemsetD32Async");
+            List<String> what = new ArrayList<>();
+            if ((errors & ERROR_TIMESTEP_RANGE) != 0) what.add("qSample: a timestep outside [0, T) (outputs set to NaN)");
+            if ((errors & ERROR_CLASS_ID) != 0) what.add("oneHot: a class id that is not an integer in [0, K) (row left zero)");
+            if (what.isEmpty()) what.add("unknown error bits 0x" + Integer.toHexString(errors));
+            throw new CudaException("a kernel reported invalid input since the last check: " + String.join("; ", what));
+        }
+    }
+
+    private double reduce(Tensor x, boolean squares) {
+        ensureContext();
+        long n = x.numel();
+        if (n == 0) return 0.0;
+        int blocks = LaunchConfig.reduceBlocks(n);
+        long partials = scratch.address() + SCRATCH_PARTIALS;
+        kSumPartials.begin().ptr(partials).ptr(a(x)).i64(n).i32(squares ? 1 : 0).launch(blocks, LaunchConfig.REDUCE_THREADS);
+        kSumFinalize.begin().ptr(scratch.address() + SCRATCH_RESULT).ptr(partials).i32(blocks)
+                .launch(1, LaunchConfig.REDUCE_THREADS);
+        readScratch(true);
+        return stagingBytes.getDouble(0);
+    }
+
+    @Override public double sum(Tensor x) { return reduce(x, false); }
+
+    @Override public double sumSquares(Tensor x) { return reduce(x, true); }
+
+    @Override public boolean allFinite(Tensor x) {
+        ensureContext();
+        long n = x.numel();
+        if (n == 0) return true;
+        check(cuMemsetD32Async(ptr(scratch).offsetBytes(SCRATCH_NONFINITE), 0, 1, stream), "cuMemsetD32Async");
+        kNonfinite.begin().ptr(scratch.address() + SCRATCH_NONFINITE).ptr(a(x)).i64(n).launch(blocks(n), LaunchConfig.THREADS);
+        readScratch(true);
+        return stagingBytes.getInt((int) SCRATCH_NONFINITE) == 0;
+    }
+
+    @Override public void sumPerSample(Tensor out, Tensor x) {
+        ensureContext();
+        int n = x.dim(0);
+        long per = x.numel() / Math.max(n, 1);
+        if (out.numel() != n) throw new IllegalArgumentException("sumPerSample: out " + out.shape() + " for " + x.shape());
+        if (n == 0) return;
+        kSumPerSample.begin().ptr(a(out)).ptr(a(x)).i32(n).i64(per).launch(n, LaunchConfig.rowThreads(per));
+    }
+
+    // ------------------------------------------------------------------ elementwise
+
+    @Override public void fill(Tensor out, float value) {
+        ensureContext();
+        if (out.numel() == 0) return;
+        check(cuMemsetD32Async(dp(out), Float.floatToRawIntBits(value), out.numel(), stream), "cuMemsetD32Async");
+    }
+
+    @Override public void copy(Tensor out, Tensor in) {
+        ensureContext();
+        sameSize(out, in);
+        long n = in.numel();
+        if (n == 0) return;
+        long dst = a(out), src = a(in);
+        if (dst == src) return;
+        if (dst < src + 4 * n && src < dst + 4 * n) {
+            throw new IllegalArgumentException("copy between overlapping ranges of one tensor is not supported on CUDA");
+        }
+        check(cuMemcpyDtoDAsync(dp(out), dp(in), 4 * n, stream), "cuMemcpyDtoDAsync");
+    }
+
+    @Override public void axpby(Tensor out, float alpha, Tensor a, float beta, Tensor b) {
+        ensureContext();
+        sameSize(out, a);
+        sameSize(out, b);
+        long n = out.numel();
+        if (n == 0) return;
+        kAxpby.begin().ptr(a(out)).ptr(a(a)).ptr(a(b)).i64(n).f32(alpha).f32(beta).launch(blocks(n), LaunchConfig.THREADS);
+    }
+
+    @Override public void scale(Tensor out, Tensor a, float s) {
+        ensureContext();
+        sameSize(out, a);
+        long n = out.numel();
+        if (n == 0) return;
+        kScale.begin().ptr(a(out)).ptr(a(a)).i64(n).f32(s).launch(blocks(n), LaunchConfig.THREADS);
+    }
+
+    @Override public void mul(Tensor out, Tensor a, Tensor b) {
+        ensureContext();
+        sameSize(out, a);
+        sameSize(out, b);
+        long n = out.numel();
+        if (n == 0) return;
+        kMul.begin().ptr(a(out)).ptr(a(a)).ptr(a(b)).i64(n).launch(blocks(n), LaunchConfig.THREADS);
+    }
+
+    @Override public void clamp(Tensor out, Tensor a, float lo, float hi) {
+        ensureContext();
+        sameSize(out, a);
+        long n = out.numel();
+        if (n == 0) return;
+        kClamp.begin().ptr(a(out)).ptr(a(a)).i64(n).f32(lo).f32(hi).launch(blocks(n), LaunchConfig.THREADS);
+    }
+
+    // ------------------------------------------------------------------ bias and broadcasts
+
+    @Override public void addBias(Tensor out, Tensor in, Tensor bias) {
+        ensureContext();
+        sameSize(out, in);
+        int n = in.dim(0), c = in.shape().c();
+        long sp = in.shape().spatial();
+        if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
+        long total = in.numel();
+        if (total == 0) return;
+        kAddBias.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).i32(n).i32(c).i64(sp).launch(blocks(total), LaunchConfig.THREADS);
+    }
+
+    @Override public void biasGrad(Tensor dBias, Tensor dOut) {
+        ensureContext();
+        int n = dOut.dim(0), c = dOut.shape().c();
+        long sp = dOut.shape().spatial();
+        if (dBias.numel() != c) throw new IllegalArgumentException("bias grad " + dBias.shape() + " for " + dOut.shape());
+        if (c == 0) return;
+        kBiasGrad.begin().ptr(a(dBias)).ptr(a(dOut)).i32(n).i32(c).i64(sp).launch(c, LaunchConfig.rowThreads(sp));
+    }
+
+    @Override public void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
+        ensureContext();
+        sameSize(out, in);
+        long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
+        if (v.numel() != nc) throw new IllegalArgumentException("per-channel vector " + v.shape() + " for " + in.shape());
+        if (nc * sp == 0) return;
+        kAddPerSampleChannel.begin().ptr(a(out)).ptr(a(in)).ptr(a(v)).i64(nc).i64(sp).launch(blocks(nc * sp), LaunchConfig.THREADS);
+    }
+
+    @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
+        ensureContext();
+        long nc = (long) dOut.dim(0) * dOut.shape().c(), sp = dOut.shape().spatial();
+        if (dv.numel() != nc) throw new IllegalArgumentException("per-channel grad " + dv.shape() + " for " + dOut.shape());
+        if (nc == 0) return;
+        kPerSampleChannelSum.begin().ptr(a(dv)).ptr(a(dOut)).i64(nc).i64(sp)
+                .launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
+    }
+
+    @Override public void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift) {
+        ensureContext();
+        sameSize(out, in);
+        long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
+        if (scale.numel() != nc || shift.numel() != nc) {
+            throw new IllegalArgumentException("scale/shift " + scale.shape() + " for " + in.shape());
+        }
+        if (nc * sp == 0) return;
+        kScaleShift.begin().ptr(a(out)).ptr(a(in)).ptr(a(scale)).ptr(a(shift)).i64(nc).i64(sp)
+                .launch(blocks(nc * sp), LaunchConfig.THREADS);
+    }
+
+    @Override public void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in,
+                                             Tensor scale) {
+        ensureContext();
+        long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
+        sameSize(dIn, in);
+        sameSize(dOut, in);
+        if (dScale.numel() != nc || dShift.numel() != nc || scale.numel() != nc) {
+            throw new IllegalArgumentException("scaleShiftBackward: per-channel tensors must have " + nc + " values");
+        }
+        if (nc == 0) return;
+        kScaleShiftBackward.begin().ptr(a(dIn)).ptr(a(dScale)).ptr(a(dShift)).ptr(a(dOut)).ptr(a(in)).ptr(a(scale))
+                .i64(nc).i64(sp).launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
+    }
+
+    // ------------------------------------------------------------------ matrix products (cuBLAS)
+
+    @Override public void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta) {
+        ensureContext();
+        if (a.rank() < 2 || b.rank() < 2) {
+            throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
+        }
+        int ac = a.dim(-1), ar = (int) (a.numel() / Math.max(ac, 1));
+        int bc = b.dim(-1), br = (int) (b.numel() / Math.max(bc, 1));
+        int m = transA ? ac : ar, k = transA ? ar : ac;
+        int kb = transB ? bc : br, n = transB ? br : bc;
+        if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")
+                + " @ " + b.shape() + (transB ? "^T" : ""));
+        if (c.numel() != (long) m * n) throw new IllegalArgumentException("matmul output " + c.shape() + " for " + m + "x" + n);
+        if (m == 0 || n == 0) return;
+        Cublas.matmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, an(a), an(b), beta, a(c), gemmCompute);
+        afterLibraryCall("cublasGemmEx");
+    }
+
+    @Override public void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha,
+                                        float beta) {
+        ensureContext();
+        if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3) {
+            throw new IllegalArgumentException("batchedMatmul needs rank-3 operands: " + a.shape() + ", " + b.shape() + ", " + c.shape());
+        }
+        int batch = a.dim(0);
+        if (b.dim(0) != batch || c.dim(0) != batch) throw new IllegalArgumentException("batch sizes differ");
+        int ar = a.dim(1), ac = a.dim(2), br = b.dim(1), bc = b.dim(2);
+        int m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc;
+        if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
+                + a.shape() + " @ " + b.shape());
+        if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
+        if (batch == 0 || m == 0 || n == 0) return;
+        Cublas.batchedMatmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, an(a), an(b), beta, a(c), batch,
+                gemmCompute);
+        afterLibraryCall("cublasGemmStridedBatchedEx");
+    }
+
+    private void afterLibraryCall(String what) {
+        if (options.syncEveryLaunch()) check(cuStreamSynchronize(stream), what);
+    }
+
+    // ------------------------------------------------------------------ convolutions (cuDNN)
+
+    /** One convolution shape: x [n, c, h, w] * w [k, c, kh, kw] -> y [n, k, ho, wo]. */
+    record ConvKey(int n, int c, int h, int w, int k, int kh, int kw, int stride, int pad, int ho, int wo) {}
+
+    /** A cached cuDNN plan and the workspace bytes of its three directions. */
+    private record ConvPlan(long handle, long fwdBytes, long bwdDataBytes, long bwdFilterBytes) {}
+
+    /** Validates the shapes as the CPU does and returns the key of y = conv(x, w). */
+    static ConvKey convKey(Tensor y, Tensor x, Tensor w, int stride, int pad) {
+        if (x.rank() != 4 || w.rank() != 4 || y.rank() != 4) {
+            throw new IllegalArgumentException("conv2d needs rank-4 tensors: x " + x.shape() + ", w " + w.shape() + ", y " + y.shape());
+        }
+        if (stride < 1 || pad < 0) throw new IllegalArgumentException("conv2d: stride " + stride + ", pad " + pad);
+        int n = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3);
+        int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
+        if (w.dim(1) != cin) throw new IllegalArgumentException("conv2d weight " + w.shape() + " for input " + x.shape());
+        int ho = (h + 2 * pad - kh) / stride + 1, wo = (wd + 2 * pad - kw) / stride + 1;
+        if (y.dim(0) != n || y.dim(1) != cout || y.dim(2) != ho || y.dim(3) != wo) {
+            throw new IllegalArgumentException("conv2d output " + y.shape() + " expected [" + n + ", " + cout + ", " + ho + ", " + wo + "]");
+        }
+        return new ConvKey(n, cin, h, wd, cout, kh, kw, stride, pad, ho, wo);
+    }
+
+    private ConvPlan plan(ConvKey key) {
+        ConvPlan p = convPlans.get(key);
+        if (p == null) {
+            long h = Cudnn.convPlan(cudnnHandle, key.n(), key.c(), key.h(), key.w(), key.k(), key.kh(), key.kw(),
+                    key.pad(), key.pad(), key.stride(), key.stride(), key.ho(), key.wo(), convMath,
+                    options.deterministicConv(), options.convWorkspaceLimit());
+            long[] info = Cudnn.convPlanInfo(h);
+            p = new ConvPlan(h, info[2], info[5], info[8]);
+            convPlans.put(key, p);
+        }
+        return p;
+    }
+
+    /** The shared cuDNN workspace, grown (between uses: queued work is awaited first) to at least {@code bytes}. */
+    private long workspace(long bytes) {
+        if (bytes == 0) return 0;
+        if (workspace == null || workspace.bytes() < bytes) {
+            if (workspace != null) {
+                memory.synchronize();
+                memory.free(workspace);
+                workspace = null;
+            }
+            workspace = memory.allocate(DeviceArena.roundUp(bytes, 1L << 20));
+        }
+        return workspace.address();
+    }
+
+    private long workspaceBytes() { return workspace == null ? 0 : workspace.bytes(); }
+
+    @Override public void conv2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
+        ensureContext();
+        ConvKey key = convKey(y, x, w, stride, pad);
+        if (y.numel() == 0) return;
+        ConvPlan p = plan(key);
+        long ws = workspace(p.fwdBytes());
+        Cudnn.convForward(cudnnHandle, p.handle(), a(x), a(w), a(y), ws, workspaceBytes(), 1f, 0f);
+        afterLibraryCall("cudnnConvolutionForward");
+        if (bias != null) addBias(y, y, bias);
+    }
+
+    @Override public void conv2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
+        ensureContext();
+        ConvKey key = convKey(dy, dx, w, stride, pad);
+        if (dx.numel() == 0) return;
+        ConvPlan p = plan(key);
+        long ws = workspace(p.bwdDataBytes());
+        Cudnn.convBackwardData(cudnnHandle, p.handle(), a(w), a(dy), a(dx), ws, workspaceBytes(), 1f, 0f);
+        afterLibraryCall("cudnnConvolutionBackwardData");
+    }
+
+    @Override public void conv2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad) {
+        ensureContext();
+        ConvKey key = convKey(dy, x, dw, stride, pad);
+        if (dw.numel() == 0) return;
+        ConvPlan p = plan(key);
+        long ws = workspace(p.bwdFilterBytes());
+        // beta = 1: parameter gradients accumulate
+        Cudnn.convBackwardFilter(cudnnHandle, p.handle(), a(x), a(dy), a(dw), ws, workspaceBytes(), 1f, 1f);
+        afterLibraryCall("cudnnConvolutionBackwardFilter");
+        if (dBias != null) biasGrad(dBias, dy);
+    }
+
+    // ------------------------------------------------------------------ normalisation and activations
+
+    @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
+                                    float eps) {
+        ensureContext();
+        sameSize(y, x);
+        int n = x.dim(0), c = x.shape().c();
+        long sp = x.shape().spatial();
+        if (groups <= 0 || c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
+        if (mean.numel() != (long) n * groups || rstd.numel() != (long) n * groups) {
+            throw new IllegalArgumentException("groupNorm: mean/rstd need " + n * groups + " values");
+        }
+        if (gamma.numel() != c || beta.numel() != c) throw new IllegalArgumentException("groupNorm: gamma/beta need " + c + " values");
+        if (x.numel() == 0) return;
+        kGroupNorm.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c)
+                .i64(sp).i32(groups).f32(eps).i32(0)
+                .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
+    }
+
+    @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
+                                            Tensor rstd, Tensor gamma, int groups) {
+        ensureContext();
+        sameSize(dx, x);
+        sameSize(dy, x);
+        int n = x.dim(0), c = x.shape().c();
+        long sp = x.shape().spatial();
+        if (groups <= 0 || c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
+        if (x.numel() == 0) return;
+        // parameter gradients first (they read dy), then dx (which may alias dy), as on the CPU
+        kGroupNormBackwardParams.begin().ptr(a(dGamma)).ptr(a(dBeta)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd))
+                .ptr(a(gamma)).ptr(0L).i32(n).i32(c).i64(sp).i32(groups).i32(0)
+                .launch(c, LaunchConfig.rowThreads(sp));
+        kGroupNormBackwardInput.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma)).ptr(0L)
+                .i32(n).i32(c).i64(sp).i32(groups).i32(0)
+                .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
+    }
+
+    @Override public void silu(Tensor y, Tensor x) {
+        ensureContext();
+        sameSize(y, x);
+        long n = x.numel();
+        if (n == 0) return;
+        kSilu.begin().ptr(a(y)).ptr(a(x)).i64(n).launch(blocks(n), LaunchConfig.THREADS);
+    }
+
+    @Override public void siluBackward(Tensor dx, Tensor dy, Tensor x) {
+        ensureContext();
+        sameSize(dx, x);
+        sameSize(dy, x);
+        long n = x.numel();
+        if (n == 0) return;
+        kSiluBackward.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(x)).i64(n).launch(blocks(n), LaunchConfig.THREADS);
+    }
+
+    @Override public void softmax(Tensor y, Tensor x) {
+        ensureContext();
+        sameSize(y, x);
+        int cols = x.dim(-1);
+        if (x.numel() == 0) return;
+        long rows = x.numel() / cols;
+        kSoftmax.begin().ptr(a(y)).ptr(a(x)).i64(rows).i32(cols).launch(LaunchConfig.rows(rows), LaunchConfig.rowThreads(cols));
+    }
+
+    @Override public void softmaxBackward(Tensor dx, Tensor dy, Tensor y) {
+        ensureContext();
+        sameSize(dx, y);
+        sameSize(dy, y);
+        int cols = y.dim(-1);
+        if (y.numel() == 0) return;
+        long rows = y.numel() / cols;
+        kSoftmaxBackward.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(y)).i64(rows).i32(cols)
+                .launch(LaunchConfig.rows(rows), LaunchConfig.rowThreads(cols));
+    }
+
+    @Override public void dropout(Tensor y, Tensor x, float p, long seed, long offset) {
+        dropoutApply(y, x, p, seed, offset);
+    }
+
+    @Override public void dropoutBackward(Tensor dx, Tensor dy, float p, long seed, long offset) {
+        dropoutApply(dx, dy, p, seed, offset);
+    }
+
+    private void dropoutApply(Tensor out, Tensor in, float p, long seed, long offset) {
+        ensureContext();
+        sameSize(out, in);
+        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
+        long n = in.numel();
+        if (n == 0) return;
+        float keep = 1f / (1f - p);
+        kDropout.begin().ptr(a(out)).ptr(a(in)).i64(n).f32(p).f32(keep).i64(seed).i64(offset)
+                .launch(LaunchConfig.philoxBlocks(n, offset), LaunchConfig.THREADS);
+    }
+
+    // ------------------------------------------------------------------ reshaping
+
+    @Override public void upsampleNearest2x(Tensor y, Tensor x) {
+        ensureContext();
+        if (x.rank() != 4) throw new IllegalArgumentException("upsample needs [N, C, H, W], got " + x.shape());
+        long nc = (long) x.dim(0) * x.dim(1);
+        int h = x.dim(2), w = x.dim(3);
+        if (y.numel() != 4L * x.numel()) throw new IllegalArgumentException("upsample output " + y.shape() + " for " + x.shape());
+        if (x.numel() == 0) return;
+        kUpsample.begin().ptr(a(y)).ptr(a(x)).i64(nc).i32(h).i32(w).launch(blocks(y.numel()), LaunchConfig.THREADS);
+    }
+
+    @Override public void upsampleNearest2xBackward(Tensor dx, Tensor dy) {
+        ensureContext();
+        if (dx.rank() != 4) throw new IllegalArgumentException("upsample gradient needs [N, C, H, W], got " + dx.shape());
+        long nc = (long) dx.dim(0) * dx.dim(1);
+        int h = dx.dim(2), w = dx.dim(3);
+        if (dy.numel() != 4L * dx.numel()) throw new IllegalArgumentException("upsample gradient " + dy.shape() + " for " + dx.shape());
+        if (dx.numel() == 0) return;
+        kUpsampleBackward.begin().ptr(a(dx)).ptr(a(dy)).i64(nc).i32(h).i32(w).launch(blocks(dx.numel()), LaunchConfig.THREADS);
+    }
+
+    @Override public void concatChannels(Tensor out, Tensor... parts) {
+        ensureContext();
+        int n = out.dim(0), cOut = out.shape().c();
+        long sp = out.shape().spatial();
+        int total = 0;
+        for (Tensor p : parts) total += p.shape().c();
+        if (total != cOut) throw new IllegalArgumentException("concat of " + total + " channels into " + out.shape());
+        int c0 = 0;
+        for (Tensor p : parts) {
+            int pc = p.shape().c();
+            if (p.dim(0) != n || p.shape().spatial() != sp) {
+                throw new IllegalArgumentException("concat part " + p.shape() + " does not match " + out.shape());
+            }
+            long count = (long) n * pc * sp;
+            if (count > 0) {
+                kCopyChannels.begin().ptr(a(out)).ptr(a(p)).i32(n).i32(cOut).i32(c0).i32(pc).i32(0).i32(pc).i64(sp)
+                        .launch(blocks(count), LaunchConfig.THREADS);
+            }
+            c0 += pc;
+        }
+    }
+
+    @Override public void splitChannels(Tensor[] parts, Tensor in) {
+        ensureContext();
+        int n = in.dim(0), cIn = in.shape().c();
+        long sp = in.shape().spatial();
+        int total = 0;
+        for (Tensor p : parts) total += p.shape().c();
+        if (total != cIn) throw new IllegalArgumentException("split of " + cIn + " channels into parts of " + total);
+        int c0 = 0;
+        for (Tensor p : parts) {
+            int pc = p.shape().c();
+            if (p.dim(0) != n || p.shape().spatial() != sp) {
+                throw new IllegalArgumentException("split part " + p.shape() + " does not match " + in.shape());
+            }
+            long count = (long) n * pc * sp;
+            if (count > 0) {
+                kCopyChannels.begin().ptr(a(p)).ptr(a(in)).i32(n).i32(pc).i32(0).i32(cIn).i32(c0).i32(pc).i64(sp)
+                        .launch(blocks(count), LaunchConfig.THREADS);
+            }
+            c0 += pc;
+        }
+    }
+
+    @Override public void oneHot(Tensor out, Tensor ids) {
+        ensureContext();
+        int n = out.dim(0), k = out.dim(1);
+        if (ids.numel() != n) throw new IllegalArgumentException("oneHot: ids " + ids.shape() + " for " + out.shape());
+        if (out.numel() == 0) return;
+        kOneHot.begin().ptr(a(out)).ptr(a(ids)).ptr(scratch.address() + SCRATCH_ERRORS).i32(n).i32(k)
+                .launch(blocks(out.numel()), LaunchConfig.THREADS);
+    }
+
+    // ------------------------------------------------------------------ optimiser
+
+    @Override public void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
+                                float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
+                                float gradScale) {
+        ensureContext();
+        sameSize(params, grads);
+        sameSize(params, m);
+        sameSize(params, v);
+        if (decayMask != null) sameSize(params, decayMask);
+        long n = params.numel();
+        if (n == 0) return;
+        kAdamw.begin().ptr(a(params)).ptr(a(grads)).ptr(a(m)).ptr(a(v)).ptr(an(decayMask)).i64(n).f32(lr).f32(beta1)
+                .f32(beta2).f32(eps).f32(weightDecay).f32(bc1).f32(bc2).f32(gradScale)
+                .launch(blocks(n), LaunchConfig.THREADS);
+    }
+
+    // ------------------------------------------------------------------ random numbers and embeddings
+
+    @Override public void randn(Tensor out, long seed, long offset) {
+        ensureContext();
+        long n = out.numel();
+        if (n == 0) return;
+        kRandn.begin().ptr(a(out)).i64(n).i64(seed).i64(offset).launch(LaunchConfig.philoxBlocks(n, offset), LaunchConfig.THREADS);
+    }
+
+    @Override public void rand(Tensor out, long seed, long offset) {
+        ensureContext();
+        long n = out.numel();
+        if (n == 0) return;
+        kRand.begin().ptr(a(out)).i64(n).i64(seed).i64(offset).launch(LaunchConfig.philoxBlocks(n, offset), LaunchConfig.THREADS);
+    }
+
+    @Override public void timestepEmbedding(Tensor out, Tensor timesteps, float maxPeriod, boolean ddpmStyle) {
+        ensureContext();
+        int n = out.dim(0), dim = out.dim(1), half = dim / 2;
+        if (timesteps.numel() != n) throw new IllegalArgumentException("timesteps " + timesteps.shape() + " for " + out.shape());
+        if (out.numel() == 0) return;
+        long work = (long) n * Math.max(half, 1);
+        kTimestepEmbedding.begin().ptr(a(out)).ptr(a(timesteps)).i32(n).i32(dim).f32(maxPeriod).i32(ddpmStyle ? 1 : 0)
+                .launch(blocks(work), LaunchConfig.THREADS);
+    }
+
+    // ------------------------------------------------------------------ diffusion
+
+    @Override public void qSample(Tensor xt, Tensor target, Tensor x0, Tensor noise, Tensor t, Tensor sqrtAlphaBar,
+                                  Tensor sqrtOneMinusAlphaBar, int targetType, long seed, long offset) {
+        ensureContext();
+        sameSize(xt, x0);
+        if (target != null) sameSize(target, x0);
+        if (noise != null) sameSize(noise, x0);
+        long n = t.numel(), total = x0.numel();
+        if (n == 0 || total % n != 0) throw new IllegalArgumentException("qSample: " + n + " timesteps for tensor " + x0.shape());
+        if (target != null && targetType != TARGET_EPSILON && targetType != TARGET_SAMPLE && targetType != TARGET_V) {
+            throw new IllegalArgumentException("qSample: unknown target type " + targetType);
+        }
+        long steps = sqrtAlphaBar.numel();
+        if (sqrtOneMinusAlphaBar.numel() != steps) throw new IllegalArgumentException("qSample: tables differ in length");
+        if (total == 0) return;
+        long off = noise == null ? offset : 0L;   // the offset only matters when noise is drawn here
+        kQSample.begin().ptr(a(xt)).ptr(an(target)).ptr(a(x0)).ptr(an(noise)).ptr(a(t)).ptr(a(sqrtAlphaBar))
+                .ptr(a(sqrtOneMinusAlphaBar)).ptr(scratch.address() + SCRATCH_ERRORS).i64(total).i64(total / n)
+                .i32((int) steps).i32(targetType).i64(seed).i64(off)
+                .launch(LaunchConfig.philoxBlocks(total, off), LaunchConfig.THREADS);
+    }
+
+    @Override public void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
+                                        StepCoefficients k, long seed, long offset) {
+        ensureContext();
+        sameSize(prev, sample);
+        sameSize(modelOut, sample);
+        if (predX0 != null) sameSize(predX0, sample);
+        if (prevX0 != null) sameSize(prevX0, sample);
+        long n = sample.numel();
+        if (n == 0) return;
+        long off = k.sigma() != 0f ? offset : 0L;
+        kDiffusionStep.begin().ptr(a(prev)).ptr(an(predX0)).ptr(a(sample)).ptr(a(modelOut)).ptr(an(prevX0)).i64(n)
+                .f32(k.x0FromSample()).f32(k.x0FromModel()).i32(k.clip() ? 1 : 0).f32(k.clipRange()).f32(k.a())
+                .f32(k.b()).f32(k.c()).f32(k.d()).f32(k.sigma()).i64(seed).i64(off)
+                .launch(LaunchConfig.philoxBlocks(n, off), LaunchConfig.THREADS);
+    }
+
+    @Override public void repaintBlend(Tensor out, Tensor sample, Tensor original, Tensor keepMask, float sqrtAlphaBar,
+                                       float sqrtOneMinusAlphaBar, long seed, long offset) {
+        ensureContext();
+        sameSize(out, sample);
+        sameSize(original, sample);
+        long total = sample.numel(), masks = keepMask.numel();
+        if (masks == 0 || total % masks != 0) {
+            throw new IllegalArgumentException("repaintBlend: mask " + keepMask.shape() + " does not tile " + sample.shape());
+        }
+        if (total == 0) return;
+        long off = sqrtOneMinusAlphaBar != 0f ? offset : 0L;
+        kRepaintBlend.begin().ptr(a(out)).ptr(a(sample)).ptr(a(original)).ptr(a(keepMask)).i64(total).i64(masks)
+                .f32(sqrtAlphaBar).f32(sqrtOneMinusAlphaBar).i64(seed).i64(off)
+                .launch(LaunchConfig.philoxBlocks(total, off), LaunchConfig.THREADS);
+    }
+
+    @Override public void mseLoss(Tensor mse, Tensor dOut, Tensor modelOut, Tensor target, Tensor weights,
+                                  float gradScale) {
+        ensureContext();
+        sameSize(modelOut, target);
+        if (dOut != null) sameSize(dOut, modelOut);
+        long n = mse.numel(), total = modelOut.numel();
+        if (n == 0 || total % n != 0) throw new IllegalArgumentException("mseLoss: " + n + " samples for " + modelOut.shape());
+        if (weights != null && weights.numel() != n) throw new IllegalArgumentException("mseLoss: weights " + weights.shape());
+        long per = total / n;
+        kMseLoss.begin().ptr(a(mse)).ptr(an(dOut)).ptr(a(modelOut)).ptr(a(target)).ptr(an(weights)).i32((int) n)
+                .i64(per).f32(gradScale).launch(LaunchConfig.rows(n), LaunchConfig.rowThreads(per));
+    }
+
+    // ------------------------------------------------------------------ timing, statistics
+
+    /**
+     * Runs {@code work} (which queues GPU work) between two events and returns the GPU time between them in
+     * milliseconds; waits for the work to finish. For benchmarks.
+     */
+    public float elapsedMillis(Runnable work) {
+        ensureContext();
+        check(cuEventRecord(timerStart, stream), "cuEventRecord");
+        work.run();
+        check(cuEventRecord(timerStop, stream), "cuEventRecord");
+        check(cuEventSynchronize(timerStop), "cuEventSynchronize");
+        float[] ms = {0f};
+        check(cuEventElapsedTime(ms, timerStart, timerStop), "cuEventElapsedTime");
+        return ms[0];
+    }
+
+    /** Host-device copies so far. */
+    public Transfers transfers() {
+        return new Transfers(h2dCount, h2dBytes, d2hCount, d2hBytes);
+    }
+
+    public MemoryStats memoryStats() {
+        return new MemoryStats(memory.allocations, memory.frees, ownedBytes, arena.capacity(), arena.peakDemand(),
+                arena.generation(), workspaceBytes());
+    }
+
+    /** Number of cached cuDNN convolution plans (one per shape). */
+    public int convPlanCount() { return convPlans.size(); }
+
+    /**
+     * One line per cached convolution plan: the shape and, per direction, cuDNN's algorithm number, math type
+     * (cudnnMathType_t: 0 default, 1 tensor op, 2 tensor op with conversion, 3 FMA only) and workspace bytes.
+     */
+    public List<String> convPlanSummary() {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<ConvKey, ConvPlan> e : convPlans.entrySet()) {
+            ConvKey k = e.getKey();
+            long[] i = Cudnn.convPlanInfo(e.getValue().handle());
+            out.add(String.format(Locale.ROOT, "x[%d,%d,%d,%d] w[%d,%d,%d,%d] stride %d pad %d: fwd algo %d math %d ws %d, "
+                            + "bwdData algo %d math %d ws %d, bwdFilter algo %d math %d ws %d", k.n(), k.c(), k.h(), k.w(),
+                    k.k(), k.c(), k.kh(), k.kw(), k.stride(), k.pad(), i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8]));
+        }
+        return out;
+    }
+
+    /** The raw CUstream handle (for interop, e.g. timing with other libraries). */
+    public long streamHandle() { return stream.address(); }
+
+    // ------------------------------------------------------------------ close
+
+    /**
+     * Waits for queued work, frees every device allocation (owned tensors not closed yet included), destroys the
+     * library handles, the stream and the module and releases the primary context. Closing again does nothing;
+     * any other use afterwards fails.
+     */
+    @Override public void close() {
+        if (closed) return;
+        ensureContext();
+        RuntimeException first = null;
+        try {
+            check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+        } catch (RuntimeException e) {
+            first = e;
+        }
+        closed = true;
+        RuntimeException e2 = releaseQuietly();
+        if (first == null) first = e2;
+        if (first != null) throw first;
+    }
+
+    /** Releases whatever was set up; returns the first failure instead of throwing. */
+    private RuntimeException releaseQuietly() {
+        closed = true;
+        List<RuntimeException> errors = new ArrayList<>();
+        Runnable[] steps = {
+            () -> {
+                for (ConvPlan p : convPlans.values()) Cudnn.convPlanDestroy(p.handle());
+                convPlans.clear();
+            },
+            () -> { if (cudnnHandle != 0) Cudnn.destroy(cudnnHandle); cudnnHandle = 0; },
+            () -> { if (cublasHandle != 0) Cublas.destroy(cublasHandle); cublasHandle = 0; },
+            arena::close,
+            () -> {
+                List<DeviceMemory.Allocation> all = new ArrayList<>(liveOwned);
+                liveOwned.clear();
+                ownedBytes = 0;
+                if (workspace != null) all.add(workspace);
+                if (cublasWorkspace != null) all.add(cublasWorkspace);
+                if (scratch != null) all.add(scratch);
+                workspace = cublasWorkspace = scratch = null;
+                for (DeviceMemory.Allocation a : all) memory.free(a);
+            },
+            () -> { if (stagingAllocated) check(cuMemFreeHost(staging), "cuMemFreeHost"); stagingAllocated = false; },
+            () -> {
+                for (CUevent e : events) check(cuEventDestroy(e), "cuEventDestroy");
+                events.clear();
+            },
+            () -> { if (streamCreated) check(cuStreamDestroy(stream), "cuStreamDestroy"); streamCreated = false; },
+            () -> { if (moduleLoaded) check(cuModuleUnload(module), "cuModuleUnload"); moduleLoaded = false; },
+            () -> {
+                if (contextRetained) check(cuDevicePrimaryCtxRelease(device), "cuDevicePrimaryCtxRelease");
+                contextRetained = false;
+            },
+        };
+        for (Runnable step : steps) {
+            try {
+                step.run();
+            } catch (RuntimeException | LinkageError e) {
+                errors.add(e instanceof RuntimeException r ? r : new CudaException(e.toString(), e));
+            }
+        }
+        return errors.isEmpty() ? null : errors.get(0);
+    }
+
+    @Override public String toString() {
+        return "CudaBackend[" + (closed ? "closed" : description) + "]";
+    }
+}

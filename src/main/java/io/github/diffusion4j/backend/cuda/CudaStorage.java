@@ -1,0 +1,81 @@
+package io.github.diffusion4j.backend.cuda;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Storage;
+
+/**
+ * Device memory of the CUDA backend: {@code capacity} floats at a device address. Two kinds:
+ * <ul>
+ *   <li><b>owned</b> ({@code zeros}, {@code fromArray}): its own cuMemAlloc allocation, freed by {@link #close()};</li>
+ *   <li><b>arena</b> ({@code empty}): a slice of the activation arena, valid until the next
+ *       {@code Backend.beginStep()}; closing it only marks it closed.</li>
+ * </ul>
+ * Closing twice, or using the storage after close or (arena) after its step, fails loudly.
+ */
+public final class CudaStorage implements Storage {
+    private final CudaBackend backend;
+    private final DeviceMemory.Allocation allocation;   // null for zero-size storage
+    private final long byteOffset;
+    private final long capacity;
+    private final DeviceArena.Slice slice;              // null when owned
+    private boolean closed;
+
+    private CudaStorage(CudaBackend backend, DeviceMemory.Allocation allocation, long byteOffset, long capacity,
+                        DeviceArena.Slice slice) {
+        this.backend = backend;
+        this.allocation = allocation;
+        this.byteOffset = byteOffset;
+        this.capacity = capacity;
+        this.slice = slice;
+    }
+
+    static CudaStorage owned(CudaBackend backend, DeviceMemory.Allocation allocation, long capacity) {
+        return new CudaStorage(backend, allocation, 0, capacity, null);
+    }
+
+    static CudaStorage arena(CudaBackend backend, DeviceArena.Slice slice, long capacity) {
+        return new CudaStorage(backend, slice.allocation(), slice.offset(), capacity, slice);
+    }
+
+    @Override public Backend backend() { return backend; }
+
+    @Override public long capacity() { return capacity; }
+
+    /** Whether this storage is a slice of the activation arena (from {@code empty}). */
+    public boolean isArena() { return slice != null; }
+
+    /** The arena generation (step) this storage belongs to, or -1 when it is owned. */
+    public int generation() { return slice == null ? -1 : slice.generation(); }
+
+    /** The device address of element {@code floatOffset}, after checking that the storage may be used. */
+    long address(long floatOffset) {
+        checkUsable();
+        return allocation == null ? 0L : allocation.address() + byteOffset + 4 * floatOffset;
+    }
+
+    /** A JCuda pointer to element {@code floatOffset} (for cuMemcpy / cuMemset), after the same checks. */
+    DevicePtr pointer(long floatOffset) {
+        checkUsable();
+        if (allocation == null) throw new IllegalStateException("zero-size CUDA tensor has no device memory");
+        return ((DevicePtr) allocation.handle()).offsetBytes(byteOffset + 4 * floatOffset);
+    }
+
+    void checkUsable() {
+        if (closed) throw new IllegalStateException("CUDA tensor used after close");
+        backend.checkOpen();
+        if (slice != null && !backend.arenaLive(slice)) {
+            throw new IllegalStateException("tensor from the activation arena (Backend.empty) used after beginStep(): "
+                    + "allocated in step " + slice.generation() + ", now step " + backend.arenaGeneration()
+                    + " (tensors that outlive a step must come from zeros() or fromArray())");
+        }
+    }
+
+    /** Frees an owned allocation (after queued work that may use it has finished); marks an arena slice closed. */
+    @Override public void close() {
+        if (closed) throw new IllegalStateException("CUDA storage closed twice");
+        closed = true;
+        if (slice == null && allocation != null) backend.freeOwned(allocation);
+    }
+
+    @Override public boolean isClosed() { return closed; }
+}

@@ -1,0 +1,636 @@
+package io.github.diffusion4j.backend;
+
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Philox;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.StepCoefficients;
+import io.github.diffusion4j.tensor.Tensor;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.function.Executable;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Every {@link Backend} op run on a reference backend (the CPU) and on a backend under test, on the same random
+ * inputs (Philox, so both see identical bits), with the outputs compared element by element. Assign-outputs start
+ * as NaN (an op that leaves an element unwritten fails), accumulate-outputs start as random values.
+ *
+ * <p>Each comparison prints one line (max |error|, error scaled by the largest reference magnitude, mismatching
+ * elements) and is bounded by the {@link Tolerance} class of the op: bitwise for plain float arithmetic written in
+ * the CPU's order, small bounds for transcendental functions, re-ordered double sums, GEMMs and convolutions.
+ *
+ * <p>Used by the CPU self-check (two CPU backends, everything bitwise: validates this harness without a GPU) and by
+ * the gpu-tagged CUDA test.
+ */
+public final class BackendConformance {
+
+    /**
+     * Bounds on the scaled error max|test - ref| / max|ref| per class of op (0 = bitwise equal).
+     *
+     * @param transcendental silu, softmax (the GPU uses expf: a few ulp)
+     * @param reduction      double sums in another order, rounded to float (sum per sample, bias grads, mse)
+     * @param norm           group norm forward and backward (double statistics, float outputs)
+     * @param gemm           cuBLAS vs the CPU GEMM
+     * @param conv           cuDNN vs the CPU im2col GEMM
+     * @param philox         ops whose values come from Philox normals (Box-Muller in double, rounded: rare 1-ulp
+     *                       differences are allowed by the CUDA port's documentation)
+     */
+    public record Tolerance(String name, double transcendental, double reduction, double norm, double gemm,
+                            double conv, double philox) {
+        /** Everything bitwise equal (two CPU backends). */
+        public static Tolerance bitwise() { return new Tolerance("bitwise", 0, 0, 0, 0, 0, 0); }
+
+        /** A GPU in full FP32 (no TF32) against the CPU. */
+        public static Tolerance gpuFp32() { return new Tolerance("gpu-fp32", 2e-6, 2e-6, 2e-5, 2e-5, 1e-4, 1e-6); }
+
+        /** A GPU with TF32 convolutions and GEMMs (10-bit mantissa inputs) against the CPU. */
+        public static Tolerance gpuTf32() { return new Tolerance("gpu-tf32", 2e-6, 2e-6, 2e-5, 5e-3, 5e-3, 1e-6); }
+    }
+
+    private final Backend ref, test;
+    private final Tolerance tol;
+    private final List<String> report = new ArrayList<>();
+
+    public BackendConformance(Backend ref, Backend test, Tolerance tol) {
+        this.ref = ref;
+        this.test = test;
+        this.tol = tol;
+    }
+
+    /** The lines printed so far ("op  max|err| ..."). */
+    public List<String> report() { return report; }
+
+    // ------------------------------------------------------------------ paired tensors
+
+    /** The same values on both backends. */
+    public final class D {
+        public final Tensor r, t;
+
+        D(Tensor r, Tensor t) {
+            this.r = r;
+            this.t = t;
+        }
+
+        public Shape shape() { return r.shape(); }
+
+        D view(long offset, Shape s) { return new D(r.view(offset, s), t.view(offset, s)); }
+    }
+
+    D host(float[] h, int... dims) {
+        return new D(ref.fromArray(h, Shape.of(dims)), test.fromArray(h, Shape.of(dims)));
+    }
+
+    static float[] normals(long seed, int n, float scale) {
+        float[] h = new float[n];
+        Philox.fillNormal(h, 0, seed, 0, 0, n);
+        for (int i = 0; i < n; i++) h[i] *= scale;
+        return h;
+    }
+
+    D randn(long seed, int... dims) { return host(normals(seed, (int) Shape.of(dims).numel(), 1f), dims); }
+
+    D uniform(long seed, float lo, float hi, int... dims) {
+        int n = (int) Shape.of(dims).numel();
+        float[] h = new float[n];
+        Philox.fillUniform(h, 0, seed, 0, 0, n);
+        for (int i = 0; i < n; i++) h[i] = lo + (hi - lo) * h[i];
+        return host(h, dims);
+    }
+
+    /** An output to be assigned: NaN everywhere on both backends. */
+    D out(int... dims) {
+        float[] h = new float[(int) Shape.of(dims).numel()];
+        java.util.Arrays.fill(h, Float.NaN);
+        return host(h, dims);
+    }
+
+    // ------------------------------------------------------------------ comparison
+
+    /** Compares test against ref; bound 0 means bitwise. Returns the scaled error. */
+    public double compare(String what, Tensor r, Tensor t, double bound) {
+        float[] a = r.toArray(), b = t.toArray();
+        assertEquals(a.length, b.length, what + ": sizes");
+        double maxAbs = 0, maxRef = 0, maxRel = 0;
+        int mismatches = 0;
+        for (int i = 0; i < a.length; i++) {
+            boolean same = Float.floatToIntBits(a[i]) == Float.floatToIntBits(b[i]);
+            if (!same) mismatches++;
+            if (Float.isNaN(a[i]) != Float.isNaN(b[i])) {
+                fail(what + ": element " + i + " is " + b[i] + ", reference " + a[i]);
+            }
+            if (Float.isNaN(a[i])) continue;
+            double d = Math.abs((double) a[i] - b[i]);
+            if (Double.isNaN(d)) d = a[i] == b[i] ? 0 : Double.POSITIVE_INFINITY;   // infinities
+            maxAbs = Math.max(maxAbs, d);
+            if (Float.isFinite(a[i])) maxRef = Math.max(maxRef, Math.abs(a[i]));
+            if (a[i] != 0) maxRel = Math.max(maxRel, d / Math.abs(a[i]));
+        }
+        double scaled = maxAbs == 0 ? 0 : maxAbs / Math.max(maxRef, 1e-30);
+        String line = String.format(Locale.ROOT, "%-44s max|err| %.2e  scaled %.2e  max rel %.2e  differing %d/%d  (bound %s)",
+                what, maxAbs, scaled, maxRel, mismatches, a.length, bound == 0 ? "bitwise" : String.format(Locale.ROOT, "%.0e", bound));
+        System.out.println("[" + tol.name() + "] " + line);
+        report.add(line);
+        if (bound == 0) {
+            assertEquals(0, mismatches, what + ": " + mismatches + " of " + a.length + " elements differ bitwise (max |err| " + maxAbs + ")");
+        } else {
+            assertTrue(scaled <= bound, what + ": scaled error " + scaled + " above " + bound);
+        }
+        return scaled;
+    }
+
+    void compare(String what, D d, double bound) { compare(what, d.r, d.t, bound); }
+
+    void compareScalar(String what, double r, double t, double relBound) {
+        double err = Math.abs(r - t) / Math.max(Math.abs(r), 1e-300);
+        String line = String.format(Locale.ROOT, "%-44s ref %.9g test %.9g rel err %.2e (bound %.0e)", what, r, t, err, relBound);
+        System.out.println("[" + tol.name() + "] " + line);
+        report.add(line);
+        assertTrue(err <= relBound || r == t, what + ": " + t + " vs " + r);
+    }
+
+    // ------------------------------------------------------------------ the ops
+
+    /** One dynamic test per op group. */
+    public List<DynamicTest> tests() {
+        List<DynamicTest> l = new ArrayList<>();
+        add(l, "elementwise", this::elementwise);
+        add(l, "reductions", this::reductions);
+        add(l, "broadcasts", this::broadcasts);
+        add(l, "matmul", this::matmul);
+        add(l, "batchedMatmul", this::batchedMatmul);
+        add(l, "conv2d", this::conv2d);
+        add(l, "convTranspose2d", this::convTranspose2d);
+        add(l, "groupNorm", this::groupNorm);
+        add(l, "activations", this::activations);
+        add(l, "softmax", this::softmax);
+        add(l, "dropout", this::dropout);
+        add(l, "reshaping", this::reshaping);
+        add(l, "oneHot", this::oneHot);
+        add(l, "adamw", this::adamw);
+        add(l, "random", this::random);
+        add(l, "timestepEmbedding", this::timestepEmbedding);
+        add(l, "qSample", this::qSample);
+        add(l, "diffusionStep", this::diffusionStep);
+        add(l, "repaintBlend", this::repaintBlend);
+        add(l, "mseLoss", this::mseLoss);
+        return l;
+    }
+
+    private static void add(List<DynamicTest> l, String name, Executable e) {
+        l.add(DynamicTest.dynamicTest(name, e));
+    }
+
+    void elementwise() {
+        int n = 10_007;
+        D a = randn(1, n), b = randn(2, n);
+        D o = out(n);
+        ref.fill(o.r, 0.3f);
+        test.fill(o.t, 0.3f);
+        compare("fill", o, 0);
+        D c = out(n);
+        ref.copy(c.r, a.r);
+        test.copy(c.t, a.t);
+        compare("copy", c, 0);
+        D cv = out(7, 3);   // a view copy at an odd offset
+        ref.copy(cv.r, a.r.view(13, Shape.of(21)));
+        test.copy(cv.t, a.t.view(13, Shape.of(21)));
+        compare("copy (view at offset 13)", cv, 0);
+        o = out(n);
+        ref.axpby(o.r, 0.7f, a.r, -1.3f, b.r);
+        test.axpby(o.t, 0.7f, a.t, -1.3f, b.t);
+        compare("axpby", o, 0);
+        D acc = randn(3, n);
+        ref.addInPlace(acc.r, a.r);
+        test.addInPlace(acc.t, a.t);
+        compare("addInPlace (out aliases a)", acc, 0);
+        o = out(n);
+        ref.scale(o.r, a.r, 1.7f);
+        test.scale(o.t, a.t, 1.7f);
+        compare("scale", o, 0);
+        o = out(n);
+        ref.mul(o.r, a.r, b.r);
+        test.mul(o.t, a.t, b.t);
+        compare("mul", o, 0);
+        float[] special = normals(4, n, 2f);
+        special[0] = Float.NaN;
+        special[1] = -0f;
+        special[2] = Float.POSITIVE_INFINITY;
+        special[3] = Float.NEGATIVE_INFINITY;
+        D s = host(special, n);
+        o = out(n);
+        ref.clamp(o.r, s.r, -1f, 1f);
+        test.clamp(o.t, s.t, -1f, 1f);
+        compare("clamp (with NaN, -0, +-inf)", o, 0);
+    }
+
+    void reductions() {
+        int n = 100_003;
+        D a = randn(5, n);
+        compareScalar("sum", ref.sum(a.r), test.sum(a.t), 1e-12 * n);
+        compareScalar("sumSquares", ref.sumSquares(a.r), test.sumSquares(a.t), 1e-12);
+        compareScalar("mean", ref.mean(a.r), test.mean(a.t), 1e-12 * n);
+        assertEquals(ref.allFinite(a.r), test.allFinite(a.t));
+        assertTrue(test.allFinite(a.t), "allFinite on finite data");
+        float[] h = normals(6, 1000, 1f);
+        h[777] = Float.POSITIVE_INFINITY;
+        assertTrue(!test.allFinite(host(h, 1000).t), "allFinite sees +inf");
+        h[777] = Float.NaN;
+        assertTrue(!test.allFinite(host(h, 1000).t), "allFinite sees NaN");
+        D x = randn(7, 6, 3, 17, 19);
+        D ps = out(6);
+        ref.sumPerSample(ps.r, x.r);
+        test.sumPerSample(ps.t, x.t);
+        compare("sumPerSample", ps, tol.reduction());
+    }
+
+    void broadcasts() {
+        D x = randn(8, 4, 5, 6, 7), bias = randn(9, 5);
+        D o = out(4, 5, 6, 7);
+        ref.addBias(o.r, x.r, bias.r);
+        test.addBias(o.t, x.t, bias.t);
+        compare("addBias [N,C,H,W]", o, 0);
+        D x2 = randn(10, 9, 5);
+        D o2 = out(9, 5);
+        ref.addBias(o2.r, x2.r, bias.r);
+        test.addBias(o2.t, x2.t, bias.t);
+        compare("addBias [N,C]", o2, 0);
+        D g = randn(11, 5);   // accumulates onto existing values
+        ref.biasGrad(g.r, x.r);
+        test.biasGrad(g.t, x.t);
+        compare("biasGrad (accumulates)", g, tol.reduction());
+        D v = randn(12, 4, 5);
+        o = out(4, 5, 6, 7);
+        ref.addPerSampleChannel(o.r, x.r, v.r);
+        test.addPerSampleChannel(o.t, x.t, v.t);
+        compare("addPerSampleChannel", o, 0);
+        D dv = out(4, 5);
+        ref.perSampleChannelSum(dv.r, x.r);
+        test.perSampleChannelSum(dv.t, x.t);
+        compare("perSampleChannelSum (assigns)", dv, tol.reduction());
+        D sc = randn(13, 4, 5), sh = randn(14, 4, 5);
+        o = out(4, 5, 6, 7);
+        ref.scaleShift(o.r, x.r, sc.r, sh.r);
+        test.scaleShift(o.t, x.t, sc.t, sh.t);
+        compare("scaleShift", o, 0);
+        D dy = randn(15, 4, 5, 6, 7);
+        D dIn = out(4, 5, 6, 7), dSc = out(4, 5), dSh = out(4, 5);
+        ref.scaleShiftBackward(dIn.r, dSc.r, dSh.r, dy.r, x.r, sc.r);
+        test.scaleShiftBackward(dIn.t, dSc.t, dSh.t, dy.t, x.t, sc.t);
+        compare("scaleShiftBackward dIn", dIn, 0);
+        compare("scaleShiftBackward dScale", dSc, tol.reduction());
+        compare("scaleShiftBackward dShift", dSh, tol.reduction());
+    }
+
+    void matmul() {
+        int m = 37, k = 53, n = 29;
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                D a = ta ? randn(16, k, m) : randn(16, m, k);
+                D b = tb ? randn(17, n, k) : randn(17, k, n);
+                D c = out(m, n);
+                ref.matmul(c.r, a.r, b.r, ta, tb, 1f, 0f);
+                test.matmul(c.t, a.t, b.t, ta, tb, 1f, 0f);
+                compare("matmul transA=" + ta + " transB=" + tb, c, tol.gemm());
+                D c2 = randn(18, m, n);   // alpha, beta
+                ref.matmul(c2.r, a.r, b.r, ta, tb, 0.5f, 0.75f);
+                test.matmul(c2.t, a.t, b.t, ta, tb, 0.5f, 0.75f);
+                compare("matmul transA=" + ta + " transB=" + tb + " a=.5 b=.75", c2, tol.gemm());
+            }
+        }
+        // a rank-3 operand viewed as 2-D by its last axis (Linear on [N, P, C])
+        D x = randn(19, 2, 10, 24), w = randn(20, 16, 24);
+        D y = out(2, 10, 16);
+        ref.matmul(y.r, x.r, w.r, false, true, 1f, 0f);
+        test.matmul(y.t, x.t, w.t, false, true, 1f, 0f);
+        compare("matmul [2,10,24] @ [16,24]^T", y, tol.gemm());
+    }
+
+    void batchedMatmul() {
+        int batch = 3, m = 17, k = 31, n = 23;
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                D a = ta ? randn(21, batch, k, m) : randn(21, batch, m, k);
+                D b = tb ? randn(22, batch, n, k) : randn(22, batch, k, n);
+                D c = randn(23, batch, m, n);
+                ref.batchedMatmul(c.r, a.r, b.r, ta, tb, 0.125f, 1f);
+                test.batchedMatmul(c.t, a.t, b.t, ta, tb, 0.125f, 1f);
+                compare("batchedMatmul transA=" + ta + " transB=" + tb + " beta=1", c, tol.gemm());
+            }
+        }
+    }
+
+    /** conv forward, backward data and backward filter (accumulating, with a bias gradient) for several shapes. */
+    void conv2d() {
+        int[][] cases = {   // n, cin, h, w, cout, k, stride, pad
+            {2, 3, 16, 16, 8, 3, 1, 1},
+            {2, 8, 16, 16, 16, 3, 2, 1},
+            {3, 16, 8, 8, 8, 1, 1, 0},
+            {1, 4, 9, 7, 5, 3, 1, 0},
+        };
+        for (int[] cs : cases) {
+            int n = cs[0], cin = cs[1], h = cs[2], w = cs[3], cout = cs[4], k = cs[5], stride = cs[6], pad = cs[7];
+            int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
+            String tag = String.format(Locale.ROOT, "[%d,%d,%d,%d] k%d s%d p%d", n, cin, h, w, k, stride, pad);
+            D x = randn(24, n, cin, h, w), wt = randn(25, cout, cin, k, k), bias = randn(26, cout);
+            D y = out(n, cout, ho, wo);
+            ref.conv2d(y.r, x.r, wt.r, bias.r, stride, pad);
+            test.conv2d(y.t, x.t, wt.t, bias.t, stride, pad);
+            compare("conv2d " + tag, y, tol.conv());
+            D dy = randn(27, n, cout, ho, wo);
+            D dx = out(n, cin, h, w);
+            ref.conv2dBackwardData(dx.r, dy.r, wt.r, stride, pad);
+            test.conv2dBackwardData(dx.t, dy.t, wt.t, stride, pad);
+            compare("conv2dBackwardData " + tag, dx, tol.conv());
+            D dw = randn(28, cout, cin, k, k), db = randn(29, cout);
+            ref.conv2dBackwardFilter(dw.r, db.r, dy.r, x.r, stride, pad);
+            test.conv2dBackwardFilter(dw.t, db.t, dy.t, x.t, stride, pad);
+            compare("conv2dBackwardFilter (accumulates) " + tag, dw, tol.conv());
+            compare("conv2dBackwardFilter dBias " + tag, db, tol.reduction());
+        }
+    }
+
+    void convTranspose2d() {
+        // the U-Net's upsampling layer: k 4, stride 2, pad 1 doubles H and W
+        int n = 2, cin = 8, cout = 4, h = 5, w = 6;
+        D x = randn(30, n, cin, h, w), wt = randn(31, cin, cout, 4, 4), bias = randn(32, cout);
+        D y = out(n, cout, 2 * h, 2 * w);
+        ref.convTranspose2d(y.r, x.r, wt.r, bias.r, 2, 1);
+        test.convTranspose2d(y.t, x.t, wt.t, bias.t, 2, 1);
+        compare("convTranspose2d k4 s2 p1", y, tol.conv());
+        D dy = randn(33, n, cout, 2 * h, 2 * w);
+        D dx = out(n, cin, h, w);
+        ref.convTranspose2dBackwardData(dx.r, dy.r, wt.r, 2, 1);
+        test.convTranspose2dBackwardData(dx.t, dy.t, wt.t, 2, 1);
+        compare("convTranspose2dBackwardData", dx, tol.conv());
+        D dw = randn(34, cin, cout, 4, 4), db = randn(35, cout);
+        ref.convTranspose2dBackwardFilter(dw.r, db.r, dy.r, x.r, 2, 1);
+        test.convTranspose2dBackwardFilter(dw.t, db.t, dy.t, x.t, 2, 1);
+        compare("convTranspose2dBackwardFilter (accumulates)", dw, tol.conv());
+        compare("convTranspose2dBackwardFilter dBias", db, tol.reduction());
+    }
+
+    void groupNorm() {
+        int n = 3, c = 12, h = 9, w = 10, groups = 4;
+        D x = uniform(36, -2f, 3f, n, c, h, w), gamma = randn(37, c), beta = randn(38, c);
+        D y = out(n, c, h, w), mean = out(n * groups), rstd = out(n * groups);
+        ref.groupNorm(y.r, mean.r, rstd.r, x.r, gamma.r, beta.r, groups, 1e-5f);
+        test.groupNorm(y.t, mean.t, rstd.t, x.t, gamma.t, beta.t, groups, 1e-5f);
+        compare("groupNorm y", y, tol.norm());
+        compare("groupNorm mean", mean, tol.norm());
+        compare("groupNorm rstd", rstd, tol.norm());
+        D dy = randn(39, n, c, h, w);
+        D dx = out(n, c, h, w), dg = randn(40, c), dbt = randn(41, c);
+        // both backends get the reference statistics, so only the backward pass is compared
+        D meanR = host(mean.r.toArray(), n * groups), rstdR = host(rstd.r.toArray(), n * groups);
+        ref.groupNormBackward(dx.r, dg.r, dbt.r, dy.r, x.r, meanR.r, rstdR.r, gamma.r, groups);
+        test.groupNormBackward(dx.t, dg.t, dbt.t, dy.t, x.t, meanR.t, rstdR.t, gamma.t, groups);
+        compare("groupNormBackward dx", dx, tol.norm());
+        compare("groupNormBackward dGamma (accumulates)", dg, tol.norm());
+        compare("groupNormBackward dBeta (accumulates)", dbt, tol.norm());
+        // [N, C] input (no spatial axes), one group per channel
+        D x2 = randn(42, 5, 12), y2 = out(5, 12), m2 = out(5 * 12), r2 = out(5 * 12);
+        ref.groupNorm(y2.r, m2.r, r2.r, x2.r, gamma.r, beta.r, 12, 1e-5f);
+        test.groupNorm(y2.t, m2.t, r2.t, x2.t, gamma.t, beta.t, 12, 1e-5f);
+        compare("groupNorm [N,C], groups = C", y2, tol.norm());
+    }
+
+    void activations() {
+        int n = 50_001;
+        D x = uniform(43, -12f, 12f, n);
+        D y = out(n);
+        ref.silu(y.r, x.r);
+        test.silu(y.t, x.t);
+        compare("silu", y, tol.transcendental());
+        D dy = randn(44, n), dx = out(n);
+        ref.siluBackward(dx.r, dy.r, x.r);
+        test.siluBackward(dx.t, dy.t, x.t);
+        compare("siluBackward", dx, tol.transcendental());
+    }
+
+    void softmax() {
+        for (int cols : new int[] {7, 64, 300}) {
+            D x = uniform(45, -6f, 6f, 2, 33, cols);
+            D y = out(2, 33, cols);
+            ref.softmax(y.r, x.r);
+            test.softmax(y.t, x.t);
+            compare("softmax cols=" + cols, y, tol.transcendental());
+            D yRef = host(y.r.toArray(), 2, 33, cols);   // both backends get the reference probabilities
+            D dy = randn(46, 2, 33, cols), dx = out(2, 33, cols);
+            ref.softmaxBackward(dx.r, dy.r, yRef.r);
+            test.softmaxBackward(dx.t, dy.t, yRef.t);
+            compare("softmaxBackward cols=" + cols, dx, tol.reduction());
+        }
+        D x = uniform(47, -6f, 6f, 8, 50);
+        D inPlace = host(x.r.toArray(), 8, 50);
+        ref.softmax(inPlace.r, inPlace.r);
+        test.softmax(inPlace.t, inPlace.t);
+        compare("softmax in place", inPlace, tol.transcendental());
+    }
+
+    void dropout() {
+        int n = 9_999;
+        D x = randn(48, n);
+        for (long offset : new long[] {0, 3, 1L << 33}) {
+            D y = out(n);
+            ref.dropout(y.r, x.r, 0.3f, 77, offset);
+            test.dropout(y.t, x.t, 0.3f, 77, offset);
+            compare("dropout p=.3 offset " + offset, y, 0);
+            D dx = out(n);
+            ref.dropoutBackward(dx.r, x.r, 0.3f, 77, offset);
+            test.dropoutBackward(dx.t, x.t, 0.3f, 77, offset);
+            compare("dropoutBackward offset " + offset, dx, 0);
+        }
+    }
+
+    void reshaping() {
+        D x = randn(49, 2, 3, 5, 7), y = out(2, 3, 10, 14);
+        ref.upsampleNearest2x(y.r, x.r);
+        test.upsampleNearest2x(y.t, x.t);
+        compare("upsampleNearest2x", y, 0);
+        D dy = randn(50, 2, 3, 10, 14), dx = out(2, 3, 5, 7);
+        ref.upsampleNearest2xBackward(dx.r, dy.r);
+        test.upsampleNearest2xBackward(dx.t, dy.t);
+        compare("upsampleNearest2xBackward", dx, 0);
+        D p1 = randn(51, 2, 3, 4, 5), p2 = randn(52, 2, 1, 4, 5), p3 = randn(53, 2, 6, 4, 5);
+        D cat = out(2, 10, 4, 5);
+        ref.concatChannels(cat.r, p1.r, p2.r, p3.r);
+        test.concatChannels(cat.t, p1.t, p2.t, p3.t);
+        compare("concatChannels 3+1+6", cat, 0);
+        D s1 = out(2, 4, 4, 5), s2 = out(2, 6, 4, 5);
+        ref.splitChannels(new Tensor[] {s1.r, s2.r}, cat.r);
+        test.splitChannels(new Tensor[] {s1.t, s2.t}, cat.t);
+        compare("splitChannels 4+6 part 1", s1, 0);
+        compare("splitChannels 4+6 part 2", s2, 0);
+    }
+
+    void oneHot() {
+        D ids = host(new float[] {0, 4, 2, 2, 9}, 5);
+        D o = out(5, 10);
+        ref.oneHot(o.r, ids.r);
+        test.oneHot(o.t, ids.t);
+        compare("oneHot", o, 0);
+        // an invalid id: the CPU throws at once; a GPU may report it at its next synchronisation
+        D bad = host(new float[] {0, 10}, 2);
+        D o2 = out(2, 10);
+        assertThrows(IllegalArgumentException.class, () -> ref.oneHot(o2.r, bad.r));
+        assertThrows(RuntimeException.class, () -> {
+            test.oneHot(o2.t, bad.t);
+            test.synchronize();
+        }, "an invalid class id must be reported");
+        test.synchronize();   // reported once, then cleared
+    }
+
+    void adamw() {
+        int n = 4099;
+        float[] mask = new float[n];
+        for (int i = 0; i < n; i++) mask[i] = i % 3 == 0 ? 0f : 1f;
+        D dm = host(mask, n);
+        for (boolean withMask : new boolean[] {true, false}) {
+            D p = randn(54, n), g = randn(55, n), m = randn(56, n), v = uniform(57, 0f, 2f, n);
+            for (int step = 1; step <= 3; step++) {
+                float bc1 = (float) (1 - Math.pow(0.9, step)), bc2 = (float) (1 - Math.pow(0.999, step));
+                ref.adamw(p.r, g.r, m.r, v.r, withMask ? dm.r : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
+                test.adamw(p.t, g.t, m.t, v.t, withMask ? dm.t : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
+            }
+            String tag = withMask ? "with decay mask" : "no mask";
+            compare("adamw params (3 steps, " + tag + ")", p, 0);
+            compare("adamw m (" + tag + ")", m, 0);
+            compare("adamw v (" + tag + ")", v, 0);
+        }
+    }
+
+    void random() {
+        for (long offset : new long[] {0, 1, 2, 3, 5, (1L << 40) + 1}) {
+            for (int n : new int[] {1, 3, 4, 1001, 65_537}) {
+                D r = out(n);
+                ref.randn(r.r, 1234567890123L, offset);
+                test.randn(r.t, 1234567890123L, offset);
+                compare("randn n=" + n + " offset=" + offset, r, tol.philox());
+                D u = out(n);
+                ref.rand(u.r, -5L, offset);
+                test.rand(u.t, -5L, offset);
+                compare("rand n=" + n + " offset=" + offset, u, 0);
+            }
+        }
+        D big = out(1 << 20);
+        ref.randn(big.r, 42, 7);
+        test.randn(big.t, 42, 7);
+        compare("randn 2^20 values", big, tol.philox());
+    }
+
+    void timestepEmbedding() {
+        D ts = host(new float[] {0, 1, 17, 500, 999, 123456}, 6);
+        for (int dim : new int[] {32, 33, 2}) {
+            for (boolean ddpm : new boolean[] {true, false}) {
+                if (dim == 2 && ddpm) continue;   // half - 1 = 0: division by zero on both, nothing to compare
+                D o = out(6, dim);
+                ref.timestepEmbedding(o.r, ts.r, 10000f, ddpm);
+                test.timestepEmbedding(o.t, ts.t, 10000f, ddpm);
+                compare("timestepEmbedding dim=" + dim + " ddpm=" + ddpm, o, tol.philox());
+            }
+        }
+    }
+
+    void qSample() {
+        int n = 4, c = 3, hw = 36;
+        int total = n * c * hw;
+        float[] sa = new float[1000], sb = new float[1000];
+        for (int i = 0; i < 1000; i++) {
+            double abar = Math.exp(-i / 300.0);
+            sa[i] = (float) Math.sqrt(abar);
+            sb[i] = (float) Math.sqrt(1 - abar);
+        }
+        D tsa = host(sa, 1000), tsb = host(sb, 1000);
+        D t = host(new float[] {0, 999, 3, 500}, n);
+        D x0 = randn(58, n, c, 6, 6), noise = randn(59, n, c, 6, 6);
+        for (int target : new int[] {Backend.TARGET_EPSILON, Backend.TARGET_SAMPLE, Backend.TARGET_V}) {
+            D xt = out(n, c, 6, 6), tg = out(n, c, 6, 6);
+            ref.qSample(xt.r, tg.r, x0.r, null, t.r, tsa.r, tsb.r, target, 99, 12345);
+            test.qSample(xt.t, tg.t, x0.t, null, t.t, tsa.t, tsb.t, target, 99, 12345);
+            compare("qSample drawn noise, target " + target + ": xt", xt, tol.philox());
+            compare("qSample drawn noise, target " + target + ": target", tg, tol.philox());
+            D xt2 = out(n, c, 6, 6), tg2 = out(n, c, 6, 6);
+            ref.qSample(xt2.r, tg2.r, x0.r, noise.r, t.r, tsa.r, tsb.r, target, 0, 0);
+            test.qSample(xt2.t, tg2.t, x0.t, noise.t, t.t, tsa.t, tsb.t, target, 0, 0);
+            compare("qSample given noise, target " + target + ": xt", xt2, 0);
+            compare("qSample given noise, target " + target + ": target", tg2, 0);
+        }
+        D inPlace = host(x0.r.toArray(), n, c, 6, 6);   // xt aliases x0, no target (a scheduler's addNoise)
+        ref.qSample(inPlace.r, null, inPlace.r, noise.r, t.r, tsa.r, tsb.r, 0, 0, 0);
+        test.qSample(inPlace.t, null, inPlace.t, noise.t, t.t, tsa.t, tsb.t, 0, 0, 0);
+        compare("qSample in place, no target", inPlace, 0);
+        // a timestep outside the table: the CPU throws at once, a GPU reports it at its next synchronisation
+        D badT = host(new float[] {0, 1000, 3, 500}, n);
+        D xt = out(n, c, 6, 6);
+        assertThrows(IllegalArgumentException.class, () -> ref.qSample(xt.r, null, x0.r, noise.r, badT.r, tsa.r, tsb.r, 0, 0, 0));
+        assertThrows(RuntimeException.class, () -> {
+            test.qSample(xt.t, null, x0.t, noise.t, badT.t, tsa.t, tsb.t, 0, 0, 0);
+            test.synchronize();
+        }, "a timestep outside [0, T) must be reported");
+        test.synchronize();
+        assertEquals(total, x0.r.numel());
+    }
+
+    void diffusionStep() {
+        int n = 3 * 4 * 8 * 8;
+        D sample = randn(60, 3, 4, 8, 8), model = randn(61, 3, 4, 8, 8), hist = randn(62, 3, 4, 8, 8);
+        StepCoefficients[] ks = {
+            StepCoefficients.of(1.3, -0.4, false, 1, 0.6, 0.3, 0.1, 0, 0),        // deterministic (DDIM eta=0)
+            StepCoefficients.of(1.3, -0.4, true, 1, 0.6, 0.3, 0.1, 0, 0.2),       // clipped, with noise (DDPM)
+            StepCoefficients.of(2.1, -1.7, false, 1, 0.5, 0.4, -0.2, 0.3, 0),     // multistep (DPM-Solver++)
+        };
+        for (int i = 0; i < ks.length; i++) {
+            D prev = out(3, 4, 8, 8), x0 = out(3, 4, 8, 8);
+            Tensor hr = ks[i].d() != 0 ? hist.r : null, ht = ks[i].d() != 0 ? hist.t : null;
+            ref.diffusionStep(prev.r, x0.r, sample.r, model.r, hr, ks[i], 5, 1L << 35);
+            test.diffusionStep(prev.t, x0.t, sample.t, model.t, ht, ks[i], 5, 1L << 35);
+            compare("diffusionStep case " + i + ": prev", prev, ks[i].sigma() != 0 ? tol.philox() : 0);
+            compare("diffusionStep case " + i + ": predX0", x0, 0);
+        }
+        D s2 = host(sample.r.toArray(), 3, 4, 8, 8);   // in place: prev and predX0 alias the sample
+        ref.diffusionStep(s2.r, null, s2.r, model.r, null, ks[0], 0, 0);
+        test.diffusionStep(s2.t, null, s2.t, model.t, null, ks[0], 0, 0);
+        compare("diffusionStep in place", s2, 0);
+        assertEquals(n, sample.r.numel());
+    }
+
+    void repaintBlend() {
+        D sample = randn(63, 2, 3, 8, 8), orig = randn(64, 2, 3, 8, 8);
+        float[] mask = new float[64];
+        for (int i = 0; i < 64; i++) mask[i] = i % 8 < 4 ? 1f : i % 8 == 4 ? 0.5f : 0f;
+        D m = host(mask, 8, 8);
+        D o = out(2, 3, 8, 8);
+        ref.repaintBlend(o.r, sample.r, orig.r, m.r, 0.8f, 0.6f, 7, 999);
+        test.repaintBlend(o.t, sample.t, orig.t, m.t, 0.8f, 0.6f, 7, 999);
+        compare("repaintBlend with re-noise", o, tol.philox());
+        D s2 = host(sample.r.toArray(), 2, 3, 8, 8);
+        ref.repaintBlend(s2.r, s2.r, orig.r, m.r, 1f, 0f, 7, 999);
+        test.repaintBlend(s2.t, s2.t, orig.t, m.t, 1f, 0f, 7, 999);
+        compare("repaintBlend final step, in place", s2, 0);
+    }
+
+    void mseLoss() {
+        D mo = randn(65, 5, 3, 7, 7), tg = randn(66, 5, 3, 7, 7), w = uniform(67, 0f, 3f, 5);
+        D mse = out(5), d = out(5, 3, 7, 7);
+        ref.mseLoss(mse.r, d.r, mo.r, tg.r, w.r, 0.2f);
+        test.mseLoss(mse.t, d.t, mo.t, tg.t, w.t, 0.2f);
+        compare("mseLoss per-sample mse", mse, tol.reduction());
+        compare("mseLoss dOut (weighted)", d, 0);
+        D mse2 = out(5);
+        ref.mseLoss(mse2.r, null, mo.r, tg.r, null, 1f);
+        test.mseLoss(mse2.t, null, mo.t, tg.t, null, 1f);
+        compare("mseLoss loss only", mse2, tol.reduction());
+        D alias = host(mo.r.toArray(), 5, 3, 7, 7);   // dOut aliases modelOut
+        D mse3 = out(5);
+        ref.mseLoss(mse3.r, alias.r, alias.r, tg.r, null, 0.2f);
+        test.mseLoss(mse3.t, alias.t, alias.t, tg.t, null, 0.2f);
+        compare("mseLoss dOut aliasing modelOut", alias, 0);
+    }
+}

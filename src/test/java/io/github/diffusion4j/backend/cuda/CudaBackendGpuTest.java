@@ -1,0 +1,123 @@
+package io.github.diffusion4j.backend.cuda;
+
+import io.github.diffusion4j.backend.Backends;
+import io.github.diffusion4j.backend.cpu.CpuBackend;
+import io.github.diffusion4j.tensor.Philox;
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Memory, transfers, arena generations, lifecycle and selection of the CUDA backend on a GPU. Skips without one. */
+@Tag("gpu")
+class CudaBackendGpuTest {
+    static CudaBackend gpu;
+
+    @BeforeAll static void start() {
+        CudaAvailability a = CudaAvailability.probe();
+        Assumptions.assumeTrue(a.available(), a.reason());
+        gpu = CudaBackend.create(CudaBackend.Options.strictFp32(0));
+        System.out.println(gpu.description());
+    }
+
+    @AfterAll static void stop() {
+        if (gpu != null) gpu.close();
+    }
+
+    @Test void roundTripsThroughTheStagingBufferInChunks() {
+        int n = 5_000_017;   // more than the 2^21-float staging buffer: three chunks each way
+        float[] h = new float[n];
+        Philox.fillNormal(h, 0, 1, 0, 0, n);
+        CudaBackend.Transfers before = gpu.transfers();
+        try (Tensor t = gpu.fromArray(h, Shape.of(n))) {
+            float[] back = new float[n + 3];
+            gpu.copyToHost(back, 3, t);
+            for (int i = 0; i < n; i++) if (back[i + 3] != h[i]) throw new AssertionError("element " + i);
+            CudaBackend.Transfers d = gpu.transfers().minus(before);
+            assertEquals(new CudaBackend.Transfers(1, 4L * n, 1, 4L * n), d);
+            gpu.copyFromHost(t.view(10, Shape.of(5)), new float[] {9, 8, 7, 6, 5, 4, 3}, 2);
+            assertArrayEquals(new float[] {h[9], 7, 6, 5, 4, 3, h[15]}, gpu.toHost(t.view(9, Shape.of(7))));
+        }
+    }
+
+    @Test void arenaTensorsExpireAtBeginStepOwnedTensorsDoNot() {
+        gpu.beginStep();
+        Tensor act = gpu.scratch(Shape.of(1000));
+        Tensor kept = gpu.zeros(Shape.of(1000));
+        gpu.fill(act, 1f);
+        gpu.copy(kept, act);
+        assertInstanceOf(CudaStorage.class, act.storage());
+        assertTrue(((CudaStorage) act.storage()).isArena());
+        gpu.beginStep();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> gpu.fill(act, 2f));
+        System.out.println("stale arena tensor: " + e.getMessage());
+        assertTrue(e.getMessage().contains("beginStep"), e.getMessage());
+        assertEquals(1000.0, gpu.sum(kept));
+        kept.close();
+        assertThrows(IllegalStateException.class, () -> gpu.sum(kept));
+        assertThrows(IllegalStateException.class, () -> kept.storage().close());
+    }
+
+    @Test void theArenaStopsAllocatingOnceSized() {
+        for (int step = 0; step < 4; step++) {
+            gpu.beginStep();
+            long allocs = gpu.memoryStats().allocations();
+            for (int k = 0; k < 20; k++) gpu.fill(gpu.scratch(Shape.of(1 << 16)), k);
+            long after = gpu.memoryStats().allocations();
+            System.out.println("step " + step + ": " + (after - allocs) + " allocations, " + gpu.memoryStats());
+            if (step >= 1) assertEquals(allocs, after, "steady state allocates nothing");
+        }
+    }
+
+    @Test void scalarsAndTiming() {
+        float[] h = new float[1 << 20];
+        java.util.Arrays.fill(h, 0.5f);
+        try (Tensor a = gpu.fromArray(h, Shape.of(h.length)); Tensor b = gpu.zeros(Shape.of(h.length))) {
+            CudaBackend.Transfers before = gpu.transfers();
+            assertEquals(h.length * 0.5, gpu.sum(a));
+            assertEquals(h.length * 0.25, gpu.sumSquares(a));
+            assertTrue(gpu.allFinite(a));
+            CudaBackend.Transfers d = gpu.transfers().minus(before);
+            assertEquals(3, d.deviceToHostCount(), "one small copy per scalar");
+            float ms = gpu.elapsedMillis(() -> {
+                for (int i = 0; i < 10; i++) gpu.axpby(b, 1f, b, 1f, a);
+            });
+            assertTrue(ms > 0 && ms < 10_000, "elapsed " + ms);
+            assertEquals(h.length * 5.0, gpu.sum(b));
+            System.out.printf("10 axpby over 2^20 floats: %.3f ms%n", ms);
+        }
+    }
+
+    @Test void foreignTensorsAndBadDevicesAreRefused() {
+        Tensor cpu = CpuBackend.get().zeros(3);
+        try (Tensor g = gpu.zeros(Shape.of(3))) {
+            assertThrows(IllegalArgumentException.class, () -> gpu.copy(g, cpu));
+        }
+        CudaException e = assertThrows(CudaException.class, () -> CudaBackend.create(99));
+        System.out.println("--gpu 99: " + e.getMessage());
+        assertTrue(e.getMessage().startsWith("CUDA backend cannot start: --gpu 99") || e.getMessage().startsWith("--gpu 99"),
+                e.getMessage());
+    }
+
+    @Test void selectionPicksCudaAndCloseIsFinal() {
+        Backends.Choice c = Backends.select("auto");
+        System.out.println("auto: " + c.reason());
+        assertInstanceOf(CudaBackend.class, c.backend());
+        Tensor t = c.backend().zeros(4);
+        c.backend().close();
+        c.backend().close();   // closing again does nothing
+        assertThrows(IllegalStateException.class, () -> c.backend().fill(t, 1f));
+        Backends.Choice d = Backends.select("cuda", 0);
+        assertInstanceOf(CudaBackend.class, d.backend());
+        d.backend().close();
+    }
+}

@@ -1,0 +1,104 @@
+package io.github.diffusion4j.backend.cuda;
+
+import io.github.diffusion4j.backend.Backends;
+import io.github.diffusion4j.backend.cpu.CpuBackend;
+import io.github.diffusion4j.tensor.Backend;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * On a machine without a usable GPU (CI, this build machine): selecting CUDA fails with ONE clear line, auto
+ * falls back to the CPU saying why, and even a CudaBackend forced past the availability check fails with a
+ * CudaException rather than a linkage error or a crash. Skipped where CUDA is available.
+ */
+class CudaBackendWithoutGpuTest {
+
+    static CudaAvailability unavailable() {
+        CudaAvailability a = CudaAvailability.probe();
+        Assumptions.assumeFalse(a.available(), "CUDA is available here: the no-GPU paths are not exercised");
+        return a;
+    }
+
+    static void oneLine(String s) {
+        assertFalse(s == null || s.isBlank(), "empty message");
+        assertFalse(s.contains("\n"), "message is not one line: " + s);
+    }
+
+    @Test void cudaIsRefusedWithTheProbesReason() {
+        CudaAvailability a = unavailable();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Backends.select("cuda"));
+        System.out.println("--device cuda here: " + e.getMessage());
+        oneLine(e.getMessage());
+        assertEquals("--device cuda: " + a.reason(), e.getMessage());
+        assertTrue(e.getMessage().startsWith("--device cuda: CUDA unavailable: "));
+        assertThrows(IllegalArgumentException.class, () -> Backends.select("cuda", 1));
+    }
+
+    @Test void autoFallsBackToTheCpu() {
+        CudaAvailability a = unavailable();
+        Backends.Choice c = Backends.select("auto");
+        assertSame(CpuBackend.get(), c.backend());
+        assertEquals("cpu (" + a.reason() + ")", c.reason());
+        oneLine(c.reason());
+        assertEquals("backend auto -> cpu (" + a.reason() + ")", Backends.autoSummary());
+        assertSame(CpuBackend.get(), Backends.select("cpu", 3).backend());
+        assertThrows(IllegalArgumentException.class, () -> Backends.select("auto", -1));
+        assertThrows(IllegalArgumentException.class, () -> Backends.select("tpu"));
+    }
+
+    @Test void createFailsWithACudaException() {
+        CudaAvailability a = unavailable();
+        CudaException e = assertThrows(CudaException.class, () -> CudaBackend.create(0));
+        assertEquals(a.reason(), e.getMessage());
+        oneLine(e.getMessage());
+    }
+
+    /** Past the probe, JCuda's binding (linked to libcuda.so.1) or cuInit fails: still a CudaException. */
+    @Test void forcedConstructionFailsCleanly() {
+        unavailable();
+        CudaException e = assertThrows(CudaException.class,
+                () -> CudaBackend.createUnchecked(CudaBackend.Options.strictFp32(0)));
+        System.out.println("forced CudaBackend here: " + e.getMessage());
+        oneLine(e.getMessage());
+        assertTrue(e.getMessage().startsWith("CUDA backend cannot start: ") || e.getMessage().startsWith("cu"),
+                e.getMessage());
+        // and again: the failed class initialisation must not turn into a NoClassDefFoundError leak either
+        assertThrows(CudaException.class, () -> CudaBackend.createUnchecked(CudaBackend.Options.strictFp32(0)));
+    }
+
+    @Test void optionsFromSystemProperties() {
+        String old = System.getProperty("diffusion4j.tf32");
+        try {
+            System.clearProperty("diffusion4j.tf32");
+            CudaBackend.Options d = CudaBackend.Options.defaults(2);
+            assertEquals(2, d.device());
+            assertFalse(d.tf32Gemm(), "PyTorch default: FP32 GEMMs");
+            assertTrue(d.tf32Conv(), "PyTorch default: TF32 convolutions");
+            assertTrue(d.deterministicConv());
+            System.setProperty("diffusion4j.tf32", "true");
+            assertTrue(CudaBackend.Options.defaults(0).tf32Gemm());
+            assertTrue(CudaBackend.Options.defaults(0).tf32Conv());
+            System.setProperty("diffusion4j.tf32", "false");
+            assertFalse(CudaBackend.Options.defaults(0).tf32Gemm());
+            assertFalse(CudaBackend.Options.defaults(0).tf32Conv());
+        } finally {
+            if (old == null) System.clearProperty("diffusion4j.tf32");
+            else System.setProperty("diffusion4j.tf32", old);
+        }
+        assertThrows(IllegalArgumentException.class, () -> CudaBackend.Options.defaults(-1));
+    }
+
+    @Test void theCpuBackendIgnoresBeginStep() {
+        Backend b = CpuBackend.get();
+        var t = b.scratch(io.github.diffusion4j.tensor.Shape.of(3));
+        b.fill(t, 2f);
+        b.beginStep();
+        assertEquals(6.0, b.sum(t));
+    }
+}

@@ -1,0 +1,74 @@
+package io.github.diffusion4j.backend.cuda;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Every kernel launch written in CudaBackend.java passes its parameters in the order and kinds of the kernel's
+ * signature. KernelArgs checks this at run time, but the run time is on a GPU; this reads the launch chains
+ * ({@code kFoo.begin().ptr(..).i64(..)...launch(..)}) from the source so that a wrong launcher fails here, without
+ * one. Together with KernelSignatureTest (signatures vs kernels/*.cu) it ties every launch to the CUDA source.
+ */
+class LauncherCallSiteTest {
+    static final Path SOURCE = Path.of("src/main/java/io/github/diffusion4j/backend/cuda/CudaBackend.java");
+
+    @Test void everyLaunchMatchesItsKernelSignature() throws Exception {
+        Assumptions.assumeTrue(Files.isRegularFile(SOURCE), "sources not found (tests not run from the project root)");
+        String src = Files.readString(SOURCE);
+        Map<String, String> fieldToKernel = new HashMap<>();
+        Matcher decl = Pattern.compile("(k\\w+) = kernel\\(Kernels\\.(\\w+)\\)").matcher(src);
+        while (decl.find()) {
+            String kernel = (String) Kernels.class.getField(decl.group(2)).get(null);
+            fieldToKernel.put(decl.group(1), kernel);
+        }
+        assertTrue(fieldToKernel.size() >= 30, "launcher fields found: " + fieldToKernel.size());
+
+        Pattern setter = Pattern.compile("\\.(ptr|i64|i32|f32|launch)\\(");
+        Matcher chain = Pattern.compile("\\b(k\\w+)\\.begin\\(\\)").matcher(src);
+        Set<String> launched = new HashSet<>();
+        int chains = 0;
+        while (chain.find()) {
+            String field = chain.group(1);
+            String kernel = fieldToKernel.get(field);
+            assertTrue(kernel != null, "launch of " + field + ", which is not a kernel(...) field");
+            StringBuilder sig = new StringBuilder();
+            Matcher m = setter.matcher(src);
+            m.region(chain.end(), src.length());
+            boolean ended = false;
+            while (m.find()) {
+                String s = m.group(1);
+                if (s.equals("launch")) {
+                    ended = true;
+                    break;
+                }
+                sig.append(switch (s) {
+                    case "ptr" -> 'p';
+                    case "i64" -> 'j';
+                    case "i32" -> 'i';
+                    default -> 'f';
+                });
+            }
+            assertTrue(ended, "launch chain of " + field + " never launches");
+            int line = src.substring(0, chain.start()).split("\n", -1).length;
+            assertEquals(Kernels.SIGNATURES.get(kernel), sig.toString(),
+                    "CudaBackend.java line " + line + ": parameters passed to " + kernel);
+            launched.add(kernel);
+            chains++;
+        }
+        System.out.println(chains + " launch sites checked, " + launched.size() + " kernels launched");
+        // every kernel the backend looks up is launched somewhere
+        assertEquals(new HashSet<>(fieldToKernel.values()), launched);
+    }
+}
