@@ -17,11 +17,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The Java example of docs/diffusion-api.md compiles and runs: the code between the markers below must equal the
+ * The Java example of README.md compiles and runs: the code between the markers below must equal the
  * markdown's java block between its markers (up to common indentation).
  */
 class ApiSnippetTest {
-    static final Path DOC = Path.of("docs", "diffusion-api.md");
+    static final Path DOC = Path.of("README.md");
     static final Path SELF = Path.of("src", "test", "java", "io", "github", "diffusion4j", "diffusion", "ApiSnippetTest.java");
 
     @Test
@@ -100,8 +100,8 @@ class ApiSnippetTest {
         List<String> test = between(Files.readAllLines(SELF), "// BEGIN diffusion-api " + "snippet",
                 "// END diffusion-api " + "snippet");
         assertEquals(String.join("\n", test), String.join("\n", code),
-                "docs/diffusion-api.md and ApiSnippetTest must show the same code");
-        System.out.println("docs/diffusion-api.md snippet: " + code.size() + " lines, identical to the tested code; "
+                "README.md and ApiSnippetTest must show the same code");
+        System.out.println("README.md snippet: " + code.size() + " lines, identical to the tested code; "
                 + Arrays.asList(code.get(0).split(" ")).get(0) + " ...");
     }
 }
