@@ -7,7 +7,7 @@ import java.util.concurrent.Callable;
 
 /**
  * The {@code diffusion4j} command line. Exit codes: 0 success, 2 invalid input (one line on stderr, no stack
- * trace unless {@code --verbose}), 1 internal failure.
+ * trace unless {@code --verbose}), 1 training diverged (one line naming the last good checkpoint) or internal failure.
  */
 @Command(name = "diffusion4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train and sample image diffusion models (DDPM family) on the JVM.",
@@ -31,8 +31,10 @@ public final class Main implements Callable<Integer> {
         return cl;
     }
 
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
     @Override public Integer call() {
-        CommandLine.usage(this, System.out);
+        spec.commandLine().usage(spec.commandLine().getOut());
         return 0;
     }
 
@@ -53,6 +55,11 @@ public final class Main implements Callable<Integer> {
             cmd.getErr().println("error: " + ex.getMessage());
             if (verbose) ex.printStackTrace(cmd.getErr());
             return 2;
+        }
+        if (ex instanceof io.github.diffusion4j.train.TrainingDivergedException) {
+            cmd.getErr().println("error: " + ex.getMessage());
+            if (verbose) ex.printStackTrace(cmd.getErr());
+            return 1;
         }
         cmd.getErr().println("internal error: " + ex);
         if (verbose) ex.printStackTrace(cmd.getErr());

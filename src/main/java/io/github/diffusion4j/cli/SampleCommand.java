@@ -158,7 +158,7 @@ public final class SampleCommand implements Callable<Integer> {
         o.println("grid: " + out);
         if (outDir != null) {
             Files.createDirectories(outDir);
-            List<Path> files = ImageIo.writeEach(outDir, "sample-", all, count, c, size, size, 1);
+            List<Path> files = ImageIo.writeEach(outDir, "sample", all, count, c, size, size, 1);
             StringBuilder csv = new StringBuilder("file,label,class\n");
             for (int i = 0; i < count; i++) {
                 int l = classes > 0 ? (int) labelIds[i] : -1;

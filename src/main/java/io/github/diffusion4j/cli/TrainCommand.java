@@ -241,18 +241,18 @@ public final class TrainCommand implements Callable<Integer> {
             }
             double done = s.step() - firstStep;
             double perStep = done > 0 ? (now - t0) / 1e9 / done : Double.NaN;
-            double itPerSec = 1 / perStep;
+            String itPerSec = Double.isFinite(perStep) ? String.format(Locale.ROOT, "%.2f", 1 / perStep) : "--";   // unknown after the first step
             String eta = Double.isFinite(perStep) ? duration((s.totalSteps() - s.step()) * perStep) : "--:--";
             if (tty) {
                 int width = 24;
                 int filled = (int) (width * s.step() / (double) s.totalSteps());
-                out.printf(Locale.ROOT, "\rstep %d/%d [%s%s] loss %.4f | %.2f it/s | ETA %s   ", s.step(), s.totalSteps(),
+                out.printf(Locale.ROOT, "\rstep %d/%d [%s%s] loss %.4f | %s it/s | ETA %s   ", s.step(), s.totalSteps(),
                         "#".repeat(filled), ".".repeat(width - filled), s.loss(), itPerSec, eta);
                 barShown = true;
                 out.flush();
             } else if (now - lastPlain > 10_000_000_000L || s.step() == s.totalSteps() || s.step() == start + 1) {
                 lastPlain = now;
-                out.printf(Locale.ROOT, "step %d/%d loss %.4f lr %.2e grad-norm %.3f %.2f it/s ETA %s%n", s.step(),
+                out.printf(Locale.ROOT, "step %d/%d loss %.4f lr %.2e grad-norm %.3f %s it/s ETA %s%n", s.step(),
                         s.totalSteps(), s.loss(), s.lr(), s.gradNorm(), itPerSec, eta);
                 out.flush();
             }

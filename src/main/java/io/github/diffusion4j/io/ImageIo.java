@@ -40,6 +40,9 @@ import java.util.List;
 public final class ImageIo {
     static {
         System.setProperty("java.awt.headless", "true");
+        // Cache in memory, not in temporary files: a file-cached stream registers a JVM shutdown hook, which throws
+        // "Shutdown in progress" when the loss plot and sample grid are written after Ctrl-C.
+        ImageIO.setUseCache(false);
     }
 
     private ImageIo() {}

@@ -132,7 +132,14 @@ public final class Checkpoint {
         if (root == null || !FORMAT.equals(root.path("format").asText())) {
             throw new FileFormatException(file + " is not a diffusion4j checkpoint config");
         }
-        TrainConfig cfg = TrainConfig.json().treeToValue(root.path("train"), TrainConfig.class);
+        if (!root.path("train").isObject()) throw new FileFormatException("corrupt " + file + ": no \"train\" settings");
+        TrainConfig cfg;
+        try {
+            cfg = TrainConfig.json().treeToValue(root.path("train"), TrainConfig.class);
+            cfg.validate();
+        } catch (IOException | IllegalArgumentException e) {
+            throw new FileFormatException("corrupt " + file + ": " + oneLine(e));
+        }
         JsonNode pos = root.path("data_position");
         java.util.List<String> names = new java.util.ArrayList<>();
         root.path("dataset").path("class_names").forEach(n -> names.add(n.asText()));
@@ -144,7 +151,12 @@ public final class Checkpoint {
     /** Builds the checkpoint's model (not yet allocated) and checks its parameter count. */
     public static Model buildModel(Info info) {
         TrainConfig c = info.config();
-        Model m = Presets.create(c.model, c.channels, c.imageSize, info.numClasses(), c.dropout);
+        Model m;
+        try {
+            m = Presets.create(c.model, c.channels, c.imageSize, info.numClasses(), c.dropout);
+        } catch (IllegalArgumentException e) {
+            throw new FileFormatException("checkpoint " + info.dir().resolve(CONFIG) + " describes no buildable model: " + e.getMessage());
+        }
         if (info.parameters() != 0 && m.params().count() != info.parameters()) {
             throw new FileFormatException("checkpoint " + info.dir() + " was written by a model with " + info.parameters()
                     + " parameters, but preset " + c.model + " now has " + m.params().count());

@@ -202,7 +202,8 @@ public final class Trainer implements AutoCloseable {
                     if (!stop.get()) throw e;   // while stopping (Ctrl-C) the checkpoint matters more than the grid
                 }
             }
-            if (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last) {
+            // not inside a run of non-finite steps: the divergence message names the last checkpoint as a good one
+            if (bad == 0 && (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last)) {
                 lastCheckpoint = saveCheckpoint();
                 listener.message("checkpoint: " + lastCheckpoint);
             }
