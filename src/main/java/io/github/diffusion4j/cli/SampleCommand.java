@@ -41,9 +41,9 @@ public final class SampleCommand implements Callable<Integer> {
 
     @Option(names = "--run", required = true, paramLabel = "PATH", description = "Run folder (its latest checkpoint) or checkpoint folder.")
     Path run;
-    @Option(names = "--sampler", defaultValue = "ddim", description = "ddpm, ddim or dpmpp (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sampler", defaultValue = "ddpm", description = "ddpm (ancestral), ddim or dpmpp (default: ${DEFAULT-VALUE}).")
     String sampler;
-    @Option(names = "--steps", description = "Inference steps (default: ddpm 1000, ddim 50, dpmpp 20).")
+    @Option(names = "--steps", description = "Inference steps (default: ddpm 100, ddim 50, dpmpp 20).")
     Integer steps;
     @Option(names = "--eta", defaultValue = "0", description = "DDIM eta in [0, 1] (default: ${DEFAULT-VALUE}).")
     double eta;
@@ -189,7 +189,7 @@ public final class SampleCommand implements Callable<Integer> {
     private int inferenceSteps() {
         if (steps != null) return steps;
         return switch (sampler) {
-            case "ddpm" -> 1000;
+            case "ddpm" -> 100;
             case "dpmpp" -> 20;
             default -> 50;
         };

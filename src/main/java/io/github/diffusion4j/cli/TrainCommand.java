@@ -44,15 +44,15 @@ public final class TrainCommand implements Callable<Integer> {
     String model;
     @Option(names = "--classes", description = "Train class-conditionally on the dataset's labels (for classifier-free guidance).")
     boolean classes;
-    @Option(names = "--steps", defaultValue = "2500", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", defaultValue = "3000", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     long steps;
-    @Option(names = "--batch-size", defaultValue = "32", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch-size", defaultValue = "16", description = "Batch size (default: ${DEFAULT-VALUE}).")
     int batchSize;
     @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int gradAccum;
-    @Option(names = "--lr", defaultValue = "2e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     float lr;
-    @Option(names = "--warmup", defaultValue = "100", description = "Linear warmup steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "50", description = "Linear warmup steps (default: ${DEFAULT-VALUE}).")
     int warmup;
     @Option(names = "--lr-schedule", defaultValue = "cosine", description = "constant or cosine after warmup (default: ${DEFAULT-VALUE}).")
     String lrSchedule;
@@ -68,7 +68,7 @@ public final class TrainCommand implements Callable<Integer> {
     int timesteps;
     @Option(names = "--prediction", defaultValue = "epsilon", description = "What the model predicts: epsilon, sample (x0), v_prediction (default: ${DEFAULT-VALUE}).")
     String prediction;
-    @Option(names = "--min-snr", defaultValue = "0", paramLabel = "GAMMA", description = "Min-SNR-gamma loss weighting, e.g. 5 (0: uniform; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--min-snr", defaultValue = "5", paramLabel = "GAMMA", description = "Min-SNR-gamma loss weighting (Hang et al. 2023; 0: uniform; default: ${DEFAULT-VALUE}).")
     float minSnr;
     @Option(names = "--offset-noise", defaultValue = "0", description = "Offset-noise strength (default: ${DEFAULT-VALUE}).")
     float offsetNoise;
@@ -89,13 +89,13 @@ public final class TrainCommand implements Callable<Integer> {
     String device;
     @Option(names = "--log-every", defaultValue = "10", description = "Steps between metrics lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
-    @Option(names = "--sample-every", defaultValue = "500", description = "Steps between sample grids (0: only at the end; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-every", defaultValue = "1000", description = "Steps between sample grids (0: only at the end; default: ${DEFAULT-VALUE}).")
     int sampleEvery;
     @Option(names = "--sample-count", defaultValue = "16", description = "Images per sample grid (0: none; default: ${DEFAULT-VALUE}).")
     int sampleCount;
-    @Option(names = "--sample-steps", defaultValue = "25", description = "DDIM steps for sample grids (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-steps", defaultValue = "50", description = "DDPM steps for sample grids (default: ${DEFAULT-VALUE}).")
     int sampleSteps;
-    @Option(names = "--checkpoint-every", defaultValue = "500", description = "Steps between checkpoints (0: only at the end; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--checkpoint-every", defaultValue = "1000", description = "Steps between checkpoints (0: only at the end; default: ${DEFAULT-VALUE}).")
     int checkpointEvery;
     @Option(names = "--keep", defaultValue = "3", description = "Checkpoints to keep (default: ${DEFAULT-VALUE}).")
     int keep;

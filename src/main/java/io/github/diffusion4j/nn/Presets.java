@@ -42,7 +42,8 @@ public final class Presets {
             // for tests and gradient checks: two levels, attention at 8x8
             case "tiny" -> new UNetConfig(3, 3, 16, 16, new int[] {1, 2}, 1, new int[] {8}, 0f, 4, 2, 0, false);
             // trains in minutes on 2 CPU cores (the default of `train`)
-            case "small" -> new UNetConfig(3, 3, 32, 32, new int[] {1, 2, 2}, 1, new int[] {8}, 0f, 8, 4, 0, false);
+            // cheap at full resolution (16 channels at 32x32), wide where the image is small (64 at 8x8 and 4x4)
+            case "small" -> new UNetConfig(3, 3, 32, 16, new int[] {1, 2, 4, 4}, 1, new int[] {8, 4}, 0f, 8, 4, 0, false);
             case "x16" -> new UNetConfig(3, 3, 32, 16, new int[] {1, 2, 2}, 1, new int[] {8}, 0f, 8, 2, 0, false);
             case "x24" -> new UNetConfig(3, 3, 32, 24, new int[] {1, 2, 2}, 1, new int[] {}, 0f, 8, 2, 0, false);
             case "x32b" -> new UNetConfig(3, 3, 32, 32, new int[] {1, 2, 4}, 1, new int[] {8}, 0f, 8, 4, 0, false);

@@ -1,6 +1,6 @@
 package io.github.diffusion4j.train;
 
-import io.github.diffusion4j.diffusion.DdimScheduler;
+import io.github.diffusion4j.diffusion.DdpmScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.io.ImageIo;
@@ -16,15 +16,15 @@ import java.nio.file.Path;
 
 /**
  * The "training progress" figure: every {@code --sample-every} steps, a grid of samples from the EMA weights with
- * a fixed seed (so successive grids show the same noise being denoised better and better), by DDIM with
- * {@code --sample-steps} steps, written to {@code <run>/samples/step-NNNNNN.png}.
+ * a fixed seed (so successive grids show the same noise being denoised better and better), by DDPM ancestral
+ * sampling over {@code --sample-steps} respaced steps (more forgiving of a half-trained model than deterministic DDIM), written to {@code <run>/samples/step-NNNNNN.png}.
  */
 final class Previewer implements AutoCloseable {
     /** The seed of the preview noise (fixed for the whole run). */
     static final long PREVIEW_SEED = 20200619L;
     private final TrainConfig cfg;
     private final Model sampleModel;
-    private final DdimScheduler scheduler;
+    private final DdpmScheduler scheduler;
     private final Tensor labels;
 
     Previewer(TrainConfig cfg, Model trained, SchedulerConfig schedule) {
@@ -32,7 +32,7 @@ final class Previewer implements AutoCloseable {
         this.sampleModel = Presets.create(cfg.model, cfg.channels, cfg.imageSize, trained.numClasses(), cfg.dropout);
         Backend b = trained.params().backend();
         sampleModel.params().allocate(b, 0);
-        this.scheduler = new DdimScheduler(schedule);
+        this.scheduler = new DdpmScheduler(schedule);
         scheduler.setTimesteps(Math.min(cfg.sampleSteps, cfg.timesteps));
         if (trained.numClasses() > 0) {
             float[] l = new float[cfg.sampleCount];

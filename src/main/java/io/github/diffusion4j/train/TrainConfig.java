@@ -50,7 +50,7 @@ public final class TrainConfig {
     public int logEvery = 10;
     public int sampleEvery = 500;
     public int sampleCount = 16;
-    public int sampleSteps = 25;
+    public int sampleSteps = 50;
     public int checkpointEvery = 500;
     public int keepCheckpoints = 3;
     public int maxBadSteps = 10;
