@@ -119,13 +119,23 @@ def main():
                                                         f"clip scale {clip:.6f} (dump {step['clip_scale']:.6f})")
     check(abs(decay - step["ema_decay"]) <= 1e-6, f"EMA decay {decay:.6f} (dump {step['ema_decay']:.6f})")
     worst_u = worst_e = (0.0, "")
+    bad_u, bad_e = [], []
     for k, p in weights.items():
         p64 = p.astype(np.float64)
-        _, ru = scaled_error(batch["after." + k].astype(np.float64) - p64, new[k] - p64)
-        _, re = scaled_error(batch["ema." + k].astype(np.float64) - p64, ema[k] - p64)
+        # float32 weights round (after - before) to their ulp: allow 2 ulps of the largest weight on top
+        slack = 2.0 * float(np.spacing(np.max(np.abs(p))))
+        delta = float(np.max(np.abs(new[k] - p64)))
+        eu, ru = scaled_error(batch["after." + k].astype(np.float64) - p64, new[k] - p64)
+        ee, re = scaled_error(batch["ema." + k].astype(np.float64) - p64, ema[k] - p64)
+        if eu > args.tol_update * delta + slack:
+            bad_u.append(k)
+        if ee > args.tol_update * delta + slack:
+            bad_e.append(k)
         worst_u, worst_e = max(worst_u, (ru, k)), max(worst_e, (re, k))
-    check(worst_u[0] <= args.tol_update, f"AdamW update (after - before): worst relative error {worst_u[0]:.3e} ({worst_u[1]})")
-    check(worst_e[0] <= args.tol_update, f"EMA (ema - before): worst relative error {worst_e[0]:.3e} ({worst_e[1]})")
+    check(not bad_u, f"AdamW update (after - before): worst relative error {worst_u[0]:.3e} ({worst_u[1]}); "
+                     f"beyond tolerance + 2 ulps: {bad_u[:3]}")
+    check(not bad_e, f"EMA (ema - before): worst relative error {worst_e[0]:.3e} ({worst_e[1]}); "
+                     f"beyond tolerance + 2 ulps: {bad_e[:3]}")
 
     # 4. gradients by directional derivatives
     if args.grad_check > 0:
