@@ -120,7 +120,8 @@ public final class Benchmark {
             TrainingStep.Result[] last = new TrainingStep.Result[1];
             for (int i = 0; i < o.warmup(); i++) {
                 long k = ++s;
-                timer.millis(() -> last[0] = step.run(x0, labels, k));
+                double w = timer.millis(() -> last[0] = step.run(x0, labels, k));
+                progress.accept(String.format(Locale.ROOT, "  warm-up step %d: %.3f ms", k, w));
             }
             List<MemoryPoolMXBean> heap = heapPools();
             heap.forEach(MemoryPoolMXBean::resetPeakUsage);
@@ -132,6 +133,7 @@ public final class Benchmark {
                 long k = ++s;
                 ms[i] = timer.millis(() -> last[0] = step.run(x0, labels, k));
                 if (i == 0) firstLoss = last[0].loss();
+                progress.accept(String.format(Locale.ROOT, "  step %d: %.3f ms, loss %.5f", k, ms[i], last[0].loss()));
             }
             Stats st = Stats.of(ms);
             r.put("batch_size", n);
@@ -165,13 +167,15 @@ public final class Benchmark {
             // warm-up at the same batch: sizes the arena for it and builds the inference plans
             ddim.setTimesteps(Math.min(2, o.sampleSteps()));
             Sampler warm = new Sampler(ddim, denoiser).seed(o.seed()).labels(labels);
-            timer.millis(() -> warm.sample(b, shape).close());
+            double w = timer.millis(() -> warm.sample(b, shape).close());
+            progress.accept(String.format(Locale.ROOT, "  warm-up (DDIM-%d): %.3f ms", Math.min(2, o.sampleSteps()), w));
 
             ddim.setTimesteps(o.sampleSteps());
             double[] runs = new double[o.sampleRepeats()];
             for (int i = 0; i < runs.length; i++) {
                 Sampler s = new Sampler(ddim, denoiser).seed(o.seed() + i).labels(labels);
                 runs[i] = timer.millis(() -> s.sample(b, shape).close());
+                progress.accept(String.format(Locale.ROOT, "  DDIM-%d run %d: %.3f ms", o.sampleSteps(), i + 1, runs[i]));
             }
             Stats rs = Stats.of(runs);
 
@@ -181,6 +185,7 @@ public final class Benchmark {
                 timer.millis(() -> denoiser.predict(x, t, labels));
                 double[] evals = new double[o.evalRepeats()];
                 for (int i = 0; i < evals.length; i++) evals[i] = timer.millis(() -> denoiser.predict(x, t, labels));
+                progress.accept(String.format(Locale.ROOT, "  model evaluations: %s ms", java.util.Arrays.toString(evals)));
                 Stats es = Stats.of(evals);
                 r.put("sampler", "ddim");
                 r.put("eta", 0.0);
