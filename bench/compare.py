@@ -69,7 +69,8 @@ def main(folder):
         machine = open(os.path.join(folder, "machine.txt")).read().splitlines()
     except OSError:
         machine = []
-    smi = [m for m in machine if "," in m and not m.startswith("name")]
+    # the line after nvidia-smi's CSV header
+    smi = [machine[i + 1] for i, m in enumerate(machine[:-1]) if m.startswith("name, driver_version")]
     print(f"- GPU (nvidia-smi: name, driver, memory, SM clock, max SM clock, mem clock, max mem clock, power limit, "
           f"temperature, persistence): {smi[0] if smi else 'not recorded'}")
     print(f"- diffusion4j: {fmt(d4j.get('device'))}; settings {json.dumps(d4j.get('settings'))}")
@@ -97,9 +98,9 @@ def main(folder):
          lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
         ("sampling TFLOP/s", get(sample, "sampling", "achieved_tflops"), lambda r: get(r, "sampling", "achieved_tflops"), "rate"),
     ]
-    head = "| figure | " + " | ".join(c for c, _ in cols) + " | " + " | ".join(f"ratio vs {c[8:]}" for c, r in cols if r) + " |"
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
+    names = [c for c, _ in cols] + [f"ratio vs {c[8:]}" for c, r in cols if r]
+    print("| figure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
     for name, ours, theirs_of, kind in rows:
         theirs = [theirs_of(r) for _, r in cols if r]
         digits = 4 if "TFLOP" in name else 3 if kind == "time" else 2
@@ -110,7 +111,7 @@ def main(folder):
                 ratios.append("—")
             else:
                 ratios.append(f"{(t / ours) if kind == 'time' else (ours / t):.2f}x")
-        print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        print(f"| {name} | " + " | ".join(cells + ratios) + " |")
     print()
     print("Ratios: PyTorch time / diffusion4j time (or our rate / theirs); above 1x diffusion4j is faster. "
           "Memory: diffusion4j's owned tensors + activation arena + cuDNN workspace; PyTorch's "

@@ -25,7 +25,7 @@ import java.util.function.Consumer;
 /**
  * The measurements behind {@code diffusion4j bench}: a training step (forward, backward, clipping, AdamW, EMA; see
  * {@link TrainingStep}) and DDIM sampling with one model, on random data, after warm-up; every figure is the median
- * of repeats timed with CUDA events on a GPU and {@code System.nanoTime} elsewhere (see {@link Timer}).
+ * of repeats timed with CUDA events on a GPU and {@code System.nanoTime} elsewhere (see {@link BenchTimer}).
  *
  * <p>FLOPs are counted from the layer shapes ({@link Model#macsPerImage()}: convolutions, linear layers and the two
  * attention products; 2 FLOPs per multiply-add; normalisation and elementwise work not counted). A training step is
@@ -37,13 +37,13 @@ public final class Benchmark {
     private final BenchOptions o;
     private final Backend b;
     private final Consumer<String> progress;
-    private final Timer timer;
+    private final BenchTimer timer;
 
     public Benchmark(BenchOptions options, Backend backend, Consumer<String> progress) {
         this.o = options;
         this.b = backend;
         this.progress = progress;
-        this.timer = Timer.forBackend(backend);
+        this.timer = BenchTimer.forBackend(backend);
     }
 
     public Map<String, Object> run() {

@@ -51,7 +51,7 @@ public final class ParityDump {
     private ParityDump() {}
 
     /** What the dump holds, for messages. */
-    public record Summary(Path dir, String preset, long parameters, int batch, double loss, double gradNorm, int tensors) {}
+    public record Summary(Path dir, String preset, long parameters, int batch, double loss, double gradNorm) {}
 
     public static Summary write(Path dir, Backend b, String preset, int channels, int imageSize, int classes, int batch,
                                 long seed) throws IOException {
@@ -127,7 +127,7 @@ public final class ParityDump {
             sums.put("model.safetensors", checksums(SafeTensors.read(dir.resolve("model.safetensors")).tensors()));
             sums.put("batch.safetensors", checksums(t));
             AtomicFiles.writeString(dir.resolve("checksums.json"), json.writeValueAsString(sums));
-            return new Summary(dir, preset, store.count(), batch, loss, r.gradNorm(), t.size() + store.params().size());
+            return new Summary(dir, preset, store.count(), batch, loss, r.gradNorm());
         } finally {
             store.close();
         }

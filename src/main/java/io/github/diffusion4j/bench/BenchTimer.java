@@ -8,15 +8,15 @@ import io.github.diffusion4j.tensor.Backend;
  * recorded on the backend's stream ({@link CudaBackend#elapsedMillis}); elsewhere with {@link System#nanoTime()}
  * around the work and {@link Backend#synchronize()}.
  */
-public interface Timer {
+public interface BenchTimer {
     double millis(Runnable work);
 
     /** "cuda events" or "System.nanoTime". */
     String method();
 
-    static Timer forBackend(Backend b) {
+    static BenchTimer forBackend(Backend b) {
         if (b instanceof CudaBackend cuda) {
-            return new Timer() {
+            return new BenchTimer() {
                 @Override public double millis(Runnable work) {
                     cuda.synchronize();   // nothing earlier may land inside the interval
                     return cuda.elapsedMillis(work);
@@ -25,7 +25,7 @@ public interface Timer {
                 @Override public String method() { return "cuda events"; }
             };
         }
-        return new Timer() {
+        return new BenchTimer() {
             @Override public double millis(Runnable work) {
                 b.synchronize();
                 long t0 = System.nanoTime();
