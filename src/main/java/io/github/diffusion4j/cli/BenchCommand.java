@@ -1,0 +1,151 @@
+package io.github.diffusion4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.github.diffusion4j.backend.Backends;
+import io.github.diffusion4j.bench.BenchOptions;
+import io.github.diffusion4j.bench.BenchReport;
+import io.github.diffusion4j.bench.Benchmark;
+import io.github.diffusion4j.bench.ParityDump;
+import io.github.diffusion4j.nn.Presets;
+import io.github.diffusion4j.tensor.Backend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code bench}: times a training step and DDIM sampling (see {@link Benchmark}); with {@code --dump DIR} writes the
+ * inputs of the PyTorch parity check instead (see {@link ParityDump}). Defaults depend on the device: the DDPM
+ * CIFAR-10 model at batch 128 and DDIM-50 at batch 256 on a GPU; the small model at batch 16 and a short DDIM run at a
+ * small batch on the CPU, so that the CPU run finishes in about a minute.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Measure training and sampling speed (medians after warm-up), or write a parity dump for "
+                + "bench/pytorch/parity.py with --dump.",
+                "Defaults: GPU ddpm-cifar10, batch 128, 5+20 steps, DDIM-50 at batch 256 x 3; "
+                        + "CPU small, batch 16, 1+5 steps, DDIM-10 at batch 8 x 2."})
+public final class BenchCommand implements Callable<Integer> {
+    @Mixin Verbosity verbosity;
+    @Spec CommandSpec spec;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+    @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
+    int gpu;
+    @Option(names = "--model", description = "Model preset (default: ddpm-cifar10 on a GPU, small on the CPU; tiny with --dump).")
+    String model;
+    @Option(names = "--image-size", description = "Image size (default: the preset's).")
+    Integer imageSize;
+    @Option(names = "--channels", defaultValue = "3", description = "Image channels (default: ${DEFAULT-VALUE}).")
+    int channels;
+    @Option(names = "--classes", defaultValue = "0", description = "Class labels, 0 for unconditional (default: ${DEFAULT-VALUE}).")
+    int classes;
+    @Option(names = "--batch-size", description = "Training batch (default: 128 GPU, 16 CPU, 4 with --dump).")
+    Integer batchSize;
+    @Option(names = "--steps", description = "Timed training steps (default: 20 GPU, 5 CPU).")
+    Integer steps;
+    @Option(names = "--warmup", description = "Untimed warm-up steps (default: 5 GPU, 1 CPU).")
+    Integer warmup;
+    @Option(names = "--sample-batch", description = "Sampling batch (default: 256 GPU, 8 CPU).")
+    Integer sampleBatch;
+    @Option(names = "--sample-steps", description = "DDIM steps per sampling run (default: 50 GPU, 10 CPU).")
+    Integer sampleSteps;
+    @Option(names = "--sample-repeats", description = "Timed sampling runs (default: 3 GPU, 2 CPU).")
+    Integer sampleRepeats;
+    @Option(names = "--eval-repeats", description = "Timed single model evaluations (default: 10 GPU, 3 CPU).")
+    Integer evalRepeats;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--no-training", description = "Skip the training measurement.")
+    boolean noTraining;
+    @Option(names = "--no-sampling", description = "Skip the sampling measurement.")
+    boolean noSampling;
+    @Option(names = "--json", description = "Print one JSON object instead of a table.")
+    boolean json;
+    @Option(names = "--dump", paramLabel = "DIR", description = "Write a parity dump (weights, one batch, output, every "
+            + "gradient, the AdamW/EMA update) to DIR for bench/pytorch/parity.py, instead of benchmarking.")
+    Path dump;
+
+    @Override public Integer call() throws Exception {
+        if (model != null && !Presets.NAMES.contains(model)) {
+            throw new UserException("unknown model preset '" + model + "' (choose from " + String.join(", ", Presets.NAMES) + ")");
+        }
+        if (channels <= 0) throw new UserException("--channels must be positive");
+        if (classes < 0) throw new UserException("--classes must be >= 0");
+        positive(batchSize, "--batch-size");
+        positive(steps, "--steps");
+        positive(sampleBatch, "--sample-batch");
+        positive(sampleSteps, "--sample-steps");
+        positive(sampleRepeats, "--sample-repeats");
+        positive(evalRepeats, "--eval-repeats");
+        if (warmup != null && warmup < 0) throw new UserException("--warmup must be >= 0");
+        if (noTraining && noSampling && dump == null) throw new UserException("--no-training and --no-sampling leave nothing to measure");
+
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Backends.Choice choice = Backends.select(device, gpu);
+        Backend b = choice.backend();
+        boolean gpuRun = b.name().equals("cuda");
+        try {
+            if (dump != null) return dump(out, b, choice.reason());
+            String preset = model != null ? model : gpuRun ? "ddpm-cifar10" : "small";
+            int size = imageSize != null ? imageSize : Presets.defaultImageSize(preset);
+            BenchOptions o;
+            try {
+                Presets.create(preset, channels, size, classes);   // validates size and channel counts
+                o = new BenchOptions(preset, size, channels, classes,
+                        or(batchSize, gpuRun ? 128 : 16), or(warmup, gpuRun ? 5 : 1), or(steps, gpuRun ? 20 : 5),
+                        or(sampleBatch, gpuRun ? 256 : 8), or(sampleSteps, gpuRun ? 50 : 10),
+                        or(sampleRepeats, gpuRun ? 3 : 2), or(evalRepeats, gpuRun ? 10 : 3), seed, !noTraining, !noSampling);
+            } catch (IllegalArgumentException e) {
+                throw new UserException(e.getMessage());
+            }
+            err.println("backend: " + choice.reason());
+            err.flush();
+            Map<String, Object> r = new Benchmark(o, b, line -> {
+                err.println(line);
+                err.flush();
+            }).run();
+            if (!gpuRun && o.sampling() && (o.sampleBatch() != 256 || o.sampleSteps() != 50)) {
+                r.put("note", String.format(Locale.ROOT, "CPU run: sampling measured as DDIM-%d at batch %d (not the GPU "
+                        + "figure's DDIM-50 at batch 256) to finish in about a minute; images/s scale with both",
+                        o.sampleSteps(), o.sampleBatch()));
+            }
+            if (json) out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(r));
+            else out.print(BenchReport.format(r));
+            out.flush();
+            return 0;
+        } finally {
+            if (gpuRun) b.close();
+        }
+    }
+
+    private int dump(PrintWriter out, Backend b, String reason) throws Exception {
+        String preset = model != null ? model : "tiny";
+        int size = imageSize != null ? imageSize : Presets.defaultImageSize(preset);
+        ParityDump.Summary s;
+        try {
+            s = ParityDump.write(dump, b, preset, channels, size, classes, or(batchSize, 4), seed);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
+        out.printf(Locale.ROOT, "parity dump: %s (%s, %,d parameters, batch %d, loss %.6f, grad norm %.6f; backend %s)%n",
+                s.dir(), s.preset(), s.parameters(), s.batch(), s.loss(), s.gradNorm(), reason);
+        out.flush();
+        return 0;
+    }
+
+    private static void positive(Integer v, String name) {
+        if (v != null && v <= 0) throw new UserException(name + " must be positive");
+    }
+
+    private static int or(Integer v, int dflt) { return v != null ? v : dflt; }
+}
