@@ -8,7 +8,6 @@ import io.github.diffusion4j.diffusion.NoiseSchedule;
 import io.github.diffusion4j.diffusion.PredictionType;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.diffusion.TrainingObjective;
-import io.github.diffusion4j.nn.Ctx;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.nn.Presets;
 import io.github.diffusion4j.tensor.Backend;
@@ -53,6 +52,7 @@ public final class Trainer implements AutoCloseable {
     private final Ema ema;
     private final LrSchedule lrSchedule;
     private final TrainingObjective objective;
+    private final TrainingStep stepper;
     private final DataLoader loader;
     private final Previewer previewer;
     private final MetricsLog metrics;
@@ -101,6 +101,7 @@ public final class Trainer implements AutoCloseable {
         if (cfg.offsetNoise > 0) ob.offsetNoise(cfg.offsetNoise);
         if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
         this.objective = ob.build();
+        this.stepper = new TrainingStep(model, objective, adam, ema, cfg.seed);
         DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data));
         this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts);
         this.x0 = backend.empty(Shape.of(cfg.batchSize, cfg.channels, cfg.imageSize, cfg.imageSize));
@@ -231,7 +232,6 @@ public final class Trainer implements AutoCloseable {
         double loss = 0;
         Map<String, Double> metricSums = new LinkedHashMap<>();
         for (int micro = 0; micro < cfg.gradAccum; micro++) {
-            backend.beginStep();
             DataLoader.Batch batch = loader.next();
             backend.copyFromHost(x0, batch.images(), 0);
             if (labels != null) {
@@ -239,32 +239,13 @@ public final class Trainer implements AutoCloseable {
                 for (int i = 0; i < l.length; i++) l[i] = batch.labels()[i];
                 backend.copyFromHost(labels, l, 0);
             }
-            long micro64 = (s - 1) * cfg.gradAccum + micro;
-            TrainingObjective.Batch prepared = objective.prepare(x0, labels, cfg.seed, micro64);
-            Tensor out = model.forward(Ctx.training(backend, dropoutSeed(cfg.seed, micro64)), prepared.xt(),
-                    prepared.timesteps(), prepared.labels());
-            TrainingObjective.LossResult lr = objective.loss(prepared, out);
-            model.backward(lr.dOut());
+            TrainingObjective.LossResult lr = stepper.forwardBackward(x0, labels, (s - 1) * cfg.gradAccum + micro);
             loss += lr.loss() / cfg.gradAccum;
             lr.metrics().forEach((k, v) -> metricSums.merge(k, v / cfg.gradAccum, Double::sum));
         }
-        double gradNorm = Math.sqrt(backend.sumSquares(model.params().grads())) / cfg.gradAccum;
         float lrNow = lrSchedule.at(s);
-        if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
-            return new StepResult(loss, metricSums, lrNow, gradNorm, 0f, true);
-        }
-        float clip = cfg.gradClip > 0 && gradNorm > cfg.gradClip ? (float) (cfg.gradClip / gradNorm) : 1f;
-        adam.update(lrNow, clip / cfg.gradAccum);
-        float decay = ema.update(adam.step());
-        return new StepResult(loss, metricSums, lrNow, gradNorm, decay, false);
-    }
-
-    /** The dropout seed of micro-step m: a mix of the run seed and m, so that resumes redraw the same masks. */
-    static long dropoutSeed(long seed, long m) {
-        long z = seed ^ (0x9E3779B97F4A7C15L * (m + 1));
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        TrainingStep.Update u = stepper.update(loss, lrNow, cfg.gradClip, cfg.gradAccum);
+        return new StepResult(loss, metricSums, lrNow, u.gradNorm(), u.emaDecay(), u.skipped());
     }
 
     @Override public void close() {
