@@ -63,21 +63,29 @@ final class MetricsLog implements AutoCloseable {
 
     void flush() throws IOException { out.flush(); }
 
-    /** Loss against step (log scale), with an exponential moving average to show the trend. */
+    /** Loss against step (log scale), with a trailing moving average (window n/25 points) to show the trend. */
     void plot(Path png) throws IOException {
         if (losses.isEmpty()) return;
         int n = losses.size();
+        int window = Math.max(1, n / 25);
         double[] x = new double[n], y = new double[n], smooth = new double[n];
-        double avg = Double.NaN;
-        double alpha = Math.min(1.0, 10.0 / n);
+        double sum = 0;
+        int count = 0;
         for (int i = 0; i < n; i++) {
             x[i] = losses.get(i)[0];
             y[i] = losses.get(i)[1];
-            if (Double.isFinite(y[i])) avg = Double.isNaN(avg) ? y[i] : (1 - alpha) * avg + alpha * y[i];
-            smooth[i] = avg;
+            if (Double.isFinite(y[i])) {
+                sum += y[i];
+                count++;
+            }
+            if (i >= window && Double.isFinite(y[i - window])) {
+                sum -= y[i - window];
+                count--;
+            }
+            smooth[i] = count > 0 ? sum / count : Double.NaN;
         }
         Plot.lines(png, "training loss", "step", "loss",
-                List.of(new Plot.Series("loss", x, y), new Plot.Series("moving average", x, smooth)), true);
+                List.of(new Plot.Series("loss", x, y), new Plot.Series("moving average (" + window + " points)", x, smooth)), true);
     }
 
     @Override public void close() {
