@@ -25,6 +25,12 @@ public final class CpuGemm {
     static final int NC = 3072;
     /** Rows of A packed at once (bounds the packed-A buffer to MB x KC floats). A multiple of MC. */
     static final int MB = 8 * MC;
+    /**
+     * With at most this many rows of C, a row-major op(B) whose width is whole kernel strips is read in place
+     * instead of packed: each element of B then serves only a few rows, so copying it cost about as much as the
+     * multiply-adds (the convolutions of small-channel models: C[Cout x P] = W @ col with Cout = 16..48).
+     */
+    static final int DIRECT_B_MAX_M = 48;
     /** Products with fewer multiply-adds than this run on the calling thread (waking a helper costs µs). */
     static final long PARALLEL_MIN_FMAS = 1L << 18;
 
@@ -120,8 +126,9 @@ public final class CpuGemm {
         GemmKernel kern = kernel;
         int mr = kern.mr(), nr = kern.nr();
         float[][] buffers = PACK.get();
+        boolean directB = !transB && m <= DIRECT_B_MAX_M && n % nr == 0;
         int needA = roundUp(Math.min(m, MB), mr) * Math.min(k, KC);
-        int needB = roundUp(Math.min(n, NC), nr) * Math.min(k, KC);
+        int needB = directB ? 0 : roundUp(Math.min(n, NC), nr) * Math.min(k, KC);
         if (buffers[0].length < needA) buffers[0] = new float[needA];
         if (buffers[1].length < needB) buffers[1] = new float[needB];
         float[] ap = buffers[0], bp = buffers[1];
@@ -136,7 +143,8 @@ public final class CpuGemm {
                     int kb = Math.min(KC, k - pc);
                     int row0 = ic, col0 = jc, depth0 = pc;
                     // pack op(A)[ic.., pc..] and op(B)[pc.., jc..], one strip per index
-                    run(parallel, aStrips + bStrips, (lo, hi) -> {
+                    int packB = directB ? 0 : bStrips;
+                    run(parallel, aStrips + packB, (lo, hi) -> {
                         for (int s = lo; s < hi; s++) {
                             if (s < aStrips) {
                                 int r = s * mr;
@@ -157,8 +165,13 @@ public final class CpuGemm {
                         for (int t = lo; t < hi; t++) {
                             int i0 = (t / chunksPerRow) * MC, j0 = (t % chunksPerRow) * chunkCols;
                             int mc = Math.min(MC, mb - i0), ncols = Math.min(chunkCols, nb - j0);
-                            kern.multiply(mc, ncols, kb, ap, i0 * kb, bp, j0 * kb, bet,
-                                    c, cOff + (row0 + i0) * ldc + col0 + j0, ldc);
+                            if (directB) {
+                                kern.multiply(mc, ncols, kb, ap, i0 * kb, b, bOff + depth0 * ldb + col0 + j0, 1, ldb,
+                                        bet, c, cOff + (row0 + i0) * ldc + col0 + j0, ldc);
+                            } else {
+                                kern.multiply(mc, ncols, kb, ap, i0 * kb, bp, j0 * kb, kb, nr, bet,
+                                        c, cOff + (row0 + i0) * ldc + col0 + j0, ldc);
+                            }
                         }
                     });
                 }

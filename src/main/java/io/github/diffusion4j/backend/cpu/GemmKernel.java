@@ -18,11 +18,14 @@ interface GemmKernel {
     int nr();
 
     /**
-     * C[0..mc, 0..nc) = packedA @ packedB + beta * C (beta == 0: C is not read).
+     * C[0..mc, 0..nc) = packedA @ B + beta * C (beta == 0: C is not read). B is either packed (column j's strip
+     * starts at {@code bOff + j * kc}, depth stride {@code nr}) or read in place from a row-major matrix whose
+     * columns [0, nc) are whole strips (strip at {@code bOff + j}, depth stride {@code ldb}): the caller passes
+     * {@code bColStep} = kc or 1 and {@code bStride} = nr or ldb.
      *
      * @param aOff start of the first A strip in {@code ap}
-     * @param bOff start of the first B strip in {@code bp}
+     * @param bOff start of the first B strip (or element) in {@code bp}
      */
-    void multiply(int mc, int nc, int kc, float[] ap, int aOff, float[] bp, int bOff, float beta,
-                  float[] c, int cOff, int ldc);
+    void multiply(int mc, int nc, int kc, float[] ap, int aOff, float[] bp, int bOff, int bColStep, int bStride,
+                  float beta, float[] c, int cOff, int ldc);
 }

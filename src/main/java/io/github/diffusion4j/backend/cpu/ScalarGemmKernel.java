@@ -16,20 +16,20 @@ final class ScalarGemmKernel implements GemmKernel {
 
     @Override public int nr() { return NR; }
 
-    @Override public void multiply(int mc, int nc, int kc, float[] ap, int aOff, float[] bp, int bOff, float beta,
-                                   float[] c, int cOff, int ldc) {
+    @Override public void multiply(int mc, int nc, int kc, float[] ap, int aOff, float[] bp, int bOff, int bColStep,
+                                   int bStride, float beta, float[] c, int cOff, int ldc) {
         float[] tile = null;
         for (int j = 0; j < nc; j += NR) {
             int nr = Math.min(NR, nc - j);
-            int bi = bOff + j * kc;
+            int bi = bOff + j * bColStep;
             for (int i = 0; i < mc; i += MR) {
                 int mr = Math.min(MR, mc - i);
                 int ai = aOff + i * kc;
                 if (mr == MR && nr == NR) {
-                    tile4x4(kc, ap, ai, bp, bi, beta, c, cOff + i * ldc + j, ldc);
+                    tile4x4(kc, ap, ai, bp, bi, bStride, beta, c, cOff + i * ldc + j, ldc);
                 } else {
                     if (tile == null) tile = new float[MR * NR];
-                    tile4x4(kc, ap, ai, bp, bi, 0f, tile, 0, NR);
+                    tile4x4(kc, ap, ai, bp, bi, bStride, 0f, tile, 0, NR);
                     CpuGemm.mergeTile(tile, NR, mr, nr, beta, c, cOff + i * ldc + j, ldc);
                 }
             }
@@ -37,11 +37,11 @@ final class ScalarGemmKernel implements GemmKernel {
     }
 
     /** C[4 x 4] at ci = A strip @ B strip + beta * C (C not read when beta == 0). */
-    private static void tile4x4(int kc, float[] ap, int ai, float[] bp, int bi, float beta,
+    private static void tile4x4(int kc, float[] ap, int ai, float[] bp, int bi, int bStride, float beta,
                                 float[] c, int ci, int ldc) {
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
         float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-        for (int p = 0; p < kc; p++, ai += MR, bi += NR) {
+        for (int p = 0; p < kc; p++, ai += MR, bi += bStride) {
             float b0 = bp[bi], b1 = bp[bi + 1], b2 = bp[bi + 2], b3 = bp[bi + 3];
             float a = ap[ai];
             c00 += a * b0; c01 += a * b1; c02 += a * b2; c03 += a * b3;

@@ -24,20 +24,20 @@ final class VectorGemmKernel implements GemmKernel {
 
     @Override public int nr() { return NR; }
 
-    @Override public void multiply(int mc, int nc, int kc, float[] ap, int aOff, float[] bp, int bOff, float beta,
-                                   float[] c, int cOff, int ldc) {
+    @Override public void multiply(int mc, int nc, int kc, float[] ap, int aOff, float[] bp, int bOff, int bColStep,
+                                   int bStride, float beta, float[] c, int cOff, int ldc) {
         float[] tile = null;
         for (int j = 0; j < nc; j += NR) {
             int nr = Math.min(NR, nc - j);
-            int bi = bOff + j * kc;
+            int bi = bOff + j * bColStep;
             for (int i = 0; i < mc; i += MR) {
                 int mr = Math.min(MR, mc - i);
                 int ai = aOff + i * kc;
                 if (mr == MR && nr == NR && (beta == 0f || beta == 1f)) {
-                    tile6x16(kc, ap, ai, bp, bi, beta == 1f, c, cOff + i * ldc + j, ldc);
+                    tile6x16(kc, ap, ai, bp, bi, bStride, beta == 1f, c, cOff + i * ldc + j, ldc);
                 } else {
                     if (tile == null) tile = new float[MR * NR];
-                    tile6x16(kc, ap, ai, bp, bi, false, tile, 0, NR);
+                    tile6x16(kc, ap, ai, bp, bi, bStride, false, tile, 0, NR);
                     CpuGemm.mergeTile(tile, NR, mr, nr, beta, c, cOff + i * ldc + j, ldc);
                 }
             }
@@ -49,7 +49,7 @@ final class VectorGemmKernel implements GemmKernel {
      * zero or from C, so no branch follows the loop: the JDK 17 compiler boxes vectors that live across
      * control-flow joins, which costs a heap allocation per vector and several times the run time.
      */
-    private static void tile6x16(int kc, float[] ap, int ai, float[] bp, int bi, boolean accumulate,
+    private static void tile6x16(int kc, float[] ap, int ai, float[] bp, int bi, int bStride, boolean accumulate,
                                  float[] c, int ci, int ldc) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (accumulate) {
@@ -68,7 +68,7 @@ final class VectorGemmKernel implements GemmKernel {
         } else {
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = FloatVector.zero(S);
         }
-        for (int p = 0; p < kc; p++, ai += MR, bi += NR) {
+        for (int p = 0; p < kc; p++, ai += MR, bi += bStride) {
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + 8);
             FloatVector a = FloatVector.broadcast(S, ap[ai]);

@@ -107,6 +107,30 @@ class CpuGemmTest {
                 CpuGemm.sgemm(false, true, 4, 4, 4, 1f, new float[16], 0, 4, new float[16], 0, 3, 0f, new float[16], 0, 4));
     }
 
+    /** Few rows and a width of whole strips: B is read in place instead of packed (CpuGemm.DIRECT_B_MAX_M). */
+    @ParameterizedTest(name = "vector={0}")
+    @ValueSource(booleans = {true, false})
+    void fewRowsReadBInPlace(boolean vector) {
+        GemmPaths.select(vector);
+        double worst = 0;
+        int[] ms = {1, 5, 6, 16, 31, CpuGemm.DIRECT_B_MAX_M};
+        int[] ns = {16, 48, 1024, CpuGemm.NC + 16};
+        int[] ks = {1, 9, CpuGemm.KC + 7};
+        float[][] ab = {{1f, 0f}, {-0.5f, 1f}, {2f, 0.25f}};
+        for (int ta = 0; ta < 2; ta++) {
+            for (int m : ms) {
+                for (int n : ns) {
+                    for (int k : ks) {
+                        if ((long) m * n * k > 4_000_000L) continue;
+                        float[] p = ab[(m + n + k) % ab.length];
+                        worst = Math.max(worst, check(ta == 1, false, m, n, k, p[0], p[1], true));
+                    }
+                }
+            }
+        }
+        System.out.printf("gemm few rows, B in place (%s): max abs error %.3g%n", path(vector), worst);
+    }
+
     @Test void reportsThePathInUse() {
         GemmPaths.select(false);
         assertFalse(CpuGemm.vectorized());
