@@ -73,6 +73,8 @@ public final class SampleCommand implements Callable<Integer> {
     boolean noEma;
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
+    @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
+    int gpu;
     @Option(names = "--check-shapes", description = "For models trained on 'shapes': check every image with the shape validity checker and print the share of valid ones.")
     boolean checkShapes;
 
@@ -87,7 +89,7 @@ public final class SampleCommand implements Callable<Integer> {
 
         Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
         TrainConfig tc = info.config();
-        Backends.Choice choice = Backends.select(device);
+        Backends.Choice choice = Backends.select(device, gpu);
         Backend b = choice.backend();
         Model model = Checkpoint.buildModel(info);
         int classes = model.numClasses();

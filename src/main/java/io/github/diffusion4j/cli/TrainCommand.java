@@ -87,6 +87,8 @@ public final class TrainCommand implements Callable<Integer> {
     String resume;
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
+    @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
+    int gpu;
     @Option(names = "--log-every", defaultValue = "10", description = "Steps between metrics lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Steps between sample grids (0: only at the end; default: ${DEFAULT-VALUE}).")
@@ -101,7 +103,7 @@ public final class TrainCommand implements Callable<Integer> {
     int keep;
 
     /** Options that may change when resuming; all others come from the checkpoint. */
-    private static final List<String> RESUMABLE = List.of("--steps", "--out", "--resume", "--device", "--log-every",
+    private static final List<String> RESUMABLE = List.of("--steps", "--out", "--resume", "--device", "--gpu", "--log-every",
             "--sample-every", "--sample-count", "--sample-steps", "--checkpoint-every", "--keep", "--verbose");
 
     @Override public Integer call() throws Exception {
@@ -131,7 +133,7 @@ public final class TrainCommand implements Callable<Integer> {
         cfg.checkpointEvery = checkpointEvery;
         cfg.keepCheckpoints = keep;
 
-        Backends.Choice choice = Backends.select(device);
+        Backends.Choice choice = Backends.select(device, gpu);
         PrintWriter o = spec.commandLine().getOut();
         o.println("backend: " + choice.reason());
         if (choice.backend().name().equals("cpu") && !ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
