@@ -7,7 +7,7 @@ public final class Presets {
     private Presets() {}
 
     /** The preset names, in the order {@code model --help} lists them. */
-    public static final List<String> NAMES = List.of("tiny", "small", "medium", "ddpm-cifar10", "seed", "x16", "x24", "x32b");
+    public static final List<String> NAMES = List.of("tiny", "small", "medium", "ddpm-cifar10", "seed");
 
     /** The preset's native image size (what it is built for when no size is given). */
     public static int defaultImageSize(String preset) {
@@ -41,12 +41,8 @@ public final class Presets {
         return switch (check(preset)) {
             // for tests and gradient checks: two levels, attention at 8x8
             case "tiny" -> new UNetConfig(3, 3, 16, 16, new int[] {1, 2}, 1, new int[] {8}, 0f, 4, 2, 0, false);
-            // trains in minutes on 2 CPU cores (the default of `train`)
-            // cheap at full resolution (16 channels at 32x32), wide where the image is small (64 at 8x8 and 4x4)
+            // the default of `train` on the CPU: cheap at full resolution (16 channels at 32x32), wide where the image is small (64 at 8x8 and 4x4)
             case "small" -> new UNetConfig(3, 3, 32, 16, new int[] {1, 2, 4, 4}, 1, new int[] {8, 4}, 0f, 8, 4, 0, false);
-            case "x16" -> new UNetConfig(3, 3, 32, 16, new int[] {1, 2, 2}, 1, new int[] {8}, 0f, 8, 2, 0, false);
-            case "x24" -> new UNetConfig(3, 3, 32, 24, new int[] {1, 2, 2}, 1, new int[] {}, 0f, 8, 2, 0, false);
-            case "x32b" -> new UNetConfig(3, 3, 32, 32, new int[] {1, 2, 4}, 1, new int[] {8}, 0f, 8, 4, 0, false);
             case "medium" -> new UNetConfig(3, 3, 32, 64, new int[] {1, 2, 2, 2}, 2, new int[] {16}, 0.1f, 32, 4, 0, false);
             // Ho et al. 2020, CIFAR-10: 35.7M parameters
             case "ddpm-cifar10" -> new UNetConfig(3, 3, 32, 128, new int[] {1, 2, 2, 2}, 2, new int[] {16}, 0.1f, 32, 1, 0, false);
