@@ -8,6 +8,8 @@ import io.github.diffusion4j.diffusion.DpmSolverMultistepScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.diffusion.Scheduler;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
+import io.github.diffusion4j.diffusion.TimestepSpacing;
+import io.github.diffusion4j.diffusion.VarianceType;
 import io.github.diffusion4j.io.AtomicFiles;
 import io.github.diffusion4j.io.ImageIo;
 import io.github.diffusion4j.nn.Model;
@@ -47,6 +49,12 @@ public final class SampleCommand implements Callable<Integer> {
     Integer steps;
     @Option(names = "--eta", defaultValue = "0", description = "DDIM eta in [0, 1] (default: ${DEFAULT-VALUE}).")
     double eta;
+    @Option(names = "--no-clip", description = "Do not clamp the predicted x0 to [-1, 1] (DDPM/DDIM clip_sample; DPM++ never clips).")
+    boolean noClip;
+    @Option(names = "--variance", defaultValue = "fixed_small", description = "DDPM step variance: fixed_small (posterior) or fixed_large (beta) (default: ${DEFAULT-VALUE}).")
+    String variance;
+    @Option(names = "--spacing", description = "Timestep spacing: leading, trailing or linspace (default: leading; dpmpp linspace).")
+    String spacing;
     @Option(names = "--guidance", defaultValue = "1", description = "Classifier-free guidance scale for class-conditional models (1: none; default: ${DEFAULT-VALUE}).")
     float guidance;
     @Option(names = "--label", description = "Class to generate (id or name; default: cycle through all classes).")
@@ -85,6 +93,16 @@ public final class SampleCommand implements Callable<Integer> {
         if (init != null && !(strength > 0 && strength <= 1)) throw new UserException("--strength must be in (0, 1]");
         if (!(eta >= 0 && eta <= 1)) throw new UserException("--eta must be in [0, 1]");
         if (eta != 0 && !sampler.equals("ddim")) throw new UserException("--eta applies to --sampler ddim only");
+        if (!variance.equals("fixed_small") && !sampler.equals("ddpm")) throw new UserException("--variance applies to --sampler ddpm only");
+        if (noClip && sampler.equals("dpmpp")) throw new UserException("--no-clip: dpmpp never clips");
+        VarianceType varianceType;
+        TimestepSpacing spacingType;
+        try {
+            varianceType = VarianceType.fromName(variance);
+            spacingType = spacing == null ? null : TimestepSpacing.fromName(spacing);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
         PrintWriter o = spec.commandLine().getOut();
 
         Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
@@ -113,7 +131,9 @@ public final class SampleCommand implements Callable<Integer> {
         List<float[]> frames = new ArrayList<>();
         List<Integer> frameSteps = new ArrayList<>();
         long t0 = System.nanoTime();
-        try (Scheduler scheduler = scheduler(Trainer.schedulerConfig(tc))) {
+        SchedulerConfig.Builder sb = Trainer.schedulerConfig(tc).toBuilder().varianceType(varianceType).clipSample(!noClip);
+        if (spacingType != null) sb.timestepSpacing(spacingType);
+        try (Scheduler scheduler = scheduler(sb.build(), spacingType)) {
             for (int start = 0; start < count; start += batchSize) {
                 int n = Math.min(batchSize, count - start);
                 Shape shape = Shape.of(n, c, size, size);
@@ -154,7 +174,7 @@ public final class SampleCommand implements Callable<Integer> {
                 if (lab != null) lab.close();
             }
         }
-        o.printf(Locale.ROOT, "\r%d images in %.1f s%n", count, (System.nanoTime() - t0) / 1e9);
+        o.printf(Locale.ROOT, TERMINAL ? "\r%d images in %.1f s%n" : "%d images in %.1f s%n", count, (System.nanoTime() - t0) / 1e9);
 
         writeGrid(out, all, count, c, size);
         o.println("grid: " + out);
@@ -197,7 +217,7 @@ public final class SampleCommand implements Callable<Integer> {
         };
     }
 
-    private Scheduler scheduler(SchedulerConfig base) {
+    private Scheduler scheduler(SchedulerConfig base, TimestepSpacing spacingType) {
         int n = inferenceSteps();
         if (n <= 0) throw new UserException("--steps must be positive");
         if (n > base.numTrainTimesteps()) {
@@ -208,7 +228,8 @@ public final class SampleCommand implements Callable<Integer> {
             case "ddim" -> new DdimScheduler(base.toBuilder().eta(eta).build());
             case "dpmpp" -> new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults()
                     .numTrainTimesteps(base.numTrainTimesteps()).betaSchedule(base.betaSchedule())
-                    .predictionType(base.predictionType()).build());
+                    .predictionType(base.predictionType())
+                    .timestepSpacing(spacingType == null ? TimestepSpacing.LINSPACE : spacingType).build());
             default -> throw new UserException("unknown sampler '" + sampler + "' (choose ddpm, ddim or dpmpp)");
         };
         s.setTimesteps(n);
@@ -272,8 +293,17 @@ public final class SampleCommand implements Callable<Integer> {
         return s.contains(",") || s.contains("\"") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
     }
 
+    private static final boolean TERMINAL = System.console() != null;
+
+    /** Progress: an updating line on a terminal, else one plain line at every quarter (logs stay readable). */
     private static void progress(PrintWriter o, int images, int step, int total) {
-        o.printf(Locale.ROOT, "\rsampling %d images: step %d/%d", images, step, total);
+        if (TERMINAL) {
+            o.printf(Locale.ROOT, "\rsampling %d images: step %d/%d", images, step, total);
+        } else if (step == total || step % Math.max(1, total / 4) == 0) {
+            o.printf(Locale.ROOT, "sampling %d images: step %d/%d%n", images, step, total);
+        } else {
+            return;
+        }
         o.flush();
     }
 }

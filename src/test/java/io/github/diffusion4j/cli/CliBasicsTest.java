@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -122,6 +123,10 @@ class CliBasicsTest {
                 {"--steps", "5000", "5000"},
                 {"--init", tmp.resolve("missing.png").toString(), "missing.png"},
                 {"--init", png, "--strength", "0", "--strength"},
+                {"--variance", "fixed_large", "--sampler", "ddim", "--variance"},
+                {"--variance", "learned", "learned"},
+                {"--spacing", "sideways", "sideways"},
+                {"--no-clip", "--sampler", "dpmpp", "--no-clip"},
         };
         for (String[] c : cases) {
             List<String> a = new ArrayList<>(List.of("sample", "--run", r, "--device", "cpu", "--out", png));
@@ -131,6 +136,26 @@ class CliBasicsTest {
         CliRun.run("sample", "--run", tmp.resolve("nothing-here").toString()).oneLineError("nothing-here");
         CliRun.run("sample", "--run", tmp.toString()).oneLineError(tmp.toString());
         assertFalse(Files.exists(tmp.resolve("s.png")), "no grid from a refused command");
+    }
+
+    @Test
+    void samplerKnobsChangeTheImages(@TempDir Path tmp) throws Exception {
+        String r = run.toString();
+        Map<String, byte[]> grids = new java.util.LinkedHashMap<>();
+        String[][] variants = {{}, {"--no-clip"}, {"--variance", "fixed_large"}, {"--spacing", "trailing"},
+                {"--sampler", "ddim", "--spacing", "linspace"}};
+        for (String[] v : variants) {
+            Path png = tmp.resolve("g" + grids.size() + ".png");
+            List<String> a = new ArrayList<>(List.of("sample", "--run", r, "--device", "cpu", "--count", "4", "--steps", "20",
+                    "--out", png.toString()));
+            a.addAll(Arrays.asList(v));
+            CliRun.run(a.toArray(String[]::new)).ok();
+            byte[] bytes = Files.readAllBytes(png);
+            for (Map.Entry<String, byte[]> e : grids.entrySet()) {
+                assertFalse(Arrays.equals(e.getValue(), bytes), Arrays.toString(v) + " gave the same grid as " + e.getKey());
+            }
+            grids.put(Arrays.toString(v), bytes);
+        }
     }
 
     @Test
