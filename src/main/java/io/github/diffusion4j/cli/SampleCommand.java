@@ -53,7 +53,7 @@ public final class SampleCommand implements Callable<Integer> {
     boolean noClip;
     @Option(names = "--variance", defaultValue = "fixed_small", description = "DDPM step variance: fixed_small (posterior) or fixed_large (beta) (default: ${DEFAULT-VALUE}).")
     String variance;
-    @Option(names = "--spacing", description = "Timestep spacing: leading, trailing or linspace (default: leading; dpmpp linspace).")
+    @Option(names = "--spacing", description = "Timestep spacing: trailing, leading or linspace (default: trailing; dpmpp linspace).")
     String spacing;
     @Option(names = "--guidance", defaultValue = "1", description = "Classifier-free guidance scale for class-conditional models (1: none; default: ${DEFAULT-VALUE}).")
     float guidance;

@@ -7,6 +7,7 @@ import io.github.diffusion4j.diffusion.BetaSchedule;
 import io.github.diffusion4j.diffusion.NoiseSchedule;
 import io.github.diffusion4j.diffusion.PredictionType;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
+import io.github.diffusion4j.diffusion.TimestepSpacing;
 import io.github.diffusion4j.diffusion.TrainingObjective;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.nn.Presets;
@@ -117,12 +118,18 @@ public final class Trainer implements AutoCloseable {
         this.metrics = new MetricsLog(runDir, step);
     }
 
-    /** The diffusion settings of a run as a scheduler configuration. */
+    /**
+     * The diffusion settings of a run as a scheduler configuration, for sampling from it. Timesteps are spaced
+     * "trailing" (the first step at t = T - 1, where the model was trained on pure noise, as Lin et al. 2023
+     * recommend) rather than diffusers' "leading" default (first step at T - T/n): on the default shapes run
+     * (3000 steps, 64 DDPM-100 samples) leading gave 54.7 % valid shapes, trailing 67.2 %, linspace 65.6 %.
+     */
     public static SchedulerConfig schedulerConfig(TrainConfig cfg) {
         return SchedulerConfig.builder()
                 .numTrainTimesteps(cfg.timesteps)
                 .betaSchedule(BetaSchedule.parse(cfg.schedule))
                 .predictionType(PredictionType.fromName(cfg.prediction))
+                .timestepSpacing(TimestepSpacing.TRAILING)
                 .build();
     }
 

@@ -142,7 +142,7 @@ class CliBasicsTest {
     void samplerKnobsChangeTheImages(@TempDir Path tmp) throws Exception {
         String r = run.toString();
         Map<String, byte[]> grids = new java.util.LinkedHashMap<>();
-        String[][] variants = {{}, {"--no-clip"}, {"--variance", "fixed_large"}, {"--spacing", "trailing"},
+        String[][] variants = {{}, {"--no-clip"}, {"--variance", "fixed_large"}, {"--spacing", "leading"},
                 {"--sampler", "ddim", "--spacing", "linspace"}};
         for (String[] v : variants) {
             Path png = tmp.resolve("g" + grids.size() + ".png");
