@@ -66,7 +66,7 @@ public final class TrainCommand implements Callable<Integer> {
     String schedule;
     @Option(names = "--timesteps", defaultValue = "1000", description = "Diffusion timesteps T (default: ${DEFAULT-VALUE}).")
     int timesteps;
-    @Option(names = "--prediction", defaultValue = "epsilon", description = "What the model predicts: epsilon, sample (x0), v_prediction (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--prediction", defaultValue = "v_prediction", description = "What the model predicts: v_prediction, epsilon, sample (x0) (default: ${DEFAULT-VALUE}).")
     String prediction;
     @Option(names = "--min-snr", defaultValue = "5", paramLabel = "GAMMA", description = "Min-SNR-gamma loss weighting (Hang et al. 2023; 0: uniform; default: ${DEFAULT-VALUE}).")
     float minSnr;
