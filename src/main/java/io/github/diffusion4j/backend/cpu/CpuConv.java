@@ -30,6 +30,12 @@ final class CpuConv {
 
     /** Per-calling-thread scratch: [0] the im2col matrix, [1] a [Cout, columns] GEMM operand or result. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+    /** Per-calling-thread scratch of the direct 3x3 path: [0] the padded input, [1] the packed weights. */
+    private static final ThreadLocal<float[][]> DIRECT = ThreadLocal.withInitial(() -> new float[2][0]);
+    /** Per-calling-thread depth offsets of the direct 3x3 path. */
+    private static final ThreadLocal<int[][]> KOFF = ThreadLocal.withInitial(() -> new int[1][0]);
+    /** Per-calling-thread chunk offsets of the direct filter gradient ({@link VectorConv#chunks}). */
+    private static final ThreadLocal<int[][]> CHUNKS = ThreadLocal.withInitial(() -> new int[2][0]);
 
     private CpuConv() {}
 
@@ -42,6 +48,17 @@ final class CpuConv {
         int p() { return ho * wo; }
 
         boolean pointwise() { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
+
+        /** A 3x3, stride-1, padding-1 convolution that the direct forward kernel handles (vector kernel present). */
+        boolean direct() {
+            return kh == 3 && kw == 3 && stride == 1 && pad == 1 && CpuGemm.vectorized()
+                    && (w % 16 == 0 || (w == 8 && h % 2 == 0));
+        }
+
+        /** As {@link #direct()} for the filter gradient, which needs rows of whole 8-float vectors only. */
+        boolean directFilter() {
+            return kh == 3 && kw == 3 && stride == 1 && pad == 1 && CpuGemm.vectorized() && w % 8 == 0;
+        }
 
         /** Samples per GEMM group. */
         int group() {
@@ -75,6 +92,10 @@ final class CpuConv {
         int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);
         if (bias != null && bias.numel() != d.cout()) throw new IllegalArgumentException("conv2d bias " + bias.shape() + " for " + d.cout() + " channels");
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        if (d.direct()) {
+            directForward(d.n(), d.cin(), d.h(), d.w(), cout, xa, xo, wa, wo, false, ba, bo, ya, yo);
+            return;
+        }
         float[][] scratch = SCRATCH.get();
         for (int s0 = 0; s0 < d.n(); s0 += g) {
             int ns = Math.min(g, d.n() - s0), cols = ns * p;
@@ -109,6 +130,11 @@ final class CpuConv {
         float[] dxa = arr(dx), wa = arr(w), dya = arr(dy);
         int dxo = off(dx), wo = off(w), dyo = off(dy);
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        if (d.direct()) {
+            // the data gradient of a 3x3 / stride 1 / pad 1 convolution is one with flipped, transposed weights
+            directForward(d.n(), cout, d.h(), d.w(), d.cin(), dya, dyo, wa, wo, true, null, 0, dxa, dxo);
+            return;
+        }
         float[][] scratch = SCRATCH.get();
         for (int s0 = 0; s0 < d.n(); s0 += g) {
             int ns = Math.min(g, d.n() - s0), cols = ns * p;
@@ -138,6 +164,28 @@ final class CpuConv {
         float[] xa = arr(x), dwa = arr(dw), dya = arr(dy);
         int xo = off(x), dwo = off(dw), dyo = off(dy);
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        if (d.directFilter()) {
+            int n = d.n(), cin = d.cin(), h = d.h(), wd = d.w();
+            float[][] direct = DIRECT.get();
+            float[] xp = pad(xa, xo, n, cin, h, wd, direct);
+            int[][] idx = CHUNKS.get();
+            int most = n * h * wd / 8;
+            if (idx[0].length < most) {
+                idx[0] = new int[most];
+                idx[1] = new int[most];
+            }
+            int[] dyIdx = idx[0], xIdx = idx[1];
+            int chunks = VectorConv.chunks(n, cout, cin, h, wd, dyIdx, xIdx);
+            int quads = (cout + 3) / 4;
+            Parallel.forRange(quads * cin, 1, (lo, hi) -> {
+                for (int t = lo; t < hi; t++) {
+                    int ci = t % cin;
+                    VectorConv.filterGrad(dya, dyo, xp, cout, cin, h, wd, (t / cin) * 4, ci, ci + 1, dyIdx, xIdx,
+                            chunks, dwa, dwo);
+                }
+            });
+            return;
+        }
         float[][] scratch = SCRATCH.get();
         for (int s0 = 0; s0 < d.n(); s0 += g) {
             int ns = Math.min(g, d.n() - s0), cols = ns * p;
@@ -161,6 +209,58 @@ final class CpuConv {
             }
             CpuGemm.sgemm(false, true, cout, kk, cols, 1f, a, aOff, cols, b, bOff, cols, 1f, dwa, dwo, kk);
         }
+    }
+
+    // ------------------------------------------------------------------ direct 3x3 path
+
+    /**
+     * y[n, m, h, w] = conv3x3(x[n, cin, h, w]) + bias with m x (9 cin) weights (or, when {@code flip}, the data
+     * gradient's flipped transpose of [cin, m, 3, 3] weights), through {@link VectorConv}.
+     */
+    private static void directForward(int n, int cin, int h, int w, int m, float[] x, int xo, float[] wa, int wo,
+                                      boolean flip, float[] bias, int bo, float[] y, int yo) {
+        int k = 9 * cin, p = h * w, plane = (h + 2) * (w + 2), tiles = p / 16;
+        float[][] direct = DIRECT.get();
+        float[] xp = pad(x, xo, n, cin, h, w, direct);
+        float[] ap = direct[1] = VectorConv.packWeights(wa, wo, m, k, flip, direct[1]);
+        int[][] ko = KOFF.get();
+        if (ko[0].length < k) ko[0] = new int[k];
+        int[] koff = ko[0];
+        for (int ci = 0, q = 0; ci < cin; ci++) {
+            for (int ky = 0; ky < 3; ky++) {
+                for (int kx = 0; kx < 3; kx++) koff[q++] = ci * plane + ky * (w + 2) + kx;
+            }
+        }
+        long fmasPerTile = 16L * m * k;
+        int grain = (int) Math.max(1, (1L << 17) / fmasPerTile);
+        Parallel.forRange(n * tiles, grain, (lo, hi) -> {
+            for (int t = lo; t < hi; ) {
+                int s = t / tiles, t0 = t % tiles, t1 = Math.min(tiles, t0 + (hi - t));
+                VectorConv.forwardTiles(ap, m, k, koff, bias, bo, xp, s * cin * plane, w, y, yo + s * m * p, p, t0, t1);
+                t += t1 - t0;
+            }
+        });
+    }
+
+    /** The samples of x [n, c, h, w] with a zero border of one pixel, as [n, c, h+2, w+2] in direct[0]. */
+    private static float[] pad(float[] x, int xo, int n, int c, int h, int w, float[][] direct) {
+        int wp = w + 2, plane = (h + 2) * wp, size = n * c * plane;
+        if (direct[0].length < size) direct[0] = new float[size];
+        float[] xp = direct[0];
+        Parallel.forRange(n * c, Math.max(1, GRAIN / plane), (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int dst = t * plane, src = xo + t * h * w;
+                Arrays.fill(xp, dst, dst + wp + 1, 0f);
+                for (int y = 0; y < h; y++) {
+                    int o = dst + (y + 1) * wp + 1;
+                    System.arraycopy(x, src + y * w, xp, o, w);
+                    xp[o + w] = 0f;
+                    xp[o + w + 1] = 0f;
+                }
+                Arrays.fill(xp, dst + (h + 1) * wp + 1, dst + plane, 0f);
+            }
+        });
+        return xp;
     }
 
     // ------------------------------------------------------------------ data movement
