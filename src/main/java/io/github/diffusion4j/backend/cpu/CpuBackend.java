@@ -408,6 +408,10 @@ public final class CpuBackend implements Backend {
         sameSize(y, x);
         float[] o = arr(y), a = arr(x);
         int oo = off(y), ao = off(x);
+        if (CpuGemm.vectorized()) {
+            Parallel.forRange(x.size(), GRAIN, (lo, hi) -> VectorOps.silu(a, ao, o, oo, lo, hi));
+            return;
+        }
         Parallel.forRange(x.size(), GRAIN, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 float v = a[ao + i];
@@ -420,6 +424,10 @@ public final class CpuBackend implements Backend {
         sameSize(dx, x);
         float[] o = arr(dx), g = arr(dy), a = arr(x);
         int oo = off(dx), go = off(dy), ao = off(x);
+        if (CpuGemm.vectorized()) {
+            Parallel.forRange(x.size(), GRAIN, (lo, hi) -> VectorOps.siluBackward(a, ao, g, go, o, oo, lo, hi));
+            return;
+        }
         Parallel.forRange(x.size(), GRAIN, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 float v = a[ao + i];
