@@ -30,6 +30,12 @@ final class CpuConv {
 
     /** Per-calling-thread scratch: [0] the im2col matrix, [1] a [Cout, columns] GEMM operand or result. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+    /**
+     * Direct-path input layouts. PADDED: [n, c, h+2, w+2], the input with a zero border. SHIFTED: [n, c, 3, h+2, w],
+     * for each kx the zero-bordered input shifted by kx - 1 columns, so that a row is w floats and any 16
+     * consecutive output pixels read 16 consecutive floats (used for small images, 4x4).
+     */
+    static final int PADDED = 1, SHIFTED = 2;
     /** Per-calling-thread scratch of the direct 3x3 path: [0] the padded input, [1] the packed weights. */
     private static final ThreadLocal<float[][]> DIRECT = ThreadLocal.withInitial(() -> new float[2][0]);
     /** Per-calling-thread depth offsets of the direct 3x3 path. */
@@ -49,15 +55,22 @@ final class CpuConv {
 
         boolean pointwise() { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 
-        /** A 3x3, stride-1, padding-1 convolution that the direct forward kernel handles (vector kernel present). */
-        boolean direct() {
-            return kh == 3 && kw == 3 && stride == 1 && pad == 1 && CpuGemm.vectorized()
-                    && (w % 16 == 0 || (w == 8 && h % 2 == 0));
+        /**
+         * The input layout of the direct 3x3 path for the forward pass and the data gradient: {@link #PADDED}
+         * (w % 16 == 0, or w == 8 with even h), {@link #SHIFTED} (other images of whole 16-pixel tiles), or 0 when
+         * the convolution is not 3x3 / stride 1 / pad 1, the tiles do not fit, or the vector kernel is off.
+         */
+        int direct() {
+            if (kh != 3 || kw != 3 || stride != 1 || pad != 1 || !CpuGemm.vectorized()) return 0;
+            if (w % 16 == 0 || (w == 8 && h % 2 == 0)) return PADDED;
+            return h * w % 16 == 0 ? SHIFTED : 0;
         }
 
-        /** As {@link #direct()} for the filter gradient, which needs rows of whole 8-float vectors only. */
-        boolean directFilter() {
-            return kh == 3 && kw == 3 && stride == 1 && pad == 1 && CpuGemm.vectorized() && w % 8 == 0;
+        /** As {@link #direct()} for the filter gradient, which works on 8-pixel chunks. */
+        int directFilter() {
+            if (kh != 3 || kw != 3 || stride != 1 || pad != 1 || !CpuGemm.vectorized()) return 0;
+            if (w % 8 == 0) return PADDED;
+            return h * w % 8 == 0 ? SHIFTED : 0;
         }
 
         /** Samples per GEMM group. */
@@ -92,8 +105,8 @@ final class CpuConv {
         int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);
         if (bias != null && bias.numel() != d.cout()) throw new IllegalArgumentException("conv2d bias " + bias.shape() + " for " + d.cout() + " channels");
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
-        if (d.direct()) {
-            directForward(d.n(), d.cin(), d.h(), d.w(), cout, xa, xo, wa, wo, false, ba, bo, ya, yo);
+        if (d.direct() != 0) {
+            directForward(d.n(), d.cin(), d.h(), d.w(), cout, xa, xo, wa, wo, false, ba, bo, ya, yo, d.direct());
             return;
         }
         float[][] scratch = SCRATCH.get();
@@ -130,9 +143,9 @@ final class CpuConv {
         float[] dxa = arr(dx), wa = arr(w), dya = arr(dy);
         int dxo = off(dx), wo = off(w), dyo = off(dy);
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
-        if (d.direct()) {
+        if (d.direct() != 0) {
             // the data gradient of a 3x3 / stride 1 / pad 1 convolution is one with flipped, transposed weights
-            directForward(d.n(), cout, d.h(), d.w(), d.cin(), dya, dyo, wa, wo, true, null, 0, dxa, dxo);
+            directForward(d.n(), cout, d.h(), d.w(), d.cin(), dya, dyo, wa, wo, true, null, 0, dxa, dxo, d.direct());
             return;
         }
         float[][] scratch = SCRATCH.get();
@@ -164,10 +177,13 @@ final class CpuConv {
         float[] xa = arr(x), dwa = arr(dw), dya = arr(dy);
         int xo = off(x), dwo = off(dw), dyo = off(dy);
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
-        if (d.directFilter()) {
+        if (d.directFilter() != 0) {
             int n = d.n(), cin = d.cin(), h = d.h(), wd = d.w();
+            boolean shifted = d.directFilter() == SHIFTED;
             float[][] direct = DIRECT.get();
-            float[] xp = pad(xa, xo, n, cin, h, wd, direct);
+            float[] xp = shifted ? padShifted(xa, xo, n, cin, h, wd, direct) : pad(xa, xo, n, cin, h, wd, direct);
+            int plane = shifted ? 3 * (h + 2) * wd : (h + 2) * (wd + 2), kyStride = shifted ? wd : wd + 2;
+            int kxStride = shifted ? (h + 2) * wd : 1;
             int[][] idx = CHUNKS.get();
             int most = n * h * wd / 8;
             if (idx[0].length < most) {
@@ -175,13 +191,13 @@ final class CpuConv {
                 idx[1] = new int[most];
             }
             int[] dyIdx = idx[0], xIdx = idx[1];
-            int chunks = VectorConv.chunks(n, cout, cin, h, wd, dyIdx, xIdx);
+            int chunks = VectorConv.chunks(n, cout, cin, h, wd, shifted, dyIdx, xIdx);
             int quads = (cout + 3) / 4;
             Parallel.forRange(quads * cin, 1, (lo, hi) -> {
                 for (int t = lo; t < hi; t++) {
                     int ci = t % cin;
-                    VectorConv.filterGrad(dya, dyo, xp, cout, cin, h, wd, (t / cin) * 4, ci, ci + 1, dyIdx, xIdx,
-                            chunks, dwa, dwo);
+                    VectorConv.filterGrad(dya, dyo, xp, plane, kyStride, kxStride, cout, cin, h * wd, (t / cin) * 4,
+                            ci, ci + 1, dyIdx, xIdx, chunks, dwa, dwo);
                 }
             });
             return;
@@ -218,17 +234,20 @@ final class CpuConv {
      * gradient's flipped transpose of [cin, m, 3, 3] weights), through {@link VectorConv}.
      */
     private static void directForward(int n, int cin, int h, int w, int m, float[] x, int xo, float[] wa, int wo,
-                                      boolean flip, float[] bias, int bo, float[] y, int yo) {
-        int k = 9 * cin, p = h * w, plane = (h + 2) * (w + 2), tiles = p / 16;
+                                      boolean flip, float[] bias, int bo, float[] y, int yo, int layout) {
+        boolean shifted = layout == SHIFTED;
+        int k = 9 * cin, p = h * w, tiles = p / 16;
+        int plane = shifted ? 3 * (h + 2) * w : (h + 2) * (w + 2), kyStride = shifted ? w : w + 2;
+        int kxStride = shifted ? (h + 2) * w : 1;
         float[][] direct = DIRECT.get();
-        float[] xp = pad(x, xo, n, cin, h, w, direct);
+        float[] xp = shifted ? padShifted(x, xo, n, cin, h, w, direct) : pad(x, xo, n, cin, h, w, direct);
         float[] ap = direct[1] = VectorConv.packWeights(wa, wo, m, k, flip, direct[1]);
         int[][] ko = KOFF.get();
         if (ko[0].length < k) ko[0] = new int[k];
         int[] koff = ko[0];
         for (int ci = 0, q = 0; ci < cin; ci++) {
             for (int ky = 0; ky < 3; ky++) {
-                for (int kx = 0; kx < 3; kx++) koff[q++] = ci * plane + ky * (w + 2) + kx;
+                for (int kx = 0; kx < 3; kx++) koff[q++] = ci * plane + ky * kyStride + kx * kxStride;
             }
         }
         long fmasPerTile = 16L * m * k;
@@ -236,7 +255,8 @@ final class CpuConv {
         Parallel.forRange(n * tiles, grain, (lo, hi) -> {
             for (int t = lo; t < hi; ) {
                 int s = t / tiles, t0 = t % tiles, t1 = Math.min(tiles, t0 + (hi - t));
-                VectorConv.forwardTiles(ap, m, k, koff, bias, bo, xp, s * cin * plane, w, y, yo + s * m * p, p, t0, t1);
+                VectorConv.forwardTiles(ap, m, k, koff, bias, bo, xp, s * cin * plane, shifted, w, y, yo + s * m * p, p,
+                        t0, t1);
                 t += t1 - t0;
             }
         });
@@ -258,6 +278,34 @@ final class CpuConv {
                     xp[o + w + 1] = 0f;
                 }
                 Arrays.fill(xp, dst + (h + 1) * wp + 1, dst + plane, 0f);
+            }
+        });
+        return xp;
+    }
+
+    /**
+     * The samples of x [n, c, h, w] in the SHIFTED layout [n, c, 3, h+2, w] in direct[0]: element (kx, yy, xx) of a
+     * channel is x[yy-1][xx+kx-1], zero outside the image.
+     */
+    private static float[] padShifted(float[] x, int xo, int n, int c, int h, int w, float[][] direct) {
+        int rows = h + 2, plane = 3 * rows * w, size = n * c * plane;
+        if (direct[0].length < size) direct[0] = new float[size];
+        float[] xp = direct[0];
+        Parallel.forRange(n * c, Math.max(1, GRAIN / plane), (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int src = xo + t * h * w;
+                for (int kx = 0; kx < 3; kx++) {
+                    int dst = t * plane + kx * rows * w;
+                    Arrays.fill(xp, dst, dst + w, 0f);
+                    Arrays.fill(xp, dst + (h + 1) * w, dst + rows * w, 0f);
+                    for (int yy = 1; yy <= h; yy++) {
+                        int o = dst + yy * w, i = src + (yy - 1) * w;
+                        for (int xx = 0; xx < w; xx++) {
+                            int sx = xx + kx - 1;
+                            xp[o + xx] = sx >= 0 && sx < w ? x[i + sx] : 0f;
+                        }
+                    }
+                }
             }
         });
         return xp;

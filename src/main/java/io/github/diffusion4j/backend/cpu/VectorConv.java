@@ -63,12 +63,13 @@ final class VectorConv {
      * xp at xOff is the sample's padded input, y at yOff its [m, h*w] output.
      */
     static void forwardTiles(float[] ap, int m, int k, int[] koff, float[] bias, int bOff, float[] xp, int xOff,
-                             int w, float[] y, int yOff, int p, int t0, int t1) {
-        int wp = w + 2, delta = w >= 16 ? 8 : wp;
+                             boolean shifted, int w, float[] y, int yOff, int p, int t0, int t1) {
+        int wp = w + 2, delta = shifted || w >= 16 ? 8 : wp;
         float[] tile = null;
         for (int t = t0; t < t1; t++) {
             int pix = t * 16, base;
-            if (w >= 16) base = xOff + (pix / w) * wp + pix % w;
+            if (shifted) base = xOff + pix; // rows of w floats: 16 consecutive pixels are consecutive
+            else if (w >= 16) base = xOff + (pix / w) * wp + pix % w;
             else base = xOff + (pix / w) * wp; // w == 8: rows pix/8 and pix/8 + 1
             for (int r0 = 0; r0 < m; ) {
                 int h = m - r0 >= MR ? MR : 4;
@@ -185,10 +186,21 @@ final class VectorConv {
     /**
      * Offsets of the 8-pixel chunks of a batch for {@link #filterGrad}: chunk j (sample s, row y, column x) is at
      * {@code dyIdx[j] = s*cout*h*w + y*w + x} in dy and at {@code xIdx[j] = s*cin*(h+2)*(w+2) + y*(w+2) + x} in the
-     * padded input. Needs w % 8 == 0.
+     * padded input (needs w % 8 == 0), or, in the shifted layout, at {@code s*cin*3*(h+2)*w + y*w + x} (needs
+     * h*w % 8 == 0).
      */
-    static int chunks(int n, int cout, int cin, int h, int w, int[] dyIdx, int[] xIdx) {
+    static int chunks(int n, int cout, int cin, int h, int w, boolean shifted, int[] dyIdx, int[] xIdx) {
         int wp = w + 2, plane = (h + 2) * wp, p = h * w, j = 0;
+        if (shifted) {
+            int sp = 3 * (h + 2) * w;
+            for (int s = 0; s < n; s++) {
+                for (int q = 0; q < p; q += 8, j++) {
+                    dyIdx[j] = s * cout * p + q;
+                    xIdx[j] = s * cin * sp + q;
+                }
+            }
+            return j;
+        }
         for (int s = 0; s < n; s++) {
             for (int y = 0; y < h; y++) {
                 for (int x = 0; x < w; x += 8, j++) {
@@ -205,25 +217,27 @@ final class VectorConv {
      * dw[co][(ci*3+ky)*3+kx] += sum over samples and pixels of dy[s][co][y][x] * xp[s][ci][y+ky][x+kx]. The 12
      * accumulators are one output channel quad x the three kx taps of one (ci, ky); each is summed over the
      * {@code nChunks} 8-pixel chunks of {@link #chunks} in order (one flat loop: the JDK 17 compiler keeps vectors
-     * in registers only across simple loops), then reduced across lanes.
+     * in registers only across simple loops), then reduced across lanes. Tap (ci, ky, kx) of a chunk lies at
+     * {@code ci*plane + ky*kyStride + kx*kxStride} from the chunk's offset in xp.
      */
-    static void filterGrad(float[] dy, int dyOff, float[] xp, int cout, int cin, int h, int w, int co0,
-                           int ci0, int ci1, int[] dyIdx, int[] xIdx, int nChunks, float[] dw, int dwOff) {
-        int wp = w + 2, plane = (h + 2) * wp, p = h * w, k = cin * 9;
+    static void filterGrad(float[] dy, int dyOff, float[] xp, int plane, int kyStride, int kxStride, int cout, int cin,
+                           int p, int co0, int ci0, int ci1, int[] dyIdx, int[] xIdx, int nChunks, float[] dw,
+                           int dwOff) {
+        int k = cin * 9, kx2 = 2 * kxStride;
         int rows = Math.min(4, cout - co0);
         // rows beyond cout read channel co0 again (valid memory); their sums are dropped
         int d0 = dyOff + co0 * p, d1 = dyOff + (co0 + Math.min(1, rows - 1)) * p,
                 d2 = dyOff + (co0 + Math.min(2, rows - 1)) * p, d3 = dyOff + (co0 + Math.min(3, rows - 1)) * p;
         for (int ci = ci0; ci < ci1; ci++) {
             for (int ky = 0; ky < 3; ky++) {
-                int xb = ci * plane + ky * wp;
+                int xb = ci * plane + ky * kyStride;
                 FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
                         a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
                 for (int j = 0; j < nChunks; j++) {
                     int xr = xb + xIdx[j], dr = dyIdx[j];
                     FloatVector x0 = FloatVector.fromArray(S, xp, xr);
-                    FloatVector x1 = FloatVector.fromArray(S, xp, xr + 1);
-                    FloatVector x2 = FloatVector.fromArray(S, xp, xr + 2);
+                    FloatVector x1 = FloatVector.fromArray(S, xp, xr + kxStride);
+                    FloatVector x2 = FloatVector.fromArray(S, xp, xr + kx2);
                     FloatVector g = FloatVector.fromArray(S, dy, d0 + dr);
                     a00 = g.fma(x0, a00);
                     a01 = g.fma(x1, a01);

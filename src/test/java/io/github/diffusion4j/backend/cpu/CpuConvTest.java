@@ -42,6 +42,8 @@ class CpuConvTest {
             {2, 7, 9, 6, 32, 3, 3, 1, 1},    // non-square, two tiles per row, 9 = 8 + 1 channels
             {2, 3, 6, 8, 24, 3, 3, 1, 1},    // w = 24: filter gradient direct, forward via im2col
             {2, 12, 3, 4, 8, 3, 3, 1, 1},    // 3 output channels (the U-Net's last conv), 4x8
+            {3, 9, 10, 4, 12, 3, 3, 1, 1},   // shifted layout (w = 12): tiles across rows
+            {2, 3, 5, 6, 4, 3, 3, 1, 1},     // 24 pixels: filter gradient shifted, the rest via im2col
     };
 
     @AfterEach void restoreDefaultPath() { GemmPaths.restoreDefault(); }
