@@ -135,12 +135,7 @@ public final class CpuBackend implements Backend {
     @Override public double sumSquares(Tensor x) {
         float[] a = arr(x);
         int o = off(x), n = x.size();
-        double s = 0;
-        for (int i = 0; i < n; i++) {
-            double v = a[o + i];
-            s += v * v;
-        }
-        return s;
+        return sumSquaredDeviations(a, o, n, 0);
     }
 
     @Override public boolean allFinite(Tensor x) {
@@ -187,10 +182,7 @@ public final class CpuBackend implements Backend {
         Parallel.forRange(c, Math.max(1, GRAIN / (n * sp)), (lo, hi) -> {
             for (int ch = lo; ch < hi; ch++) {
                 double acc = 0;
-                for (int s = 0; s < n; s++) {
-                    int base = dO + (s * c + ch) * sp;
-                    for (int i = 0; i < sp; i++) acc += d[base + i];
-                }
+                for (int s = 0; s < n; s++) acc += sum(d, dO + (s * c + ch) * sp, sp);
                 g[go + ch] += (float) acc;
             }
         });
@@ -218,10 +210,7 @@ public final class CpuBackend implements Backend {
         int go = off(dv), dO = off(dOut);
         Parallel.forRange(nc, Math.max(1, GRAIN / sp), (lo, hi) -> {
             for (int k = lo; k < hi; k++) {
-                double acc = 0;
-                int base = dO + k * sp;
-                for (int i = 0; i < sp; i++) acc += d[base + i];
-                g[go + k] = (float) acc;
+                g[go + k] = (float) sum(d, dO + k * sp, sp);
             }
         });
     }
@@ -315,6 +304,41 @@ public final class CpuBackend implements Backend {
 
     // ------------------------------------------------------------------ normalisation and activations
 
+    /**
+     * Sum of a[off, off+len) in double, in four interleaved partial sums (elements i mod 4) added at the end: a
+     * fixed order, about four times the throughput of one dependent chain of additions.
+     */
+    static double sum(float[] a, int off, int len) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= len; i += 4) {
+            s0 += a[off + i];
+            s1 += a[off + i + 1];
+            s2 += a[off + i + 2];
+            s3 += a[off + i + 3];
+        }
+        for (; i < len; i++) s0 += a[off + i];
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** Sum of (a[i] - mu)^2 over [off, off+len), in double, as {@link #sum}. */
+    static double sumSquaredDeviations(float[] a, int off, int len, double mu) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= len; i += 4) {
+            double d0 = a[off + i] - mu, d1 = a[off + i + 1] - mu, d2 = a[off + i + 2] - mu, d3 = a[off + i + 3] - mu;
+            s0 += d0 * d0;
+            s1 += d1 * d1;
+            s2 += d2 * d2;
+            s3 += d3 * d3;
+        }
+        for (; i < len; i++) {
+            double d = a[off + i] - mu;
+            s0 += d * d;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
     @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                     float eps) {
         sameSize(y, x);
@@ -326,14 +350,8 @@ public final class CpuBackend implements Backend {
         Parallel.forRange(n * groups, Math.max(1, GRAIN / gsize), (lo, hi) -> {
             for (int ng = lo; ng < hi; ng++) {
                 int base = ng * gsize;
-                double s = 0;
-                for (int i = 0; i < gsize; i++) s += xo[xOff + base + i];
-                double mu = s / gsize;
-                double v = 0;
-                for (int i = 0; i < gsize; i++) {
-                    double d = xo[xOff + base + i] - mu;
-                    v += d * d;
-                }
+                double mu = sum(xo, xOff + base, gsize) / gsize;
+                double v = sumSquaredDeviations(xo, xOff + base, gsize, mu);
                 float r = (float) (1.0 / Math.sqrt(v / gsize + eps));
                 float m = (float) mu;
                 mo[mOff + ng] = m;
@@ -365,11 +383,23 @@ public final class CpuBackend implements Backend {
                 for (int s = 0; s < n; s++) {
                     float m = ma[mo + s * groups + g], r = ra[ro + s * groups + g];
                     int base = (s * c + ch) * sp;
-                    for (int i = 0; i < sp; i++) {
-                        float d = dya[dyo + base + i];
-                        accG += d * (xa[xo + base + i] - m) * r;
-                        accB += d;
+                    // two partial sums each (even and odd elements) break the add latency chain
+                    double g0 = 0, g1 = 0, b0 = 0, b1 = 0;
+                    int i = 0;
+                    for (; i + 2 <= sp; i += 2) {
+                        float d0 = dya[dyo + base + i], d1 = dya[dyo + base + i + 1];
+                        g0 += d0 * (xa[xo + base + i] - m) * r;
+                        g1 += d1 * (xa[xo + base + i + 1] - m) * r;
+                        b0 += d0;
+                        b1 += d1;
                     }
+                    for (; i < sp; i++) {
+                        float d = dya[dyo + base + i];
+                        g0 += d * (xa[xo + base + i] - m) * r;
+                        b0 += d;
+                    }
+                    accG += g0 + g1;
+                    accB += b0 + b1;
                 }
                 dga[dgo + ch] += (float) accG;
                 dba[dbo + ch] += (float) accB;
@@ -385,11 +415,23 @@ public final class CpuBackend implements Backend {
                 for (int cc = 0; cc < cpg; cc++) {
                     float gm = ga[go + gi * cpg + cc];
                     int cb = base + cc * sp;
-                    for (int i = 0; i < sp; i++) {
-                        double gdy = gm * dya[dyo + cb + i];
-                        s1 += gdy;
-                        s2 += gdy * (xa[xo + cb + i] - m) * r;
+                    // two partial sums each (even and odd elements) break the add latency chain
+                    double p0 = 0, p1 = 0, q0 = 0, q1 = 0;
+                    int i = 0;
+                    for (; i + 2 <= sp; i += 2) {
+                        double gdy0 = gm * dya[dyo + cb + i], gdy1 = gm * dya[dyo + cb + i + 1];
+                        p0 += gdy0;
+                        p1 += gdy1;
+                        q0 += gdy0 * (xa[xo + cb + i] - m) * r;
+                        q1 += gdy1 * (xa[xo + cb + i + 1] - m) * r;
                     }
+                    for (; i < sp; i++) {
+                        double gdy = gm * dya[dyo + cb + i];
+                        p0 += gdy;
+                        q0 += gdy * (xa[xo + cb + i] - m) * r;
+                    }
+                    s1 += p0 + p1;
+                    s2 += q0 + q1;
                 }
                 float a1 = (float) (s1 / gsize), a2 = (float) (s2 / gsize);
                 for (int cc = 0; cc < cpg; cc++) {
