@@ -192,12 +192,18 @@ final class CpuConv {
             }
             int[] dyIdx = idx[0], xIdx = idx[1];
             int chunks = VectorConv.chunks(n, cout, cin, h, wd, shifted, dyIdx, xIdx);
-            int quads = (cout + 3) / 4;
-            Parallel.forRange(quads * cin, 1, (lo, hi) -> {
+            // strips of output channels: of 8 where AVX-512 has the registers, then of 4 (the last one partial)
+            int octs = VectorConv.MR == 8 ? cout / 8 : 0, strips = octs + (cout - 8 * octs + 3) / 4;
+            Parallel.forRange(strips * cin, 1, (lo, hi) -> {
                 for (int t = lo; t < hi; t++) {
-                    int ci = t % cin;
-                    VectorConv.filterGrad(dya, dyo, xp, plane, kyStride, kxStride, cout, cin, h * wd, (t / cin) * 4,
-                            ci, ci + 1, dyIdx, xIdx, chunks, dwa, dwo);
+                    int ci = t % cin, strip = t / cin;
+                    if (strip < octs) {
+                        VectorConv.filterGrad8(dya, dyo, xp, plane, kyStride, kxStride, cin, h * wd, strip * 8, ci,
+                                dyIdx, xIdx, chunks, dwa, dwo);
+                    } else {
+                        VectorConv.filterGrad(dya, dyo, xp, plane, kyStride, kxStride, cout, cin, h * wd,
+                                8 * octs + (strip - octs) * 4, ci, ci + 1, dyIdx, xIdx, chunks, dwa, dwo);
+                    }
                 }
             });
             return;
