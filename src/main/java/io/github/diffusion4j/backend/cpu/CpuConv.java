@@ -36,6 +36,8 @@ final class CpuConv {
      * consecutive output pixels read 16 consecutive floats (used for small images, 4x4).
      */
     static final int PADDED = 1, SHIFTED = 2;
+    /** Direct path of a 1x1, stride-1, unpadded convolution: the micro-kernel reads the input tensor in place. */
+    static final int POINTWISE = 3;
     /** Per-calling-thread scratch of the direct 3x3 path: [0] the padded input, [1] the packed weights. */
     private static final ThreadLocal<float[][]> DIRECT = ThreadLocal.withInitial(() -> new float[2][0]);
     /** Per-calling-thread depth offsets of the direct 3x3 path. */
@@ -57,11 +59,14 @@ final class CpuConv {
 
         /**
          * The input layout of the direct 3x3 path for the forward pass and the data gradient: {@link #PADDED}
-         * (w % 16 == 0, or w == 8 with even h), {@link #SHIFTED} (other images of whole 16-pixel tiles), or 0 when
-         * the convolution is not 3x3 / stride 1 / pad 1, the tiles do not fit, or the vector kernel is off.
+         * (w % 16 == 0, or w == 8 with even h), {@link #SHIFTED} (other images of whole 16-pixel tiles),
+         * {@link #POINTWISE} (1x1 / stride 1 / pad 0 over whole 16-pixel tiles), or 0 when the convolution is none
+         * of these, the tiles do not fit, or the vector kernel is off.
          */
         int direct() {
-            if (kh != 3 || kw != 3 || stride != 1 || pad != 1 || !CpuGemm.vectorized()) return 0;
+            if (!CpuGemm.vectorized()) return 0;
+            if (pointwise()) return h * w % 16 == 0 ? POINTWISE : 0;
+            if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return 0;
             if (w % 16 == 0 || (w == 8 && h % 2 == 0)) return PADDED;
             return h * w % 16 == 0 ? SHIFTED : 0;
         }
@@ -241,17 +246,23 @@ final class CpuConv {
      */
     private static void directForward(int n, int cin, int h, int w, int m, float[] x, int xo, float[] wa, int wo,
                                       boolean flip, float[] bias, int bo, float[] y, int yo, int layout) {
-        boolean shifted = layout == SHIFTED;
-        int k = 9 * cin, p = h * w, tiles = p / 16;
-        int plane = shifted ? 3 * (h + 2) * w : (h + 2) * (w + 2), kyStride = shifted ? w : w + 2;
-        int kxStride = shifted ? (h + 2) * w : 1;
+        boolean pointwise = layout == POINTWISE, shifted = layout == SHIFTED || pointwise;
+        int taps = pointwise ? 1 : 9, k = taps * cin, p = h * w, tiles = p / 16;
+        int plane = pointwise ? p : layout == SHIFTED ? 3 * (h + 2) * w : (h + 2) * (w + 2);
+        int kyStride = layout == SHIFTED ? w : w + 2, kxStride = layout == SHIFTED ? (h + 2) * w : 1;
         float[][] direct = DIRECT.get();
-        float[] xp = shifted ? padShifted(x, xo, n, cin, h, w, direct) : pad(x, xo, n, cin, h, w, direct);
-        float[] ap = direct[1] = VectorConv.packWeights(wa, wo, m, k, flip, direct[1]);
+        float[] xp = pointwise ? x : layout == SHIFTED ? padShifted(x, xo, n, cin, h, w, direct)
+                : pad(x, xo, n, cin, h, w, direct);
+        int x0 = pointwise ? xo : 0;
+        float[] ap = direct[1] = VectorConv.packWeights(wa, wo, m, k, taps, flip, direct[1]);
         int[][] ko = KOFF.get();
         if (ko[0].length < k) ko[0] = new int[k];
         int[] koff = ko[0];
         for (int ci = 0, q = 0; ci < cin; ci++) {
+            if (pointwise) {
+                koff[q++] = ci * plane;
+                continue;
+            }
             for (int ky = 0; ky < 3; ky++) {
                 for (int kx = 0; kx < 3; kx++) koff[q++] = ci * plane + ky * kyStride + kx * kxStride;
             }
@@ -261,8 +272,8 @@ final class CpuConv {
         Parallel.forRange(n * tiles, grain, (lo, hi) -> {
             for (int t = lo; t < hi; ) {
                 int s = t / tiles, t0 = t % tiles, t1 = Math.min(tiles, t0 + (hi - t));
-                VectorConv.forwardTiles(ap, m, k, koff, bias, bo, xp, s * cin * plane, shifted, w, y, yo + s * m * p, p,
-                        t0, t1);
+                VectorConv.forwardTiles(ap, m, k, koff, bias, bo, xp, x0 + s * cin * plane, shifted, w, y,
+                        yo + s * m * p, p, t0, t1);
                 t += t1 - t0;
             }
         });

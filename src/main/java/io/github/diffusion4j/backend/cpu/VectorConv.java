@@ -27,11 +27,13 @@ final class VectorConv {
     private VectorConv() {}
 
     /**
-     * Packs the m x k matrix {@code w} (row-major at wOff, or when {@code flip} the 3x3-flipped transpose of a
-     * [k/9, m, 3, 3] weight, which turns a convolution's data gradient into a convolution) into strips: rows
-     * [r0, r0+h) of a strip of height h (MR, then 4 for the remainder) lie at {@code r0*k + p*h + r}.
+     * Packs the m x k matrix {@code w} (row-major at wOff) into strips: rows [r0, r0+h) of a strip of height h (MR,
+     * then 4 for the remainder, rows beyond m zero) lie at {@code r0*k + p*h + r}. When {@code flip}, the matrix
+     * is instead the data gradient's weights of a [k/taps, m, kh, kw] convolution weight (taps = kh*kw = 9 or 1):
+     * element (row, (co*taps + t)) = w[co][row][taps-1-t], the transpose with each 3x3 kernel turned by 180
+     * degrees, which makes a 3x3 / stride 1 / pad 1 (or 1x1) convolution's data gradient a convolution.
      */
-    static float[] packWeights(float[] w, int wOff, int m, int k, boolean flip, float[] dst) {
+    static float[] packWeights(float[] w, int wOff, int m, int k, int taps, boolean flip, float[] dst) {
         int need = roundUp(m, 4) * k;
         if (dst == null || dst.length < need) dst = new float[need];
         for (int r0 = 0; r0 < m; ) {
@@ -39,18 +41,15 @@ final class VectorConv {
             int base = r0 * k;
             for (int r = 0; r < h; r++) {
                 int row = r0 + r;
-                for (int p = 0; p < k; p++) {
-                    float v = 0f;
-                    if (row < m) {
-                        if (flip) {
-                            // dx weight [ci=row][co, ky, kx] = w[co][ci][2-ky][2-kx]; k = 9 * cout
-                            int co = p / 9, t = p % 9;
-                            v = w[wOff + (co * m + row) * 9 + (8 - t)];
-                        } else {
-                            v = w[wOff + row * k + p];
-                        }
+                if (row >= m) {
+                    for (int p = 0; p < k; p++) dst[base + p * h + r] = 0f;
+                } else if (flip) {
+                    for (int co = 0, p = 0; p < k; co++) {
+                        int src = wOff + (co * m + row) * taps + taps - 1;
+                        for (int t = 0; t < taps; t++, p++) dst[base + p * h + r] = w[src - t];
                     }
-                    dst[base + p * h + r] = v;
+                } else {
+                    for (int p = 0; p < k; p++) dst[base + p * h + r] = w[wOff + row * k + p];
                 }
             }
             r0 += h;
