@@ -71,9 +71,14 @@ final class CpuConv {
             return h * w % 16 == 0 ? SHIFTED : 0;
         }
 
-        /** As {@link #direct()} for the filter gradient, which works on 8-pixel chunks. */
+        /**
+         * As {@link #direct()} for the filter gradient, which works on 8-pixel chunks (for 1x1 convolutions in
+         * strips of 8 output channels, on AVX-512 only).
+         */
         int directFilter() {
-            if (kh != 3 || kw != 3 || stride != 1 || pad != 1 || !CpuGemm.vectorized()) return 0;
+            if (!CpuGemm.vectorized()) return 0;
+            if (pointwise()) return h * w % 8 == 0 && cout % 8 == 0 && VectorConv.MR == 8 ? POINTWISE : 0;
+            if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return 0;
             if (w % 8 == 0) return PADDED;
             return h * w % 8 == 0 ? SHIFTED : 0;
         }
@@ -184,9 +189,11 @@ final class CpuConv {
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
         if (d.directFilter() != 0) {
             int n = d.n(), cin = d.cin(), h = d.h(), wd = d.w();
-            boolean shifted = d.directFilter() == SHIFTED;
+            int layout = d.directFilter();
+            boolean shifted = layout == SHIFTED;
             float[][] direct = DIRECT.get();
-            float[] xp = shifted ? padShifted(xa, xo, n, cin, h, wd, direct) : pad(xa, xo, n, cin, h, wd, direct);
+            float[] xp = layout == POINTWISE ? xa : shifted ? padShifted(xa, xo, n, cin, h, wd, direct)
+                    : pad(xa, xo, n, cin, h, wd, direct);
             int plane = shifted ? 3 * (h + 2) * wd : (h + 2) * (wd + 2), kyStride = shifted ? wd : wd + 2;
             int kxStride = shifted ? (h + 2) * wd : 1;
             int[][] idx = CHUNKS.get();
@@ -196,7 +203,17 @@ final class CpuConv {
                 idx[1] = new int[most];
             }
             int[] dyIdx = idx[0], xIdx = idx[1];
-            int chunks = VectorConv.chunks(n, cout, cin, h, wd, shifted, dyIdx, xIdx);
+            int chunks = VectorConv.chunks(n, cout, cin, h, wd, layout, dyIdx, xIdx);
+            if (layout == POINTWISE) {
+                int triples = (cin + 2) / 3;
+                Parallel.forRange(cout / 8 * triples, 1, (lo, hi) -> {
+                    for (int t = lo; t < hi; t++) {
+                        VectorConv.filterGrad1x1(dya, dyo, xa, xo, h * wd, cin, (t / triples) * 8, (t % triples) * 3,
+                                dyIdx, xIdx, chunks, dwa, dwo);
+                    }
+                });
+                return;
+            }
             // strips of output channels: of 8 where AVX-512 has the registers, then of 4 (the last one partial)
             int octs = VectorConv.MR == 8 ? cout / 8 : 0, strips = octs + (cout - 8 * octs + 3) / 4;
             Parallel.forRange(strips * cin, 1, (lo, hi) -> {

@@ -44,6 +44,8 @@ class CpuConvTest {
             {2, 12, 3, 4, 8, 3, 3, 1, 1},    // 3 output channels (the U-Net's last conv), 4x8
             {3, 9, 10, 4, 12, 3, 3, 1, 1},   // shifted layout (w = 12): tiles across rows
             {2, 3, 5, 6, 4, 3, 3, 1, 1},     // 24 pixels: filter gradient shifted, the rest via im2col
+            {2, 7, 16, 8, 8, 1, 1, 1, 0},    // 1x1 direct, filter gradient in input-channel triples (7 = 3+3+1)
+            {3, 5, 8, 4, 6, 1, 1, 1, 0},     // 1x1, 24 pixels: filter gradient direct, the rest via GEMM
     };
 
     @AfterEach void restoreDefaultPath() { GemmPaths.restoreDefault(); }
