@@ -375,63 +375,39 @@ public final class CpuBackend implements Backend {
                 ra = arr(rstd), ga = arr(gamma);
         int dxo = off(dx), dgo = off(dGamma), dbo = off(dBeta), dyo = off(dy), xo = off(x), mo = off(mean),
                 ro = off(rstd), go = off(gamma);
-        // parameter gradients: per channel, summed over samples (serial over n keeps the accumulation race-free)
-        Parallel.forRange(c, Math.max(1, GRAIN / (n * sp)), (lo, hi) -> {
-            for (int ch = lo; ch < hi; ch++) {
-                int g = ch / cpg;
-                double accG = 0, accB = 0;
-                for (int s = 0; s < n; s++) {
-                    float m = ma[mo + s * groups + g], r = ra[ro + s * groups + g];
-                    int base = (s * c + ch) * sp;
-                    // two partial sums each (even and odd elements) break the add latency chain
-                    double g0 = 0, g1 = 0, b0 = 0, b1 = 0;
-                    int i = 0;
-                    for (; i + 2 <= sp; i += 2) {
-                        float d0 = dya[dyo + base + i], d1 = dya[dyo + base + i + 1];
-                        g0 += d0 * (xa[xo + base + i] - m) * r;
-                        g1 += d1 * (xa[xo + base + i + 1] - m) * r;
-                        b0 += d0;
-                        b1 += d1;
-                    }
-                    for (; i < sp; i++) {
-                        float d = dya[dyo + base + i];
-                        g0 += d * (xa[xo + base + i] - m) * r;
-                        b0 += d;
-                    }
-                    accG += g0 + g1;
-                    accB += b0 + b1;
-                }
-                dga[dgo + ch] += (float) accG;
-                dba[dbo + ch] += (float) accB;
-            }
-        });
-        // input gradient: dx = r * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)) per group
+        // One pass per (sample, group): per channel sumD = sum(dy) and sumDX = sum(dy * xhat) (in double), which give
+        // both the group's input-gradient terms and, summed over the samples afterwards in a fixed order, the
+        // parameter gradients; then dx = r * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)) while dy and x are cached.
+        double[] sumD = new double[n * c], sumDX = new double[n * c];
         Parallel.forRange(n * groups, Math.max(1, GRAIN / gsize), (lo, hi) -> {
             for (int ng = lo; ng < hi; ng++) {
-                int gi = ng % groups;
+                int s = ng / groups, gi = ng % groups;
                 float m = ma[mo + ng], r = ra[ro + ng];
                 int base = ng * gsize;
                 double s1 = 0, s2 = 0;
                 for (int cc = 0; cc < cpg; cc++) {
-                    float gm = ga[go + gi * cpg + cc];
-                    int cb = base + cc * sp;
+                    int ch = gi * cpg + cc, cb = base + cc * sp;
                     // two partial sums each (even and odd elements) break the add latency chain
                     double p0 = 0, p1 = 0, q0 = 0, q1 = 0;
                     int i = 0;
                     for (; i + 2 <= sp; i += 2) {
-                        double gdy0 = gm * dya[dyo + cb + i], gdy1 = gm * dya[dyo + cb + i + 1];
-                        p0 += gdy0;
-                        p1 += gdy1;
-                        q0 += gdy0 * (xa[xo + cb + i] - m) * r;
-                        q1 += gdy1 * (xa[xo + cb + i + 1] - m) * r;
+                        float d0 = dya[dyo + cb + i], d1 = dya[dyo + cb + i + 1];
+                        p0 += d0;
+                        p1 += d1;
+                        q0 += d0 * (xa[xo + cb + i] - m) * r;
+                        q1 += d1 * (xa[xo + cb + i + 1] - m) * r;
                     }
                     for (; i < sp; i++) {
-                        double gdy = gm * dya[dyo + cb + i];
-                        p0 += gdy;
-                        q0 += gdy * (xa[xo + cb + i] - m) * r;
+                        float d = dya[dyo + cb + i];
+                        p0 += d;
+                        q0 += d * (xa[xo + cb + i] - m) * r;
                     }
-                    s1 += p0 + p1;
-                    s2 += q0 + q1;
+                    double sd = p0 + p1, sdx = q0 + q1;
+                    sumD[s * c + ch] = sd;
+                    sumDX[s * c + ch] = sdx;
+                    float gm = ga[go + ch];
+                    s1 += gm * sd;
+                    s2 += gm * sdx;
                 }
                 float a1 = (float) (s1 / gsize), a2 = (float) (s2 / gsize);
                 for (int cc = 0; cc < cpg; cc++) {
@@ -444,6 +420,15 @@ public final class CpuBackend implements Backend {
                 }
             }
         });
+        for (int ch = 0; ch < c; ch++) {
+            double accG = 0, accB = 0;
+            for (int s = 0; s < n; s++) {
+                accG += sumDX[s * c + ch];
+                accB += sumD[s * c + ch];
+            }
+            dga[dgo + ch] += (float) accG;
+            dba[dbo + ch] += (float) accB;
+        }
     }
 
     @Override public void silu(Tensor y, Tensor x) {
