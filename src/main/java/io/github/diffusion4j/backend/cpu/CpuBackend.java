@@ -624,6 +624,11 @@ public final class CpuBackend implements Backend {
         int po = off(params), go = off(grads), mo = off(m), vo = off(v), dmo = decayMask == null ? 0 : off(decayMask);
         float stepSize = lr / bc1, sqrtBc2 = (float) Math.sqrt(bc2), decay = lr * weightDecay;
         float ob1 = 1f - beta1, ob2 = 1f - beta2;
+        if (CpuGemm.vectorized()) {
+            Parallel.forRange(params.size(), GRAIN, (lo, hi) -> VectorOps.adamw(p, po, g, go, ma, mo, va, vo, dm, dmo,
+                    gradScale, beta1, beta2, ob1, ob2, decay, stepSize, sqrtBc2, eps, lo, hi));
+            return;
+        }
         Parallel.forRange(params.size(), GRAIN, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 float gi = g[go + i] * gradScale;

@@ -81,4 +81,37 @@ final class VectorOps {
         FloatVector one = FloatVector.broadcast(S, 1f);
         return g.mul(s).mul(v.mul(one.sub(s)).add(1f));
     }
+
+    /**
+     * AdamW over [lo, hi) with the operations, in the order, of the scalar loop in {@link CpuBackend#adamw} (no
+     * fused multiply-adds; sqrt and division are correctly rounded in both), so the results are the same bits;
+     * dm (the decay mask) may be null. The tail runs the scalar loop.
+     */
+    static void adamw(float[] p, int po, float[] g, int go, float[] ma, int mo, float[] va, int vo, float[] dm, int dmo,
+                      float gradScale, float beta1, float beta2, float ob1, float ob2, float decay, float stepSize,
+                      float sqrtBc2, float eps, int lo, int hi) {
+        int i = lo;
+        for (; i + L <= hi; i += L) {
+            FloatVector gi = FloatVector.fromArray(S, g, go + i).mul(gradScale);
+            FloatVector mi = FloatVector.fromArray(S, ma, mo + i).mul(beta1).add(gi.mul(ob1));
+            FloatVector vi = FloatVector.fromArray(S, va, vo + i).mul(beta2).add(gi.mul(ob2).mul(gi));
+            mi.intoArray(ma, mo + i);
+            vi.intoArray(va, vo + i);
+            FloatVector pi = FloatVector.fromArray(S, p, po + i);
+            FloatVector d = dm != null ? FloatVector.fromArray(S, dm, dmo + i).mul(decay) : FloatVector.broadcast(S, decay);
+            pi = pi.sub(d.mul(pi));
+            pi.sub(mi.mul(stepSize).div(vi.lanewise(VectorOperators.SQRT).div(sqrtBc2).add(eps))).intoArray(p, po + i);
+        }
+        for (; i < hi; i++) {
+            float gi = g[go + i] * gradScale;
+            float mi = beta1 * ma[mo + i] + ob1 * gi;
+            float vi = beta2 * va[vo + i] + ob2 * gi * gi;
+            ma[mo + i] = mi;
+            va[vo + i] = vi;
+            float pi = p[po + i];
+            if (dm != null) pi -= decay * dm[dmo + i] * pi;
+            else pi -= decay * pi;
+            p[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBc2 + eps);
+        }
+    }
 }
