@@ -8,9 +8,16 @@ import static io.github.diffusion4j.backend.cpu.CpuBackend.arr;
 import static io.github.diffusion4j.backend.cpu.CpuBackend.off;
 
 /**
- * 2-D convolution on the CPU as im2col + GEMM.
+ * 2-D convolution on the CPU: a direct path for the common shapes, else im2col + GEMM.
  *
- * <p>Samples are processed in groups: the im2col matrix of a group has K = Cin * kh * kw rows and
+ * <p>Direct path (Vector API kernel in use, see {@link VectorConv}): 3x3 / stride 1 / pad 1 convolutions and
+ * 1x1 / stride 1 / pad 0 ones over whole 16-pixel tiles (8-pixel chunks for the filter gradient). The input is
+ * copied once into a zero-bordered layout ({@link #PADDED}, or {@link #SHIFTED} for small images; 1x1 reads it
+ * in place) and the micro-kernels read every tap straight from it: no im2col matrix, no packing of B, no copies
+ * of the result. The data gradient is a convolution with flipped, transposed weights. Every output element is
+ * summed in a fixed order by one accumulator, so results do not depend on the thread count.
+ *
+ * <p>im2col + GEMM (other shapes: strided convolutions, transposed ones, the scalar fallback). Samples are processed in groups: the im2col matrix of a group has K = Cin * kh * kw rows and
  * {@code samples * Ho * Wo} columns (sample-major), so feature maps of 4x4 or 8x8 pixels still give one GEMM
  * wide enough to amortise packing the weights and to split across threads. A group is at least
  * {@link #TARGET_COLS} columns wide, but its im2col matrix stays under {@link #MAX_COL_FLOATS}. The GEMM
