@@ -341,9 +341,15 @@ final class CpuConv {
                     Arrays.fill(xp, dst + (h + 1) * w, dst + rows * w, 0f);
                     for (int yy = 1; yy <= h; yy++) {
                         int o = dst + yy * w, i = src + (yy - 1) * w;
-                        for (int xx = 0; xx < w; xx++) {
-                            int sx = xx + kx - 1;
-                            xp[o + xx] = sx >= 0 && sx < w ? x[i + sx] : 0f;
+                        // xp[o + xx] = x[i + xx + kx - 1], zero where that column is outside the image
+                        if (kx == 0) {
+                            xp[o] = 0f;
+                            System.arraycopy(x, i, xp, o + 1, w - 1);
+                        } else if (kx == 1) {
+                            System.arraycopy(x, i, xp, o, w);
+                        } else {
+                            System.arraycopy(x, i + 1, xp, o, w - 1);
+                            xp[o + w - 1] = 0f;
                         }
                     }
                 }
