@@ -309,6 +309,7 @@ public final class CpuBackend implements Backend {
      * fixed order, about four times the throughput of one dependent chain of additions.
      */
     static double sum(float[] a, int off, int len) {
+        if (CpuGemm.vectorized()) return VectorOps.sum(a, off, len);
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int i = 0;
         for (; i + 4 <= len; i += 4) {
@@ -323,6 +324,7 @@ public final class CpuBackend implements Backend {
 
     /** Sum of (a[i] - mu)^2 over [off, off+len), in double, as {@link #sum}. */
     static double sumSquaredDeviations(float[] a, int off, int len, double mu) {
+        if (CpuGemm.vectorized()) return VectorOps.sumSquaredDeviations(a, off, len, mu);
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int i = 0;
         for (; i + 4 <= len; i += 4) {

@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cpu;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -113,5 +114,47 @@ final class VectorOps {
             else pi -= decay * pi;
             p[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBc2 + eps);
         }
+    }
+
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_256;
+
+    /**
+     * Sum of a[off, off+len) in double: eight double partial sums (elements i mod 8, converted exactly from float),
+     * added in a fixed order at the end; the tail in a scalar loop into the first.
+     */
+    static double sum(float[] a, int off, int len) {
+        DoubleVector s0 = DoubleVector.zero(D), s1 = s0;
+        int i = 0;
+        for (; i + L <= len; i += L) {
+            FloatVector v = FloatVector.fromArray(S, a, off + i);
+            s0 = s0.add(v.convertShape(VectorOperators.F2D, D, 0));
+            s1 = s1.add(v.convertShape(VectorOperators.F2D, D, 1));
+        }
+        double[] t = new double[8];
+        s0.intoArray(t, 0);
+        s1.intoArray(t, 4);
+        for (; i < len; i++) t[0] += a[off + i];
+        return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    }
+
+    /** Sum of (a[i] - mu)^2 over [off, off+len) in double, as {@link #sum}. */
+    static double sumSquaredDeviations(float[] a, int off, int len, double mu) {
+        DoubleVector s0 = DoubleVector.zero(D), s1 = s0, m = DoubleVector.broadcast(D, mu);
+        int i = 0;
+        for (; i + L <= len; i += L) {
+            FloatVector v = FloatVector.fromArray(S, a, off + i);
+            DoubleVector d0 = ((DoubleVector) v.convertShape(VectorOperators.F2D, D, 0)).sub(m);
+            DoubleVector d1 = ((DoubleVector) v.convertShape(VectorOperators.F2D, D, 1)).sub(m);
+            s0 = d0.fma(d0, s0);
+            s1 = d1.fma(d1, s1);
+        }
+        double[] t = new double[8];
+        s0.intoArray(t, 0);
+        s1.intoArray(t, 4);
+        for (; i < len; i++) {
+            double d = a[off + i] - mu;
+            t[0] += d * d;
+        }
+        return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
     }
 }
