@@ -476,11 +476,17 @@ public final class CpuBackend implements Backend {
                 int b = r * cols;
                 float mx = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < cols; j++) mx = Math.max(mx, a[ao + b + j]);
-                double s = 0;
-                for (int j = 0; j < cols; j++) {
-                    float e = (float) Math.exp(a[ao + b + j] - mx);
-                    o[oo + b + j] = e;
-                    s += e;
+                double s;
+                if (CpuGemm.vectorized()) {
+                    VectorOps.expShifted(a, ao + b, o, oo + b, cols, mx);
+                    s = VectorOps.sum(o, oo + b, cols);
+                } else {
+                    s = 0;
+                    for (int j = 0; j < cols; j++) {
+                        float e = (float) Math.exp(a[ao + b + j] - mx);
+                        o[oo + b + j] = e;
+                        s += e;
+                    }
                 }
                 float inv = (float) (1.0 / s);
                 for (int j = 0; j < cols; j++) o[oo + b + j] *= inv;

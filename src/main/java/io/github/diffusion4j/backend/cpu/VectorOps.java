@@ -157,4 +157,16 @@ final class VectorOps {
         }
         return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
     }
+
+    /** y[i] = e^(x[i] - shift) for n elements (the tail through a small buffer, so every element sees the same code). */
+    static void expShifted(float[] x, int xo, float[] y, int yo, int n, float shift) {
+        int i = 0;
+        for (; i + L <= n; i += L) exp(FloatVector.fromArray(S, x, xo + i).sub(shift)).intoArray(y, yo + i);
+        if (i < n) {
+            float[] buf = new float[L];
+            System.arraycopy(x, xo + i, buf, 0, n - i);
+            exp(FloatVector.fromArray(S, buf, 0).sub(shift)).intoArray(buf, 0);
+            System.arraycopy(buf, 0, y, yo + i, n - i);
+        }
+    }
 }
