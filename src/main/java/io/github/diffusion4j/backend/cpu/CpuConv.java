@@ -8,9 +8,16 @@ import static io.github.diffusion4j.backend.cpu.CpuBackend.arr;
 import static io.github.diffusion4j.backend.cpu.CpuBackend.off;
 
 /**
- * 2-D convolution on the CPU as im2col + GEMM.
+ * 2-D convolution on the CPU: a direct path for the common shapes, else im2col + GEMM.
  *
- * <p>Samples are processed in groups: the im2col matrix of a group has K = Cin * kh * kw rows and
+ * <p>Direct path (Vector API kernel in use, see {@link VectorConv}): 3x3 / stride 1 / pad 1 convolutions and
+ * 1x1 / stride 1 / pad 0 ones over whole 16-pixel tiles (8-pixel chunks for the filter gradient). The input is
+ * copied once into a zero-bordered layout ({@link #PADDED}, or {@link #SHIFTED} for small images; 1x1 reads it
+ * in place) and the micro-kernels read every tap straight from it: no im2col matrix, no packing of B, no copies
+ * of the result. The data gradient is a convolution with flipped, transposed weights. Every output element is
+ * summed in a fixed order by one accumulator, so results do not depend on the thread count.
+ *
+ * <p>im2col + GEMM (other shapes: strided convolutions, transposed ones, the scalar fallback). Samples are processed in groups: the im2col matrix of a group has K = Cin * kh * kw rows and
  * {@code samples * Ho * Wo} columns (sample-major), so feature maps of 4x4 or 8x8 pixels still give one GEMM
  * wide enough to amortise packing the weights and to split across threads. A group is at least
  * {@link #TARGET_COLS} columns wide, but its im2col matrix stays under {@link #MAX_COL_FLOATS}. The GEMM
@@ -30,6 +37,20 @@ final class CpuConv {
 
     /** Per-calling-thread scratch: [0] the im2col matrix, [1] a [Cout, columns] GEMM operand or result. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+    /**
+     * Direct-path input layouts. PADDED: [n, c, h+2, w+2], the input with a zero border. SHIFTED: [n, c, 3, h+2, w],
+     * for each kx the zero-bordered input shifted by kx - 1 columns, so that a row is w floats and any 16
+     * consecutive output pixels read 16 consecutive floats (used for small images, 4x4).
+     */
+    static final int PADDED = 1, SHIFTED = 2;
+    /** Direct path of a 1x1, stride-1, unpadded convolution: the micro-kernel reads the input tensor in place. */
+    static final int POINTWISE = 3;
+    /** Per-calling-thread scratch of the direct 3x3 path: [0] the padded input, [1] the packed weights. */
+    private static final ThreadLocal<float[][]> DIRECT = ThreadLocal.withInitial(() -> new float[2][0]);
+    /** Per-calling-thread depth offsets of the direct 3x3 path. */
+    private static final ThreadLocal<int[][]> KOFF = ThreadLocal.withInitial(() -> new int[1][0]);
+    /** Per-calling-thread chunk offsets of the direct filter gradient ({@link VectorConv#chunks}). */
+    private static final ThreadLocal<int[][]> CHUNKS = ThreadLocal.withInitial(() -> new int[2][0]);
 
     private CpuConv() {}
 
@@ -42,6 +63,32 @@ final class CpuConv {
         int p() { return ho * wo; }
 
         boolean pointwise() { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
+
+        /**
+         * The input layout of the direct 3x3 path for the forward pass and the data gradient: {@link #PADDED}
+         * (w % 16 == 0, or w == 8 with even h), {@link #SHIFTED} (other images of whole 16-pixel tiles),
+         * {@link #POINTWISE} (1x1 / stride 1 / pad 0 over whole 16-pixel tiles), or 0 when the convolution is none
+         * of these, the tiles do not fit, or the vector kernel is off.
+         */
+        int direct() {
+            if (!CpuGemm.vectorized()) return 0;
+            if (pointwise()) return h * w % 16 == 0 ? POINTWISE : 0;
+            if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return 0;
+            if (w % 16 == 0 || (w == 8 && h % 2 == 0)) return PADDED;
+            return h * w % 16 == 0 ? SHIFTED : 0;
+        }
+
+        /**
+         * As {@link #direct()} for the filter gradient, which works on 8-pixel chunks (for 1x1 convolutions in
+         * strips of 8 output channels, on AVX-512 only).
+         */
+        int directFilter() {
+            if (!CpuGemm.vectorized()) return 0;
+            if (pointwise()) return h * w % 8 == 0 && cout % 8 == 0 && VectorConv.MR == 8 ? POINTWISE : 0;
+            if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return 0;
+            if (w % 8 == 0) return PADDED;
+            return h * w % 8 == 0 ? SHIFTED : 0;
+        }
 
         /** Samples per GEMM group. */
         int group() {
@@ -75,6 +122,10 @@ final class CpuConv {
         int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);
         if (bias != null && bias.numel() != d.cout()) throw new IllegalArgumentException("conv2d bias " + bias.shape() + " for " + d.cout() + " channels");
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        if (d.direct() != 0) {
+            directForward(d.n(), d.cin(), d.h(), d.w(), cout, xa, xo, wa, wo, false, ba, bo, ya, yo, d.direct());
+            return;
+        }
         float[][] scratch = SCRATCH.get();
         for (int s0 = 0; s0 < d.n(); s0 += g) {
             int ns = Math.min(g, d.n() - s0), cols = ns * p;
@@ -109,6 +160,11 @@ final class CpuConv {
         float[] dxa = arr(dx), wa = arr(w), dya = arr(dy);
         int dxo = off(dx), wo = off(w), dyo = off(dy);
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        if (d.direct() != 0) {
+            // the data gradient of a 3x3 / stride 1 / pad 1 convolution is one with flipped, transposed weights
+            directForward(d.n(), cout, d.h(), d.w(), d.cin(), dya, dyo, wa, wo, true, null, 0, dxa, dxo, d.direct());
+            return;
+        }
         float[][] scratch = SCRATCH.get();
         for (int s0 = 0; s0 < d.n(); s0 += g) {
             int ns = Math.min(g, d.n() - s0), cols = ns * p;
@@ -138,6 +194,49 @@ final class CpuConv {
         float[] xa = arr(x), dwa = arr(dw), dya = arr(dy);
         int xo = off(x), dwo = off(dw), dyo = off(dy);
         int kk = d.kk(), p = d.p(), g = d.group(), cout = d.cout();
+        if (d.directFilter() != 0) {
+            int n = d.n(), cin = d.cin(), h = d.h(), wd = d.w();
+            int layout = d.directFilter();
+            boolean shifted = layout == SHIFTED;
+            float[][] direct = DIRECT.get();
+            float[] xp = layout == POINTWISE ? xa : shifted ? padShifted(xa, xo, n, cin, h, wd, direct)
+                    : pad(xa, xo, n, cin, h, wd, direct);
+            int plane = shifted ? 3 * (h + 2) * wd : (h + 2) * (wd + 2), kyStride = shifted ? wd : wd + 2;
+            int kxStride = shifted ? (h + 2) * wd : 1;
+            int[][] idx = CHUNKS.get();
+            int most = n * h * wd / 8;
+            if (idx[0].length < most) {
+                idx[0] = new int[most];
+                idx[1] = new int[most];
+            }
+            int[] dyIdx = idx[0], xIdx = idx[1];
+            int chunks = VectorConv.chunks(n, cout, cin, h, wd, layout, dyIdx, xIdx);
+            if (layout == POINTWISE) {
+                int triples = (cin + 2) / 3;
+                Parallel.forRange(cout / 8 * triples, 1, (lo, hi) -> {
+                    for (int t = lo; t < hi; t++) {
+                        VectorConv.filterGrad1x1(dya, dyo, xa, xo, h * wd, cin, (t / triples) * 8, (t % triples) * 3,
+                                dyIdx, xIdx, chunks, dwa, dwo);
+                    }
+                });
+                return;
+            }
+            // strips of output channels: of 8 where AVX-512 has the registers, then of 4 (the last one partial)
+            int octs = VectorConv.MR == 8 ? cout / 8 : 0, strips = octs + (cout - 8 * octs + 3) / 4;
+            Parallel.forRange(strips * cin, 1, (lo, hi) -> {
+                for (int t = lo; t < hi; t++) {
+                    int ci = t % cin, strip = t / cin;
+                    if (strip < octs) {
+                        VectorConv.filterGrad8(dya, dyo, xp, plane, kyStride, kxStride, cin, h * wd, strip * 8, ci,
+                                dyIdx, xIdx, chunks, dwa, dwo);
+                    } else {
+                        VectorConv.filterGrad(dya, dyo, xp, plane, kyStride, kxStride, cout, cin, h * wd,
+                                8 * octs + (strip - octs) * 4, ci, ci + 1, dyIdx, xIdx, chunks, dwa, dwo);
+                    }
+                }
+            });
+            return;
+        }
         float[][] scratch = SCRATCH.get();
         for (int s0 = 0; s0 < d.n(); s0 += g) {
             int ns = Math.min(g, d.n() - s0), cols = ns * p;
@@ -161,6 +260,102 @@ final class CpuConv {
             }
             CpuGemm.sgemm(false, true, cout, kk, cols, 1f, a, aOff, cols, b, bOff, cols, 1f, dwa, dwo, kk);
         }
+    }
+
+    // ------------------------------------------------------------------ direct 3x3 path
+
+    /**
+     * y[n, m, h, w] = conv3x3(x[n, cin, h, w]) + bias with m x (9 cin) weights (or, when {@code flip}, the data
+     * gradient's flipped transpose of [cin, m, 3, 3] weights), through {@link VectorConv}.
+     */
+    private static void directForward(int n, int cin, int h, int w, int m, float[] x, int xo, float[] wa, int wo,
+                                      boolean flip, float[] bias, int bo, float[] y, int yo, int layout) {
+        boolean pointwise = layout == POINTWISE, shifted = layout == SHIFTED || pointwise;
+        int taps = pointwise ? 1 : 9, k = taps * cin, p = h * w, tiles = p / 16;
+        int plane = pointwise ? p : layout == SHIFTED ? 3 * (h + 2) * w : (h + 2) * (w + 2);
+        int kyStride = layout == SHIFTED ? w : w + 2, kxStride = layout == SHIFTED ? (h + 2) * w : 1;
+        float[][] direct = DIRECT.get();
+        float[] xp = pointwise ? x : layout == SHIFTED ? padShifted(x, xo, n, cin, h, w, direct)
+                : pad(x, xo, n, cin, h, w, direct);
+        int x0 = pointwise ? xo : 0;
+        float[] ap = direct[1] = VectorConv.packWeights(wa, wo, m, k, taps, flip, direct[1]);
+        int[][] ko = KOFF.get();
+        if (ko[0].length < k) ko[0] = new int[k];
+        int[] koff = ko[0];
+        for (int ci = 0, q = 0; ci < cin; ci++) {
+            if (pointwise) {
+                koff[q++] = ci * plane;
+                continue;
+            }
+            for (int ky = 0; ky < 3; ky++) {
+                for (int kx = 0; kx < 3; kx++) koff[q++] = ci * plane + ky * kyStride + kx * kxStride;
+            }
+        }
+        long fmasPerTile = 16L * m * k;
+        int grain = (int) Math.max(1, (1L << 17) / fmasPerTile);
+        Parallel.forRange(n * tiles, grain, (lo, hi) -> {
+            for (int t = lo; t < hi; ) {
+                int s = t / tiles, t0 = t % tiles, t1 = Math.min(tiles, t0 + (hi - t));
+                VectorConv.forwardTiles(ap, m, k, koff, bias, bo, xp, x0 + s * cin * plane, shifted, w, y,
+                        yo + s * m * p, p, t0, t1);
+                t += t1 - t0;
+            }
+        });
+    }
+
+    /** The samples of x [n, c, h, w] with a zero border of one pixel, as [n, c, h+2, w+2] in direct[0]. */
+    private static float[] pad(float[] x, int xo, int n, int c, int h, int w, float[][] direct) {
+        int wp = w + 2, plane = (h + 2) * wp, size = n * c * plane;
+        if (direct[0].length < size) direct[0] = new float[size];
+        float[] xp = direct[0];
+        Parallel.forRange(n * c, Math.max(1, GRAIN / plane), (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int dst = t * plane, src = xo + t * h * w;
+                Arrays.fill(xp, dst, dst + wp + 1, 0f);
+                for (int y = 0; y < h; y++) {
+                    int o = dst + (y + 1) * wp + 1;
+                    System.arraycopy(x, src + y * w, xp, o, w);
+                    xp[o + w] = 0f;
+                    xp[o + w + 1] = 0f;
+                }
+                Arrays.fill(xp, dst + (h + 1) * wp + 1, dst + plane, 0f);
+            }
+        });
+        return xp;
+    }
+
+    /**
+     * The samples of x [n, c, h, w] in the SHIFTED layout [n, c, 3, h+2, w] in direct[0]: element (kx, yy, xx) of a
+     * channel is x[yy-1][xx+kx-1], zero outside the image.
+     */
+    private static float[] padShifted(float[] x, int xo, int n, int c, int h, int w, float[][] direct) {
+        int rows = h + 2, plane = 3 * rows * w, size = n * c * plane;
+        if (direct[0].length < size) direct[0] = new float[size];
+        float[] xp = direct[0];
+        Parallel.forRange(n * c, Math.max(1, GRAIN / plane), (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int src = xo + t * h * w;
+                for (int kx = 0; kx < 3; kx++) {
+                    int dst = t * plane + kx * rows * w;
+                    Arrays.fill(xp, dst, dst + w, 0f);
+                    Arrays.fill(xp, dst + (h + 1) * w, dst + rows * w, 0f);
+                    for (int yy = 1; yy <= h; yy++) {
+                        int o = dst + yy * w, i = src + (yy - 1) * w;
+                        // xp[o + xx] = x[i + xx + kx - 1], zero where that column is outside the image
+                        if (kx == 0) {
+                            xp[o] = 0f;
+                            System.arraycopy(x, i, xp, o + 1, w - 1);
+                        } else if (kx == 1) {
+                            System.arraycopy(x, i, xp, o, w);
+                        } else {
+                            System.arraycopy(x, i + 1, xp, o, w - 1);
+                            xp[o + w - 1] = 0f;
+                        }
+                    }
+                }
+            }
+        });
+        return xp;
     }
 
     // ------------------------------------------------------------------ data movement

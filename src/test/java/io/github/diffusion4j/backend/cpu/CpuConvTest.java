@@ -36,6 +36,16 @@ class CpuConvTest {
             {4, 3, 5, 20, 20, 1, 1, 1, 0},   // the same, 1x1
             {2, 2, 3, 32, 32, 3, 3, 1, 1},   // one sample per group, in place
             {3, 1, 1, 3, 3, 3, 3, 1, 2},     // padding larger than needed: border outputs see only zeros
+            // the direct 3x3 path (vector kernel): 16-pixel row tiles, two-row tiles at w = 8, channel edges
+            {2, 5, 13, 8, 8, 3, 3, 1, 1},    // 8x8: rows in pairs; 13 = 8 + 4 + 1 output channels
+            {3, 16, 16, 16, 16, 3, 3, 1, 1}, // 16x16, whole strips
+            {2, 7, 9, 6, 32, 3, 3, 1, 1},    // non-square, two tiles per row, 9 = 8 + 1 channels
+            {2, 3, 6, 8, 24, 3, 3, 1, 1},    // w = 24: filter gradient direct, forward via im2col
+            {2, 12, 3, 4, 8, 3, 3, 1, 1},    // 3 output channels (the U-Net's last conv), 4x8
+            {3, 9, 10, 4, 12, 3, 3, 1, 1},   // shifted layout (w = 12): tiles across rows
+            {2, 3, 5, 6, 4, 3, 3, 1, 1},     // 24 pixels: filter gradient shifted, the rest via im2col
+            {2, 7, 16, 8, 8, 1, 1, 1, 0},    // 1x1 direct, filter gradient in input-channel triples (7 = 3+3+1)
+            {3, 5, 8, 4, 6, 1, 1, 1, 0},     // 1x1, 24 pixels: filter gradient direct, the rest via GEMM
     };
 
     @AfterEach void restoreDefaultPath() { GemmPaths.restoreDefault(); }
