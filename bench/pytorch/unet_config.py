@@ -10,14 +10,9 @@ from dataclasses import dataclass, field
 PRESETS = {
     "tiny": dict(image_size=16, base_channels=16, channel_mult=[1, 2], num_res_blocks=1, attn_resolutions=[8],
                  dropout=0.0, groups=4, heads=2),
-    "small": dict(image_size=32, base_channels=32, channel_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[8],
+    # the default of `train` on the CPU: 16 channels at 32x32, 64 at 8x8 and 4x4
+    "small": dict(image_size=32, base_channels=16, channel_mult=[1, 2, 4, 4], num_res_blocks=1, attn_resolutions=[8, 4],
                   dropout=0.0, groups=8, heads=4),
-    "x16": dict(image_size=32, base_channels=16, channel_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[8],
-                dropout=0.0, groups=8, heads=2),
-    "x24": dict(image_size=32, base_channels=24, channel_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[],
-                dropout=0.0, groups=8, heads=2),
-    "x32b": dict(image_size=32, base_channels=32, channel_mult=[1, 2, 4], num_res_blocks=1, attn_resolutions=[8],
-                 dropout=0.0, groups=8, heads=4),
     "medium": dict(image_size=32, base_channels=64, channel_mult=[1, 2, 2, 2], num_res_blocks=2, attn_resolutions=[16],
                    dropout=0.1, groups=32, heads=4),
     # Ho et al. 2020, CIFAR-10: 35.7M parameters

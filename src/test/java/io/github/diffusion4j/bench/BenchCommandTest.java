@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -144,6 +145,33 @@ class BenchCommandTest {
         System.out.println(parity.output());
         assertEquals(0, parity.code(), parity.output());
         assertTrue(parity.output().contains("PARITY PASS"));
+    }
+
+    @Test
+    void theTwinsPresetsAreOurs() throws Exception {
+        String py = python("import sys");
+        assumeTrue(py != null, "python3 not found");
+        Proc p = exec(py, "-c", "import json, sys; sys.path.insert(0, 'bench/pytorch'); import unet_config; "
+                + "print(json.dumps(unet_config.PRESETS))");
+        assertEquals(0, p.code(), p.output());
+        JsonNode twin = new ObjectMapper().readTree(p.output().substring(p.output().indexOf('{')));
+        List<String> ours = new ArrayList<>(io.github.diffusion4j.nn.Presets.NAMES);
+        ours.remove("seed"); // not a UNet: the twin does not model it
+        List<String> theirs = new ArrayList<>();
+        twin.fieldNames().forEachRemaining(theirs::add);
+        assertEquals(ours, theirs, "preset names");
+        for (String name : ours) {
+            io.github.diffusion4j.nn.UNetConfig c = io.github.diffusion4j.nn.Presets.unetConfig(name);
+            JsonNode t = twin.get(name);
+            assertEquals(c.imageSize(), t.get("image_size").asInt(), name);
+            assertEquals(c.baseChannels(), t.get("base_channels").asInt(), name);
+            assertEquals(Arrays.toString(c.channelMult()), t.get("channel_mult").toString().replace(",", ", "), name);
+            assertEquals(c.numResBlocks(), t.get("num_res_blocks").asInt(), name);
+            assertEquals(Arrays.toString(c.attnResolutions()), t.get("attn_resolutions").toString().replace(",", ", "), name);
+            assertEquals(c.dropout(), t.get("dropout").asDouble(), 1e-6, name);
+            assertEquals(c.groups(), t.get("groups").asInt(), name);
+            assertEquals(c.heads(), t.get("heads").asInt(), name);
+        }
     }
 
     @Test
