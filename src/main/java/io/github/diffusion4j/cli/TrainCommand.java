@@ -44,7 +44,7 @@ public final class TrainCommand implements Callable<Integer> {
     String model;
     @Option(names = "--classes", description = "Train class-conditionally on the dataset's labels (for classifier-free guidance).")
     boolean classes;
-    @Option(names = "--steps", defaultValue = "3000", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", defaultValue = "3300", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     long steps;
     @Option(names = "--batch-size", defaultValue = "16", description = "Batch size (default: ${DEFAULT-VALUE}).")
     int batchSize;
