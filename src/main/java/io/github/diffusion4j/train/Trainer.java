@@ -120,9 +120,10 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * The diffusion settings of a run as a scheduler configuration, for sampling from it. Timesteps are spaced
-     * "trailing" (the first step at t = T - 1, where the model was trained on pure noise, as Lin et al. 2023
-     * recommend) rather than diffusers' "leading" default (first step at T - T/n): on the default shapes run
-     * (3000 steps, 64 DDPM-100 samples) leading gave 54.7 % valid shapes, trailing 67.2 %, linspace 65.6 %.
+     * "trailing" (the first step at t = T - 1, where the model was trained on nearly pure noise, as Lin et al. 2023
+     * recommend) rather than diffusers' "leading" default (first step at T - T/n, where the model expects some
+     * signal that pure noise lacks): on a 3000-step epsilon-prediction shapes run (64 DDPM-100 samples) leading
+     * gave 54.7 % valid shapes, trailing 67.2 %, linspace 65.6 %.
      */
     public static SchedulerConfig schedulerConfig(TrainConfig cfg) {
         return SchedulerConfig.builder()
