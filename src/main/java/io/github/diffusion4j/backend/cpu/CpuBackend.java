@@ -637,19 +637,25 @@ public final class CpuBackend implements Backend {
                     gradScale, beta1, beta2, ob1, ob2, decay, stepSize, sqrtBc2, eps, lo, hi));
             return;
         }
-        Parallel.forRange(params.size(), GRAIN, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                float gi = g[go + i] * gradScale;
-                float mi = beta1 * ma[mo + i] + ob1 * gi;
-                float vi = beta2 * va[vo + i] + ob2 * gi * gi;
-                ma[mo + i] = mi;
-                va[vo + i] = vi;
-                float pi = p[po + i];
-                if (dm != null) pi -= decay * dm[dmo + i] * pi;
-                else pi -= decay * pi;
-                p[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBc2 + eps);
-            }
-        });
+        Parallel.forRange(params.size(), GRAIN, (lo, hi) -> adamwScalar(p, po, g, go, ma, mo, va, vo, dm, dmo,
+                gradScale, beta1, beta2, ob1, ob2, decay, stepSize, sqrtBc2, eps, lo, hi));
+    }
+
+    /** The scalar AdamW loop over [lo, hi) (also the tail of {@link VectorOps#adamw}, which matches it bit for bit). */
+    static void adamwScalar(float[] p, int po, float[] g, int go, float[] ma, int mo, float[] va, int vo, float[] dm,
+                            int dmo, float gradScale, float beta1, float beta2, float ob1, float ob2, float decay,
+                            float stepSize, float sqrtBc2, float eps, int lo, int hi) {
+        for (int i = lo; i < hi; i++) {
+            float gi = g[go + i] * gradScale;
+            float mi = beta1 * ma[mo + i] + ob1 * gi;
+            float vi = beta2 * va[vo + i] + ob2 * gi * gi;
+            ma[mo + i] = mi;
+            va[vo + i] = vi;
+            float pi = p[po + i];
+            if (dm != null) pi -= decay * dm[dmo + i] * pi;
+            else pi -= decay * pi;
+            p[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBc2 + eps);
+        }
     }
 
     // ------------------------------------------------------------------ random numbers and embeddings

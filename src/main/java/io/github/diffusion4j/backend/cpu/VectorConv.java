@@ -291,85 +291,12 @@ final class VectorConv {
      */
     static void filterGrad8(float[] dy, int dyOff, float[] xp, int plane, int kyStride, int kxStride, int cin, int p,
                             int co0, int ci, int[] dyIdx, int[] xIdx, int nChunks, float[] dw, int dwOff) {
-        int k = cin * 9, kx2 = 2 * kxStride;
+        int k = cin * 9;
         int d0 = dyOff + co0 * p;
         for (int ky = 0; ky < 3; ky++) {
-            int xb = ci * plane + ky * kyStride;
-            FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
-                    a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00,
-                    a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
-                    a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
-            for (int j = 0; j < nChunks; j++) {
-                int xr = xb + xIdx[j], dr = d0 + dyIdx[j];
-                FloatVector x0 = FloatVector.fromArray(S, xp, xr);
-                FloatVector x1 = FloatVector.fromArray(S, xp, xr + kxStride);
-                FloatVector x2 = FloatVector.fromArray(S, xp, xr + kx2);
-                FloatVector g = FloatVector.fromArray(S, dy, dr);
-                a00 = g.fma(x0, a00);
-                a01 = g.fma(x1, a01);
-                a02 = g.fma(x2, a02);
-                g = FloatVector.fromArray(S, dy, dr + p);
-                a10 = g.fma(x0, a10);
-                a11 = g.fma(x1, a11);
-                a12 = g.fma(x2, a12);
-                g = FloatVector.fromArray(S, dy, dr + 2 * p);
-                a20 = g.fma(x0, a20);
-                a21 = g.fma(x1, a21);
-                a22 = g.fma(x2, a22);
-                g = FloatVector.fromArray(S, dy, dr + 3 * p);
-                a30 = g.fma(x0, a30);
-                a31 = g.fma(x1, a31);
-                a32 = g.fma(x2, a32);
-                g = FloatVector.fromArray(S, dy, dr + 4 * p);
-                a40 = g.fma(x0, a40);
-                a41 = g.fma(x1, a41);
-                a42 = g.fma(x2, a42);
-                g = FloatVector.fromArray(S, dy, dr + 5 * p);
-                a50 = g.fma(x0, a50);
-                a51 = g.fma(x1, a51);
-                a52 = g.fma(x2, a52);
-                g = FloatVector.fromArray(S, dy, dr + 6 * p);
-                a60 = g.fma(x0, a60);
-                a61 = g.fma(x1, a61);
-                a62 = g.fma(x2, a62);
-                g = FloatVector.fromArray(S, dy, dr + 7 * p);
-                a70 = g.fma(x0, a70);
-                a71 = g.fma(x1, a71);
-                a72 = g.fma(x2, a72);
-            }
-            float f00 = a00.reduceLanes(VectorOperators.ADD), f01 = a01.reduceLanes(VectorOperators.ADD), f02 = a02.reduceLanes(VectorOperators.ADD);
-            float f10 = a10.reduceLanes(VectorOperators.ADD), f11 = a11.reduceLanes(VectorOperators.ADD), f12 = a12.reduceLanes(VectorOperators.ADD);
-            float f20 = a20.reduceLanes(VectorOperators.ADD), f21 = a21.reduceLanes(VectorOperators.ADD), f22 = a22.reduceLanes(VectorOperators.ADD);
-            float f30 = a30.reduceLanes(VectorOperators.ADD), f31 = a31.reduceLanes(VectorOperators.ADD), f32 = a32.reduceLanes(VectorOperators.ADD);
-            float f40 = a40.reduceLanes(VectorOperators.ADD), f41 = a41.reduceLanes(VectorOperators.ADD), f42 = a42.reduceLanes(VectorOperators.ADD);
-            float f50 = a50.reduceLanes(VectorOperators.ADD), f51 = a51.reduceLanes(VectorOperators.ADD), f52 = a52.reduceLanes(VectorOperators.ADD);
-            float f60 = a60.reduceLanes(VectorOperators.ADD), f61 = a61.reduceLanes(VectorOperators.ADD), f62 = a62.reduceLanes(VectorOperators.ADD);
-            float f70 = a70.reduceLanes(VectorOperators.ADD), f71 = a71.reduceLanes(VectorOperators.ADD), f72 = a72.reduceLanes(VectorOperators.ADD);
-            int o = dwOff + co0 * k + (ci * 3 + ky) * 3;
-            dw[o] += f00;
-            dw[o + 1] += f01;
-            dw[o + 2] += f02;
-            dw[o + k] += f10;
-            dw[o + k + 1] += f11;
-            dw[o + k + 2] += f12;
-            dw[o + 2 * k] += f20;
-            dw[o + 2 * k + 1] += f21;
-            dw[o + 2 * k + 2] += f22;
-            dw[o + 3 * k] += f30;
-            dw[o + 3 * k + 1] += f31;
-            dw[o + 3 * k + 2] += f32;
-            dw[o + 4 * k] += f40;
-            dw[o + 4 * k + 1] += f41;
-            dw[o + 4 * k + 2] += f42;
-            dw[o + 5 * k] += f50;
-            dw[o + 5 * k + 1] += f51;
-            dw[o + 5 * k + 2] += f52;
-            dw[o + 6 * k] += f60;
-            dw[o + 6 * k + 1] += f61;
-            dw[o + 6 * k + 2] += f62;
-            dw[o + 7 * k] += f70;
-            dw[o + 7 * k + 1] += f71;
-            dw[o + 7 * k + 2] += f72;
+            int xa = ci * plane + ky * kyStride;
+            strip8x3(dy, d0, p, xp, xa, xa + kxStride, xa + 2 * kxStride, dyIdx, xIdx, nChunks, dw,
+                    dwOff + co0 * k + (ci * 3 + ky) * 3, k, 3);
         }
     }
 
@@ -382,8 +309,18 @@ final class VectorConv {
      */
     static void filterGrad1x1(float[] dy, int dyOff, float[] x, int xOff, int p, int cin, int co0, int ci0,
                               int[] dyIdx, int[] xIdx, int nChunks, float[] dw, int dwOff) {
-        int d0 = dyOff + co0 * p;
         int xa = xOff + ci0 * p, xb = xOff + Math.min(ci0 + 1, cin - 1) * p, xc = xOff + Math.min(ci0 + 2, cin - 1) * p;
+        strip8x3(dy, dyOff + co0 * p, p, x, xa, xb, xc, dyIdx, xIdx, nChunks, dw, dwOff + co0 * cin + ci0, cin,
+                Math.min(3, cin - ci0));
+    }
+
+    /**
+     * The 8 x 3 register block shared by {@link #filterGrad8} and {@link #filterGrad1x1}: 24 vector accumulators
+     * over the chunks j, acc[r][c] += dy[d0 + r*p + dyIdx[j] ..] * x[xc_c + xIdx[j] ..] with xc_0..2 = xa, xb, xc,
+     * then dw[o + r*rowStride + c] += the lane sum of acc[r][c] for c &lt; taps.
+     */
+    private static void strip8x3(float[] dy, int d0, int p, float[] x, int xa, int xb, int xc, int[] dyIdx, int[] xIdx,
+                                 int nChunks, float[] dw, int o, int rowStride, int taps) {
         FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
                 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00,
                 a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
@@ -442,31 +379,30 @@ final class VectorConv {
                 f62 = a62.reduceLanes(VectorOperators.ADD);
         float f70 = a70.reduceLanes(VectorOperators.ADD), f71 = a71.reduceLanes(VectorOperators.ADD),
                 f72 = a72.reduceLanes(VectorOperators.ADD);
-        int o = dwOff + co0 * cin + ci0, taps = Math.min(3, cin - ci0);
         dw[o] += f00;
         if (taps > 1) dw[o + 1] += f01;
         if (taps > 2) dw[o + 2] += f02;
-        dw[o + cin] += f10;
-        if (taps > 1) dw[o + cin + 1] += f11;
-        if (taps > 2) dw[o + cin + 2] += f12;
-        dw[o + 2 * cin] += f20;
-        if (taps > 1) dw[o + 2 * cin + 1] += f21;
-        if (taps > 2) dw[o + 2 * cin + 2] += f22;
-        dw[o + 3 * cin] += f30;
-        if (taps > 1) dw[o + 3 * cin + 1] += f31;
-        if (taps > 2) dw[o + 3 * cin + 2] += f32;
-        dw[o + 4 * cin] += f40;
-        if (taps > 1) dw[o + 4 * cin + 1] += f41;
-        if (taps > 2) dw[o + 4 * cin + 2] += f42;
-        dw[o + 5 * cin] += f50;
-        if (taps > 1) dw[o + 5 * cin + 1] += f51;
-        if (taps > 2) dw[o + 5 * cin + 2] += f52;
-        dw[o + 6 * cin] += f60;
-        if (taps > 1) dw[o + 6 * cin + 1] += f61;
-        if (taps > 2) dw[o + 6 * cin + 2] += f62;
-        dw[o + 7 * cin] += f70;
-        if (taps > 1) dw[o + 7 * cin + 1] += f71;
-        if (taps > 2) dw[o + 7 * cin + 2] += f72;
+        dw[o + rowStride] += f10;
+        if (taps > 1) dw[o + rowStride + 1] += f11;
+        if (taps > 2) dw[o + rowStride + 2] += f12;
+        dw[o + 2 * rowStride] += f20;
+        if (taps > 1) dw[o + 2 * rowStride + 1] += f21;
+        if (taps > 2) dw[o + 2 * rowStride + 2] += f22;
+        dw[o + 3 * rowStride] += f30;
+        if (taps > 1) dw[o + 3 * rowStride + 1] += f31;
+        if (taps > 2) dw[o + 3 * rowStride + 2] += f32;
+        dw[o + 4 * rowStride] += f40;
+        if (taps > 1) dw[o + 4 * rowStride + 1] += f41;
+        if (taps > 2) dw[o + 4 * rowStride + 2] += f42;
+        dw[o + 5 * rowStride] += f50;
+        if (taps > 1) dw[o + 5 * rowStride + 1] += f51;
+        if (taps > 2) dw[o + 5 * rowStride + 2] += f52;
+        dw[o + 6 * rowStride] += f60;
+        if (taps > 1) dw[o + 6 * rowStride + 1] += f61;
+        if (taps > 2) dw[o + 6 * rowStride + 2] += f62;
+        dw[o + 7 * rowStride] += f70;
+        if (taps > 1) dw[o + 7 * rowStride + 1] += f71;
+        if (taps > 2) dw[o + 7 * rowStride + 2] += f72;
     }
 
     private static int roundUp(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }

@@ -103,17 +103,8 @@ final class VectorOps {
             pi = pi.sub(d.mul(pi));
             pi.sub(mi.mul(stepSize).div(vi.lanewise(VectorOperators.SQRT).div(sqrtBc2).add(eps))).intoArray(p, po + i);
         }
-        for (; i < hi; i++) {
-            float gi = g[go + i] * gradScale;
-            float mi = beta1 * ma[mo + i] + ob1 * gi;
-            float vi = beta2 * va[vo + i] + ob2 * gi * gi;
-            ma[mo + i] = mi;
-            va[vo + i] = vi;
-            float pi = p[po + i];
-            if (dm != null) pi -= decay * dm[dmo + i] * pi;
-            else pi -= decay * pi;
-            p[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBc2 + eps);
-        }
+        CpuBackend.adamwScalar(p, po, g, go, ma, mo, va, vo, dm, dmo, gradScale, beta1, beta2, ob1, ob2, decay,
+                stepSize, sqrtBc2, eps, i, hi);
     }
 
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_256;
