@@ -1,0 +1,838 @@
+/*
+ * cudnn_emu.c: a CPU stand-in for libcudnn, built as libcudnn.so.9, used ONLY by the emulated-CUDA tests
+ * (never shipped, never on a user's library path). In the emulation a "device pointer" is an ordinary host
+ * pointer, so the convolutions compute directly on host memory, synchronously; the stream is remembered but
+ * otherwise ignored. Reports itself as cuDNN 9.3.0.
+ *
+ * Exports exactly what native/cudnn.c and native/probe.c dlsym() (declarations: native/cudnn_decls.h): version and
+ * error strings, handle, 4-d tensor / filter / 2-d convolution descriptors, the output-dim query, the _v7
+ * heuristics, Find*AlgorithmEx, the workspace-size queries and the three convolution passes.
+ *
+ * What is emulated:
+ *  - Descriptors: NCHW float tensors and filters only (anything else: CUDNN_STATUS_NOT_SUPPORTED); dims < 1,
+ *    negative padding, stride or dilation < 1, an unknown mode or math type: CUDNN_STATUS_BAD_PARAM. Groups = 1.
+ *  - Convolution: cross-correlation (CUDNN_CROSS_CORRELATION) or true convolution (CUDNN_CONVOLUTION, the filter
+ *    flipped), zero padding, stride, dilation; y = alpha conv(x, w) + beta y, dx = alpha conv^T(dy, w) + beta dx,
+ *    dw = alpha dW(x, dy) + beta dw. Each output element is accumulated in double and rounded to float once; beta
+ *    == 0 means the output is not read (NaN there does not propagate). The math type changes nothing numerically.
+ *  - Algorithms: the emulated "GPU" runs forward algos 1 (IMPLICIT_PRECOMP_GEMM), 0 (IMPLICIT_GEMM) and 2 (GEMM),
+ *    backward-data algos 1 and 0, backward-filter algos 1, 0 and 3, listed in that order by the heuristics and by
+ *    Find (the others of each enum follow with CUDNN_STATUS_NOT_SUPPORTED). Backward-data 0 and backward-filter 0
+ *    and 3 are reported non-deterministic, as in cuDNN. Some need a workspace (see ws_bytes); the passes check it
+ *    (too small, or NULL when needed: CUDNN_STATUS_BAD_PARAM) and overwrite it with NaN bytes, since its contents
+ *    are undefined afterwards on a GPU too. Find runs the fastest fitting algorithm once, overwriting its output.
+ *  - Shapes: the y / dy descriptor must have the forward output dims, x and w the same channel count, else
+ *    CUDNN_STATUS_BAD_PARAM. Algorithm numbers outside the enum: BAD_PARAM; inside it but not run here:
+ *    NOT_SUPPORTED.
+ *  - cudnnGetLastErrorString: the message of the calling thread's last failed call ("" if none).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cudnnStatus_t (cudnn_graph.h, cuDNN 9) */
+enum {
+    ST_SUCCESS = 0,
+    ST_NOT_INITIALIZED = 1001,
+    ST_BAD_PARAM = 2000,
+    ST_BAD_PARAM_NULL_POINTER = 2002,
+    ST_BAD_PARAM_SIZE_INSUFFICIENT = 2006,
+    ST_BAD_PARAM_SHAPE_MISMATCH = 2008,
+    ST_NOT_SUPPORTED = 3000,
+    ST_INTERNAL_ERROR = 4000,
+    ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED = 4003,
+    ST_EXECUTION_FAILED = 5000
+};
+
+#define DATA_FLOAT 0
+#define TENSOR_NCHW 0
+#define MODE_CONVOLUTION 0
+#define MODE_CROSS_CORRELATION 1
+
+enum { FWD = 0, BWD_DATA = 1, BWD_FILTER = 2 };
+static const int ALGO_COUNT[3] = {8, 6, 7};
+static const char *const DIR_NAME[3] = {"forward", "backward-data", "backward-filter"};
+/* the algorithms this emulation runs, in the order the heuristics list them */
+static const int SUPPORTED[3][4] = {{1, 0, 2, -1}, {1, 0, -1, -1}, {1, 0, 3, -1}};
+
+#define MAGIC_HANDLE 0x44484e44u
+#define MAGIC_TENSOR 0x44544e53u
+#define MAGIC_FILTER 0x4446494cu
+#define MAGIC_CONV 0x44434f4eu
+
+typedef struct {
+    unsigned magic;
+    void *stream;
+} emu_handle;
+
+typedef struct {
+    unsigned magic;
+    int set;
+    int n, c, h, w; /* for a filter: k, c, kh, kw */
+} emu_desc;
+
+typedef struct {
+    unsigned magic;
+    int set;
+    int padH, padW, u, v, dilH, dilW, mode, computeType, math;
+} emu_conv;
+
+/* cudnn_cnn.h: cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t share this layout */
+typedef struct {
+    int algo;
+    int status;
+    float time;
+    size_t memory;
+    int determinism;
+    int mathType;
+    int reserved[3];
+} emu_perf;
+
+/* The geometry of one convolution, checked. */
+typedef struct {
+    int n, c, h, w;      /* x */
+    int k, kh, kw;       /* w: [k, c, kh, kw] */
+    int ho, wo;          /* y: [n, k, ho, wo] */
+    int padH, padW, sH, sW, dH, dW;
+    int flip;            /* CUDNN_CONVOLUTION: the filter is applied flipped */
+    int math;
+} geom;
+
+/* ------------------------------------------------------------------------------------------ errors */
+
+static _Thread_local char last_error[512];
+
+static int fail(int status, const char *fn, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(int status, const char *fn, const char *fmt, ...) {
+    int n = snprintf(last_error, sizeof last_error, "%s: ", fn);
+    if (n < 0 || (size_t) n >= sizeof last_error) return status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error + n, sizeof last_error - (size_t) n, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+size_t cudnnGetVersion(void) { return 90300; }
+
+const char *cudnnGetErrorString(int status) {
+    switch (status) {
+        case 0: return "CUDNN_STATUS_SUCCESS";
+        case 1001: return "CUDNN_STATUS_NOT_INITIALIZED";
+        case 1002: return "CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH";
+        case 1003: return "CUDNN_STATUS_SERIALIZATION_VERSION_MISMATCH";
+        case 1004: return "CUDNN_STATUS_DEPRECATED";
+        case 1005: return "CUDNN_STATUS_LICENSE_ERROR";
+        case 1006: return "CUDNN_STATUS_RUNTIME_IN_PROGRESS";
+        case 1007: return "CUDNN_STATUS_RUNTIME_FP_OVERFLOW";
+        case 1008: return "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED";
+        case 2000: return "CUDNN_STATUS_BAD_PARAM";
+        case 2001: return "CUDNN_STATUS_INVALID_VALUE";
+        case 2002: return "CUDNN_STATUS_BAD_PARAM_NULL_POINTER";
+        case 2003: return "CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER";
+        case 2004: return "CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED";
+        case 2005: return "CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND";
+        case 2006: return "CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT";
+        case 2007: return "CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH";
+        case 2008: return "CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH";
+        case 2009: return "CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES";
+        case 2010: return "CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE";
+        case 3000: return "CUDNN_STATUS_NOT_SUPPORTED";
+        case 3001: return "CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN";
+        case 3002: return "CUDNN_STATUS_NOT_SUPPORTED_SHAPE";
+        case 3003: return "CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE";
+        case 3004: return "CUDNN_STATUS_NOT_SUPPORTED_LAYOUT";
+        case 3005: return "CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER";
+        case 3006: return "CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDART";
+        case 3007: return "CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH";
+        case 3008: return "CUDNN_STATUS_NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING";
+        case 3009: return "CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE";
+        case 3010: return "CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT";
+        case 3011: return "CUDNN_STATUS_NOT_SUPPORTED_PADDING";
+        case 3012: return "CUDNN_STATUS_NOT_SUPPORTED_BAD_LAUNCH_PARAM";
+        case 4000: return "CUDNN_STATUS_INTERNAL_ERROR";
+        case 4001: return "CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED";
+        case 4002: return "CUDNN_STATUS_INTERNAL_ERROR_UNEXPECTED_VALUE";
+        case 4003: return "CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED";
+        case 4004: return "CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED";
+        case 4005: return "CUDNN_STATUS_INTERNAL_ERROR_BAD_LAUNCH_PARAM";
+        case 4006: return "CUDNN_STATUS_INTERNAL_ERROR_TEXTURE_CREATION_FAILED";
+        case 5000: return "CUDNN_STATUS_EXECUTION_FAILED";
+        case 5001: return "CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER";
+        case 5002: return "CUDNN_STATUS_EXECUTION_FAILED_CUBLAS";
+        case 5003: return "CUDNN_STATUS_EXECUTION_FAILED_CUDART";
+        case 5004: return "CUDNN_STATUS_EXECUTION_FAILED_CURAND";
+        default: return "CUDNN_STATUS_UNKNOWN";
+    }
+}
+
+void cudnnGetLastErrorString(char *message, size_t max_size) {
+    if (message == NULL || max_size == 0) return;
+    snprintf(message, max_size, "%s", last_error);
+}
+
+/* ------------------------------------------------------------------------------------------ handle */
+
+static emu_handle *get_handle(void *h) {
+    emu_handle *e = (emu_handle *) h;
+    return e != NULL && e->magic == MAGIC_HANDLE ? e : NULL;
+}
+
+int cudnnCreate(void **handle) {
+    if (handle == NULL) return fail(ST_BAD_PARAM, "cudnnCreate", "handle pointer is NULL");
+    emu_handle *e = calloc(1, sizeof *e);
+    if (e == NULL) return fail(ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, "cudnnCreate", "out of host memory");
+    e->magic = MAGIC_HANDLE;
+    *handle = e;
+    return ST_SUCCESS;
+}
+
+int cudnnDestroy(void *handle) {
+    emu_handle *e = get_handle(handle);
+    if (e == NULL) return fail(ST_BAD_PARAM, "cudnnDestroy", "not a live cuDNN handle");
+    e->magic = 0;
+    free(e);
+    return ST_SUCCESS;
+}
+
+int cudnnSetStream(void *handle, void *stream) {
+    emu_handle *e = get_handle(handle);
+    if (e == NULL) return fail(ST_BAD_PARAM, "cudnnSetStream", "not a live cuDNN handle");
+    e->stream = stream;
+    return ST_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------ descriptors */
+
+static int create_desc(void **out, unsigned magic, size_t size, const char *fn) {
+    if (out == NULL) return fail(ST_BAD_PARAM, fn, "descriptor pointer is NULL");
+    unsigned *d = calloc(1, size);
+    if (d == NULL) return fail(ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, fn, "out of host memory");
+    *d = magic; /* every descriptor struct starts with its magic */
+    *out = d;
+    return ST_SUCCESS;
+}
+
+static int destroy_desc(void *d, unsigned magic, const char *fn) {
+    if (d == NULL) return ST_SUCCESS; /* cuDNN accepts destroying a NULL descriptor */
+    if (*(unsigned *) d != magic) return fail(ST_BAD_PARAM, fn, "not a live descriptor of this kind");
+    *(unsigned *) d = 0;
+    free(d);
+    return ST_SUCCESS;
+}
+
+int cudnnCreateTensorDescriptor(void **d) {
+    return create_desc(d, MAGIC_TENSOR, sizeof(emu_desc), "cudnnCreateTensorDescriptor");
+}
+int cudnnDestroyTensorDescriptor(void *d) { return destroy_desc(d, MAGIC_TENSOR, "cudnnDestroyTensorDescriptor"); }
+int cudnnCreateFilterDescriptor(void **d) {
+    return create_desc(d, MAGIC_FILTER, sizeof(emu_desc), "cudnnCreateFilterDescriptor");
+}
+int cudnnDestroyFilterDescriptor(void *d) { return destroy_desc(d, MAGIC_FILTER, "cudnnDestroyFilterDescriptor"); }
+int cudnnCreateConvolutionDescriptor(void **d) {
+    int st = create_desc(d, MAGIC_CONV, sizeof(emu_conv), "cudnnCreateConvolutionDescriptor");
+    if (st == ST_SUCCESS) {
+        emu_conv *c = (emu_conv *) *d;
+        /* cuDNN's defaults: no padding, unit stride and dilation, cross-correlation, FP32, default math */
+        c->u = c->v = c->dilH = c->dilW = 1;
+        c->mode = MODE_CROSS_CORRELATION;
+        c->computeType = DATA_FLOAT;
+    }
+    return st;
+}
+int cudnnDestroyConvolutionDescriptor(void *d) {
+    return destroy_desc(d, MAGIC_CONV, "cudnnDestroyConvolutionDescriptor");
+}
+
+static int set_4d(void *dp, unsigned magic, int format, int dataType, int n, int c, int h, int w, const char *fn) {
+    emu_desc *d = (emu_desc *) dp;
+    if (d == NULL || d->magic != magic) return fail(ST_BAD_PARAM, fn, "not a live descriptor of this kind");
+    if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return fail(ST_BAD_PARAM, fn, "dims %d, %d, %d, %d: each must be >= 1", n, c, h, w);
+    if (format != TENSOR_NCHW) return fail(ST_NOT_SUPPORTED, fn, "format %d: only CUDNN_TENSOR_NCHW is emulated", format);
+    if (dataType != DATA_FLOAT) return fail(ST_NOT_SUPPORTED, fn, "data type %d: only CUDNN_DATA_FLOAT is emulated", dataType);
+    if ((double) n * c * h * w > 2147483647.0) return fail(ST_NOT_SUPPORTED, fn, "more than 2^31 - 1 elements");
+    d->n = n;
+    d->c = c;
+    d->h = h;
+    d->w = w;
+    d->set = 1;
+    return ST_SUCCESS;
+}
+
+int cudnnSetTensor4dDescriptor(void *d, int format, int dataType, int n, int c, int h, int w) {
+    return set_4d(d, MAGIC_TENSOR, format, dataType, n, c, h, w, "cudnnSetTensor4dDescriptor");
+}
+
+int cudnnSetFilter4dDescriptor(void *d, int dataType, int format, int k, int c, int h, int w) {
+    return set_4d(d, MAGIC_FILTER, format, dataType, k, c, h, w, "cudnnSetFilter4dDescriptor");
+}
+
+int cudnnSetConvolution2dDescriptor(void *dp, int padH, int padW, int u, int v, int dilH, int dilW, int mode,
+                                    int computeType) {
+    static const char fn[] = "cudnnSetConvolution2dDescriptor";
+    emu_conv *c = (emu_conv *) dp;
+    if (c == NULL || c->magic != MAGIC_CONV) return fail(ST_BAD_PARAM, fn, "not a live convolution descriptor");
+    if (padH < 0 || padW < 0) return fail(ST_BAD_PARAM, fn, "negative padding %d, %d", padH, padW);
+    if (u < 1 || v < 1) return fail(ST_BAD_PARAM, fn, "stride %d, %d: must be >= 1", u, v);
+    if (dilH < 1 || dilW < 1) return fail(ST_BAD_PARAM, fn, "dilation %d, %d: must be >= 1", dilH, dilW);
+    if (mode != MODE_CONVOLUTION && mode != MODE_CROSS_CORRELATION) return fail(ST_BAD_PARAM, fn, "mode %d", mode);
+    if (computeType != DATA_FLOAT) {
+        return fail(ST_NOT_SUPPORTED, fn, "compute type %d: only CUDNN_DATA_FLOAT is emulated", computeType);
+    }
+    c->padH = padH;
+    c->padW = padW;
+    c->u = u;
+    c->v = v;
+    c->dilH = dilH;
+    c->dilW = dilW;
+    c->mode = mode;
+    c->computeType = computeType;
+    c->set = 1;
+    return ST_SUCCESS;
+}
+
+int cudnnSetConvolutionMathType(void *dp, int mathType) {
+    emu_conv *c = (emu_conv *) dp;
+    if (c == NULL || c->magic != MAGIC_CONV) {
+        return fail(ST_BAD_PARAM, "cudnnSetConvolutionMathType", "not a live convolution descriptor");
+    }
+    if (mathType < 0 || mathType > 3) return fail(ST_BAD_PARAM, "cudnnSetConvolutionMathType", "math type %d", mathType);
+    c->math = mathType;
+    return ST_SUCCESS;
+}
+
+static const emu_desc *tensor(void *d) {
+    const emu_desc *t = (const emu_desc *) d;
+    return t != NULL && t->magic == MAGIC_TENSOR && t->set ? t : NULL;
+}
+static const emu_desc *filter(void *d) {
+    const emu_desc *t = (const emu_desc *) d;
+    return t != NULL && t->magic == MAGIC_FILTER && t->set ? t : NULL;
+}
+static const emu_conv *conv(void *d) {
+    const emu_conv *t = (const emu_conv *) d;
+    return t != NULL && t->magic == MAGIC_CONV && t->set ? t : NULL;
+}
+
+/* out = 1 + (in + 2 pad - ((f - 1) dil + 1)) / stride; < 1 when the dilated filter exceeds the padded input */
+static int out_dim(int in, int pad, int f, int stride, int dil) {
+    long span = (long) (f - 1) * dil + 1, room = (long) in + 2L * pad;
+    if (room < span) return 0;
+    return (int) ((room - span) / stride + 1);
+}
+
+/* Checks x, w and the convolution and fills g (without y). */
+static int geom_xw(const char *fn, void *xd, void *wd, void *cd, geom *g) {
+    const emu_desc *x = tensor(xd), *w = filter(wd);
+    const emu_conv *c = conv(cd);
+    if (x == NULL) return fail(ST_BAD_PARAM, fn, "the input tensor descriptor is NULL, of another kind or not set");
+    if (w == NULL) return fail(ST_BAD_PARAM, fn, "the filter descriptor is NULL, of another kind or not set");
+    if (c == NULL) return fail(ST_BAD_PARAM, fn, "the convolution descriptor is NULL, of another kind or not set");
+    if (x->c != w->c) {
+        return fail(ST_BAD_PARAM, fn, "input has %d channels, filter [%d, %d, %d, %d] expects %d", x->c, w->n, w->c,
+                    w->h, w->w, w->c);
+    }
+    memset(g, 0, sizeof *g);
+    g->n = x->n;
+    g->c = x->c;
+    g->h = x->h;
+    g->w = x->w;
+    g->k = w->n;
+    g->kh = w->h;
+    g->kw = w->w;
+    g->padH = c->padH;
+    g->padW = c->padW;
+    g->sH = c->u;
+    g->sW = c->v;
+    g->dH = c->dilH;
+    g->dW = c->dilW;
+    g->flip = c->mode == MODE_CONVOLUTION;
+    g->math = c->math;
+    g->ho = out_dim(g->h, g->padH, g->kh, g->sH, g->dH);
+    g->wo = out_dim(g->w, g->padW, g->kw, g->sW, g->dW);
+    if (g->ho < 1 || g->wo < 1) {
+        return fail(ST_BAD_PARAM, fn, "filter %dx%d (dilation %d, %d) is larger than the padded input %dx%d (pad %d, %d)",
+                    g->kh, g->kw, g->dH, g->dW, g->h, g->w, g->padH, g->padW);
+    }
+    return ST_SUCCESS;
+}
+
+/* geom_xw plus: the y descriptor has the forward output dims. */
+static int geom_full(const char *fn, void *xd, void *wd, void *cd, void *yd, geom *g) {
+    int st = geom_xw(fn, xd, wd, cd, g);
+    if (st != ST_SUCCESS) return st;
+    const emu_desc *y = tensor(yd);
+    if (y == NULL) return fail(ST_BAD_PARAM, fn, "the output tensor descriptor is NULL, of another kind or not set");
+    if (y->n != g->n || y->c != g->k || y->h != g->ho || y->w != g->wo) {
+        return fail(ST_BAD_PARAM, fn, "output descriptor is [%d, %d, %d, %d] but the convolution gives [%d, %d, %d, %d]",
+                    y->n, y->c, y->h, y->w, g->n, g->k, g->ho, g->wo);
+    }
+    return ST_SUCCESS;
+}
+
+int cudnnGetConvolution2dForwardOutputDim(void *cd, void *xd, void *wd, int *n, int *c, int *h, int *w) {
+    static const char fn[] = "cudnnGetConvolution2dForwardOutputDim";
+    if (n == NULL || c == NULL || h == NULL || w == NULL) return fail(ST_BAD_PARAM, fn, "an output pointer is NULL");
+    geom g;
+    int st = geom_xw(fn, xd, wd, cd, &g);
+    if (st != ST_SUCCESS) return st;
+    *n = g.n;
+    *c = g.k;
+    *h = g.ho;
+    *w = g.wo;
+    return ST_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------ algorithms */
+
+static int supported(int dir, int algo) {
+    for (int i = 0; i < 4 && SUPPORTED[dir][i] >= 0; i++) {
+        if (SUPPORTED[dir][i] == algo) return 1;
+    }
+    return 0;
+}
+
+/* The workspace each algorithm asks for: the GEMM forward algorithm an im2col buffer of one image, the
+   precomputed-index one a small index table, the backward-filter ones a [k, c, kh, kw] reduction buffer. */
+static size_t ws_bytes(int dir, int algo, const geom *g) {
+    size_t taps = (size_t) g->c * g->kh * g->kw;
+    switch (dir) {
+        case FWD:
+            if (algo == 1) return taps * sizeof(int);
+            if (algo == 2) return taps * g->ho * g->wo * sizeof(float);
+            return 0;
+        case BWD_DATA: return 0;
+        default:
+            if (algo == 1 || algo == 3) return taps * g->k * sizeof(float);
+            return 0;
+    }
+}
+
+static int deterministic(int dir, int algo) {
+    if (dir == BWD_DATA) return algo != 0;
+    if (dir == BWD_FILTER) return algo != 0 && algo != 3;
+    return 1;
+}
+
+static void fill_perf(emu_perf *p, int dir, int algo, int status, float time, const geom *g) {
+    memset(p, 0, sizeof *p);
+    p->algo = algo;
+    p->status = status;
+    p->time = time;
+    p->memory = status == ST_NOT_SUPPORTED ? 0 : ws_bytes(dir, algo, g);
+    p->determinism = deterministic(dir, algo);
+    p->mathType = g->math;
+}
+
+/*
+ * The perf list: the supported algorithms in their order (for Find: status BAD_PARAM_SIZE_INSUFFICIENT and moved
+ * behind the others when their workspace exceeds wsLimit), then the rest of the enum as NOT_SUPPORTED; at most
+ * requested entries. timed: Find (times in ms) rather than the heuristics (time -1).
+ */
+static int perf_list(const char *fn, int dir, const geom *g, int requested, int *returned, emu_perf *perf, int timed,
+                     size_t wsLimit) {
+    if (returned == NULL || perf == NULL) return fail(ST_BAD_PARAM, fn, "returnedAlgoCount or perfResults is NULL");
+    if (requested < 1) return fail(ST_BAD_PARAM, fn, "requestedAlgoCount %d", requested);
+    emu_perf all[8];
+    int count = 0, rank = 0;
+    for (int pass = 0; pass < 2; pass++) { /* fitting first, then the ones that do not fit */
+        for (int i = 0; i < 4 && SUPPORTED[dir][i] >= 0; i++) {
+            int a = SUPPORTED[dir][i];
+            int fits = !timed || ws_bytes(dir, a, g) <= wsLimit;
+            if (fits != (pass == 0)) continue;
+            if (fits) fill_perf(&all[count++], dir, a, ST_SUCCESS, timed ? 0.05f * (float) ++rank : -1.0f, g);
+            else fill_perf(&all[count++], dir, a, ST_BAD_PARAM_SIZE_INSUFFICIENT, -1.0f, g);
+        }
+    }
+    for (int a = 0; a < ALGO_COUNT[dir]; a++) {
+        if (!supported(dir, a)) fill_perf(&all[count++], dir, a, ST_NOT_SUPPORTED, -1.0f, g);
+    }
+    int n = requested < count ? requested : count;
+    memcpy(perf, all, (size_t) n * sizeof(emu_perf));
+    *returned = n;
+    return ST_SUCCESS;
+}
+
+/* Checks the algorithm number and the workspace given for it; scribbles over the workspace it uses. */
+static int check_algo_ws(const char *fn, int dir, int algo, const geom *g, void *ws, size_t wsBytes) {
+    if (algo < 0 || algo >= ALGO_COUNT[dir]) {
+        return fail(ST_BAD_PARAM, fn, "%d is not a %s algorithm (0..%d)", algo, DIR_NAME[dir], ALGO_COUNT[dir] - 1);
+    }
+    if (!supported(dir, algo)) return fail(ST_NOT_SUPPORTED, fn, "%s algorithm %d is not supported", DIR_NAME[dir], algo);
+    size_t need = ws_bytes(dir, algo, g);
+    if (need > 0 && (ws == NULL || wsBytes < need)) {
+        return fail(ST_BAD_PARAM, fn, "%s algorithm %d needs %zu bytes of workspace, given %zu at %p", DIR_NAME[dir],
+                    algo, need, ws == NULL ? (size_t) 0 : wsBytes, ws);
+    }
+    if (need > 0) memset(ws, 0xff, need); /* contents are undefined after the call: NaN */
+    return ST_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------ the passes */
+
+/* the valid output range [*lo, *hi) of o with 0 <= o * s + off < in, clipped to [0, out) */
+static void valid_range(int in, int off, int s, int out, int *lo, int *hi) {
+    int a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int b = in - 1 - off < 0 ? 0 : (in - 1 - off) / s + 1;
+    if (b > out) b = out;
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+static size_t widx(const geom *g, int k, int c, int r, int s) {
+    if (g->flip) {
+        r = g->kh - 1 - r;
+        s = g->kw - 1 - s;
+    }
+    return (((size_t) k * g->c + c) * g->kh + r) * g->kw + s;
+}
+
+static void store(float *out, const double *acc, size_t len, double alpha, double beta, int readOld) {
+    if (!readOld) {
+        for (size_t i = 0; i < len; i++) out[i] = (float) (alpha * acc[i]);
+    } else {
+        for (size_t i = 0; i < len; i++) out[i] = (float) (alpha * acc[i] + beta * out[i]);
+    }
+}
+
+/* y[n, k] = sum over c, r, s of w[k, c, r, s] x[n, c, oh sH + r dH - padH, ow sW + s dW - padW] */
+static void run_fwd(const geom *g, double alpha, const float *x, const float *w, double beta, int readOld, float *y,
+                    double *acc) {
+    const size_t hw = (size_t) g->h * g->w, ohw = (size_t) g->ho * g->wo;
+    for (int n = 0; n < g->n; n++) {
+        for (int k = 0; k < g->k; k++) {
+            memset(acc, 0, ohw * sizeof(double));
+            for (int c = 0; c < g->c; c++) {
+                const float *xp = x + ((size_t) n * g->c + c) * hw;
+                for (int r = 0; r < g->kh; r++) {
+                    int offH = r * g->dH - g->padH, oh0, oh1;
+                    valid_range(g->h, offH, g->sH, g->ho, &oh0, &oh1);
+                    for (int s = 0; s < g->kw; s++) {
+                        int offW = s * g->dW - g->padW, ow0, ow1;
+                        valid_range(g->w, offW, g->sW, g->wo, &ow0, &ow1);
+                        const double wv = w[widx(g, k, c, r, s)];
+                        for (int oh = oh0; oh < oh1; oh++) {
+                            const float *xr = xp + (size_t) (oh * g->sH + offH) * g->w + offW;
+                            double *ar = acc + (size_t) oh * g->wo;
+                            if (g->sW == 1) {
+                                for (int ow = ow0; ow < ow1; ow++) ar[ow] += wv * xr[ow];
+                            } else {
+                                const int sw = g->sW;
+                                for (int ow = ow0; ow < ow1; ow++) ar[ow] += wv * xr[(size_t) ow * sw];
+                            }
+                        }
+                    }
+                }
+            }
+            store(y + ((size_t) n * g->k + k) * ohw, acc, ohw, alpha, beta, readOld);
+        }
+    }
+}
+
+/* dx[n, c] = the adjoint of run_fwd: every dy element scattered back through the taps it was gathered from */
+static void run_bwd_data(const geom *g, double alpha, const float *w, const float *dy, double beta, int readOld,
+                         float *dx, double *acc) {
+    const size_t hw = (size_t) g->h * g->w, ohw = (size_t) g->ho * g->wo;
+    for (int n = 0; n < g->n; n++) {
+        for (int c = 0; c < g->c; c++) {
+            memset(acc, 0, hw * sizeof(double));
+            for (int k = 0; k < g->k; k++) {
+                const float *dyp = dy + ((size_t) n * g->k + k) * ohw;
+                for (int r = 0; r < g->kh; r++) {
+                    int offH = r * g->dH - g->padH, oh0, oh1;
+                    valid_range(g->h, offH, g->sH, g->ho, &oh0, &oh1);
+                    for (int s = 0; s < g->kw; s++) {
+                        int offW = s * g->dW - g->padW, ow0, ow1;
+                        valid_range(g->w, offW, g->sW, g->wo, &ow0, &ow1);
+                        const double wv = w[widx(g, k, c, r, s)];
+                        for (int oh = oh0; oh < oh1; oh++) {
+                            double *ar = acc + (size_t) (oh * g->sH + offH) * g->w + offW;
+                            const float *dr = dyp + (size_t) oh * g->wo;
+                            if (g->sW == 1) {
+                                for (int ow = ow0; ow < ow1; ow++) ar[ow] += wv * dr[ow];
+                            } else {
+                                const int sw = g->sW;
+                                for (int ow = ow0; ow < ow1; ow++) ar[(size_t) ow * sw] += wv * dr[ow];
+                            }
+                        }
+                    }
+                }
+            }
+            store(dx + ((size_t) n * g->c + c) * hw, acc, hw, alpha, beta, readOld);
+        }
+    }
+}
+
+/* sum of a[i * stride] * b[i] for i < len, in double with four partial sums */
+static double dot(const float *a, int stride, const float *b, int len) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    if (stride == 1) {
+        for (; i + 4 <= len; i += 4) {
+            s0 += (double) a[i] * b[i];
+            s1 += (double) a[i + 1] * b[i + 1];
+            s2 += (double) a[i + 2] * b[i + 2];
+            s3 += (double) a[i + 3] * b[i + 3];
+        }
+        for (; i < len; i++) s0 += (double) a[i] * b[i];
+    } else {
+        for (; i + 2 <= len; i += 2) {
+            s0 += (double) a[(size_t) i * stride] * b[i];
+            s1 += (double) a[(size_t) (i + 1) * stride] * b[i + 1];
+        }
+        for (; i < len; i++) s0 += (double) a[(size_t) i * stride] * b[i];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* dw[k, c, r, s] = sum over n, oh, ow of x[n, c, oh sH + r dH - padH, ow sW + s dW - padW] dy[n, k, oh, ow] */
+static void run_bwd_filter(const geom *g, double alpha, const float *x, const float *dy, double beta, int readOld,
+                           float *dw) {
+    const size_t hw = (size_t) g->h * g->w, ohw = (size_t) g->ho * g->wo;
+    for (int k = 0; k < g->k; k++) {
+        for (int c = 0; c < g->c; c++) {
+            for (int r = 0; r < g->kh; r++) {
+                int offH = r * g->dH - g->padH, oh0, oh1;
+                valid_range(g->h, offH, g->sH, g->ho, &oh0, &oh1);
+                for (int s = 0; s < g->kw; s++) {
+                    int offW = s * g->dW - g->padW, ow0, ow1;
+                    valid_range(g->w, offW, g->sW, g->wo, &ow0, &ow1);
+                    double sum = 0;
+                    if (ow1 > ow0) {
+                        for (int n = 0; n < g->n; n++) {
+                            const float *xp = x + ((size_t) n * g->c + c) * hw;
+                            const float *dyp = dy + ((size_t) n * g->k + k) * ohw;
+                            for (int oh = oh0; oh < oh1; oh++) {
+                                const float *xr = xp + (size_t) (oh * g->sH + offH) * g->w + offW
+                                                  + (size_t) ow0 * g->sW;
+                                sum += dot(xr, g->sW, dyp + (size_t) oh * g->wo + ow0, ow1 - ow0);
+                            }
+                        }
+                    }
+                    size_t i = widx(g, k, c, r, s);
+                    dw[i] = readOld ? (float) (alpha * sum + beta * dw[i]) : (float) (alpha * sum);
+                }
+            }
+        }
+    }
+}
+
+/* One pass, arguments already checked. */
+static int run_pass(const char *fn, int dir, const geom *g, double alpha, const float *in1, const float *in2,
+                    double beta, float *out) {
+    int readOld = beta != 0.0;
+    if (dir == BWD_FILTER) {
+        run_bwd_filter(g, alpha, in1, in2, beta, readOld, out);
+        return ST_SUCCESS;
+    }
+    size_t plane = dir == FWD ? (size_t) g->ho * g->wo : (size_t) g->h * g->w;
+    double *acc = malloc(plane * sizeof(double));
+    if (acc == NULL) return fail(ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, fn, "out of host memory");
+    if (dir == FWD) run_fwd(g, alpha, in1, in2, beta, readOld, out, acc);
+    else run_bwd_data(g, alpha, in1, in2, beta, readOld, out, acc);
+    free(acc);
+    return ST_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------ forward */
+
+int cudnnGetConvolutionForwardAlgorithm_v7(void *handle, void *xd, void *wd, void *cd, void *yd, int requested,
+                                           int *returned, emu_perf *perf) {
+    static const char fn[] = "cudnnGetConvolutionForwardAlgorithm_v7";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    geom g;
+    int st = geom_full(fn, xd, wd, cd, yd, &g);
+    if (st != ST_SUCCESS) return st;
+    return perf_list(fn, FWD, &g, requested, returned, perf, 0, 0);
+}
+
+int cudnnGetConvolutionForwardWorkspaceSize(void *handle, void *xd, void *wd, void *cd, void *yd, int algo,
+                                            size_t *size) {
+    static const char fn[] = "cudnnGetConvolutionForwardWorkspaceSize";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (size == NULL) return fail(ST_BAD_PARAM, fn, "sizeInBytes is NULL");
+    geom g;
+    int st = geom_full(fn, xd, wd, cd, yd, &g);
+    if (st != ST_SUCCESS) return st;
+    if (algo < 0 || algo >= ALGO_COUNT[FWD]) return fail(ST_BAD_PARAM, fn, "%d is not a forward algorithm", algo);
+    if (!supported(FWD, algo)) return fail(ST_NOT_SUPPORTED, fn, "forward algorithm %d is not supported", algo);
+    *size = ws_bytes(FWD, algo, &g);
+    return ST_SUCCESS;
+}
+
+static int forward(const char *fn, void *handle, const void *alpha, void *xd, const void *x, void *wd,
+                   const void *w, void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *yd, void *y) {
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
+    if (x == NULL || w == NULL || y == NULL) return fail(ST_BAD_PARAM, fn, "x, w or y is NULL");
+    geom g;
+    int st = geom_full(fn, xd, wd, cd, yd, &g);
+    if (st != ST_SUCCESS) return st;
+    if ((st = check_algo_ws(fn, FWD, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
+    return run_pass(fn, FWD, &g, *(const float *) alpha, x, w, *(const float *) beta, y);
+}
+
+int cudnnConvolutionForward(void *handle, const void *alpha, void *xd, const void *x, void *wd, const void *w,
+                            void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *yd, void *y) {
+    return forward("cudnnConvolutionForward", handle, alpha, xd, x, wd, w, cd, algo, ws, wsBytes, beta, yd, y);
+}
+
+int cudnnFindConvolutionForwardAlgorithmEx(void *handle, void *xd, const void *x, void *wd, const void *w, void *cd,
+                                           void *yd, void *y, int requested, int *returned, emu_perf *perf, void *ws,
+                                           size_t wsBytes) {
+    static const char fn[] = "cudnnFindConvolutionForwardAlgorithmEx";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (x == NULL || w == NULL || y == NULL) return fail(ST_BAD_PARAM, fn, "x, w or y is NULL");
+    geom g;
+    int st = geom_full(fn, xd, wd, cd, yd, &g);
+    if (st != ST_SUCCESS) return st;
+    size_t avail = ws == NULL ? 0 : wsBytes; /* a NULL workspace counts as 0 bytes */
+    if ((st = perf_list(fn, FWD, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
+    const float one = 1.0f, zero = 0.0f;
+    /* the first of the list always fits (algo 0 needs no workspace): run it once, as the benchmark would */
+    for (int i = 0; i < 4 && SUPPORTED[FWD][i] >= 0; i++) {
+        int a = SUPPORTED[FWD][i];
+        if (ws_bytes(FWD, a, &g) <= avail) return forward(fn, handle, &one, xd, x, wd, w, cd, a, ws, avail, &zero, yd, y);
+    }
+    return ST_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------ backward data */
+
+int cudnnGetConvolutionBackwardDataAlgorithm_v7(void *handle, void *wd, void *dyd, void *cd, void *dxd, int requested,
+                                                int *returned, emu_perf *perf) {
+    static const char fn[] = "cudnnGetConvolutionBackwardDataAlgorithm_v7";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    geom g;
+    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    return perf_list(fn, BWD_DATA, &g, requested, returned, perf, 0, 0);
+}
+
+int cudnnGetConvolutionBackwardDataWorkspaceSize(void *handle, void *wd, void *dyd, void *cd, void *dxd, int algo,
+                                                 size_t *size) {
+    static const char fn[] = "cudnnGetConvolutionBackwardDataWorkspaceSize";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (size == NULL) return fail(ST_BAD_PARAM, fn, "sizeInBytes is NULL");
+    geom g;
+    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    if (algo < 0 || algo >= ALGO_COUNT[BWD_DATA]) return fail(ST_BAD_PARAM, fn, "%d is not a backward-data algorithm", algo);
+    if (!supported(BWD_DATA, algo)) return fail(ST_NOT_SUPPORTED, fn, "backward-data algorithm %d is not supported", algo);
+    *size = ws_bytes(BWD_DATA, algo, &g);
+    return ST_SUCCESS;
+}
+
+static int backward_data(const char *fn, void *handle, const void *alpha, void *wd, const void *w, void *dyd,
+                         const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *dxd,
+                         void *dx) {
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
+    if (w == NULL || dy == NULL || dx == NULL) return fail(ST_BAD_PARAM, fn, "w, dy or dx is NULL");
+    geom g;
+    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    if ((st = check_algo_ws(fn, BWD_DATA, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
+    return run_pass(fn, BWD_DATA, &g, *(const float *) alpha, w, dy, *(const float *) beta, dx);
+}
+
+int cudnnConvolutionBackwardData(void *handle, const void *alpha, void *wd, const void *w, void *dyd, const void *dy,
+                                 void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *dxd, void *dx) {
+    return backward_data("cudnnConvolutionBackwardData", handle, alpha, wd, w, dyd, dy, cd, algo, ws, wsBytes, beta,
+                         dxd, dx);
+}
+
+int cudnnFindConvolutionBackwardDataAlgorithmEx(void *handle, void *wd, const void *w, void *dyd, const void *dy,
+                                                void *cd, void *dxd, void *dx, int requested, int *returned,
+                                                emu_perf *perf, void *ws, size_t wsBytes) {
+    static const char fn[] = "cudnnFindConvolutionBackwardDataAlgorithmEx";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (w == NULL || dy == NULL || dx == NULL) return fail(ST_BAD_PARAM, fn, "w, dy or dx is NULL");
+    geom g;
+    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    size_t avail = ws == NULL ? 0 : wsBytes;
+    if ((st = perf_list(fn, BWD_DATA, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
+    const float one = 1.0f, zero = 0.0f;
+    for (int i = 0; i < 4 && SUPPORTED[BWD_DATA][i] >= 0; i++) {
+        int a = SUPPORTED[BWD_DATA][i];
+        if (ws_bytes(BWD_DATA, a, &g) <= avail) {
+            return backward_data(fn, handle, &one, wd, w, dyd, dy, cd, a, ws, avail, &zero, dxd, dx);
+        }
+    }
+    return ST_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------ backward filter */
+
+int cudnnGetConvolutionBackwardFilterAlgorithm_v7(void *handle, void *xd, void *dyd, void *cd, void *dwd,
+                                                  int requested, int *returned, emu_perf *perf) {
+    static const char fn[] = "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    geom g;
+    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    return perf_list(fn, BWD_FILTER, &g, requested, returned, perf, 0, 0);
+}
+
+int cudnnGetConvolutionBackwardFilterWorkspaceSize(void *handle, void *xd, void *dyd, void *cd, void *dwd, int algo,
+                                                   size_t *size) {
+    static const char fn[] = "cudnnGetConvolutionBackwardFilterWorkspaceSize";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (size == NULL) return fail(ST_BAD_PARAM, fn, "sizeInBytes is NULL");
+    geom g;
+    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    if (algo < 0 || algo >= ALGO_COUNT[BWD_FILTER]) {
+        return fail(ST_BAD_PARAM, fn, "%d is not a backward-filter algorithm", algo);
+    }
+    if (!supported(BWD_FILTER, algo)) {
+        return fail(ST_NOT_SUPPORTED, fn, "backward-filter algorithm %d is not supported", algo);
+    }
+    *size = ws_bytes(BWD_FILTER, algo, &g);
+    return ST_SUCCESS;
+}
+
+static int backward_filter(const char *fn, void *handle, const void *alpha, void *xd, const void *x, void *dyd,
+                           const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *dwd,
+                           void *dw) {
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
+    if (x == NULL || dy == NULL || dw == NULL) return fail(ST_BAD_PARAM, fn, "x, dy or dw is NULL");
+    geom g;
+    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    if ((st = check_algo_ws(fn, BWD_FILTER, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
+    return run_pass(fn, BWD_FILTER, &g, *(const float *) alpha, x, dy, *(const float *) beta, dw);
+}
+
+int cudnnConvolutionBackwardFilter(void *handle, const void *alpha, void *xd, const void *x, void *dyd,
+                                   const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta,
+                                   void *dwd, void *dw) {
+    return backward_filter("cudnnConvolutionBackwardFilter", handle, alpha, xd, x, dyd, dy, cd, algo, ws, wsBytes,
+                           beta, dwd, dw);
+}
+
+int cudnnFindConvolutionBackwardFilterAlgorithmEx(void *handle, void *xd, const void *x, void *dyd, const void *dy,
+                                                  void *cd, void *dwd, void *dw, int requested, int *returned,
+                                                  emu_perf *perf, void *ws, size_t wsBytes) {
+    static const char fn[] = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (x == NULL || dy == NULL || dw == NULL) return fail(ST_BAD_PARAM, fn, "x, dy or dw is NULL");
+    geom g;
+    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
+    if (st != ST_SUCCESS) return st;
+    size_t avail = ws == NULL ? 0 : wsBytes;
+    if ((st = perf_list(fn, BWD_FILTER, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
+    const float one = 1.0f, zero = 0.0f;
+    for (int i = 0; i < 4 && SUPPORTED[BWD_FILTER][i] >= 0; i++) {
+        int a = SUPPORTED[BWD_FILTER][i];
+        if (ws_bytes(BWD_FILTER, a, &g) <= avail) {
+            return backward_filter(fn, handle, &one, xd, x, dyd, dy, cd, a, ws, avail, &zero, dwd, dw);
+        }
+    }
+    return ST_SUCCESS;
+}
