@@ -22,7 +22,9 @@
 
 // Host-callable as well, so that a plain C++ compiler can check this file against Philox.java
 // (src/test/native/philox_host_check.cpp, run by PhiloxHostCheckTest): no GPU needed for that check.
-#if defined(__CUDACC__)
+// D4J_CUDA_EMULATION: compiled as host C++ by the emulated-CUDA tests (src/test/native/cudaemu/emu_cuda.h
+// supplies the CUDA vocabulary, vector types included).
+#if defined(__CUDACC__) || defined(D4J_CUDA_EMULATION)
 #define D4J_HD __host__ __device__ __forceinline__
 #define D4J_UNROLL _Pragma("unroll")
 #else

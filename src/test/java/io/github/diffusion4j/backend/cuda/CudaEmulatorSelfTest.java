@@ -1,0 +1,49 @@
+package io.github.diffusion4j.backend.cuda;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The CPU emulation of the CUDA driver that the "cuda-emulated" test run uses (src/test/native/cudaemu/, built by
+ * CMake into target/cmake/cudaemu): before its results are trusted, check that it computes what a GPU computes for
+ * kernels with barriers and warp shuffles (block sums over 32 warps, softmax rows) and that it refuses what a GPU
+ * refuses (no context, copies outside an allocation, a kernel writing past the end of one, a partial warp in
+ * block_sum, oversized blocks), with the failure sticky as on a GPU. Runs emu_driver_selftest.cpp, linked against
+ * the emulated libcuda.so.1. Skips when the emulator or the fatbin was not built.
+ */
+class CudaEmulatorSelfTest {
+    @TempDir Path dir;
+
+    @Test void theEmulatedDriverBehavesLikeADriver() throws Exception {
+        Path emu = Path.of(System.getProperty("d4j.emu.dir", "target/cmake/cudaemu")).toAbsolutePath();
+        Assumptions.assumeTrue(Files.exists(emu.resolve("libcuda.so.1")), "CUDA emulator not built (" + emu + ")");
+        byte[] fatbin = NativeLibs.fatbin().orElse(null);
+        Assumptions.assumeTrue(fatbin != null, NativeLibs.fatbinMissingReason());
+        Path image = Files.write(dir.resolve("kernels.fatbin"), fatbin);
+        Path exe = dir.resolve("emu_driver_selftest");
+        Path src = Path.of("src/test/native/cudaemu/emu_driver_selftest.cpp").toAbsolutePath();
+        run(List.of("g++", "-std=c++17", "-O1", "-Wall", "-Werror", "-o", exe.toString(), src.toString(),
+                "-L" + emu, "-l:libcuda.so.1"), null);
+        String out = run(List.of(exe.toString(), image.toString()), emu);
+        System.out.print(out);
+        assertTrue(out.contains("0 failure(s)"), out);
+    }
+
+    private static String run(List<String> cmd, Path libraryPath) throws IOException, InterruptedException {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        if (libraryPath != null) pb.environment().put("LD_LIBRARY_PATH", libraryPath.toString());
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0, String.join(" ", cmd) + ":\n" + out);
+        return out;
+    }
+}

@@ -1,0 +1,164 @@
+// Checks of the emulated CUDA driver itself (emu_driver.cpp), run by CudaEmulatorSelfTest: that it computes
+// what a GPU computes for kernels with barriers and shuffles, and that it rejects what a GPU rejects. Linked
+// against the emulated libcuda.so.1; takes the fatbin's path (only its magic is read) as the only argument.
+// Prints one line per check and exits non-zero when one fails.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vector>
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+extern "C" {
+CUresult cuInit(unsigned);
+CUresult cuDeviceGet(int*, int);
+CUresult cuDevicePrimaryCtxRetain(void**, int);
+CUresult cuDevicePrimaryCtxRelease_v2(int);
+CUresult cuCtxSetCurrent(void*);
+CUresult cuMemAlloc_v2(CUdeviceptr*, size_t);
+CUresult cuMemFree_v2(CUdeviceptr);
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr, const void*, size_t, void*);
+CUresult cuMemcpyDtoHAsync_v2(void*, CUdeviceptr, size_t, void*);
+CUresult cuModuleLoadData(void**, const void*);
+CUresult cuModuleGetFunction(void**, void*, const char*);
+CUresult cuLaunchKernel(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void*, void**,
+                        void**);
+}
+
+static int failures = 0;
+
+static void check(bool ok, const char* what) {
+    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    if (!ok) failures++;
+}
+
+static void* module;
+
+static void* fn(const char* name) {
+    void* f = nullptr;
+    if (cuModuleGetFunction(&f, module, name) != 0) {
+        printf("FAIL cuModuleGetFunction(%s)\n", name);
+        exit(1);
+    }
+    return f;
+}
+
+static CUdeviceptr alloc(size_t bytes) {
+    CUdeviceptr p = 0;
+    if (cuMemAlloc_v2(&p, bytes) != 0) {
+        printf("FAIL cuMemAlloc\n");
+        exit(1);
+    }
+    return p;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: emu_driver_selftest FATBIN\n");
+        return 2;
+    }
+    FILE* f = fopen(argv[1], "rb");
+    if (!f) {
+        perror(argv[1]);
+        return 2;
+    }
+    std::vector<char> image(1 << 20);
+    image.resize(fread(image.data(), 1, image.size(), f));
+    fclose(f);
+
+    CUdeviceptr p = 0;
+    check(cuMemAlloc_v2(&p, 16) == 3, "cuMemAlloc before cuInit: CUDA_ERROR_NOT_INITIALIZED");
+    check(cuInit(0) == 0, "cuInit");
+    check(cuMemAlloc_v2(&p, 16) == 201, "cuMemAlloc without a current context: CUDA_ERROR_INVALID_CONTEXT");
+    int dev;
+    void* ctx;
+    check(cuDeviceGet(&dev, 0) == 0 && cuDevicePrimaryCtxRetain(&ctx, dev) == 0 && cuCtxSetCurrent(ctx) == 0,
+          "primary context");
+    char junk[64] = {0};
+    check(cuModuleLoadData(&module, junk) == 200, "cuModuleLoadData of a non-fatbin: CUDA_ERROR_INVALID_IMAGE");
+    check(cuModuleLoadData(&module, image.data()) == 0, "cuModuleLoadData of the fatbin");
+    void* none = nullptr;
+    check(cuModuleGetFunction(&none, module, "d4j_no_such_kernel") == 500, "unknown kernel: CUDA_ERROR_NOT_FOUND");
+
+    // fresh memory reads as 0xFF bytes (NaN), so a kernel reading memory nobody wrote shows it
+    const int n = 1000;
+    CUdeviceptr x = alloc(n * 4);
+    std::vector<float> h(n);
+    check(cuMemcpyDtoHAsync_v2(h.data(), x, n * 4, nullptr) == 0 && isnan(h[0]) && isnan(h[n - 1]),
+          "fresh allocation reads as NaN");
+
+    // grid-stride fill with a grid smaller than the data
+    long long nn = n;
+    float value = 2.5f;
+    void* fillArgs[] = {&x, &nn, &value};
+    check(cuLaunchKernel(fn("d4j_fill"), 3, 1, 1, 64, 1, 1, 0, nullptr, fillArgs, nullptr) == 0, "d4j_fill launch");
+    cuMemcpyDtoHAsync_v2(h.data(), x, n * 4, nullptr);
+    bool all = true;
+    for (int i = 0; i < n; i++) all &= h[i] == 2.5f;
+    check(all, "d4j_fill (grid 3 x 64 over 1000 elements) wrote every element");
+
+    // block reductions with 32 warps (block_sum: shuffles, shared memory, two barriers)
+    for (int i = 0; i < n; i++) h[i] = (float) ((i * 7919) % 1009) - 500.0f;
+    cuMemcpyHtoDAsync_v2(x, h.data(), n * 4, nullptr);
+    CUdeviceptr partials = alloc(3 * 8);
+    int squares = 1;
+    void* sumArgs[] = {&partials, &x, &nn, &squares};
+    check(cuLaunchKernel(fn("d4j_sum_partials"), 3, 1, 1, 1024, 1, 1, 0, nullptr, sumArgs, nullptr) == 0,
+          "d4j_sum_partials launch (3 blocks of 1024)");
+    double part[3], want = 0;
+    cuMemcpyDtoHAsync_v2(part, partials, sizeof part, nullptr);
+    for (int i = 0; i < n; i++) want += (double) h[i] * h[i];
+    check(part[0] + part[1] + part[2] == want, "d4j_sum_partials: the block sums add up to the sum of squares");
+
+    // softmax rows with block_max + block_sum, 4 warps, a row longer than the block
+    const int rows = 3, cols = 300;
+    CUdeviceptr sx = alloc(rows * cols * 4), sy = alloc(rows * cols * 4);
+    cuMemcpyHtoDAsync_v2(sx, h.data(), rows * cols * 4, nullptr);
+    long long r = rows;
+    int c = cols;
+    void* smArgs[] = {&sy, &sx, &r, &c};
+    check(cuLaunchKernel(fn("d4j_softmax"), rows, 1, 1, 128, 1, 1, 0, nullptr, smArgs, nullptr) == 0, "d4j_softmax launch");
+    std::vector<float> y(rows * cols);
+    cuMemcpyDtoHAsync_v2(y.data(), sy, rows * cols * 4, nullptr);
+    double worst = 0;
+    for (int i = 0; i < rows; i++) {
+        double mx = -INFINITY, s = 0;
+        for (int j = 0; j < cols; j++) mx = fmax(mx, h[i * cols + j]);
+        for (int j = 0; j < cols; j++) s += exp(h[i * cols + j] - mx);
+        for (int j = 0; j < cols; j++) worst = fmax(worst, fabs(y[i * cols + j] - exp(h[i * cols + j] - mx) / s));
+    }
+    check(worst < 1e-6, "d4j_softmax matches a direct softmax");
+
+    // copies outside an allocation are refused
+    check(cuMemcpyDtoHAsync_v2(h.data(), x + 4, n * 4, nullptr) == 1, "copy past the end: CUDA_ERROR_INVALID_VALUE");
+    check(cuMemFree_v2(x + 4) == 1, "free of an interior pointer: CUDA_ERROR_INVALID_VALUE");
+
+    // a kernel writing past the end of its allocation is caught (and the context is then unusable)
+    CUdeviceptr small = alloc(100 * 4);
+    long long tooMany = 101;
+    void* oobArgs[] = {&small, &tooMany, &value};
+    check(cuLaunchKernel(fn("d4j_fill"), 1, 1, 1, 128, 1, 1, 0, nullptr, oobArgs, nullptr) == 700,
+          "a kernel writing one float past the end: CUDA_ERROR_ILLEGAL_ADDRESS");
+    CUdeviceptr q = 0;
+    check(cuMemAlloc_v2(&q, 16) == 700, "after a faulting kernel the context stays broken (sticky error)");
+    check(cuDevicePrimaryCtxRelease_v2(dev) == 0 && cuDevicePrimaryCtxRetain(&ctx, dev) == 0
+              && cuCtxSetCurrent(ctx) == 0 && cuMemAlloc_v2(&q, 16) == 0,
+          "releasing the last reference resets the context");
+
+    check(cuLaunchKernel(fn("d4j_fill"), 1, 1, 1, 2048, 1, 1, 0, nullptr, oobArgs, nullptr) != 0,
+          "a 2048-thread block is refused");
+
+    // block_sum needs whole warps: a 48-thread block shuffles with absent lanes, which a GPU does not define
+    cuModuleLoadData(&module, image.data());
+    CUdeviceptr x2 = alloc(n * 4);
+    cuMemcpyHtoDAsync_v2(x2, h.data(), n * 4, nullptr);
+    CUdeviceptr partials2 = alloc(8);
+    void* badArgs[] = {&partials2, &x2, &nn, &squares};
+    check(cuLaunchKernel(fn("d4j_sum_partials"), 1, 1, 1, 48, 1, 1, 0, nullptr, badArgs, nullptr) == 719,
+          "block_sum in a 48-thread block (a partial warp): CUDA_ERROR_LAUNCH_FAILED");
+
+    printf("%d failure(s)\n", failures);
+    return failures == 0 ? 0 : 1;
+}
