@@ -43,6 +43,13 @@ public final class Shape {
         return Math.toIntExact(n);
     }
 
+    /** Product of the dimensions before index {@code to} (exclusive): the rows of a matrix view over the last axes. */
+    public int sizeBefore(int to) {
+        long n = 1;
+        for (int i = 0; i < to; i++) n *= dims[i];
+        return Math.toIntExact(n);
+    }
+
     // NCHW accessors (valid for rank-4 shapes; for rank-2 [N,C] H=W=1)
     public int n() { return dims[0]; }
     public int c() { return dims.length > 1 ? dims[1] : 1; }

@@ -310,6 +310,14 @@ public final class BackendConformance {
         ref.matmul(y.r, x.r, w.r, false, true, 1f, 0f);
         test.matmul(y.t, x.t, w.t, false, true, 1f, 0f);
         compare("matmul [2,10,24] @ [16,24]^T", y, tol.gemm());
+        // an empty inner dimension: C = beta C (beta = 0 must not read C, which holds NaN in out())
+        D e1 = randn(24, 6, 0), e2 = randn(25, 0, 5), ce = randn(26, 6, 5), cz = out(6, 5);
+        ref.matmul(ce.r, e1.r, e2.r, false, false, 1f, 0.5f);
+        test.matmul(ce.t, e1.t, e2.t, false, false, 1f, 0.5f);
+        compare("matmul with k = 0, beta .5", ce, 0);
+        ref.matmul(cz.r, e1.r, e2.r, false, false, 1f, 0f);
+        test.matmul(cz.t, e1.t, e2.t, false, false, 1f, 0f);
+        compare("matmul with k = 0, beta 0", cz, 0);
     }
 
     void batchedMatmul() {

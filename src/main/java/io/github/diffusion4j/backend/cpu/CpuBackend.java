@@ -261,8 +261,8 @@ public final class CpuBackend implements Backend {
         if (a.rank() < 2 || b.rank() < 2) {
             throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
         }
-        int ac = a.dim(-1), ar = (int) (a.numel() / ac);
-        int bc = b.dim(-1), br = (int) (b.numel() / bc);
+        int ac = a.dim(-1), ar = a.shape().sizeBefore(a.rank() - 1);
+        int bc = b.dim(-1), br = b.shape().sizeBefore(b.rank() - 1);
         int m = transA ? ac : ar, k = transA ? ar : ac;
         int kb = transB ? bc : br, n = transB ? br : bc;
         if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")

@@ -789,14 +789,18 @@ public final class CudaBackend implements Backend {
         if (a.rank() < 2 || b.rank() < 2) {
             throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
         }
-        int ac = a.dim(-1), ar = (int) (a.numel() / Math.max(ac, 1));
-        int bc = b.dim(-1), br = (int) (b.numel() / Math.max(bc, 1));
+        int ac = a.dim(-1), ar = a.shape().sizeBefore(a.rank() - 1);
+        int bc = b.dim(-1), br = b.shape().sizeBefore(b.rank() - 1);
         int m = transA ? ac : ar, k = transA ? ar : ac;
         int kb = transB ? bc : br, n = transB ? br : bc;
         if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")
                 + " @ " + b.shape() + (transB ? "^T" : ""));
         if (c.numel() != (long) m * n) throw new IllegalArgumentException("matmul output " + c.shape() + " for " + m + "x" + n);
         if (m == 0 || n == 0) return;
+        if (k == 0) {   // C = beta C; cuBLAS would refuse the zero leading dimension of an empty operand
+            emptyProduct(c, beta);
+            return;
+        }
         Cublas.matmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, an(a), an(b), beta, a(c), gemmCompute);
         afterLibraryCall("cublasGemmEx");
     }
@@ -815,9 +819,19 @@ public final class CudaBackend implements Backend {
                 + a.shape() + " @ " + b.shape());
         if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
         if (batch == 0 || m == 0 || n == 0) return;
+        if (k == 0) {
+            emptyProduct(c, beta);
+            return;
+        }
         Cublas.batchedMatmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, an(a), an(b), beta, a(c), batch,
                 gemmCompute);
         afterLibraryCall("cublasGemmStridedBatchedEx");
+    }
+
+    /** A product over an empty inner dimension: C = beta C, where beta = 0 does not read C (as cuBLAS). */
+    private void emptyProduct(Tensor c, float beta) {
+        if (beta == 0f) fill(c, 0f);
+        else if (beta != 1f) scale(c, c, beta);
     }
 
     private void afterLibraryCall(String what) {

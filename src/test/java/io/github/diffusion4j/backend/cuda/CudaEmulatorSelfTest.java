@@ -18,7 +18,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * kernels with barriers and warp shuffles (block sums over 32 warps, softmax rows) and that it refuses what a GPU
  * refuses (no context, copies outside an allocation, a kernel writing past the end of one, a partial warp in
  * block_sum, oversized blocks), with the failure sticky as on a GPU. Runs emu_driver_selftest.cpp, linked against
- * the emulated libcuda.so.1. Skips when the emulator or the fatbin was not built.
+ * the emulated libcuda.so.1. Likewise the cuBLAS and cuDNN stand-ins against independent loops, the adjoint
+ * identities of convolution and their error statuses (emu_libs_selftest.c). Skips when the emulator (or, for the
+ * driver, the fatbin) was not built.
  */
 class CudaEmulatorSelfTest {
     @TempDir Path dir;
@@ -36,6 +38,20 @@ class CudaEmulatorSelfTest {
         String out = run(List.of(exe.toString(), image.toString()), emu);
         System.out.print(out);
         assertTrue(out.contains("0 failure(s)"), out);
+    }
+
+    @Test void theCublasAndCudnnStandInsComputeWhatTheyShould() throws Exception {
+        Path emu = Path.of(System.getProperty("d4j.emu.dir", "target/cmake/cudaemu")).toAbsolutePath();
+        Assumptions.assumeTrue(Files.exists(emu.resolve("libcudnn.so.9")), "CUDA emulator not built (" + emu + ")");
+        Path exe = dir.resolve("emu_libs_selftest");
+        Path src = Path.of("src/test/native/cudaemu/emu_libs_selftest.c").toAbsolutePath();
+        run(List.of("gcc", "-std=gnu11", "-O2", "-Wall", "-Werror", "-o", exe.toString(), src.toString(), "-ldl", "-lm"),
+                null);
+        String out = run(List.of(exe.toString(), emu.resolve("libcublas.so.13").toString(),
+                emu.resolve("libcudnn.so.9").toString()), null);
+        String[] lines = out.strip().split("\n");
+        System.out.println(lines[lines.length - 1]);
+        assertTrue(out.lines().noneMatch(l -> l.startsWith("FAIL")), out);
     }
 
     private static String run(List<String> cmd, Path libraryPath) throws IOException, InterruptedException {
