@@ -83,7 +83,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: runs/<data>-<model>).")
     Path out;
     @Option(names = "--resume", arity = "0..1", fallbackValue = "", paramLabel = "PATH",
-            description = "Continue a run: its folder or a checkpoint (no value: the --out folder).")
+            description = {"Continue a run: its folder or a checkpoint (no value: the --out folder). The checkpoint's",
+                    "settings are kept; only --steps, --log-every, --sample-every, --sample-count, --sample-steps,",
+                    "--checkpoint-every, --keep, --device and --gpu may be given to change them."})
     String resume;
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
@@ -124,14 +126,17 @@ public final class TrainCommand implements Callable<Integer> {
                 && AtomicDirectory.latest(runDir.resolve(Checkpoint.DIR)).isPresent()) {
             throw new UserException("run folder " + runDir + " already has checkpoints: add --resume to continue it, or choose another --out");
         }
-        TrainConfig cfg = resumeFrom == null ? configFromOptions() : new TrainConfig();
-        cfg.steps = steps;
-        cfg.logEvery = logEvery;
-        cfg.sampleEvery = sampleEvery;
-        cfg.sampleCount = sampleCount;
-        cfg.sampleSteps = sampleSteps;
-        cfg.checkpointEvery = checkpointEvery;
-        cfg.keepCheckpoints = keep;
+        // a fresh run takes every option; a resumed run keeps its checkpoint's settings, and only the resumable
+        // options given on this command line change them (so --steps, --sample-count, ... not repeated stay as the
+        // run was started)
+        TrainConfig cfg = resumeFrom == null ? configFromOptions() : Checkpoint.readInfo(resumeFrom).config().copy();
+        if (resumeFrom == null || pr.hasMatchedOption("--steps")) cfg.steps = steps;
+        if (resumeFrom == null || pr.hasMatchedOption("--log-every")) cfg.logEvery = logEvery;
+        if (resumeFrom == null || pr.hasMatchedOption("--sample-every")) cfg.sampleEvery = sampleEvery;
+        if (resumeFrom == null || pr.hasMatchedOption("--sample-count")) cfg.sampleCount = sampleCount;
+        if (resumeFrom == null || pr.hasMatchedOption("--sample-steps")) cfg.sampleSteps = sampleSteps;
+        if (resumeFrom == null || pr.hasMatchedOption("--checkpoint-every")) cfg.checkpointEvery = checkpointEvery;
+        if (resumeFrom == null || pr.hasMatchedOption("--keep")) cfg.keepCheckpoints = keep;
 
         Backends.Choice choice = Backends.select(device, gpu);
         PrintWriter o = spec.commandLine().getOut();

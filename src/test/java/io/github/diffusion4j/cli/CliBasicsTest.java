@@ -165,6 +165,22 @@ class CliBasicsTest {
         r.oneLineError("--lr", "resum");
     }
 
+    /** Options not repeated on --resume keep the run's values (here: no sample grids, a log line and a checkpoint every step). */
+    @Test
+    void resumingKeepsTheRunsSettings(@TempDir Path tmp) throws Exception {
+        Path r = tmp.resolve("run");
+        CliRun.trainTiny(r, 2, "--log-every", "1", "--checkpoint-every", "1", "--keep", "5").ok();
+        CliRun.run("train", "--resume", "--out", r.toString(), "--steps", "4").ok();
+        assertFalse(Files.exists(r.resolve("samples")), "--sample-count 0 was kept");
+        assertEquals(4, Files.readAllLines(r.resolve("metrics.jsonl")).size(), "--log-every 1 was kept");
+        for (int s = 1; s <= 4; s++) {
+            assertTrue(Files.isDirectory(r.resolve(String.format("checkpoints/step-%06d", s))), "checkpoint of step " + s);
+        }
+        // and a resume that names an option changes it
+        CliRun.run("train", "--resume", "--out", r.toString(), "--steps", "6", "--log-every", "2").ok();
+        assertEquals(5, Files.readAllLines(r.resolve("metrics.jsonl")).size());
+    }
+
     @Test
     void modelInfoAndScheduleJson() throws Exception {
         CliRun.Result m = CliRun.run("model", "--preset", "ddpm-cifar10", "--json").ok();
