@@ -116,7 +116,8 @@ public final class SafeTensors {
         ObjectNode root = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = root.putObject("__metadata__");
-            for (Map.Entry<String, String> e : metadata.entrySet()) meta.put(e.getKey(), e.getValue());
+            // sorted: a Map.of iterates in a per-JVM random order, and the same checkpoint should give the same bytes
+            for (Map.Entry<String, String> e : new java.util.TreeMap<>(metadata).entrySet()) meta.put(e.getKey(), e.getValue());
         }
         long off = 0;
         for (int i = 0; i < names.size(); i++) {

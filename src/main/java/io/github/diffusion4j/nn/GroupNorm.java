@@ -4,13 +4,18 @@ import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
-/** GroupNorm over [N, C, *spatial] with a per-channel affine (weight = 1, bias = 0 initially). */
+/**
+ * GroupNorm over [N, C, *spatial] with a per-channel affine (weight = 1, bias = 0 initially), optionally followed by
+ * SiLU: fused into one op per direction on backends that have it ({@link Backend#fusesGroupNormSilu()}, the CUDA
+ * backend), else GroupNorm and SiLU one after the other.
+ */
 public final class GroupNorm {
     public final Param weight;
     public final Param bias;
     public final int channels, groups;
     public final float eps;
-    private Tensor x, mean, rstd;
+    private Tensor x, mean, rstd, normed;
+    private boolean silu, fused;
 
     public GroupNorm(ParamStore.Scope scope, int channels, int groups, float eps) {
         if (groups <= 0 || channels % groups != 0) {
@@ -24,20 +29,45 @@ public final class GroupNorm {
     }
 
     public Tensor forward(Tensor x) {
+        return forward(x, false);
+    }
+
+    /** GroupNorm, then SiLU when {@code silu}. */
+    public Tensor forward(Tensor x, boolean silu) {
         if (x.shape().c() != channels) throw new IllegalArgumentException("GroupNorm(" + channels + ") got " + x.shape());
         Backend b = x.backend();
         this.x = x;
+        this.silu = silu;
+        this.fused = silu && b.fusesGroupNormSilu();
         int ng = x.dim(0) * groups;
         mean = b.scratch(Shape.of(ng));
         rstd = b.scratch(Shape.of(ng));
         Tensor y = b.scratch(x.shape());
+        if (fused) {
+            b.groupNormSilu(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
+            return y;
+        }
         b.groupNorm(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
-        return y;
+        if (!silu) return y;
+        normed = y;
+        Tensor a = b.scratch(x.shape());
+        b.silu(a, y);
+        return a;
     }
 
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
         Tensor dx = b.scratch(x.shape());
+        if (fused) {
+            b.groupNormSiluBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(), groups,
+                    eps);
+            return dx;
+        }
+        if (silu) {
+            Tensor du = b.scratch(x.shape());
+            b.siluBackward(du, dy, normed);
+            dy = du;
+        }
         b.groupNormBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), groups);
         return dx;
     }

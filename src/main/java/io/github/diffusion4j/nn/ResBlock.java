@@ -19,7 +19,7 @@ public final class ResBlock {
     public final Conv2d conv1, conv2;
     public final Linear embProj;
     public final Conv2d skip;
-    private final SiLU act1 = new SiLU(), act2 = new SiLU();
+    private final SiLU act2 = new SiLU();   // after scale-shift only; otherwise fused into norm1 / norm2
     private final Dropout dropout;
     // cached for backward
     private Tensor normed2, scale, shift;
@@ -41,7 +41,7 @@ public final class ResBlock {
     /** x [N, Cin, H, W], embAct = SiLU(temb) [N, embDim] → [N, Cout, H, W]. */
     public Tensor forward(Ctx ctx, Tensor x, Tensor embAct) {
         Backend b = x.backend();
-        Tensor h = conv1.forward(act1.forward(norm1.forward(x)));
+        Tensor h = conv1.forward(norm1.forward(x, true));
         Tensor e = embProj.forward(embAct);
         int n = x.dim(0);
         if (scaleShift) {
@@ -51,11 +51,12 @@ public final class ResBlock {
             b.splitChannels(new Tensor[] {scale, shift}, e);
             h = b.scratch(normed2.shape());
             b.scaleShift(h, normed2, scale, shift);
+            h = act2.forward(h);
         } else {
             b.addPerSampleChannel(h, h, e);
-            h = norm2.forward(h);
+            h = norm2.forward(h, true);
         }
-        h = conv2.forward(dropout.forward(ctx, act2.forward(h)));
+        h = conv2.forward(dropout.forward(ctx, h));
         Tensor s = skip != null ? skip.forward(x) : x;
         Tensor y = b.scratch(h.shape());
         b.add(y, s, h);
@@ -65,10 +66,11 @@ public final class ResBlock {
     /** Returns dL/dx and adds dL/d(embAct) into {@code dEmbAct}. */
     public Tensor backward(Tensor dy, Tensor dEmbAct) {
         Backend b = dy.backend();
-        Tensor dh = act2.backward(dropout.backward(conv2.backward(dy)));
+        Tensor dh = dropout.backward(conv2.backward(dy));
         Tensor dE;
         int n = dy.dim(0);
         if (scaleShift) {
+            dh = act2.backward(dh);
             Tensor dNormed = b.scratch(dh.shape());
             Tensor dScale = b.scratch(Shape.of(n, outChannels)), dShift = b.scratch(Shape.of(n, outChannels));
             b.scaleShiftBackward(dNormed, dScale, dShift, dh, normed2, scale);
@@ -81,7 +83,7 @@ public final class ResBlock {
             b.perSampleChannelSum(dE, dh);
         }
         b.addInPlace(dEmbAct, embProj.backward(dE));
-        Tensor dx = norm1.backward(act1.backward(conv1.backward(dh)));
+        Tensor dx = norm1.backward(conv1.backward(dh));
         if (skip != null) b.addInPlace(dx, skip.backward(dy));
         else b.addInPlace(dx, dy);
         return dx;

@@ -30,7 +30,6 @@ public final class UNet implements Model {
     private final ResAttn mid1, mid2;
     private final List<Object> up = new ArrayList<>();         // ResAttn (taking a skip) or Upsample
     private final GroupNorm normOut;
-    private final SiLU actOut = new SiLU();
     private final Conv2d convOut;
     private final List<LayerRow> rows = new ArrayList<>();
     private long macs;
@@ -217,7 +216,7 @@ public final class UNet implements Model {
             }
             k++;
         }
-        return convOut.forward(actOut.forward(normOut.forward(h)));
+        return convOut.forward(normOut.forward(h, true));
     }
 
     @Override public void backward(Tensor dOut) {
@@ -225,7 +224,7 @@ public final class UNet implements Model {
         int n = dOut.dim(0);
         Tensor dEmbAct = b.scratch(Shape.of(n, cfg.embDim()));
         b.fill(dEmbAct, 0f);
-        Tensor dh = normOut.backward(actOut.backward(convOut.backward(dOut)));
+        Tensor dh = normOut.backward(convOut.backward(dOut));
         // gradients of the skips; pushed shallowest first, so the deepest skip's gradient ends up on top
         Deque<Tensor> dSkips = new ArrayDeque<>();
         for (int k = up.size() - 1; k >= 0; k--) {

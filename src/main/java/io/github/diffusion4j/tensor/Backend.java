@@ -191,6 +191,33 @@ public interface Backend extends AutoCloseable {
     void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean, Tensor rstd,
                            Tensor gamma, int groups);
 
+    /**
+     * Whether {@link #groupNormSilu} and {@link #groupNormSiluBackward} run fused (one pass each, the GroupNorm
+     * output not stored); layers then use them instead of groupNorm + silu. The defaults below compose the two.
+     */
+    default boolean fusesGroupNormSilu() { return false; }
+
+    /** y = silu(groupNorm(x)); mean and rstd as in {@link #groupNorm}. */
+    default void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
+                               float eps) {
+        groupNorm(y, mean, rstd, x, gamma, beta, groups, eps);
+        silu(y, y);
+    }
+
+    /**
+     * The backward of {@link #groupNormSilu}: dx assigned, dGamma and dBeta accumulated. The GroupNorm output is
+     * recomputed from x, mean, rstd, gamma and beta (the default recomputes it with groupNorm, which gives the same
+     * mean and rstd).
+     */
+    default void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
+                                       Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps) {
+        Tensor u = scratch(x.shape()), m = scratch(mean.shape()), r = scratch(rstd.shape());
+        groupNorm(u, m, r, x, gamma, beta, groups, eps);
+        Tensor du = scratch(x.shape());
+        siluBackward(du, dy, u);
+        groupNormBackward(dx, dGamma, dBeta, du, x, mean, rstd, gamma, groups);
+    }
+
     /** y = x * sigmoid(x). */
     void silu(Tensor y, Tensor x);
 

@@ -168,6 +168,7 @@ public final class BackendConformance {
         add(l, "conv2d", this::conv2d);
         add(l, "convTranspose2d", this::convTranspose2d);
         add(l, "groupNorm", this::groupNorm);
+        add(l, "groupNormSilu", this::groupNormSilu);
         add(l, "activations", this::activations);
         add(l, "softmax", this::softmax);
         add(l, "dropout", this::dropout);
@@ -407,6 +408,29 @@ public final class BackendConformance {
         ref.groupNorm(y2.r, m2.r, r2.r, x2.r, gamma.r, beta.r, 12, 1e-5f);
         test.groupNorm(y2.t, m2.t, r2.t, x2.t, gamma.t, beta.t, 12, 1e-5f);
         compare("groupNorm [N,C], groups = C", y2, tol.norm());
+    }
+
+    /**
+     * GroupNorm followed by SiLU, forward and backward: a backend that fuses them ({@code fusesGroupNormSilu}, the
+     * CUDA kernels' fuseSilu path) against the reference's composition of groupNorm, silu and their backwards.
+     */
+    void groupNormSilu() {
+        int n = 2, c = 16, h = 8, w = 6, groups = 4;
+        D x = uniform(60, -3f, 3f, n, c, h, w), gamma = randn(61, c), beta = randn(62, c);
+        D y = out(n, c, h, w), mean = out(n * groups), rstd = out(n * groups);
+        ref.groupNormSilu(y.r, mean.r, rstd.r, x.r, gamma.r, beta.r, groups, 1e-6f);
+        test.groupNormSilu(y.t, mean.t, rstd.t, x.t, gamma.t, beta.t, groups, 1e-6f);
+        double t = Math.max(tol.norm(), tol.transcendental());
+        compare("groupNormSilu y", y, t);
+        compare("groupNormSilu mean", mean, tol.norm());
+        compare("groupNormSilu rstd", rstd, tol.norm());
+        D meanR = host(mean.r.toArray(), n * groups), rstdR = host(rstd.r.toArray(), n * groups);
+        D dy = randn(63, n, c, h, w), dx = out(n, c, h, w), dg = randn(64, c), dbt = randn(65, c);
+        ref.groupNormSiluBackward(dx.r, dg.r, dbt.r, dy.r, x.r, meanR.r, rstdR.r, gamma.r, beta.r, groups, 1e-6f);
+        test.groupNormSiluBackward(dx.t, dg.t, dbt.t, dy.t, x.t, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f);
+        compare("groupNormSiluBackward dx", dx, t);
+        compare("groupNormSiluBackward dGamma (accumulates)", dg, t);
+        compare("groupNormSiluBackward dBeta (accumulates)", dbt, t);
     }
 
     void activations() {

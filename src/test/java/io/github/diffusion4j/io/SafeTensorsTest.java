@@ -88,6 +88,16 @@ class SafeTensorsTest {
         return b.array();
     }
 
+    /** The same tensors and metadata give the same bytes, whatever order the metadata map iterates in. */
+    @Test void theBytesDoNotDependOnTheMetadataMapsOrder() {
+        Map<String, SafeTensors.Entry> t = new java.util.LinkedHashMap<>();
+        t.put("w", new SafeTensors.Entry(new int[] {2}, new float[] {1f, 2f}));
+        Map<String, String> m1 = new java.util.LinkedHashMap<>(), m2 = new java.util.LinkedHashMap<>();
+        for (String k : List.of("step", "format", "model")) m1.put(k, k + "-value");
+        for (String k : List.of("model", "step", "format")) m2.put(k, k + "-value");
+        assertArrayEquals(SafeTensors.encode(t, m1), SafeTensors.encode(t, m2));
+    }
+
     @Test void readsAHandBuiltFile() throws IOException {
         String header = "{\"__metadata__\":{\"format\":\"pt\"},"
                 + "\"w\":{\"dtype\":\"F32\",\"shape\":[2,1],\"data_offsets\":[0,8]},"

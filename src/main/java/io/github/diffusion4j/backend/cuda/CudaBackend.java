@@ -928,6 +928,30 @@ public final class CudaBackend implements Backend {
 
     @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                     float eps) {
+        groupNormForward(y, mean, rstd, x, gamma, beta, groups, eps, false);
+    }
+
+    @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
+                                            Tensor rstd, Tensor gamma, int groups) {
+        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, null, groups);
+    }
+
+    /** d4j_group_norm_* have the SiLU built in (fuseSilu = 1): one pass each way, no stored GroupNorm output. */
+    @Override public boolean fusesGroupNormSilu() { return true; }
+
+    @Override public void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta,
+                                        int groups, float eps) {
+        groupNormForward(y, mean, rstd, x, gamma, beta, groups, eps, true);
+    }
+
+    @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
+                                                Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps) {
+        if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackward: gamma/beta sizes differ");
+        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups);
+    }
+
+    private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
+                                  float eps, boolean silu) {
         ensureContext();
         sameSize(y, x);
         int n = x.dim(0), c = x.shape().c();
@@ -939,12 +963,13 @@ public final class CudaBackend implements Backend {
         if (gamma.numel() != c || beta.numel() != c) throw new IllegalArgumentException("groupNorm: gamma/beta need " + c + " values");
         if (x.numel() == 0) return;
         kGroupNorm.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c)
-                .i64(sp).i32(groups).f32(eps).i32(0)
+                .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
     }
 
-    @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
-                                            Tensor rstd, Tensor gamma, int groups) {
+    /** beta == null: plain GroupNorm; otherwise dy is the gradient at silu(groupNorm(x)) (fuseSilu = 1). */
+    private void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
+                                   Tensor rstd, Tensor gamma, Tensor beta, int groups) {
         ensureContext();
         sameSize(dx, x);
         sameSize(dy, x);
@@ -952,12 +977,14 @@ public final class CudaBackend implements Backend {
         long sp = x.shape().spatial();
         if (groups <= 0 || c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
         if (x.numel() == 0) return;
+        long betaPtr = an(beta);
+        int fuse = beta == null ? 0 : 1;
         // parameter gradients first (they read dy), then dx (which may alias dy), as on the CPU
         kGroupNormBackwardParams.begin().ptr(a(dGamma)).ptr(a(dBeta)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd))
-                .ptr(a(gamma)).ptr(0L).i32(n).i32(c).i64(sp).i32(groups).i32(0)
+                .ptr(a(gamma)).ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(c, LaunchConfig.rowThreads(sp));
-        kGroupNormBackwardInput.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma)).ptr(0L)
-                .i32(n).i32(c).i64(sp).i32(groups).i32(0)
+        kGroupNormBackwardInput.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
+                .ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
     }
 
