@@ -15,7 +15,7 @@ public final class SelfAttention {
     public final Conv2d qkv;
     public final Conv2d proj;
     public final int channels, heads, headDim;
-    private Tensor qkvOut, attn;
+    private Tensor q, k, v, attn;
     private Shape inShape;
 
     public SelfAttention(ParamStore.Scope scope, int channels, int heads, int groups) {
@@ -32,25 +32,29 @@ public final class SelfAttention {
 
     private float scale() { return (float) (1.0 / Math.sqrt(headDim)); }
 
-    /** [heads, rows, cols] view of part {@code part} (0 q, 1 k, 2 v) of sample n in a [N, 3C, P] tensor. */
-    private Tensor part(Tensor t, int n, int part, int p) {
-        return t.view(((long) n * 3 + part) * channels * p, Shape.of(heads, headDim, p));
-    }
+    /*
+     * The 1x1 qkv conv gives [N, 3C, P]; split into q, k, v of [N, C, P] each, every one of them is a contiguous
+     * stack of N * heads matrices [headDim, P] with one stride, so each product below is ONE strided-batched GEMM
+     * over all samples and heads (not a loop over samples): a constant number of launches per layer whatever the
+     * batch size. Each (sample, head) product is the same GEMM as before, so the CPU results are unchanged.
+     */
+    private Shape stack(int n, int p) { return Shape.of(n * heads, headDim, p); }
 
     public Tensor forward(Tensor x) {
         Backend b = x.backend();
         inShape = x.shape();
         int n = x.dim(0), p = x.shape().spatial();
-        qkvOut = qkv.forward(norm.forward(x));
-        attn = b.scratch(Shape.of(n, heads, p, p));
+        Tensor qkvOut = qkv.forward(norm.forward(x));
+        q = b.scratch(Shape.of(n, channels, p));
+        k = b.scratch(Shape.of(n, channels, p));
+        v = b.scratch(Shape.of(n, channels, p));
+        b.splitChannels(new Tensor[] {q, k, v}, qkvOut.reshape(n, 3 * channels, p));
+        attn = b.scratch(Shape.of(n * heads, p, p));
+        b.batchedMatmul(attn, q.reshape(stack(n, p)), k.reshape(stack(n, p)), true, false, scale(), 0f);
+        b.softmax(attn, attn);
+        // out[d, i] = sum_j v[d, j] A[i, j]
         Tensor mixed = b.scratch(x.shape());
-        for (int s = 0; s < n; s++) {
-            Tensor scores = attn.slice0(s);
-            b.batchedMatmul(scores, part(qkvOut, s, 0, p), part(qkvOut, s, 1, p), true, false, scale(), 0f);
-            b.softmax(scores, scores);
-            // out[d, i] = sum_j v[d, j] A[i, j]
-            b.batchedMatmul(mixed.slice0(s).reshape(heads, headDim, p), part(qkvOut, s, 2, p), scores, false, true, 1f, 0f);
-        }
+        b.batchedMatmul(mixed.reshape(stack(n, p)), v.reshape(stack(n, p)), attn, false, true, 1f, 0f);
         Tensor h = proj.forward(mixed);
         Tensor y = b.scratch(x.shape());
         b.add(y, x, h);
@@ -60,22 +64,20 @@ public final class SelfAttention {
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
         int n = inShape.n(), p = inShape.spatial();
-        Tensor dMixed = proj.backward(dy);
-        Tensor dQkv = b.scratch(qkvOut.shape());
-        Tensor dScores = b.scratch(Shape.of(heads, p, p));
+        Tensor dOut = proj.backward(dy).reshape(stack(n, p));
+        Tensor dq = b.scratch(stack(n, p)), dk = b.scratch(stack(n, p)), dv = b.scratch(stack(n, p));
+        Tensor dScores = b.scratch(Shape.of(n * heads, p, p));
         float sc = scale();
-        for (int s = 0; s < n; s++) {
-            Tensor a = attn.slice0(s);
-            Tensor dOut = dMixed.slice0(s).reshape(heads, headDim, p);
-            // dv = dOut A ; dA = dOutᵀ v
-            b.batchedMatmul(part(dQkv, s, 2, p), dOut, a, false, false, 1f, 0f);
-            b.batchedMatmul(dScores, dOut, part(qkvOut, s, 2, p), true, false, 1f, 0f);
-            b.softmaxBackward(dScores, dScores, a);
-            // S = sc qᵀk: dq = sc k dSᵀ ; dk = sc q dS
-            b.batchedMatmul(part(dQkv, s, 0, p), part(qkvOut, s, 1, p), dScores, false, true, sc, 0f);
-            b.batchedMatmul(part(dQkv, s, 1, p), part(qkvOut, s, 0, p), dScores, false, false, sc, 0f);
-        }
-        Tensor dx = norm.backward(qkv.backward(dQkv));
+        // dv = dOut A ; dA = dOutᵀ v
+        b.batchedMatmul(dv, dOut, attn, false, false, 1f, 0f);
+        b.batchedMatmul(dScores, dOut, v.reshape(stack(n, p)), true, false, 1f, 0f);
+        b.softmaxBackward(dScores, dScores, attn);
+        // S = sc qᵀk: dq = sc k dSᵀ ; dk = sc q dS
+        b.batchedMatmul(dq, k.reshape(stack(n, p)), dScores, false, true, sc, 0f);
+        b.batchedMatmul(dk, q.reshape(stack(n, p)), dScores, false, false, sc, 0f);
+        Tensor dQkv = b.scratch(Shape.of(n, 3 * channels, p));
+        b.concatChannels(dQkv, dq.reshape(n, channels, p), dk.reshape(n, channels, p), dv.reshape(n, channels, p));
+        Tensor dx = norm.backward(qkv.backward(dQkv.reshape(inShape.withDim(1, 3 * channels))));
         b.addInPlace(dx, dy);
         return dx;
     }

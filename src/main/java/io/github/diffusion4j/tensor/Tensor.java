@@ -56,6 +56,11 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(storage, offset, s, false);
     }
 
+    /** The same elements under another shape of equal size. */
+    public Tensor reshape(Shape s) {
+        return reshape(s.dims());
+    }
+
     /** Sample i along the first axis, as a tensor of rank-1. */
     public Tensor slice0(int i) {
         int[] d = shape.dims();
