@@ -40,6 +40,10 @@ public final class BenchReport {
                 line(sb, "  per step", String.format(Locale.ROOT, "%s device allocations in all timed steps, %s H2D and %s D2H copies per step",
                         mem.get("allocations_during_timed_steps"), mem.get("host_to_device_copies_per_step"),
                         mem.get("device_to_host_copies_per_step")));
+                if (t.get("launches_per_step") instanceof Map<?, ?> l) {
+                    line(sb, "  launches per step", String.format(Locale.ROOT, "%s (%s kernels, %s cuBLAS/cuDNN calls, %s memsets/copies)",
+                            l.get("total"), l.get("kernels"), l.get("library_calls"), l.get("memory_ops")));
+                }
             } else {
                 line(sb, "  peak Java heap", String.format(Locale.ROOT, "%.1f MiB (model state %.1f MiB)",
                         mib(mem.get("java_heap_peak_bytes")), mib(mem.get("model_state_bytes"))));
@@ -57,6 +61,10 @@ public final class BenchReport {
             line(sb, "  ms per DDIM step", String.format(Locale.ROOT, "%.3f", d(s.get("ms_per_ddim_step"))));
             line(sb, "  ms per model eval", String.format(Locale.ROOT, "%.3f median (min %.3f, max %.3f)", d(ev.get("median")),
                     d(ev.get("min")), d(ev.get("max"))));
+            if (s.get("launches_per_model_eval") instanceof Map<?, ?> l) {
+                line(sb, "  launches per eval", String.format(Locale.ROOT, "%s (%s kernels, %s cuBLAS/cuDNN calls, %s memsets/copies)",
+                        l.get("total"), l.get("kernels"), l.get("library_calls"), l.get("memory_ops")));
+            }
             line(sb, "  achieved TFLOP/s", String.format(Locale.ROOT, "%.4f", d(s.get("achieved_tflops"))));
         }
         return sb.toString();

@@ -127,6 +127,7 @@ public final class Benchmark {
             heap.forEach(MemoryPoolMXBean::resetPeakUsage);
             CudaBackend.MemoryStats before = b instanceof CudaBackend c ? c.memoryStats() : null;
             CudaBackend.Transfers tBefore = b instanceof CudaBackend c ? c.transfers() : null;
+            CudaBackend.Launches lBefore = b instanceof CudaBackend c ? c.launches() : null;
             double[] ms = new double[o.steps()];
             double firstLoss = Double.NaN;
             for (int i = 0; i < ms.length; i++) {
@@ -149,6 +150,7 @@ public final class Benchmark {
             r.put("grad_norm_last", last[0].gradNorm());
             r.put("step_contents", "zero grads, q_sample (Philox timesteps and noise), forward (training mode), weighted MSE "
                     + "+ gradient, backward, global grad norm (read by the host), clip folded into AdamW, AdamW, EMA");
+            if (b instanceof CudaBackend c) r.put("launches_per_step", launches(c.launches().minus(lBefore), o.steps()));
             r.put("memory", memory(before, tBefore, heap, model, o.steps()));
         }
         return r;
@@ -184,7 +186,11 @@ public final class Benchmark {
                 b.fill(t, settings.timesteps() / 2f);
                 timer.millis(() -> denoiser.predict(x, t, labels));
                 double[] evals = new double[o.evalRepeats()];
+                CudaBackend.Launches lBefore = b instanceof CudaBackend c ? c.launches() : null;
                 for (int i = 0; i < evals.length; i++) evals[i] = timer.millis(() -> denoiser.predict(x, t, labels));
+                if (b instanceof CudaBackend c) {
+                    r.put("launches_per_model_eval", launches(c.launches().minus(lBefore), evals.length));
+                }
                 progress.accept(String.format(Locale.ROOT, "  model evaluations: %s ms", java.util.Arrays.toString(evals)));
                 Stats es = Stats.of(evals);
                 r.put("sampler", "ddim");
@@ -214,6 +220,16 @@ public final class Benchmark {
         float[] l = new float[n];
         for (int i = 0; i < n; i++) l[i] = rng.nextInt(o.classes());
         return b.fromArray(l, n);
+    }
+
+    /** Launches per step: our kernels, cuBLAS/cuDNN calls, memsets and device copies, and their total. */
+    private static Map<String, Object> launches(CudaBackend.Launches d, int steps) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("kernels", Stats.round((double) d.kernels() / steps));
+        m.put("library_calls", Stats.round((double) d.libraryCalls() / steps));
+        m.put("memory_ops", Stats.round((double) d.memoryOps() / steps));
+        m.put("total", Stats.round((double) d.total() / steps));
+        return m;
     }
 
     // ------------------------------------------------------------------ memory

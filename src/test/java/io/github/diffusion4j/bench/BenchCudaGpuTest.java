@@ -29,13 +29,18 @@ class BenchCudaGpuTest {
         Assumptions.assumeTrue(a.available(), a.reason());
     }
 
-    static final String[] QUICK = {"bench", "--model", "tiny", "--image-size", "16", "--batch-size", "2", "--warmup", "2",
-            "--steps", "2", "--sample-batch", "2", "--sample-steps", "2", "--sample-repeats", "1", "--eval-repeats", "1"};
+    /** A quick bench of the tiny model at {@code batch} (training and sampling), plus {@code extra}. */
+    static String[] quick(int batch, String... extra) {
+        String[] q = {"bench", "--model", "tiny", "--image-size", "16", "--batch-size", Integer.toString(batch), "--warmup",
+                "2", "--steps", "2", "--sample-batch", Integer.toString(batch), "--sample-steps", "2", "--sample-repeats", "1",
+                "--eval-repeats", "1"};
+        String[] a = java.util.Arrays.copyOf(q, q.length + extra.length);
+        System.arraycopy(extra, 0, a, q.length, extra.length);
+        return a;
+    }
 
     static String[] with(String... extra) {
-        String[] a = java.util.Arrays.copyOf(QUICK, QUICK.length + extra.length);
-        System.arraycopy(extra, 0, a, QUICK.length, extra.length);
-        return a;
+        return quick(2, extra);
     }
 
     @Test void figuresOnTheGpu() throws Exception {
@@ -56,6 +61,23 @@ class BenchCudaGpuTest {
         assertTrue(m.get("device_to_host_copies_per_step").asDouble() <= 3, "only the logged scalars come back");
         JsonNode s = j.get("sampling");
         assertTrue(s.at("/ms_per_run/median").asDouble() > 0 && s.at("/ms_per_model_eval/median").asDouble() > 0);
+    }
+
+    /** The host's launch work per training step and per model evaluation does not grow with the batch size. */
+    @Test void launchesDoNotGrowWithTheBatch() throws Exception {
+        JsonNode[] runs = new JsonNode[2];
+        int[] batches = {2, 5};
+        for (int i = 0; i < 2; i++) {
+            BenchCommandTest.Result r = BenchCommandTest.run(quick(batches[i], "--device", "cuda", "--json"));
+            assertEquals(0, r.code(), r.err());
+            runs[i] = new ObjectMapper().readTree(r.out());
+        }
+        for (String path : new String[] {"/training/launches_per_step", "/sampling/launches_per_model_eval"}) {
+            JsonNode a = runs[0].at(path), b = runs[1].at(path);
+            System.out.println(path + ": batch 2 " + a + ", batch 5 " + b);
+            assertTrue(a.get("total").asDouble() > 0, path);
+            assertEquals(a, b, path + " depends on the batch size");
+        }
     }
 
     @Test void theGpuDumpMatchesTheCpuDump(@TempDir Path dir) throws Exception {

@@ -145,6 +145,20 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * Work put on the stream so far: our kernel launches, cuBLAS/cuDNN calls (each one or more kernels of theirs) and
+     * driver memsets / device-to-device copies. Per training or sampling step this is the launch overhead the host
+     * pays; it should not grow with the batch size.
+     */
+    public record Launches(long kernels, long libraryCalls, long memoryOps) {
+        public long total() { return kernels + libraryCalls + memoryOps; }
+
+        /** The launches since {@code earlier}. */
+        public Launches minus(Launches earlier) {
+            return new Launches(kernels - earlier.kernels, libraryCalls - earlier.libraryCalls, memoryOps - earlier.memoryOps);
+        }
+    }
+
+    /**
      * Device memory bookkeeping.
      *
      * @param allocations    cuMemAlloc calls so far (all kinds)
@@ -198,6 +212,7 @@ public final class CudaBackend implements Backend {
     private final List<CUevent> events = new ArrayList<>();
     private boolean closed;
     private long h2dCount, h2dBytes, d2hCount, d2hBytes;
+    private long kernelLaunches, libraryCalls, memoryOps;
 
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
@@ -371,6 +386,7 @@ public final class CudaBackend implements Backend {
         check(cuModuleGetFunction(fn, module, name), "cuModuleGetFunction(" + name + ")");
         KernelArgs args = new KernelArgs(name, sig, (a, grid, block, shared) -> {
             int r = cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, shared, stream, a.params(), null);
+            kernelLaunches++;
             if (r != CUresult.CUDA_SUCCESS) fail(r, "cuLaunchKernel(" + a.name() + ", grid " + grid + ", block " + block + ")");
             if (options.syncEveryLaunch()) check(cuStreamSynchronize(stream), "kernel " + a.name());
         });
@@ -490,6 +506,7 @@ public final class CudaBackend implements Backend {
     @Override public Tensor zeros(Shape shape) {
         Tensor t = allocateOwned(shape);
         if (shape.numel() > 0) {
+            memoryOps++;
             check(cuMemsetD32Async(dp(t), 0, shape.numel(), stream), "cuMemsetD32Async");
         }
         return t;
@@ -616,6 +633,7 @@ public final class CudaBackend implements Backend {
         stagingPending = false;
         int errors = stagingBytes.getInt((int) (SCRATCH_ERRORS - from));
         if (errors != 0) {
+            memoryOps++;
             check(cuMemsetD32Async(ptr(scratch).offsetBytes(SCRATCH_ERRORS), 0, 1, stream), "cuMemsetD32Async");
             List<String> what = new ArrayList<>();
             if ((errors & ERROR_TIMESTEP_RANGE) != 0) what.add("qSample: a timestep outside [0, T) (outputs set to NaN)");
@@ -646,6 +664,7 @@ public final class CudaBackend implements Backend {
         ensureContext();
         long n = x.numel();
         if (n == 0) return true;
+        memoryOps++;
         check(cuMemsetD32Async(ptr(scratch).offsetBytes(SCRATCH_NONFINITE), 0, 1, stream), "cuMemsetD32Async");
         kNonfinite.begin().ptr(scratch.address() + SCRATCH_NONFINITE).ptr(a(x)).i64(n).launch(blocks(n), LaunchConfig.THREADS);
         readScratch(true);
@@ -666,6 +685,7 @@ public final class CudaBackend implements Backend {
     @Override public void fill(Tensor out, float value) {
         ensureContext();
         if (out.numel() == 0) return;
+        memoryOps++;
         check(cuMemsetD32Async(dp(out), Float.floatToRawIntBits(value), out.numel(), stream), "cuMemsetD32Async");
     }
 
@@ -679,6 +699,7 @@ public final class CudaBackend implements Backend {
         if (dst < src + 4 * n && src < dst + 4 * n) {
             throw new IllegalArgumentException("copy between overlapping ranges of one tensor is not supported on CUDA");
         }
+        memoryOps++;
         check(cuMemcpyDtoDAsync(dp(out), dp(in), 4 * n, stream), "cuMemcpyDtoDAsync");
     }
 
@@ -835,6 +856,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void afterLibraryCall(String what) {
+        libraryCalls++;
         if (options.syncEveryLaunch()) check(cuStreamSynchronize(stream), what);
     }
 
@@ -1245,6 +1267,11 @@ public final class CudaBackend implements Backend {
         float[] ms = {0f};
         check(cuEventElapsedTime(ms, timerStart, timerStop), "cuEventElapsedTime");
         return ms[0];
+    }
+
+    /** Launches so far. */
+    public Launches launches() {
+        return new Launches(kernelLaunches, libraryCalls, memoryOps);
     }
 
     /** Host-device copies so far. */
