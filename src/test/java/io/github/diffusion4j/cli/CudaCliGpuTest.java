@@ -108,19 +108,59 @@ class CudaCliGpuTest {
                     "--device", run.get(0), "--out", run.get(1)).ok();
             System.out.printf("sample --device %s: %.1f s%n", run.get(0), (System.nanoTime() - t0) / 1e9);
         }
-        BufferedImage a = ImageIO.read(pc.toFile()), b = ImageIO.read(pg.toFile());
+        int worstLevel = worstPixelDifference(pc, pg);
+        System.out.println("DDIM-10 samples, GPU vs CPU: worst pixel difference " + worstLevel + " of 255");
+        assertTrue(worstLevel <= 2, "GPU and CPU samples differ by " + worstLevel + " levels");
+    }
+
+    /**
+     * Every sampler, class-conditional guidance, img2img and inpainting on the GPU against the same command on the
+     * CPU, from one class-conditional checkpoint trained on the CPU.
+     */
+    @Test void samplersGuidanceAndInpaintingOnTheGpuFollowTheCpu() throws IOException {
+        Path run = dir.resolve("classes");
+        train(run, "cpu", 6, "--classes");
+        Path init = dir.resolve("init.png"), mask = dir.resolve("mask.png");
+        CliRun.run("sample", "--run", run.toString(), "--sampler", "ddim", "--steps", "4", "--count", "1", "--device", "cpu",
+                "--out", init.toString()).ok();
+        BufferedImage m = new BufferedImage(16, 16, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 16; y++) for (int x = 8; x < 16; x++) m.setRGB(x, y, 0xFFFFFF);
+        ImageIO.write(m, "png", mask.toFile());
+        List<List<String>> cases = List.of(
+                List.of("--sampler", "ddpm", "--steps", "8"),
+                List.of("--sampler", "ddpm", "--steps", "8", "--variance", "fixed_large", "--no-clip"),
+                List.of("--sampler", "ddim", "--steps", "6", "--eta", "1"),
+                List.of("--sampler", "dpmpp", "--steps", "5"),
+                List.of("--sampler", "ddim", "--steps", "6", "--guidance", "3", "--label", "1"),
+                List.of("--sampler", "ddim", "--steps", "6", "--init", init.toString(), "--strength", "0.6"),
+                List.of("--sampler", "ddpm", "--steps", "8", "--init", init.toString(), "--mask", mask.toString()));
+        for (List<String> c : cases) {
+            Path[] out = {dir.resolve("c.png"), dir.resolve("g.png")};
+            String[] devices = {"cpu", "cuda"};
+            for (int d = 0; d < 2; d++) {
+                List<String> a = new ArrayList<>(List.of("sample", "--run", run.toString(), "--count", "3", "--seed", "7",
+                        "--device", devices[d], "--out", out[d].toString()));
+                a.addAll(c);
+                CliRun.run(a.toArray(String[]::new)).ok();
+            }
+            int worst = worstPixelDifference(out[0], out[1]);
+            System.out.println(String.join(" ", c) + ": worst pixel difference GPU vs CPU " + worst + " of 255");
+            assertTrue(worst <= 2, String.join(" ", c) + ": GPU and CPU images differ by " + worst + " levels");
+        }
+    }
+
+    static int worstPixelDifference(Path p1, Path p2) throws IOException {
+        BufferedImage a = ImageIO.read(p1.toFile()), b = ImageIO.read(p2.toFile());
         assertEquals(a.getWidth(), b.getWidth());
-        int worstLevel = 0;
+        assertEquals(a.getHeight(), b.getHeight());
+        int worst = 0;
         for (int y = 0; y < a.getHeight(); y++) {
             for (int x = 0; x < a.getWidth(); x++) {
                 int p = a.getRGB(x, y), q = b.getRGB(x, y);
-                for (int sh = 0; sh < 24; sh += 8) {
-                    worstLevel = Math.max(worstLevel, Math.abs(((p >> sh) & 255) - ((q >> sh) & 255)));
-                }
+                for (int sh = 0; sh < 24; sh += 8) worst = Math.max(worst, Math.abs(((p >> sh) & 255) - ((q >> sh) & 255)));
             }
         }
-        System.out.println("DDIM-10 samples, GPU vs CPU: worst pixel difference " + worstLevel + " of 255");
-        assertTrue(worstLevel <= 2, "GPU and CPU samples differ by " + worstLevel + " levels");
+        return worst;
     }
 
     static void copyTree(Path from, Path to) throws IOException {
