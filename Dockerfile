@@ -22,7 +22,8 @@ COPY CMakeLists.txt ./
 COPY kernels kernels
 COPY native native
 COPY src src
-RUN mvn -B -q package -DskipTests \
+# (-Dd4j.cuda.emu=OFF: the CPU emulation of CUDA is for tests on machines without a GPU only)
+RUN mvn -B -q package -DskipTests -Dd4j.cuda.emu=OFF \
  && test -f target/classes/io/github/diffusion4j/native/diffusion4j.fatbin \
  && test -f target/classes/io/github/diffusion4j/native/libdiffusion4j_native.so
 
