@@ -29,6 +29,11 @@ public final class Backends {
      *                                  be used (the message is the one-line reason)
      */
     public static Choice select(String device, int gpu) {
+        return select(device, gpu, java.util.function.UnaryOperator.identity());
+    }
+
+    /** As {@link #select(String, int)}, with the CUDA backend's default options changed by {@code cudaOptions}. */
+    public static Choice select(String device, int gpu, java.util.function.UnaryOperator<CudaBackend.Options> cudaOptions) {
         if (gpu < 0) throw new IllegalArgumentException("--gpu must be >= 0, got " + gpu);
         return switch (device) {
             case "cpu" -> new Choice(CpuBackend.get(), "cpu (requested)");
@@ -36,7 +41,7 @@ public final class Backends {
                 CudaAvailability a = CudaAvailability.probe();
                 if (!a.available()) yield new Choice(CpuBackend.get(), "cpu (" + a.reason() + ")");
                 try {
-                    CudaBackend cuda = CudaBackend.create(gpu);
+                    CudaBackend cuda = CudaBackend.create(cudaOptions.apply(CudaBackend.Options.defaults(gpu)));
                     yield new Choice(cuda, "cuda (" + cuda.description() + ")");
                 } catch (CudaException e) {
                     yield new Choice(CpuBackend.get(), "cpu (CUDA backend failed to start: " + e.getMessage() + ")");
@@ -46,7 +51,7 @@ public final class Backends {
                 CudaAvailability a = CudaAvailability.probe();
                 if (!a.available()) throw new IllegalArgumentException("--device cuda: " + a.reason());
                 try {
-                    CudaBackend cuda = CudaBackend.create(gpu);
+                    CudaBackend cuda = CudaBackend.create(cudaOptions.apply(CudaBackend.Options.defaults(gpu)));
                     yield new Choice(cuda, "cuda (requested: " + cuda.description() + ")");
                 } catch (CudaException e) {
                     throw new IllegalArgumentException("--device cuda: " + e.getMessage(), e);

@@ -94,6 +94,7 @@ public final class Benchmark {
             s.put("tf32_gemm", opt.tf32Gemm());
             s.put("tf32_conv", opt.tf32Conv());
             s.put("cudnn_deterministic", opt.deterministicConv());
+            s.put("cudnn_benchmark", opt.autotuneConv());
             s.put("conv_workspace_limit_bytes", opt.convWorkspaceLimit());
             s.put("layout", "NCHW");
             s.put("precision", "fp32 storage" + (opt.tf32Conv() || opt.tf32Gemm() ? ", TF32 math where enabled" : ""));

@@ -68,6 +68,9 @@ public final class BenchCommand implements Callable<Integer> {
     boolean noTraining;
     @Option(names = "--no-sampling", description = "Skip the sampling measurement.")
     boolean noSampling;
+    @Option(names = "--no-cudnn-benchmark", description = "GPU: choose convolution algorithms by cuDNN's heuristics "
+            + "instead of timing them once per shape (default: timed, like the PyTorch twin's cudnn.benchmark).")
+    boolean noCudnnBenchmark;
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
     @Option(names = "--dump", paramLabel = "DIR", description = "Write a parity dump (weights, one batch, output, every "
@@ -91,7 +94,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Backends.Choice choice = Backends.select(device, gpu);
+        Backends.Choice choice = Backends.select(device, gpu, o -> o.withAutotuneConv(!noCudnnBenchmark));
         Backend b = choice.backend();
         boolean gpuRun = b.name().equals("cuda");
         try {

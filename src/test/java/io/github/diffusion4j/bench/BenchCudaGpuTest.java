@@ -48,6 +48,7 @@ class BenchCudaGpuTest {
         assertEquals(0, r.code(), r.err());
         JsonNode j = new ObjectMapper().readTree(r.out());
         System.out.println("device: " + j.get("device").asText());
+        assertTrue(j.at("/settings/cudnn_benchmark").asBoolean(), "bench times the convolution algorithms by default");
         assertEquals("cuda", j.get("backend").asText());
         JsonNode t = j.get("training");
         double ms = t.at("/ms_per_step/median").asDouble();
@@ -68,7 +69,8 @@ class BenchCudaGpuTest {
         JsonNode[] runs = new JsonNode[2];
         int[] batches = {2, 5};
         for (int i = 0; i < 2; i++) {
-            BenchCommandTest.Result r = BenchCommandTest.run(quick(batches[i], "--device", "cuda", "--json"));
+            BenchCommandTest.Result r = BenchCommandTest.run(quick(batches[i], "--device", "cuda", "--json",
+                    "--no-cudnn-benchmark"));
             assertEquals(0, r.code(), r.err());
             runs[i] = new ObjectMapper().readTree(r.out());
         }
@@ -83,7 +85,8 @@ class BenchCudaGpuTest {
     @Test void theGpuDumpMatchesTheCpuDump(@TempDir Path dir) throws Exception {
         Path cpu = dir.resolve("cpu"), gpu = dir.resolve("gpu");
         assertEquals(0, BenchCommandTest.run(with("--device", "cpu", "--dump", cpu.toString())).code());
-        BenchCommandTest.Result r = BenchCommandTest.run(with("--device", "cuda", "--dump", gpu.toString()));
+        BenchCommandTest.Result r = BenchCommandTest.run(with("--device", "cuda", "--dump", gpu.toString(),
+                "--no-cudnn-benchmark"));
         assertEquals(0, r.code(), r.err());
         Map<String, SafeTensors.Entry> a = SafeTensors.read(cpu.resolve("batch.safetensors")).tensors();
         Map<String, SafeTensors.Entry> b = SafeTensors.read(gpu.resolve("batch.safetensors")).tensors();

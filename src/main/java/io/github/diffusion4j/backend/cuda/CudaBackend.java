@@ -100,9 +100,12 @@ public final class CudaBackend implements Backend {
      * @param convWorkspaceLimit largest cuDNN workspace an algorithm may need, in bytes
      * @param syncEveryLaunch    synchronise and check after every kernel and library call (debugging: an
      *                           asynchronous fault is then reported at the op that caused it)
+     * @param autotuneConv       choose each convolution shape's algorithms by timing them once (cudnnFind*, as
+     *                           PyTorch's {@code cudnn.benchmark}) instead of by cuDNN's heuristics; the choice can
+     *                           differ between runs, so results are then not bit-reproducible across processes
      */
     public record Options(int device, boolean tf32Gemm, boolean tf32Conv, boolean deterministicConv,
-                          long convWorkspaceLimit, boolean syncEveryLaunch) {
+                          long convWorkspaceLimit, boolean syncEveryLaunch, boolean autotuneConv) {
         public Options {
             if (device < 0) throw new IllegalArgumentException("GPU index must be >= 0, got " + device);
             if (convWorkspaceLimit < 0) throw new IllegalArgumentException("negative workspace limit");
@@ -112,7 +115,7 @@ public final class CudaBackend implements Backend {
          * Defaults for device {@code device}, from system properties: {@code diffusion4j.tf32} (unset: FP32 GEMMs,
          * TF32 convolutions, as PyTorch; {@code true}: TF32 for both; {@code false}: FP32 for both),
          * {@code diffusion4j.cudnn.deterministic} (default true), {@code diffusion4j.cuda.syncLaunches} (default
-         * false).
+         * false), {@code diffusion4j.cudnn.benchmark} (default false: heuristic algorithm choice, reproducible).
          */
         public static Options defaults(int device) {
             String tf32 = System.getProperty("diffusion4j.tf32");
@@ -120,16 +123,21 @@ public final class CudaBackend implements Backend {
             boolean conv = tf32 == null || tf32.isBlank() || "true".equalsIgnoreCase(tf32);
             boolean det = !"false".equalsIgnoreCase(System.getProperty("diffusion4j.cudnn.deterministic"));
             boolean sync = Boolean.getBoolean("diffusion4j.cuda.syncLaunches");
-            return new Options(device, gemm, conv, det, 1L << 30, sync);
+            boolean autotune = Boolean.getBoolean("diffusion4j.cudnn.benchmark");
+            return new Options(device, gemm, conv, det, 1L << 30, sync, autotune);
         }
 
         /** Full FP32 everywhere (no TF32), deterministic convolutions: for comparisons with the CPU backend. */
         public static Options strictFp32(int device) {
-            return new Options(device, false, false, true, 1L << 30, false);
+            return new Options(device, false, false, true, 1L << 30, false, false);
         }
 
         public Options withSyncEveryLaunch(boolean sync) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync);
+            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync, autotuneConv);
+        }
+
+        public Options withAutotuneConv(boolean autotune) {
+            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch, autotune);
         }
     }
 
@@ -355,11 +363,12 @@ public final class CudaBackend implements Backend {
         check(cuDriverGetVersion(driver), "cuDriverGetVersion");
         int sms = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
         description = String.format(Locale.ROOT, "%s (GPU %d, sm_%d%d, %.1f GiB, %d SMs), driver %d.%d, cuDNN %s, "
-                        + "cuBLAS %s, %s GEMMs, %s convolutions%s",
+                        + "cuBLAS %s, %s GEMMs, %s convolutions%s%s",
                 new String(name, 0, len, StandardCharsets.UTF_8), options.device(), major, minor,
                 total[0] / (double) (1L << 30), sms, driver[0] / 1000, (driver[0] % 1000) / 10,
                 availability.cudnn().version(), availability.cublas().version(), options.tf32Gemm() ? "TF32" : "FP32",
-                options.tf32Conv() ? "TF32" : "FP32", options.deterministicConv() ? " (deterministic)" : "");
+                options.tf32Conv() ? "TF32" : "FP32", options.deterministicConv() ? " (deterministic)" : "",
+                options.autotuneConv() ? ", algorithms timed per shape" : "");
     }
 
     private void initLibraries() {
@@ -890,11 +899,46 @@ public final class CudaBackend implements Backend {
             long h = Cudnn.convPlan(cudnnHandle, key.n(), key.c(), key.h(), key.w(), key.k(), key.kh(), key.kw(),
                     key.pad(), key.pad(), key.stride(), key.stride(), key.ho(), key.wo(), convMath,
                     options.deterministicConv(), options.convWorkspaceLimit());
+            if (options.autotuneConv()) autotune(h, key);
             long[] info = Cudnn.convPlanInfo(h);
             p = new ConvPlan(h, info[2], info[5], info[8]);
             convPlans.put(key, p);
         }
         return p;
+    }
+
+    /**
+     * Times every algorithm of the plan's three directions once (cudnnFind*AlgorithmEx) and keeps the fastest that
+     * fits the workspace limit (deterministic backward algorithms only, unless allowed). Runs on temporary buffers
+     * of the plan's shapes, so no caller data is overwritten; happens once per shape, typically in the first step.
+     */
+    private void autotune(long plan, ConvKey k) {
+        long xBytes = 4L * k.n() * k.c() * k.h() * k.w(), yBytes = 4L * k.n() * k.k() * k.ho() * k.wo();
+        long wBytes = 4L * k.k() * k.c() * k.kh() * k.kw();
+        long[] free = {0}, total = {0};
+        check(cuMemGetInfo(free, total), "cuMemGetInfo");
+        // the search may use up to the workspace limit, but not more than a quarter of what is free after the buffers
+        long wsBytes = Math.min(options.convWorkspaceLimit(), Math.max(0, (free[0] - 2 * xBytes - yBytes - 2 * wBytes) / 4))
+                & ~((1L << 20) - 1);   // whole MiB, rounded down
+        List<DeviceMemory.Allocation> temp = new ArrayList<>();
+        try {
+            DeviceMemory.Allocation x = memory.allocate(xBytes), dx = memory.allocate(xBytes), y = memory.allocate(yBytes);
+            DeviceMemory.Allocation w = memory.allocate(wBytes), dw = memory.allocate(wBytes);
+            temp.addAll(List.of(x, dx, y, w, dw));
+            for (DeviceMemory.Allocation t : temp) {
+                memoryOps++;
+                check(cuMemsetD32Async(ptr(t), 0, t.bytes() / 4, stream), "cuMemsetD32Async");
+            }
+            // a workspace for the search only: the shared one then grows to what the chosen algorithms need
+            DeviceMemory.Allocation ws = wsBytes > 0 ? memory.allocate(wsBytes) : null;
+            if (ws != null) temp.add(ws);
+            Cudnn.convPlanFind(cudnnHandle, plan, x.address(), w.address(), y.address(), dx.address(), dw.address(),
+                    ws == null ? 0L : ws.address(), wsBytes, options.deterministicConv());
+            afterLibraryCall("cudnnFindConvolution*AlgorithmEx");
+        } finally {
+            memory.synchronize();
+            for (DeviceMemory.Allocation t : temp) memory.free(t);
+        }
     }
 
     /** The shared cuDNN workspace, grown (between uses: queued work is awaited first) to at least {@code bytes}. */

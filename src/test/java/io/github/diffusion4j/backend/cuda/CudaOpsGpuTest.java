@@ -19,13 +19,14 @@ import java.util.List;
  */
 @Tag("gpu")
 class CudaOpsGpuTest {
-    static CudaBackend strict, defaults;
+    static CudaBackend strict, defaults, autotuned;
 
     @BeforeAll static void start() {
         CudaAvailability a = CudaAvailability.probe();
         Assumptions.assumeTrue(a.available(), a.reason());
         strict = CudaBackend.create(CudaBackend.Options.strictFp32(0).withSyncEveryLaunch(true));
         defaults = CudaBackend.create(CudaBackend.Options.defaults(0));
+        autotuned = CudaBackend.create(CudaBackend.Options.strictFp32(0).withAutotuneConv(true));
         System.out.println("GPU (strict FP32): " + strict.description());
         System.out.println("GPU (defaults):    " + defaults.description());
     }
@@ -34,12 +35,19 @@ class CudaOpsGpuTest {
         // which cuDNN algorithms and math types were chosen (strict: math 3 = FMA only, i.e. no TF32, expected)
         if (strict != null) strict.convPlanSummary().forEach(l -> System.out.println("cuDNN plan (strict):   " + l));
         if (defaults != null) defaults.convPlanSummary().forEach(l -> System.out.println("cuDNN plan (defaults): " + l));
+        if (autotuned != null) autotuned.convPlanSummary().forEach(l -> System.out.println("cuDNN plan (timed):    " + l));
         if (strict != null) strict.close();
         if (defaults != null) defaults.close();
+        if (autotuned != null) autotuned.close();
     }
 
     @TestFactory List<DynamicTest> everyOpMatchesTheCpuInFp32() {
         return new BackendConformance(CpuBackend.get(), strict, BackendConformance.Tolerance.gpuFp32()).tests();
+    }
+
+    /** Strict FP32 with the convolution algorithms chosen by timing (cudnnFind*, bench's default) instead of heuristics. */
+    @TestFactory List<DynamicTest> everyOpMatchesTheCpuWithTimedConvolutionAlgorithms() {
+        return new BackendConformance(CpuBackend.get(), autotuned, BackendConformance.Tolerance.gpuFp32()).tests();
     }
 
     @TestFactory List<DynamicTest> everyOpMatchesTheCpuWithDefaultMath() {
