@@ -1,8 +1,20 @@
 /*
  * cublas_emu.c: a CPU stand-in for libcuBLAS, built as libcublas.so.13, used ONLY by the emulated-CUDA tests
  * (never shipped, never on a user's library path). In the emulation a "device pointer" is an ordinary host
- * pointer, so every routine computes directly on host memory, synchronously; the stream is remembered but
- * otherwise ignored.
+ * pointer, so every routine computes directly on host memory; the stream is remembered but otherwise ignored
+ * (the emulated driver has one queue).
+ *
+ * Asynchrony: the emulated libcuda.so.1 queues kernels, memsets and copies in stream order and runs them only at
+ * synchronising calls, like a GPU. So a GEMM validates its arguments at call time (the statuses below), checks
+ * with d4jemu_check_range that the bytes it will touch of A, B and C (every batch item: from the first to the last
+ * element op(A), op(B) and C cover with their leading dimensions; A and B only when they are read) lie inside
+ * live device allocations (else CUBLAS_STATUS_EXECUTION_FAILED, and the driver makes CUDA_ERROR_ILLEGAL_ADDRESS
+ * sticky in the context, as a faulting kernel would), copies everything it needs by value (dimensions, strides,
+ * pointers and the alpha / beta VALUES, which live in host memory the caller may change after the call) into a
+ * closure and hands it to d4jemu_enqueue, which runs it in order with the driver's other work. The three
+ * d4jemu_* functions are looked up lazily in the already-loaded libcuda.so.1 (dlopen RTLD_NOLOAD, so the shared
+ * library needs -ldl on old glibc); when it is not loaded or lacks them (the standalone self-test), a GEMM runs
+ * immediately, on the calling thread, without the range checks.
  *
  * Exports exactly what native/cublas.c and native/probe.c dlsym(): cublasGetProperty, cublasGetStatusName,
  * cublasGetStatusString, cublasCreate_v2, cublasDestroy_v2, cublasSetStream_v2, cublasSetMathMode,
@@ -15,10 +27,16 @@
  * rounded to float once, so results do not depend on the math mode or compute type (no TF32 rounding is
  * emulated). Status codes: NULL or destroyed handle -> CUBLAS_STATUS_NOT_INITIALIZED, bad dimension, leading
  * dimension, operation or math mode -> CUBLAS_STATUS_INVALID_VALUE, GemmEx data / compute types other than
- * CUDA_R_32F with CUBLAS_COMPUTE_32F{,_PEDANTIC,_FAST_TF32} -> CUBLAS_STATUS_NOT_SUPPORTED.
+ * CUDA_R_32F with CUBLAS_COMPUTE_32F{,_PEDANTIC,_FAST_TF32} -> CUBLAS_STATUS_NOT_SUPPORTED, a NULL matrix that
+ * would be touched, memory outside the live allocations or a context already broken ->
+ * CUBLAS_STATUS_EXECUTION_FAILED.
  */
+#define _GNU_SOURCE /* RTLD_NOLOAD */
+#include <dlfcn.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* cublasStatus_t */
@@ -44,6 +62,42 @@ typedef struct {
     void *workspace; /* user workspace (NULL: the library's default pool) */
     size_t workspaceBytes;
 } emu_cublas;
+
+/* ------------------------------------------------------------------------------------------ driver queue */
+
+/* The queue of the emulated driver (emu_driver.cpp), see the header comment. */
+typedef struct {
+    int (*enqueue)(void (*fn)(void *arg), void *arg, void (*free_arg)(void *arg));
+    int (*flush)(void);
+    int (*check_range)(const void *p, size_t bytes, const char *what);
+} emu_driver;
+
+static _Atomic(emu_driver *) driver_cache;
+
+/* The driver's queue functions, or NULL to compute immediately. Only a successful look-up is cached. */
+static const emu_driver *driver(void) {
+    emu_driver *d = atomic_load_explicit(&driver_cache, memory_order_acquire);
+    if (d != NULL) return d;
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) return NULL;
+    emu_driver found;
+    found.enqueue = (int (*)(void (*)(void *), void *, void (*)(void *))) dlsym(h, "d4jemu_enqueue");
+    found.flush = (int (*)(void)) dlsym(h, "d4jemu_flush");
+    found.check_range = (int (*)(const void *, size_t, const char *)) dlsym(h, "d4jemu_check_range");
+    if (found.enqueue == NULL || found.flush == NULL || found.check_range == NULL || (d = malloc(sizeof *d)) == NULL) {
+        dlclose(h);
+        return NULL;
+    }
+    *d = found; /* h stays open: the driver must outlive the queued closures */
+    emu_driver *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&driver_cache, &expected, d, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(d); /* another thread published the same functions first */
+        dlclose(h);
+        d = expected;
+    }
+    return d;
+}
 
 /* ------------------------------------------------------------------------------------------ status */
 
@@ -216,31 +270,96 @@ static void gemm_one(int ta, int tb, int m, int n, int k, float alpha, const flo
     }
 }
 
-static int gemm_batched(int transa, int transb, int m, int n, int k, const float *alpha, const float *A, int lda,
-                        long long strideA, const float *B, int ldb, long long strideB, const float *beta, float *C,
-                        int ldc, long long strideC, int batch) {
+/* One queued (or immediate) strided-batched GEMM: every value it needs, copied at call time. */
+typedef struct {
+    int ta, tb, m, n, k, lda, ldb, ldc, batch;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    long long strideA, strideB, strideC;
+    double *scratch; /* m + k doubles */
+} gemm_job;
+
+static void gemm_run(void *arg) {
+    const gemm_job *j = arg;
+    for (int p = 0; p < j->batch; p++) {
+        gemm_one(j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + (ptrdiff_t) (j->strideA * p), j->lda,
+                 j->B + (ptrdiff_t) (j->strideB * p), j->ldb, j->beta, j->C + (ptrdiff_t) (j->strideC * p), j->ldc,
+                 j->scratch, j->scratch + j->m);
+    }
+}
+
+static void gemm_free(void *arg) {
+    gemm_job *j = arg;
+    free(j->scratch);
+    free(j);
+}
+
+/*
+ * Bytes from the first to the last element a column-major rows x cols matrix with leading dimension ld covers
+ * (rows, cols >= 1): (cols - 1) ld + rows floats.
+ */
+static size_t extent(int rows, int cols, int ld) {
+    return ((size_t) (cols - 1) * (size_t) ld + (size_t) rows) * sizeof(float);
+}
+
+/* d4jemu_check_range for each of the batch items base + i stride (in floats); 0 when all lie in live memory */
+static int check_items(const emu_driver *d, const char *fn, const char *name, const void *base, long long stride,
+                       int batch, size_t bytes) {
+    char what[96];
+    for (int p = 0; p < batch; p++) {
+        /* unsigned arithmetic: a pointer outside every allocation is what the check is for */
+        const void *item = (const void *) ((uintptr_t) base + (uintptr_t) (stride * p) * sizeof(float));
+        if (batch > 1) snprintf(what, sizeof what, "%s: %s of batch item %d", fn, name, p);
+        else snprintf(what, sizeof what, "%s: %s", fn, name);
+        if (d->check_range(item, bytes, what) != 0) return 1;
+    }
+    return 0;
+}
+
+static int gemm_batched(const char *fn, int transa, int transb, int m, int n, int k, const float *alpha,
+                        const float *A, int lda, long long strideA, const float *B, int ldb, long long strideB,
+                        const float *beta, float *C, int ldc, long long strideC, int batch) {
     if (m == 0 || n == 0 || batch == 0) return ST_SUCCESS;
     const float al = *alpha, be = *beta;
     if ((al == 0.0f || k == 0) && be == 1.0f) return ST_SUCCESS; /* BLAS quick return: C unchanged */
     int readsAB = !(al == 0.0f || k == 0);
     /* a NULL "device" pointer would fault on a GPU; report it instead of crashing the test JVM */
     if (C == NULL || (readsAB && (A == NULL || B == NULL))) return ST_EXECUTION_FAILED;
-    double *scratch = malloc(((size_t) m + (size_t) k) * sizeof(double));
-    if (scratch == NULL) return ST_ALLOC_FAILED;
     int ta = is_trans(transa), tb = is_trans(transb);
-    for (int p = 0; p < batch; p++) {
-        gemm_one(ta, tb, m, n, k, al, A + (ptrdiff_t) (strideA * p), lda, B + (ptrdiff_t) (strideB * p), ldb, be,
-                 C + (ptrdiff_t) (strideC * p), ldc, scratch, scratch + m);
+    const emu_driver *d = driver();
+    if (d != NULL) {
+        /* op(A) is m x k, stored k x m when transposed; op(B) k x n; C m x n, written even when beta == 0 */
+        if (readsAB && (check_items(d, fn, "A", A, strideA, batch, ta ? extent(k, m, lda) : extent(m, k, lda))
+                        || check_items(d, fn, "B", B, strideB, batch, tb ? extent(n, k, ldb) : extent(k, n, ldb)))) {
+            return ST_EXECUTION_FAILED;
+        }
+        if (check_items(d, fn, "C", C, strideC, batch, extent(m, n, ldc))) return ST_EXECUTION_FAILED;
     }
-    free(scratch);
-    return ST_SUCCESS;
+    gemm_job *j = malloc(sizeof *j);
+    double *scratch = malloc(((size_t) m + (size_t) k) * sizeof(double));
+    if (j == NULL || scratch == NULL) {
+        free(j);
+        free(scratch);
+        return ST_ALLOC_FAILED;
+    }
+    *j = (gemm_job){.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .batch = batch,
+                    .alpha = al, .beta = be, .A = A, .B = B, .C = C, .strideA = strideA, .strideB = strideB,
+                    .strideC = strideC, .scratch = scratch};
+    if (d == NULL) {
+        gemm_run(j);
+        gemm_free(j);
+        return ST_SUCCESS;
+    }
+    /* on failure (context already broken) the driver has freed the job */
+    return d->enqueue(gemm_run, j, gemm_free) == 0 ? ST_SUCCESS : ST_EXECUTION_FAILED;
 }
 
 int cublasSgemm_v2(void *handle, int transa, int transb, int m, int n, int k, const float *alpha, const float *A,
                    int lda, const float *B, int ldb, const float *beta, float *C, int ldc) {
     int st = check_gemm(handle, transa, transb, m, n, k, alpha, beta, lda, ldb, ldc);
     if (st != ST_SUCCESS) return st;
-    return gemm_batched(transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+    return gemm_batched(__func__, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
 }
 
 int cublasSgemmStridedBatched(void *handle, int transa, int transb, int m, int n, int k, const float *alpha,
@@ -250,8 +369,8 @@ int cublasSgemmStridedBatched(void *handle, int transa, int transb, int m, int n
     int st = check_gemm(handle, transa, transb, m, n, k, alpha, beta, lda, ldb, ldc);
     if (st != ST_SUCCESS) return st;
     if (batchCount < 0) return ST_INVALID_VALUE;
-    return gemm_batched(transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
-                        batchCount);
+    return gemm_batched(__func__, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
+                        strideC, batchCount);
 }
 
 /* cudaDataType CUDA_R_32F only; cublasComputeType_t 32F (68), 32F_PEDANTIC (69), 32F_FAST_TF32 (77);
@@ -269,7 +388,7 @@ int cublasGemmEx(void *handle, int transa, int transb, int m, int n, int k, cons
     int st = check_gemm(handle, transa, transb, m, n, k, alpha, beta, lda, ldb, ldc);
     if (st != ST_SUCCESS) return st;
     if ((st = check_ex_types(Atype, Btype, Ctype, computeType, algo)) != ST_SUCCESS) return st;
-    return gemm_batched(transa, transb, m, n, k, (const float *) alpha, (const float *) A, lda, 0,
+    return gemm_batched(__func__, transa, transb, m, n, k, (const float *) alpha, (const float *) A, lda, 0,
                         (const float *) B, ldb, 0, (const float *) beta, (float *) C, ldc, 0, 1);
 }
 
@@ -281,7 +400,7 @@ int cublasGemmStridedBatchedEx(void *handle, int transa, int transb, int m, int 
     if (st != ST_SUCCESS) return st;
     if (batchCount < 0) return ST_INVALID_VALUE;
     if ((st = check_ex_types(Atype, Btype, Ctype, computeType, algo)) != ST_SUCCESS) return st;
-    return gemm_batched(transa, transb, m, n, k, (const float *) alpha, (const float *) A, lda, strideA,
+    return gemm_batched(__func__, transa, transb, m, n, k, (const float *) alpha, (const float *) A, lda, strideA,
                         (const float *) B, ldb, strideB, (const float *) beta, (float *) C, ldc, strideC,
                         batchCount);
 }

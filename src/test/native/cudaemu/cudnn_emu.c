@@ -1,8 +1,23 @@
 /*
  * cudnn_emu.c: a CPU stand-in for libcudnn, built as libcudnn.so.9, used ONLY by the emulated-CUDA tests
  * (never shipped, never on a user's library path). In the emulation a "device pointer" is an ordinary host
- * pointer, so the convolutions compute directly on host memory, synchronously; the stream is remembered but
- * otherwise ignored. Reports itself as cuDNN 9.3.0.
+ * pointer, so the convolutions compute directly on host memory; the stream is remembered but otherwise ignored
+ * (the emulated driver has one queue). Reports itself as cuDNN 9.3.0.
+ *
+ * Asynchrony: the emulated libcuda.so.1 queues kernels, memsets and copies in stream order and runs them only at
+ * synchronising calls, like a GPU. So the three convolution passes validate their arguments at call time (the
+ * statuses below), check with d4jemu_check_range that the whole of each tensor the descriptors describe (x, w,
+ * y / dy, dx / dw) and the workspace bytes the algorithm uses lie inside live device allocations (else
+ * CUDNN_STATUS_EXECUTION_FAILED, and the driver makes CUDA_ERROR_ILLEGAL_ADDRESS sticky in the context, as a
+ * faulting kernel would), copy everything they need by value (the geometry read from the descriptors, which the
+ * caller may change or destroy right after the call, the alpha / beta VALUES from host memory, the pointers) into
+ * a closure and hand it to d4jemu_enqueue, which runs it in order with the driver's other work; the closure also
+ * does the workspace scribbling below. The Find*AlgorithmEx calls are synchronous, as in cuDNN: they d4jemu_flush
+ * the queue first (a broken context: CUDNN_STATUS_EXECUTION_FAILED) and then compute at once. The three d4jemu_*
+ * functions are looked up lazily in the already-loaded libcuda.so.1 (dlopen RTLD_NOLOAD, so the shared library
+ * needs -ldl on old glibc); when it is not loaded or lacks them (the standalone self-test), everything runs
+ * immediately, on the calling thread, without the range checks. Descriptors, heuristics, workspace sizes and
+ * versions are always immediate.
  *
  * Exports exactly what native/cudnn.c and native/probe.c dlsym() (declarations: native/cudnn_decls.h): version and
  * error strings, handle, 4-d tensor / filter / 2-d convolution descriptors, the output-dim query, the _v7
@@ -19,15 +34,21 @@
  *    backward-data algos 1 and 0, backward-filter algos 1, 0 and 3, listed in that order by the heuristics and by
  *    Find (the others of each enum follow with CUDNN_STATUS_NOT_SUPPORTED). Backward-data 0 and backward-filter 0
  *    and 3 are reported non-deterministic, as in cuDNN. Some need a workspace (see ws_bytes); the passes check it
- *    (too small, or NULL when needed: CUDNN_STATUS_BAD_PARAM) and overwrite it with NaN bytes, since its contents
- *    are undefined afterwards on a GPU too. Find runs the fastest fitting algorithm once, overwriting its output.
+ *    at call time (too small, or NULL when needed: CUDNN_STATUS_BAD_PARAM) and, when they run, overwrite the bytes
+ *    the algorithm uses with NaN, since its contents are undefined afterwards on a GPU too. Find runs the fastest
+ *    fitting algorithm once, at once, overwriting its output.
  *  - Shapes: the y / dy descriptor must have the forward output dims, x and w the same channel count, else
  *    CUDNN_STATUS_BAD_PARAM. Algorithm numbers outside the enum: BAD_PARAM; inside it but not run here:
- *    NOT_SUPPORTED.
+ *    NOT_SUPPORTED. Memory outside the live device allocations, or a context already broken by an earlier fault:
+ *    CUDNN_STATUS_EXECUTION_FAILED.
  *  - cudnnGetLastErrorString: the message of the calling thread's last failed call ("" if none).
  */
+#define _GNU_SOURCE /* RTLD_NOLOAD */
+#include <dlfcn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +135,50 @@ static int fail(int status, const char *fn, const char *fmt, ...) {
     vsnprintf(last_error + n, sizeof last_error - (size_t) n, fmt, ap);
     va_end(ap);
     return status;
+}
+
+/* ------------------------------------------------------------------------------------------ driver queue */
+
+/* The queue of the emulated driver (emu_driver.cpp), see the header comment. */
+typedef struct {
+    int (*enqueue)(void (*fn)(void *arg), void *arg, void (*free_arg)(void *arg));
+    int (*flush)(void);
+    int (*check_range)(const void *p, size_t bytes, const char *what);
+} emu_driver;
+
+static _Atomic(emu_driver *) driver_cache;
+
+/* The driver's queue functions, or NULL to compute immediately. Only a successful look-up is cached. */
+static const emu_driver *driver(void) {
+    emu_driver *d = atomic_load_explicit(&driver_cache, memory_order_acquire);
+    if (d != NULL) return d;
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) return NULL;
+    emu_driver found;
+    found.enqueue = (int (*)(void (*)(void *), void *, void (*)(void *))) dlsym(h, "d4jemu_enqueue");
+    found.flush = (int (*)(void)) dlsym(h, "d4jemu_flush");
+    found.check_range = (int (*)(const void *, size_t, const char *)) dlsym(h, "d4jemu_check_range");
+    if (found.enqueue == NULL || found.flush == NULL || found.check_range == NULL || (d = malloc(sizeof *d)) == NULL) {
+        dlclose(h);
+        return NULL;
+    }
+    *d = found; /* h stays open: the driver must outlive the queued closures */
+    emu_driver *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&driver_cache, &expected, d, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(d); /* another thread published the same functions first */
+        dlclose(h);
+        d = expected;
+    }
+    return d;
+}
+
+/* Find is synchronous: runs the driver's queue first. */
+static int flush_queue(const char *fn) {
+    const emu_driver *d = driver();
+    int r = d != NULL ? d->flush() : 0;
+    if (r != 0) return fail(ST_EXECUTION_FAILED, fn, "the CUDA context is broken (CUresult %d)", r);
+    return ST_SUCCESS;
 }
 
 size_t cudnnGetVersion(void) { return 90300; }
@@ -456,7 +521,7 @@ static int perf_list(const char *fn, int dir, const geom *g, int requested, int 
     return ST_SUCCESS;
 }
 
-/* Checks the algorithm number and the workspace given for it; scribbles over the workspace it uses. */
+/* Checks the algorithm number and the workspace given for it. */
 static int check_algo_ws(const char *fn, int dir, int algo, const geom *g, void *ws, size_t wsBytes) {
     if (algo < 0 || algo >= ALGO_COUNT[dir]) {
         return fail(ST_BAD_PARAM, fn, "%d is not a %s algorithm (0..%d)", algo, DIR_NAME[dir], ALGO_COUNT[dir] - 1);
@@ -467,7 +532,6 @@ static int check_algo_ws(const char *fn, int dir, int algo, const geom *g, void 
         return fail(ST_BAD_PARAM, fn, "%s algorithm %d needs %zu bytes of workspace, given %zu at %p", DIR_NAME[dir],
                     algo, need, ws == NULL ? (size_t) 0 : wsBytes, ws);
     }
-    if (need > 0) memset(ws, 0xff, need); /* contents are undefined after the call: NaN */
     return ST_SUCCESS;
 }
 
@@ -620,20 +684,81 @@ static void run_bwd_filter(const geom *g, double alpha, const float *x, const fl
     }
 }
 
-/* One pass, arguments already checked. */
-static int run_pass(const char *fn, int dir, const geom *g, double alpha, const float *in1, const float *in2,
-                    double beta, float *out) {
-    int readOld = beta != 0.0;
-    if (dir == BWD_FILTER) {
-        run_bwd_filter(g, alpha, in1, in2, beta, readOld, out);
+/* One pass, queued (or run at once): every value it needs, copied at call time. */
+typedef struct {
+    int dir;
+    geom g;
+    double alpha, beta;
+    const float *in1, *in2; /* FWD: x, w; BWD_DATA: w, dy; BWD_FILTER: x, dy */
+    float *out;             /* y, dx, dw */
+    void *ws;
+    size_t wsNeed; /* the workspace bytes the algorithm uses */
+    double *acc;   /* one output plane (FWD, BWD_DATA) */
+} conv_job;
+
+static void conv_run(void *arg) {
+    const conv_job *j = arg;
+    if (j->wsNeed > 0) memset(j->ws, 0xff, j->wsNeed); /* contents are undefined after the call: NaN */
+    int readOld = j->beta != 0.0;
+    switch (j->dir) {
+        case FWD: run_fwd(&j->g, j->alpha, j->in1, j->in2, j->beta, readOld, j->out, j->acc); break;
+        case BWD_DATA: run_bwd_data(&j->g, j->alpha, j->in1, j->in2, j->beta, readOld, j->out, j->acc); break;
+        default: run_bwd_filter(&j->g, j->alpha, j->in1, j->in2, j->beta, readOld, j->out); break;
+    }
+}
+
+static void conv_free(void *arg) {
+    conv_job *j = arg;
+    free(j->acc);
+    free(j);
+}
+
+/* d4jemu_check_range with a message; 0 when [p, p + bytes) lies in one live allocation */
+static int check_range(const char *fn, const emu_driver *d, const char *name, const void *p, size_t bytes) {
+    char what[128];
+    snprintf(what, sizeof what, "%s: %s", fn, name);
+    if (d->check_range(p, bytes, what) == 0) return 0;
+    fail(ST_EXECUTION_FAILED, fn, "%s (%zu bytes at %p) is not inside one live device allocation", name, bytes, p);
+    return 1;
+}
+
+/*
+ * One pass, arguments already checked: checks the memory it will touch, then queues it (immediate: runs it now,
+ * for Find, which has flushed the queue). Without the emulated driver it always runs now, unchecked.
+ */
+static int run_pass(const char *fn, int dir, int immediate, const geom *g, int algo, double alpha, const void *in1,
+                    const void *in2, void *ws, double beta, void *out) {
+    static const char *const NAMES[3][3] = {{"x", "w", "y"}, {"w", "dy", "dx"}, {"x", "dy", "dw"}};
+    const size_t xBytes = (size_t) g->n * g->c * g->h * g->w * sizeof(float);
+    const size_t wBytes = (size_t) g->k * g->c * g->kh * g->kw * sizeof(float);
+    const size_t yBytes = (size_t) g->n * g->k * g->ho * g->wo * sizeof(float);
+    const size_t bytes[3][3] = {{xBytes, wBytes, yBytes}, {wBytes, yBytes, xBytes}, {xBytes, yBytes, wBytes}};
+    const size_t wsNeed = ws_bytes(dir, algo, g);
+    const emu_driver *d = driver();
+    if (d != NULL && (check_range(fn, d, NAMES[dir][0], in1, bytes[dir][0])
+                      || check_range(fn, d, NAMES[dir][1], in2, bytes[dir][1])
+                      || (wsNeed > 0 && check_range(fn, d, "workspace", ws, wsNeed))
+                      || check_range(fn, d, NAMES[dir][2], out, bytes[dir][2]))) {
+        return ST_EXECUTION_FAILED;
+    }
+    conv_job *j = malloc(sizeof *j);
+    double *acc = NULL; /* the forward and backward-data accumulator: one output plane */
+    if (dir == FWD) acc = malloc((size_t) g->ho * g->wo * sizeof(double));
+    if (dir == BWD_DATA) acc = malloc((size_t) g->h * g->w * sizeof(double));
+    if (j == NULL || (dir != BWD_FILTER && acc == NULL)) {
+        free(j);
+        free(acc);
+        return fail(ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, fn, "out of host memory");
+    }
+    *j = (conv_job){.dir = dir, .g = *g, .alpha = alpha, .beta = beta, .in1 = in1, .in2 = in2, .out = out, .ws = ws,
+                    .wsNeed = wsNeed, .acc = acc};
+    if (d == NULL || immediate) {
+        conv_run(j);
+        conv_free(j);
         return ST_SUCCESS;
     }
-    size_t plane = dir == FWD ? (size_t) g->ho * g->wo : (size_t) g->h * g->w;
-    double *acc = malloc(plane * sizeof(double));
-    if (acc == NULL) return fail(ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, fn, "out of host memory");
-    if (dir == FWD) run_fwd(g, alpha, in1, in2, beta, readOld, out, acc);
-    else run_bwd_data(g, alpha, in1, in2, beta, readOld, out, acc);
-    free(acc);
+    int r = d->enqueue(conv_run, j, conv_free); /* on failure the driver has freed j */
+    if (r != 0) return fail(ST_EXECUTION_FAILED, fn, "the CUDA context is broken (CUresult %d): not queued", r);
     return ST_SUCCESS;
 }
 
@@ -663,7 +788,7 @@ int cudnnGetConvolutionForwardWorkspaceSize(void *handle, void *xd, void *wd, vo
     return ST_SUCCESS;
 }
 
-static int forward(const char *fn, void *handle, const void *alpha, void *xd, const void *x, void *wd,
+static int forward(const char *fn, int immediate, void *handle, const void *alpha, void *xd, const void *x, void *wd,
                    const void *w, void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *yd, void *y) {
     if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
     if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
@@ -672,12 +797,12 @@ static int forward(const char *fn, void *handle, const void *alpha, void *xd, co
     int st = geom_full(fn, xd, wd, cd, yd, &g);
     if (st != ST_SUCCESS) return st;
     if ((st = check_algo_ws(fn, FWD, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
-    return run_pass(fn, FWD, &g, *(const float *) alpha, x, w, *(const float *) beta, y);
+    return run_pass(fn, FWD, immediate, &g, algo, *(const float *) alpha, x, w, ws, *(const float *) beta, y);
 }
 
 int cudnnConvolutionForward(void *handle, const void *alpha, void *xd, const void *x, void *wd, const void *w,
                             void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *yd, void *y) {
-    return forward("cudnnConvolutionForward", handle, alpha, xd, x, wd, w, cd, algo, ws, wsBytes, beta, yd, y);
+    return forward("cudnnConvolutionForward", 0, handle, alpha, xd, x, wd, w, cd, algo, ws, wsBytes, beta, yd, y);
 }
 
 int cudnnFindConvolutionForwardAlgorithmEx(void *handle, void *xd, const void *x, void *wd, const void *w, void *cd,
@@ -691,11 +816,14 @@ int cudnnFindConvolutionForwardAlgorithmEx(void *handle, void *xd, const void *x
     if (st != ST_SUCCESS) return st;
     size_t avail = ws == NULL ? 0 : wsBytes; /* a NULL workspace counts as 0 bytes */
     if ((st = perf_list(fn, FWD, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
+    if ((st = flush_queue(fn)) != ST_SUCCESS) return st; /* synchronous: after the work queued before it */
     const float one = 1.0f, zero = 0.0f;
-    /* the first of the list always fits (algo 0 needs no workspace): run it once, as the benchmark would */
+    /* the first of the list always fits (algo 0 needs no workspace): run it once, now, as the benchmark would */
     for (int i = 0; i < 4 && SUPPORTED[FWD][i] >= 0; i++) {
         int a = SUPPORTED[FWD][i];
-        if (ws_bytes(FWD, a, &g) <= avail) return forward(fn, handle, &one, xd, x, wd, w, cd, a, ws, avail, &zero, yd, y);
+        if (ws_bytes(FWD, a, &g) <= avail) {
+            return forward(fn, 1, handle, &one, xd, x, wd, w, cd, a, ws, avail, &zero, yd, y);
+        }
     }
     return ST_SUCCESS;
 }
@@ -726,9 +854,9 @@ int cudnnGetConvolutionBackwardDataWorkspaceSize(void *handle, void *wd, void *d
     return ST_SUCCESS;
 }
 
-static int backward_data(const char *fn, void *handle, const void *alpha, void *wd, const void *w, void *dyd,
-                         const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *dxd,
-                         void *dx) {
+static int backward_data(const char *fn, int immediate, void *handle, const void *alpha, void *wd, const void *w,
+                         void *dyd, const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta,
+                         void *dxd, void *dx) {
     if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
     if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
     if (w == NULL || dy == NULL || dx == NULL) return fail(ST_BAD_PARAM, fn, "w, dy or dx is NULL");
@@ -736,13 +864,13 @@ static int backward_data(const char *fn, void *handle, const void *alpha, void *
     int st = geom_full(fn, dxd, wd, cd, dyd, &g);
     if (st != ST_SUCCESS) return st;
     if ((st = check_algo_ws(fn, BWD_DATA, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
-    return run_pass(fn, BWD_DATA, &g, *(const float *) alpha, w, dy, *(const float *) beta, dx);
+    return run_pass(fn, BWD_DATA, immediate, &g, algo, *(const float *) alpha, w, dy, ws, *(const float *) beta, dx);
 }
 
 int cudnnConvolutionBackwardData(void *handle, const void *alpha, void *wd, const void *w, void *dyd, const void *dy,
                                  void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *dxd, void *dx) {
-    return backward_data("cudnnConvolutionBackwardData", handle, alpha, wd, w, dyd, dy, cd, algo, ws, wsBytes, beta,
-                         dxd, dx);
+    return backward_data("cudnnConvolutionBackwardData", 0, handle, alpha, wd, w, dyd, dy, cd, algo, ws, wsBytes,
+                         beta, dxd, dx);
 }
 
 int cudnnFindConvolutionBackwardDataAlgorithmEx(void *handle, void *wd, const void *w, void *dyd, const void *dy,
@@ -756,11 +884,12 @@ int cudnnFindConvolutionBackwardDataAlgorithmEx(void *handle, void *wd, const vo
     if (st != ST_SUCCESS) return st;
     size_t avail = ws == NULL ? 0 : wsBytes;
     if ((st = perf_list(fn, BWD_DATA, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
+    if ((st = flush_queue(fn)) != ST_SUCCESS) return st; /* synchronous: after the work queued before it */
     const float one = 1.0f, zero = 0.0f;
     for (int i = 0; i < 4 && SUPPORTED[BWD_DATA][i] >= 0; i++) {
         int a = SUPPORTED[BWD_DATA][i];
         if (ws_bytes(BWD_DATA, a, &g) <= avail) {
-            return backward_data(fn, handle, &one, wd, w, dyd, dy, cd, a, ws, avail, &zero, dxd, dx);
+            return backward_data(fn, 1, handle, &one, wd, w, dyd, dy, cd, a, ws, avail, &zero, dxd, dx);
         }
     }
     return ST_SUCCESS;
@@ -796,9 +925,9 @@ int cudnnGetConvolutionBackwardFilterWorkspaceSize(void *handle, void *xd, void 
     return ST_SUCCESS;
 }
 
-static int backward_filter(const char *fn, void *handle, const void *alpha, void *xd, const void *x, void *dyd,
-                           const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *dwd,
-                           void *dw) {
+static int backward_filter(const char *fn, int immediate, void *handle, const void *alpha, void *xd, const void *x,
+                           void *dyd, const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta,
+                           void *dwd, void *dw) {
     if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
     if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
     if (x == NULL || dy == NULL || dw == NULL) return fail(ST_BAD_PARAM, fn, "x, dy or dw is NULL");
@@ -806,13 +935,14 @@ static int backward_filter(const char *fn, void *handle, const void *alpha, void
     int st = geom_full(fn, xd, dwd, cd, dyd, &g);
     if (st != ST_SUCCESS) return st;
     if ((st = check_algo_ws(fn, BWD_FILTER, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
-    return run_pass(fn, BWD_FILTER, &g, *(const float *) alpha, x, dy, *(const float *) beta, dw);
+    return run_pass(fn, BWD_FILTER, immediate, &g, algo, *(const float *) alpha, x, dy, ws, *(const float *) beta,
+                    dw);
 }
 
 int cudnnConvolutionBackwardFilter(void *handle, const void *alpha, void *xd, const void *x, void *dyd,
                                    const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta,
                                    void *dwd, void *dw) {
-    return backward_filter("cudnnConvolutionBackwardFilter", handle, alpha, xd, x, dyd, dy, cd, algo, ws, wsBytes,
+    return backward_filter("cudnnConvolutionBackwardFilter", 0, handle, alpha, xd, x, dyd, dy, cd, algo, ws, wsBytes,
                            beta, dwd, dw);
 }
 
@@ -827,11 +957,12 @@ int cudnnFindConvolutionBackwardFilterAlgorithmEx(void *handle, void *xd, const 
     if (st != ST_SUCCESS) return st;
     size_t avail = ws == NULL ? 0 : wsBytes;
     if ((st = perf_list(fn, BWD_FILTER, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
+    if ((st = flush_queue(fn)) != ST_SUCCESS) return st; /* synchronous: after the work queued before it */
     const float one = 1.0f, zero = 0.0f;
     for (int i = 0; i < 4 && SUPPORTED[BWD_FILTER][i] >= 0; i++) {
         int a = SUPPORTED[BWD_FILTER][i];
         if (ws_bytes(BWD_FILTER, a, &g) <= avail) {
-            return backward_filter(fn, handle, &one, xd, x, dyd, dy, cd, a, ws, avail, &zero, dwd, dw);
+            return backward_filter(fn, 1, handle, &one, xd, x, dyd, dy, cd, a, ws, avail, &zero, dwd, dw);
         }
     }
     return ST_SUCCESS;
