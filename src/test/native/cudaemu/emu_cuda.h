@@ -46,7 +46,18 @@ uint64_t warp_exchange(uint64_t mine, int source_lane_xor);
 
 /** A kernel as the driver calls it: the kernelParams array of cuLaunchKernel. */
 typedef void (*Thunk)(void** params);
-void register_kernel(const char* name, Thunk thunk);
+/** sizes[k]: bytes of parameter k (the driver copies the parameter values at launch, as a GPU driver does). */
+void register_kernel(const char* name, Thunk thunk, const size_t* sizes, int count);
+
+template <typename... A>
+struct ParamSizes {
+    static constexpr size_t value[sizeof...(A) + 1] = {
+        sizeof(typename std::remove_cv<typename std::remove_reference<A>::type>::type)..., 0};
+};
+template <typename... A>
+inline const size_t* param_sizes(void (*)(A...)) { return ParamSizes<A...>::value; }
+template <typename... A>
+inline int param_count(void (*)(A...)) { return (int) sizeof...(A); }
 
 template <typename... A, size_t... I>
 inline void call_with(void (*f)(A...), void** p, std::index_sequence<I...>) {
@@ -58,14 +69,15 @@ template <typename... A>
 inline void call(void (*f)(A...), void** p) { call_with(f, p, std::index_sequence_for<A...>{}); }
 
 struct Registrar {
-    Registrar(const char* name, Thunk t) { register_kernel(name, t); }
+    Registrar(const char* name, Thunk t, const size_t* sizes, int count) { register_kernel(name, t, sizes, count); }
 };
 
 }  // namespace d4jemu
 
 /** Makes an extern "C" kernel known to the emulated cuModuleGetFunction (the build generates one per kernel). */
 #define D4J_EMU_KERNEL(name) \
-    static ::d4jemu::Registrar d4jemu_registrar_##name(#name, [](void** p) { ::d4jemu::call(&name, p); });
+    static ::d4jemu::Registrar d4jemu_registrar_##name(#name, [](void** p) { ::d4jemu::call(&name, p); }, \
+                                                       ::d4jemu::param_sizes(&name), ::d4jemu::param_count(&name));
 
 #define threadIdx (::d4jemu::current_thread_idx)
 #define blockIdx (::d4jemu::block_idx)

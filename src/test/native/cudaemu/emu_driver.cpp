@@ -1,14 +1,20 @@
 // An emulated CUDA driver (libcuda.so.1) for the emulated-CUDA tests: the subset of the driver API that JCuda's
-// binding and the diffusion4j CUDA backend call, running on the host. "Device memory" is host memory, every
-// call completes before it returns (which is one legal order of a stream), and kernels are kernels/*.cu compiled
-// as C++ (emu_cuda.h) and run block after block, each thread of a block as a fiber, so that barriers and warp
-// shuffles keep their meaning.
+// binding and the diffusion4j CUDA backend call, running on the host. "Device memory" is host memory; kernels are
+// kernels/*.cu compiled as C++ (emu_cuda.h) and run block after block, each thread of a block as a fiber, so that
+// barriers and warp shuffles keep their meaning. Asynchronous like a GPU: launches (parameters copied at the call),
+// memsets, device copies, copies to or from page-locked memory (cuMemAllocHost) and event records are queued in
+// stream order and run only at synchronising calls (stream/event/context synchronise, a copy to pageable memory,
+// cuMemFree, cuMemFreeHost); the cuBLAS/cuDNN stand-ins queue their work behind ours (d4jemu_enqueue). So host code
+// that reads a page-locked buffer before synchronising, or reuses one while a copy from it is pending, sees the
+// wrong data here too.
 //
 // What it checks that a GPU would also reject (so that such bugs surface here, with the call named):
 //   * calls before cuInit, or without a current context on the calling thread;
 //   * copies and memsets outside any live allocation, frees of unknown pointers, double frees;
 //   * kernels that write past the end of an allocation (guard bytes after every allocation, checked after each
-//     launch), deadlock at a barrier, or shuffle with lanes that have exited;
+//     launch), deadlock at a barrier, or shuffle with lanes that have exited (reported, like a GPU fault, by the
+//     next synchronising call);
+//   * event timings read before the events completed (CUDA_ERROR_NOT_READY);
 //   * bad launch configurations (block > 1024 threads, too much shared memory, unknown kernel names).
 // New allocations are filled with 0xFF bytes (NaN as float, -1 as int), so reading memory nobody wrote shows up.
 // A failed launch makes the context unusable (every later call returns CUDA_ERROR_LAUNCH_FAILED), as on a GPU.
@@ -26,7 +32,10 @@
 #include <sys/mman.h>
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -74,6 +83,7 @@ namespace {
 struct KernelEntry {
     std::string name;
     Thunk thunk;
+    std::vector<size_t> sizes;   // bytes of each parameter
 };
 
 std::map<std::string, KernelEntry>& registry() {
@@ -83,7 +93,9 @@ std::map<std::string, KernelEntry>& registry() {
 
 }  // namespace
 
-void register_kernel(const char* name, Thunk t) { registry()[name] = KernelEntry{name, t}; }
+void register_kernel(const char* name, Thunk t, const size_t* sizes, int count) {
+    registry()[name] = KernelEntry{name, t, std::vector<size_t>(sizes, sizes + count)};
+}
 
 namespace {
 
@@ -111,6 +123,28 @@ std::map<uintptr_t, Allocation> allocations;   // device allocations by start ad
 size_t allocatedBytes = 0;
 int moduleToken;
 bool verbose = getenv("D4J_CUDA_EMU_VERBOSE") != nullptr;
+
+// The stream: work queued in order and run at synchronising calls (one queue for every stream, which is one legal
+// order). A queued op that fails sets the sticky error itself; the rest of the queue is then dropped.
+std::deque<std::function<void()>> queue;
+std::map<uintptr_t, size_t> pinned;   // page-locked host allocations (cuMemAllocHost): copies to/from them are queued
+
+CUresult flush() {
+    while (!queue.empty() && sticky == CUDA_SUCCESS) {
+        std::function<void()> op = std::move(queue.front());
+        queue.pop_front();
+        op();
+    }
+    if (sticky != CUDA_SUCCESS) queue.clear();
+    return sticky;
+}
+
+bool isPinned(const void* p, size_t n) {
+    auto it = pinned.upper_bound((uintptr_t) p);
+    if (it == pinned.begin()) return false;
+    --it;
+    return (uintptr_t) p >= it->first && (uintptr_t) p + n <= it->first + it->second;
+}
 
 CUresult fail(CUresult r, const char* call, const std::string& why) {
     fprintf(stderr, "[cuda-emulator] %s: %s\n", call, why.c_str());
@@ -359,6 +393,44 @@ uint64_t warp_exchange(uint64_t mine, int laneXor) {
 
 using namespace d4jemu;
 
+namespace {
+
+/** Runs one queued launch: every block, then the guard-byte check; a failure makes the context's error sticky. */
+void runLaunch(const KernelEntry* fn, uint3 grid, uint3 block, std::vector<uint64_t> slots) {
+    std::vector<void*> params(slots.size());
+    for (size_t k = 0; k < slots.size(); k++) params[k] = &slots[k];
+    launchThunk = fn->thunk;
+    launchParams = params.data();
+    block_dim = block;
+    grid_dim = grid;
+    unsigned long long threads = (unsigned long long) block.x * block.y * block.z;
+    unsigned long long blocks = (unsigned long long) grid.x * grid.y * grid.z;
+    const char* call = fn->name.c_str();
+    // blocks run last to first (see runBlock for why)
+    for (unsigned long long b = blocks; b-- > 0;) {
+        block_idx = uint3{(unsigned) (b % grid.x), (unsigned) ((b / grid.x) % grid.y),
+                          (unsigned) (b / ((unsigned long long) grid.x * grid.y))};
+        blockError.clear();
+        if (!runBlock((unsigned) threads)) {
+            char where[96];
+            snprintf(where, sizeof where, " (block %u,%u,%u of grid %u,%u,%u)", block_idx.x, block_idx.y, block_idx.z,
+                     grid.x, grid.y, grid.z);
+            sticky = CUDA_ERROR_LAUNCH_FAILED;
+            stickyWhy = blockError + where;
+            fail(CUDA_ERROR_LAUNCH_FAILED, call, stickyWhy);
+            return;
+        }
+    }
+    std::string why;
+    if (!guardsIntact(&why)) {
+        sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
+        stickyWhy = why;
+        fail(CUDA_ERROR_ILLEGAL_ADDRESS, call, why);
+    }
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------------------------------------ driver API
 
 namespace {
@@ -387,7 +459,12 @@ const ErrorName ERROR_NAMES[] = {
 };
 
 struct Stream { int token; };
-struct Event { std::chrono::steady_clock::time_point t; bool recorded = false; unsigned flags; };
+struct Event {
+    std::chrono::steady_clock::time_point t;
+    bool recorded = false;   // a record has completed
+    int pending = 0;         // records queued and not yet run
+    unsigned flags;
+};
 }  // namespace
 
 EXPORT CUresult cuGetErrorName(CUresult e, const char** s) {
@@ -482,6 +559,8 @@ EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d) {
     if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
     if (primary.refs == 0) return fail(CUDA_ERROR_INVALID_CONTEXT, "cuDevicePrimaryCtxRelease", "not retained");
     if (--primary.refs == 0) {
+        flush();
+        queue.clear();
         // the context is destroyed: its memory goes with it
         if (!allocations.empty() && verbose) {
             fprintf(stderr, "[cuda-emulator] primary context destroyed with %zu allocation(s) live\n", allocations.size());
@@ -515,7 +594,11 @@ EXPORT CUresult cuCtxGetDevice(CUdevice* d) {
     return CUDA_SUCCESS;
 }
 
-EXPORT CUresult cuCtxSynchronize(void) { return ready("cuCtxSynchronize"); }
+EXPORT CUresult cuCtxSynchronize(void) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    CUresult r = ready("cuCtxSynchronize");
+    return r ? r : flush();
+}
 
 EXPORT CUresult cuStreamCreate(Stream** s, unsigned flags) {
     CUresult r = ready("cuStreamCreate");
@@ -526,14 +609,19 @@ EXPORT CUresult cuStreamCreate(Stream** s, unsigned flags) {
 }
 
 EXPORT CUresult cuStreamDestroy_v2(Stream* s) {
+    std::lock_guard<std::recursive_mutex> g(lock);
     CUresult r = ready("cuStreamDestroy");
-    if (r) return r;
+    if (r || (r = flush())) return r;
     if (!s) return CUDA_ERROR_INVALID_HANDLE;
     delete s;
     return CUDA_SUCCESS;
 }
 
-EXPORT CUresult cuStreamSynchronize(Stream*) { return ready("cuStreamSynchronize"); }
+EXPORT CUresult cuStreamSynchronize(Stream*) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    CUresult r = ready("cuStreamSynchronize");
+    return r ? r : flush();
+}
 
 EXPORT CUresult cuEventCreate(Event** e, unsigned flags) {
     CUresult r = ready("cuEventCreate");
@@ -544,32 +632,41 @@ EXPORT CUresult cuEventCreate(Event** e, unsigned flags) {
 }
 
 EXPORT CUresult cuEventDestroy_v2(Event* e) {
+    std::lock_guard<std::recursive_mutex> g(lock);
     CUresult r = ready("cuEventDestroy");
-    if (r) return r;
+    if (r || (r = flush())) return r;
     if (!e) return CUDA_ERROR_INVALID_HANDLE;
     delete e;
     return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuEventRecord(Event* e, Stream*) {
+    std::lock_guard<std::recursive_mutex> g(lock);
     CUresult r = ready("cuEventRecord");
     if (r) return r;
     if (!e) return CUDA_ERROR_INVALID_HANDLE;
-    e->t = std::chrono::steady_clock::now();
-    e->recorded = true;
+    e->pending++;
+    queue.push_back([e] {
+        e->t = std::chrono::steady_clock::now();
+        e->recorded = true;
+        e->pending--;
+    });
     return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuEventSynchronize(Event* e) {
+    std::lock_guard<std::recursive_mutex> g(lock);
     CUresult r = ready("cuEventSynchronize");
     if (r) return r;
-    return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    return e ? flush() : CUDA_ERROR_INVALID_HANDLE;
 }
 
 EXPORT CUresult cuEventQuery(Event* e) {
+    std::lock_guard<std::recursive_mutex> g(lock);
     CUresult r = ready("cuEventQuery");
     if (r) return r;
-    return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (!e) return CUDA_ERROR_INVALID_HANDLE;
+    return e->pending > 0 ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;   // work is only done when someone synchronises
 }
 
 EXPORT CUresult cuEventElapsedTime(float* ms, Event* a, Event* b) {
@@ -577,6 +674,9 @@ EXPORT CUresult cuEventElapsedTime(float* ms, Event* a, Event* b) {
     if (r) return r;
     if (!a || !b) return CUDA_ERROR_INVALID_HANDLE;
     if ((a->flags | b->flags) & 2) return CUDA_ERROR_INVALID_HANDLE;   // CU_EVENT_DISABLE_TIMING
+    if (a->pending > 0 || b->pending > 0) {
+        return fail(CUDA_ERROR_NOT_READY, "cuEventElapsedTime", "an event's record has not completed (synchronise first)");
+    }
     if (!a->recorded || !b->recorded) return CUDA_ERROR_INVALID_HANDLE;
     *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
     return CUDA_SUCCESS;
@@ -611,6 +711,7 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
     CUresult r = ready("cuMemFree");
     if (r) return r;
     if (p == 0) return CUDA_SUCCESS;
+    if ((r = flush())) return r;   // as cudaFree: queued work that may use the memory finishes first
     auto it = allocations.find((uintptr_t) p);
     if (it == allocations.end()) {
         char b[96];
@@ -629,13 +730,19 @@ EXPORT CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
     CUresult r = ready("cuMemAllocHost");
     if (r) return r;
     if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+    std::lock_guard<std::recursive_mutex> g(lock);
     if (posix_memalign(p, 4096, bytes) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
+    memset(*p, 0xFF, bytes);
+    pinned[(uintptr_t) *p] = bytes;
     return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuMemFreeHost(void* p) {
+    std::lock_guard<std::recursive_mutex> g(lock);
     CUresult r = ready("cuMemFreeHost");
-    if (r) return r;
+    if (r || (r = flush())) return r;
+    if (p == nullptr) return CUDA_SUCCESS;
+    if (pinned.erase((uintptr_t) p) == 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFreeHost", "not a cuMemAllocHost pointer");
     free(p);
     return CUDA_SUCCESS;
 }
@@ -647,7 +754,14 @@ EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n,
     if (n == 0) return CUDA_SUCCESS;
     if ((r = checkRange("cuMemcpyHtoDAsync (destination)", dst, n))) return r;
     if (!src) return CUDA_ERROR_INVALID_VALUE;
-    memcpy((void*) (uintptr_t) dst, src, n);
+    void* d = (void*) (uintptr_t) dst;
+    if (isPinned(src, n)) {
+        queue.push_back([d, src, n] { memcpy(d, src, n); });   // page-locked source: read when the copy runs
+    } else {
+        // pageable source: the driver stages it before returning, so the caller may reuse it at once
+        std::shared_ptr<std::vector<char>> copy = std::make_shared<std::vector<char>>((const char*) src, (const char*) src + n);
+        queue.push_back([d, copy] { memcpy(d, copy->data(), copy->size()); });
+    }
     return CUDA_SUCCESS;
 }
 
@@ -658,7 +772,13 @@ EXPORT CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, Strea
     if (n == 0) return CUDA_SUCCESS;
     if ((r = checkRange("cuMemcpyDtoHAsync (source)", src, n))) return r;
     if (!dst) return CUDA_ERROR_INVALID_VALUE;
-    memcpy(dst, (const void*) (uintptr_t) src, n);
+    const void* sp = (const void*) (uintptr_t) src;
+    if (isPinned(dst, n)) {
+        queue.push_back([dst, sp, n] { memcpy(dst, sp, n); });   // lands when the stream gets there
+        return CUDA_SUCCESS;
+    }
+    if ((r = flush())) return r;   // to pageable memory the copy is synchronous
+    memcpy(dst, sp, n);
     return CUDA_SUCCESS;
 }
 
@@ -669,7 +789,7 @@ EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n,
     if (n == 0) return CUDA_SUCCESS;
     if ((r = checkRange("cuMemcpyDtoDAsync (destination)", dst, n))) return r;
     if ((r = checkRange("cuMemcpyDtoDAsync (source)", src, n))) return r;
-    memmove((void*) (uintptr_t) dst, (const void*) (uintptr_t) src, n);
+    queue.push_back([dst, src, n] { memmove((void*) (uintptr_t) dst, (const void*) (uintptr_t) src, n); });
     return CUDA_SUCCESS;
 }
 
@@ -680,8 +800,10 @@ EXPORT CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t count, 
     if (count == 0) return CUDA_SUCCESS;
     if (dst % 4 != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemsetD32Async", "destination not 4-byte aligned");
     if ((r = checkRange("cuMemsetD32Async", dst, count * 4))) return r;
-    unsigned* d = (unsigned*) (uintptr_t) dst;
-    for (size_t i = 0; i < count; i++) d[i] = value;
+    queue.push_back([dst, value, count] {
+        unsigned* d = (unsigned*) (uintptr_t) dst;
+        for (size_t i = 0; i < count; i++) d[i] = value;
+    });
     return CUDA_SUCCESS;
 }
 
@@ -732,30 +854,47 @@ EXPORT CUresult cuLaunchKernel(const KernelEntry* fn, unsigned gx, unsigned gy, 
     if (sharedBytes != 0) return fail(CUDA_ERROR_NOT_SUPPORTED, call, "dynamic shared memory is not emulated");
     if (!params) return fail(CUDA_ERROR_INVALID_VALUE, call, "kernelParams is null");
 
-    launchThunk = fn->thunk;
-    launchParams = params;
-    block_dim = uint3{bx, by, bz};
-    grid_dim = uint3{gx, gy, gz};
-    unsigned long long blocks = (unsigned long long) gx * gy * gz;
-    // blocks run last to first (see runBlock for why)
-    for (unsigned long long b = blocks; b-- > 0;) {
-        block_idx = uint3{(unsigned) (b % gx), (unsigned) ((b / gx) % gy), (unsigned) (b / ((unsigned long long) gx * gy))};
-        blockError.clear();
-        if (!runBlock((unsigned) threads)) {
-            char where[96];
-            snprintf(where, sizeof where, " (block %u,%u,%u of grid %u,%u,%u)", block_idx.x, block_idx.y, block_idx.z,
-                     gx, gy, gz);
-            sticky = CUDA_ERROR_LAUNCH_FAILED;
-            stickyWhy = blockError + where;
-            return fail(CUDA_ERROR_LAUNCH_FAILED, call, stickyWhy);
-        }
+    // the parameter values are copied now, as the driver does: the caller may change its buffers right after
+    std::vector<uint64_t> slots(fn->sizes.size());
+    for (size_t k = 0; k < fn->sizes.size(); k++) {
+        if (params[k] == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, call, "a kernelParams entry is null");
+        memcpy(&slots[k], params[k], fn->sizes[k]);
     }
-    std::string why;
-    if (!guardsIntact(&why)) {
-        sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
-        stickyWhy = why;
-        return fail(CUDA_ERROR_ILLEGAL_ADDRESS, call, why);
-    }
-    if (verbose) fprintf(stderr, "[cuda-emulator] %s grid %u block %u\n", call, gx, bx);
+    queue.push_back([fn, gx, gy, gz, bx, by, bz, slots] { runLaunch(fn, uint3{gx, gy, gz}, uint3{bx, by, bz}, slots); });
+    if (verbose) fprintf(stderr, "[cuda-emulator] %s grid %u block %u queued\n", call, gx, bx);
     return CUDA_SUCCESS;
+}
+
+// ------------------------------------------------------------------------------------------------ for the stand-ins
+// cuBLAS / cuDNN stand-ins (cublas_emu.c, cudnn_emu.c) find these with dlopen("libcuda.so.1", RTLD_NOLOAD) and
+// queue their work behind ours, so that a GEMM or convolution sees the results of the kernels launched before it.
+
+EXPORT int d4jemu_enqueue(void (*fn)(void*), void* arg, void (*freeArg)(void*)) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (sticky != CUDA_SUCCESS) {
+        if (freeArg) freeArg(arg);
+        return sticky;
+    }
+    queue.push_back([fn, arg, freeArg] {
+        fn(arg);
+        if (freeArg) freeArg(arg);
+    });
+    return 0;
+}
+
+EXPORT int d4jemu_flush(void) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    return flush();
+}
+
+EXPORT int d4jemu_check_range(const void* p, size_t bytes, const char* what) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (bytes == 0 || find((uintptr_t) p, bytes, nullptr) != nullptr) return 0;
+    char b[200];
+    snprintf(b, sizeof b, "%s: device range [%p, +%zu) is not inside a live allocation", what ? what : "library call", p,
+             bytes);
+    sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
+    stickyWhy = b;
+    fail(CUDA_ERROR_ILLEGAL_ADDRESS, "library call", b);
+    return CUDA_ERROR_ILLEGAL_ADDRESS;
 }

@@ -23,6 +23,13 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr, const void*, size_t, void*);
 CUresult cuMemcpyDtoHAsync_v2(void*, CUdeviceptr, size_t, void*);
 CUresult cuModuleLoadData(void**, const void*);
 CUresult cuModuleGetFunction(void**, void*, const char*);
+CUresult cuCtxSynchronize(void);
+CUresult cuMemAllocHost_v2(void**, size_t);
+CUresult cuMemFreeHost(void*);
+CUresult cuEventCreate(void**, unsigned);
+CUresult cuEventRecord(void*, void*);
+CUresult cuEventSynchronize(void*);
+CUresult cuEventElapsedTime(float*, void*, void*);
 CUresult cuLaunchKernel(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void*, void**,
                         void**);
 }
@@ -131,6 +138,30 @@ int main(int argc, char** argv) {
     }
     check(worst < 1e-6, "d4j_softmax matches a direct softmax");
 
+    // asynchronous like a GPU: work runs at synchronising calls, parameters are copied at launch, copies into
+    // page-locked memory land only when the stream gets there
+    void* pinnedHost = nullptr;
+    check(cuMemAllocHost_v2(&pinnedHost, n * 4) == 0, "cuMemAllocHost");
+    float* ph = (float*) pinnedHost;
+    for (int i = 0; i < n; i++) ph[i] = -7.0f;
+    float one = 1.0f;
+    void* oneArgs[] = {&x, &nn, &one};
+    void *e0 = nullptr, *e1 = nullptr;
+    cuEventCreate(&e0, 0);
+    cuEventCreate(&e1, 0);
+    cuEventRecord(e0, nullptr);
+    check(cuLaunchKernel(fn("d4j_fill"), 4, 1, 1, 256, 1, 1, 0, nullptr, oneArgs, nullptr) == 0, "d4j_fill with 1.0 queued");
+    one = 2.0f;   // too late to change the launch
+    cuEventRecord(e1, nullptr);
+    float ms = -1;
+    check(cuEventElapsedTime(&ms, e0, e1) == 600, "elapsed time of events not yet reached: CUDA_ERROR_NOT_READY");
+    check(cuMemcpyDtoHAsync_v2(ph, x, n * 4, nullptr) == 0 && ph[0] == -7.0f && ph[n - 1] == -7.0f,
+          "a copy into page-locked memory has not landed before synchronising");
+    check(cuEventSynchronize(e1) == 0 && cuEventElapsedTime(&ms, e0, e1) == 0 && ms >= 0, "events after synchronising");
+    check(ph[0] == 1.0f && ph[n - 1] == 1.0f, "after synchronising: the copy landed, with the value set at launch time");
+    check(cuMemFreeHost(pinnedHost) == 0, "cuMemFreeHost");
+    cuMemcpyHtoDAsync_v2(x, h.data(), n * 4, nullptr);
+
     // copies outside an allocation are refused
     check(cuMemcpyDtoHAsync_v2(h.data(), x + 4, n * 4, nullptr) == 1, "copy past the end: CUDA_ERROR_INVALID_VALUE");
     check(cuMemFree_v2(x + 4) == 1, "free of an interior pointer: CUDA_ERROR_INVALID_VALUE");
@@ -139,8 +170,9 @@ int main(int argc, char** argv) {
     CUdeviceptr small = alloc(100 * 4);
     long long tooMany = 101;
     void* oobArgs[] = {&small, &tooMany, &value};
-    check(cuLaunchKernel(fn("d4j_fill"), 1, 1, 1, 128, 1, 1, 0, nullptr, oobArgs, nullptr) == 700,
-          "a kernel writing one float past the end: CUDA_ERROR_ILLEGAL_ADDRESS");
+    check(cuLaunchKernel(fn("d4j_fill"), 1, 1, 1, 128, 1, 1, 0, nullptr, oobArgs, nullptr) == 0
+              && cuCtxSynchronize() == 700,
+          "a kernel writing one float past the end: CUDA_ERROR_ILLEGAL_ADDRESS at the next synchronisation");
     CUdeviceptr q = 0;
     check(cuMemAlloc_v2(&q, 16) == 700, "after a faulting kernel the context stays broken (sticky error)");
     check(cuDevicePrimaryCtxRelease_v2(dev) == 0 && cuDevicePrimaryCtxRetain(&ctx, dev) == 0
@@ -156,7 +188,8 @@ int main(int argc, char** argv) {
     cuMemcpyHtoDAsync_v2(x2, h.data(), n * 4, nullptr);
     CUdeviceptr partials2 = alloc(8);
     void* badArgs[] = {&partials2, &x2, &nn, &squares};
-    check(cuLaunchKernel(fn("d4j_sum_partials"), 1, 1, 1, 48, 1, 1, 0, nullptr, badArgs, nullptr) == 719,
+    check(cuLaunchKernel(fn("d4j_sum_partials"), 1, 1, 1, 48, 1, 1, 0, nullptr, badArgs, nullptr) == 0
+              && cuCtxSynchronize() == 719,
           "block_sum in a 48-thread block (a partial warp): CUDA_ERROR_LAUNCH_FAILED");
 
     printf("%d failure(s)\n", failures);

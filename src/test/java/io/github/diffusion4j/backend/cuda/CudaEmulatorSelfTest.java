@@ -18,8 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * kernels with barriers and warp shuffles (block sums over 32 warps, softmax rows) and that it refuses what a GPU
  * refuses (no context, copies outside an allocation, a kernel writing past the end of one, a partial warp in
  * block_sum, oversized blocks), with the failure sticky as on a GPU. Runs emu_driver_selftest.cpp, linked against
- * the emulated libcuda.so.1. Likewise the cuBLAS and cuDNN stand-ins against independent loops, the adjoint
- * identities of convolution and their error statuses (emu_libs_selftest.c). Skips when the emulator (or, for the
+ * the emulated libcuda.so.1, which also checks that it is asynchronous like a GPU (work runs at synchronising calls,
+ * kernel parameters are copied at launch). Likewise the cuBLAS and cuDNN stand-ins against independent loops, the
+ * adjoint identities of convolution and their error statuses (emu_libs_selftest.c), and that they queue their work
+ * behind the driver's (emu_libs_queue_selftest.c). Skips when the emulator (or, for the
  * driver, the fatbin) was not built.
  */
 class CudaEmulatorSelfTest {
@@ -52,6 +54,20 @@ class CudaEmulatorSelfTest {
         String[] lines = out.strip().split("\n");
         System.out.println(lines[lines.length - 1]);
         assertTrue(out.lines().noneMatch(l -> l.startsWith("FAIL")), out);
+
+        // queued, not computed at the call: against a fake driver queue built from the same test source
+        Path q = Path.of("src/test/native/cudaemu/emu_libs_queue_selftest.c").toAbsolutePath();
+        Path fake = dir.resolve("fake").resolve("libcuda.so.1");
+        Files.createDirectories(fake.getParent());
+        run(List.of("gcc", "-std=gnu11", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-DFAKE_LIBCUDA",
+                "-Wl,-soname,libcuda.so.1", "-o", fake.toString(), q.toString()), null);
+        Path qexe = dir.resolve("emu_libs_queue_selftest");
+        run(List.of("gcc", "-std=gnu11", "-O2", "-Wall", "-Werror", "-o", qexe.toString(), q.toString(), "-ldl", "-lm"), null);
+        String qout = run(List.of(qexe.toString(), emu.resolve("libcublas.so.13").toString(),
+                emu.resolve("libcudnn.so.9").toString(), fake.toString()), null);
+        String[] qlines = qout.strip().split("\n");
+        System.out.println(qlines[qlines.length - 1]);
+        assertTrue(qout.lines().noneMatch(l -> l.startsWith("FAIL")), qout);
     }
 
     private static String run(List<String> cmd, Path libraryPath) throws IOException, InterruptedException {
