@@ -41,8 +41,9 @@ public final class BenchReport {
                         mem.get("allocations_during_timed_steps"), mem.get("host_to_device_copies_per_step"),
                         mem.get("device_to_host_copies_per_step")));
                 if (t.get("launches_per_step") instanceof Map<?, ?> l) {
-                    line(sb, "  launches per step", String.format(Locale.ROOT, "%s (%s kernels, %s cuBLAS/cuDNN calls, %s memsets/copies)",
-                            l.get("total"), l.get("kernels"), l.get("library_calls"), l.get("memory_ops")));
+                    line(sb, "  launches per step", String.format(Locale.ROOT, "%s (%s kernels, %s cuBLAS/cuDNN calls, %s memsets/copies); "
+                            + "%s host waits", l.get("total"), l.get("kernels"), l.get("library_calls"), l.get("memory_ops"),
+                            l.get("host_syncs")));
                 }
             } else {
                 line(sb, "  peak Java heap", String.format(Locale.ROOT, "%.1f MiB (model state %.1f MiB)",
@@ -62,8 +63,9 @@ public final class BenchReport {
             line(sb, "  ms per model eval", String.format(Locale.ROOT, "%.3f median (min %.3f, max %.3f)", d(ev.get("median")),
                     d(ev.get("min")), d(ev.get("max"))));
             if (s.get("launches_per_model_eval") instanceof Map<?, ?> l) {
-                line(sb, "  launches per eval", String.format(Locale.ROOT, "%s (%s kernels, %s cuBLAS/cuDNN calls, %s memsets/copies)",
-                        l.get("total"), l.get("kernels"), l.get("library_calls"), l.get("memory_ops")));
+                line(sb, "  launches per eval", String.format(Locale.ROOT, "%s (%s kernels, %s cuBLAS/cuDNN calls, %s memsets/copies); "
+                        + "%s host waits", l.get("total"), l.get("kernels"), l.get("library_calls"), l.get("memory_ops"),
+                        l.get("host_syncs")));
             }
             line(sb, "  achieved TFLOP/s", String.format(Locale.ROOT, "%.4f", d(s.get("achieved_tflops"))));
         }

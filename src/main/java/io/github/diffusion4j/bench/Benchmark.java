@@ -128,7 +128,6 @@ public final class Benchmark {
             heap.forEach(MemoryPoolMXBean::resetPeakUsage);
             CudaBackend.MemoryStats before = b instanceof CudaBackend c ? c.memoryStats() : null;
             CudaBackend.Transfers tBefore = b instanceof CudaBackend c ? c.transfers() : null;
-            CudaBackend.Launches lBefore = b instanceof CudaBackend c ? c.launches() : null;
             double[] ms = new double[o.steps()];
             double firstLoss = Double.NaN;
             for (int i = 0; i < ms.length; i++) {
@@ -151,8 +150,14 @@ public final class Benchmark {
             r.put("grad_norm_last", last[0].gradNorm());
             r.put("step_contents", "zero grads, q_sample (Philox timesteps and noise), forward (training mode), weighted MSE "
                     + "+ gradient, backward, global grad norm (read by the host), clip folded into AdamW, AdamW, EMA");
-            if (b instanceof CudaBackend c) r.put("launches_per_step", launches(c.launches().minus(lBefore), o.steps()));
             r.put("memory", memory(before, tBefore, heap, model, o.steps()));
+            if (b instanceof CudaBackend c) {
+                // one more step, untimed, to count its launches and host waits without the timer's
+                CudaBackend.Launches l0 = c.launches();
+                long k = ++s;
+                step.run(x0, labels, k);
+                r.put("launches_per_step", launches(c.launches().minus(l0), 1));
+            }
         }
         return r;
     }
@@ -187,10 +192,11 @@ public final class Benchmark {
                 b.fill(t, settings.timesteps() / 2f);
                 timer.millis(() -> denoiser.predict(x, t, labels));
                 double[] evals = new double[o.evalRepeats()];
-                CudaBackend.Launches lBefore = b instanceof CudaBackend c ? c.launches() : null;
                 for (int i = 0; i < evals.length; i++) evals[i] = timer.millis(() -> denoiser.predict(x, t, labels));
                 if (b instanceof CudaBackend c) {
-                    r.put("launches_per_model_eval", launches(c.launches().minus(lBefore), evals.length));
+                    CudaBackend.Launches l0 = c.launches();   // one more evaluation, untimed, to count its launches
+                    denoiser.predict(x, t, labels);
+                    r.put("launches_per_model_eval", launches(c.launches().minus(l0), 1));
                 }
                 progress.accept(String.format(Locale.ROOT, "  model evaluations: %s ms", java.util.Arrays.toString(evals)));
                 Stats es = Stats.of(evals);
@@ -230,6 +236,7 @@ public final class Benchmark {
         m.put("library_calls", Stats.round((double) d.libraryCalls() / steps));
         m.put("memory_ops", Stats.round((double) d.memoryOps() / steps));
         m.put("total", Stats.round((double) d.total() / steps));
+        m.put("host_syncs", Stats.round((double) d.hostSyncs() / steps));
         return m;
     }
 

@@ -64,7 +64,10 @@ class BenchCudaGpuTest {
         assertTrue(s.at("/ms_per_run/median").asDouble() > 0 && s.at("/ms_per_model_eval/median").asDouble() > 0);
     }
 
-    /** The host's launch work per training step and per model evaluation does not grow with the batch size. */
+    /**
+     * The host's launch work per training step and per model evaluation does not grow with the batch size, and the
+     * host waits for the GPU only where it must.
+     */
     @Test void launchesDoNotGrowWithTheBatch() throws Exception {
         JsonNode[] runs = new JsonNode[2];
         int[] batches = {2, 5};
@@ -80,6 +83,10 @@ class BenchCudaGpuTest {
             assertTrue(a.get("total").asDouble() > 0, path);
             assertEquals(a, b, path + " depends on the batch size");
         }
+        // the host waits for the GPU only to read the logged loss and the gradient norm (for clipping) in a training
+        // step, never inside a model evaluation
+        assertEquals(2.0, runs[0].at("/training/launches_per_step/host_syncs").asDouble(), "host waits per training step");
+        assertEquals(0.0, runs[0].at("/sampling/launches_per_model_eval/host_syncs").asDouble(), "host waits per evaluation");
     }
 
     @Test void theGpuDumpMatchesTheCpuDump(@TempDir Path dir) throws Exception {

@@ -39,6 +39,7 @@ import static jcuda.driver.JCudaDriver.cuEventCreate;
 import static jcuda.driver.JCudaDriver.cuEventDestroy;
 import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventQuery;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
@@ -155,14 +156,17 @@ public final class CudaBackend implements Backend {
     /**
      * Work put on the stream so far: our kernel launches, cuBLAS/cuDNN calls (each one or more kernels of theirs) and
      * driver memsets / device-to-device copies. Per training or sampling step this is the launch overhead the host
-     * pays; it should not grow with the batch size.
+     * pays; it should not grow with the batch size. {@code hostSyncs}: times the host waited for the stream (each
+     * scalar or array read, the staging buffer, timers).
      */
-    public record Launches(long kernels, long libraryCalls, long memoryOps) {
+    public record Launches(long kernels, long libraryCalls, long memoryOps, long hostSyncs) {
+        /** Work items put on the stream (host synchronisations not included). */
         public long total() { return kernels + libraryCalls + memoryOps; }
 
         /** The launches since {@code earlier}. */
         public Launches minus(Launches earlier) {
-            return new Launches(kernels - earlier.kernels, libraryCalls - earlier.libraryCalls, memoryOps - earlier.memoryOps);
+            return new Launches(kernels - earlier.kernels, libraryCalls - earlier.libraryCalls, memoryOps - earlier.memoryOps,
+                    hostSyncs - earlier.hostSyncs);
         }
     }
 
@@ -189,6 +193,12 @@ public final class CudaBackend implements Backend {
     private static final long SCRATCH_BYTES = SCRATCH_PARTIALS + 8L * LaunchConfig.MAX_REDUCE_BLOCKS;
     /** Pinned staging buffer for host transfers (larger copies go in chunks). */
     private static final int STAGING_FLOATS = 2 << 20;
+    /**
+     * Small host-to-device copies (timesteps, loss weights, labels: a few per step) go through a ring of pinned slots,
+     * each with its own event, so that one does not wait for the previous one's copy to finish: the host waits only
+     * when it comes back to a slot whose copy the stream has not reached yet.
+     */
+    private static final int RING_SLOTS = 16, RING_SLOT_FLOATS = 16 << 10;
     /** cuBLAS workspace (NVIDIA recommends 32 MiB on Hopper). */
     private static final long CUBLAS_WORKSPACE = 32L << 20;
 
@@ -200,6 +210,12 @@ public final class CudaBackend implements Backend {
     private final CUmodule module = new CUmodule();
     private final CUevent timerStart = new CUevent(), timerStop = new CUevent(), stagingEvent = new CUevent();
     private final Pointer staging = new Pointer();
+    private final Pointer ring = new Pointer();
+    private final CUevent[] ringEvents = new CUevent[RING_SLOTS];
+    private final boolean[] ringPending = new boolean[RING_SLOTS];
+    private java.nio.FloatBuffer ringFloats;
+    private int ringNext;
+    private boolean ringAllocated;
     private FloatBuffer stagingFloats;
     private java.nio.ByteBuffer stagingBytes;
     private boolean stagingPending;
@@ -220,7 +236,7 @@ public final class CudaBackend implements Backend {
     private final List<CUevent> events = new ArrayList<>();
     private boolean closed;
     private long h2dCount, h2dBytes, d2hCount, d2hBytes;
-    private long kernelLaunches, libraryCalls, memoryOps;
+    private long kernelLaunches, libraryCalls, memoryOps, hostSyncs;
 
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
@@ -347,6 +363,14 @@ public final class CudaBackend implements Backend {
         stagingAllocated = true;
         stagingBytes = staging.getByteBuffer(0, 4L * STAGING_FLOATS).order(ByteOrder.nativeOrder());
         stagingFloats = stagingBytes.asFloatBuffer();
+        for (int i = 0; i < RING_SLOTS; i++) {
+            ringEvents[i] = new CUevent();
+            check(cuEventCreate(ringEvents[i], CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+            events.add(ringEvents[i]);
+        }
+        check(cuMemAllocHost(ring, 4L * RING_SLOTS * RING_SLOT_FLOATS), "cuMemAllocHost");
+        ringAllocated = true;
+        ringFloats = ring.getByteBuffer(0, 4L * RING_SLOTS * RING_SLOT_FLOATS).order(ByteOrder.nativeOrder()).asFloatBuffer();
 
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData");
         moduleLoaded = true;
@@ -397,7 +421,7 @@ public final class CudaBackend implements Backend {
             int r = cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, shared, stream, a.params(), null);
             kernelLaunches++;
             if (r != CUresult.CUDA_SUCCESS) fail(r, "cuLaunchKernel(" + a.name() + ", grid " + grid + ", block " + block + ")");
-            if (options.syncEveryLaunch()) check(cuStreamSynchronize(stream), "kernel " + a.name());
+            if (options.syncEveryLaunch()) syncStream("kernel " + a.name());
         });
         kernels.put(name, args);
         return args;
@@ -443,7 +467,7 @@ public final class CudaBackend implements Backend {
         }
 
         @Override public void synchronize() {
-            check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+            syncStream("cuStreamSynchronize");
         }
     }
 
@@ -567,6 +591,11 @@ public final class CudaBackend implements Backend {
         }
         h2dCount++;
         h2dBytes += 4 * n;
+        if (n == 0) return;
+        if (n <= RING_SLOT_FLOATS) {
+            copySmallFromHost(dst, src, srcOffset, (int) n);
+            return;
+        }
         for (long done = 0; done < n; ) {
             int chunk = (int) Math.min(n - done, STAGING_FLOATS);
             awaitStaging();
@@ -580,10 +609,54 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** -Ddiffusion4j.cuda.traceSyncs=true: print where the host waits for the GPU (finding stalls in a step). */
+    private static final boolean TRACE_SYNCS = Boolean.getBoolean("diffusion4j.cuda.traceSyncs");
+
+    /** The host waits for everything queued on the stream (counted). */
+    private void syncStream(String what) {
+        hostSyncs++;
+        if (TRACE_SYNCS) traceSync(what);
+        check(cuStreamSynchronize(stream), what);
+        java.util.Arrays.fill(ringPending, false);   // the stream has read every slot
+    }
+
+    /** The host waits for an event (counted). */
+    private void syncEvent(CUevent e, String what) {
+        hostSyncs++;
+        if (TRACE_SYNCS) traceSync(what);
+        check(cuEventSynchronize(e), what);
+    }
+
+    private static void traceSync(String what) {
+        StringBuilder sb = new StringBuilder("host waits for the GPU (" + what + ") at");
+        StackTraceElement[] st = new Throwable().getStackTrace();
+        for (int i = 2; i < Math.min(st.length, 9); i++) sb.append("\n    ").append(st[i]);
+        System.err.println(sb);
+    }
+
+    /** A copy of at most one ring slot: waits only if the stream has not yet read that slot's previous contents. */
+    private void copySmallFromHost(Tensor dst, float[] src, int srcOffset, int n) {
+        int slot = ringNext;
+        ringNext = (ringNext + 1) % RING_SLOTS;
+        if (ringPending[slot]) {
+            int q = cuEventQuery(ringEvents[slot]);
+            if (q == CUresult.CUDA_ERROR_NOT_READY) syncEvent(ringEvents[slot], "cuEventSynchronize");
+            else check(q, "cuEventQuery");
+            ringPending[slot] = false;
+        }
+        ringFloats.clear();
+        ringFloats.position(slot * RING_SLOT_FLOATS);
+        ringFloats.put(src, srcOffset, n);
+        check(cuMemcpyHtoDAsync(storage(dst).pointer(dst.offset()), ring.withByteOffset(4L * slot * RING_SLOT_FLOATS),
+                4L * n, stream), "cuMemcpyHtoDAsync");
+        check(cuEventRecord(ringEvents[slot], stream), "cuEventRecord");
+        ringPending[slot] = true;
+    }
+
     /** Waits until the last host-to-device copy has read the staging buffer. */
     private void awaitStaging() {
         if (stagingPending) {
-            check(cuEventSynchronize(stagingEvent), "cuEventSynchronize");
+            syncEvent(stagingEvent, "cuEventSynchronize");
             stagingPending = false;
         }
     }
@@ -608,7 +681,7 @@ public final class CudaBackend implements Backend {
             // stream order puts this after any pending host-to-device copy that still reads the staging buffer
             check(cuMemcpyDtoHAsync(staging, storage(t).pointer(t.offset() + done), 4L * chunk, stream),
                     "cuMemcpyDtoHAsync");
-            check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+            syncStream("cuStreamSynchronize");
             stagingPending = false;
             stagingFloats.clear();
             stagingFloats.get(dst, (int) (dstOffset + done), chunk);
@@ -622,7 +695,7 @@ public final class CudaBackend implements Backend {
      */
     @Override public void synchronize() {
         ensureContext();
-        check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+        syncStream("cuStreamSynchronize");
         readScratch(false);
     }
 
@@ -638,7 +711,7 @@ public final class CudaBackend implements Backend {
         d2hCount++;
         d2hBytes += bytes;
         check(cuMemcpyDtoHAsync(staging, ptr(scratch).offsetBytes(from), bytes, stream), "cuMemcpyDtoHAsync");
-        check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+        syncStream("cuStreamSynchronize");
         stagingPending = false;
         int errors = stagingBytes.getInt((int) (SCRATCH_ERRORS - from));
         if (errors != 0) {
@@ -866,7 +939,7 @@ public final class CudaBackend implements Backend {
 
     private void afterLibraryCall(String what) {
         libraryCalls++;
-        if (options.syncEveryLaunch()) check(cuStreamSynchronize(stream), what);
+        if (options.syncEveryLaunch()) syncStream(what);
     }
 
     // ------------------------------------------------------------------ convolutions (cuDNN)
@@ -1307,7 +1380,7 @@ public final class CudaBackend implements Backend {
         check(cuEventRecord(timerStart, stream), "cuEventRecord");
         work.run();
         check(cuEventRecord(timerStop, stream), "cuEventRecord");
-        check(cuEventSynchronize(timerStop), "cuEventSynchronize");
+        syncEvent(timerStop, "cuEventSynchronize");
         float[] ms = {0f};
         check(cuEventElapsedTime(ms, timerStart, timerStop), "cuEventElapsedTime");
         return ms[0];
@@ -1315,7 +1388,7 @@ public final class CudaBackend implements Backend {
 
     /** Launches so far. */
     public Launches launches() {
-        return new Launches(kernelLaunches, libraryCalls, memoryOps);
+        return new Launches(kernelLaunches, libraryCalls, memoryOps, hostSyncs);
     }
 
     /** Host-device copies so far. */
@@ -1362,7 +1435,7 @@ public final class CudaBackend implements Backend {
         ensureContext();
         RuntimeException first = null;
         try {
-            check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+            syncStream("cuStreamSynchronize");
         } catch (RuntimeException e) {
             first = e;
         }
@@ -1395,6 +1468,7 @@ public final class CudaBackend implements Backend {
                 for (DeviceMemory.Allocation a : all) memory.free(a);
             },
             () -> { if (stagingAllocated) check(cuMemFreeHost(staging), "cuMemFreeHost"); stagingAllocated = false; },
+            () -> { if (ringAllocated) check(cuMemFreeHost(ring), "cuMemFreeHost"); ringAllocated = false; },
             () -> {
                 for (CUevent e : events) check(cuEventDestroy(e), "cuEventDestroy");
                 events.clear();

@@ -49,6 +49,28 @@ class CudaBackendGpuTest {
         }
     }
 
+    /**
+     * Small copies go through a ring of page-locked slots: up to a ring's worth of them in a row never makes the host
+     * wait, and going round the ring again (the emulator runs nothing until the host synchronises, so every slot is
+     * still pending then) waits rather than overwriting a slot the stream has not read.
+     */
+    @Test void smallCopiesDoNotWaitForEachOther() {
+        int copies = 40;
+        Tensor[] t = new Tensor[copies];
+        float[][] h = new float[copies][];
+        CudaBackend.Launches before = gpu.launches();
+        for (int i = 0; i < copies; i++) {
+            h[i] = new float[100 + i];
+            Philox.fillNormal(h[i], 0, 7 + i, 0, 0, h[i].length);
+            t[i] = gpu.fromArray(h[i], Shape.of(h[i].length));
+            if (i == 15) assertEquals(0, gpu.launches().minus(before).hostSyncs(), "16 small copies in a row");
+        }
+        for (int i = 0; i < copies; i++) {
+            assertArrayEquals(h[i], gpu.toHost(t[i]), "copy " + i);
+            t[i].close();
+        }
+    }
+
     @Test void arenaTensorsExpireAtBeginStepOwnedTensorsDoNot() {
         gpu.beginStep();
         Tensor act = gpu.scratch(Shape.of(1000));
