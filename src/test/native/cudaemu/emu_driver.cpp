@@ -11,7 +11,7 @@
 // What it checks that a GPU would also reject (so that such bugs surface here, with the call named):
 //   * calls before cuInit, or without a current context on the calling thread;
 //   * copies and memsets outside any live allocation, frees of unknown pointers, double frees;
-//   * kernels that write past the end of an allocation (guard bytes after every allocation, checked after each
+//   * kernels that write past the end of an allocation (NaN guard bytes after every allocation, checked after each
 //     launch), deadlock at a barrier, or shuffle with lanes that have exited (reported, like a GPU fault, by the
 //     next synchronising call);
 //   * event timings read before the events completed (CUDA_ERROR_NOT_READY);
@@ -102,7 +102,9 @@ namespace {
 // ------------------------------------------------------------------------------------------------ state
 
 constexpr size_t GUARD = 256;             // guard bytes after every allocation
-constexpr unsigned char GUARD_BYTE = 0xA5;
+// 0xFF: read as a float, a guard word is NaN, so a kernel reading just past the end of an allocation poisons its
+// results (caught by the comparisons with the CPU) while a write there is caught by the guard check
+constexpr unsigned char GUARD_BYTE = 0xFF;
 constexpr unsigned long long TOTAL_MEMORY = 16ull << 30;
 
 struct Context {

@@ -166,6 +166,16 @@ int main(int argc, char** argv) {
     check(cuMemcpyDtoHAsync_v2(h.data(), x + 4, n * 4, nullptr) == 1, "copy past the end: CUDA_ERROR_INVALID_VALUE");
     check(cuMemFree_v2(x + 4) == 1, "free of an interior pointer: CUDA_ERROR_INVALID_VALUE");
 
+    // a kernel reading one float past the end of its allocation gets NaN (the guard bytes), so its results show it
+    CUdeviceptr src100 = alloc(100 * 4), dst101 = alloc(101 * 4);
+    cuMemcpyHtoDAsync_v2(src100, h.data(), 100 * 4, nullptr);
+    long long n101 = 101;
+    void* readArgs[] = {&dst101, &src100, &n101};
+    std::vector<float> r101(101);
+    check(cuLaunchKernel(fn("d4j_copy"), 1, 1, 1, 128, 1, 1, 0, nullptr, readArgs, nullptr) == 0
+              && cuMemcpyDtoHAsync_v2(r101.data(), dst101, 101 * 4, nullptr) == 0 && r101[99] == h[99] && isnan(r101[100]),
+          "a kernel reading one float past the end reads NaN");
+
     // a kernel writing past the end of its allocation is caught (and the context is then unusable)
     CUdeviceptr small = alloc(100 * 4);
     long long tooMany = 101;
