@@ -53,6 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emu_queue.h"   /* driver(): the emulated driver's stream queue */
+
 /* cudnnStatus_t (cudnn_graph.h, cuDNN 9) */
 enum {
     ST_SUCCESS = 0,
@@ -137,41 +139,6 @@ static int fail(int status, const char *fn, const char *fmt, ...) {
     return status;
 }
 
-/* ------------------------------------------------------------------------------------------ driver queue */
-
-/* The queue of the emulated driver (emu_driver.cpp), see the header comment. */
-typedef struct {
-    int (*enqueue)(void (*fn)(void *arg), void *arg, void (*free_arg)(void *arg));
-    int (*flush)(void);
-    int (*check_range)(const void *p, size_t bytes, const char *what);
-} emu_driver;
-
-static _Atomic(emu_driver *) driver_cache;
-
-/* The driver's queue functions, or NULL to compute immediately. Only a successful look-up is cached. */
-static const emu_driver *driver(void) {
-    emu_driver *d = atomic_load_explicit(&driver_cache, memory_order_acquire);
-    if (d != NULL) return d;
-    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-    if (h == NULL) return NULL;
-    emu_driver found;
-    found.enqueue = (int (*)(void (*)(void *), void *, void (*)(void *))) dlsym(h, "d4jemu_enqueue");
-    found.flush = (int (*)(void)) dlsym(h, "d4jemu_flush");
-    found.check_range = (int (*)(const void *, size_t, const char *)) dlsym(h, "d4jemu_check_range");
-    if (found.enqueue == NULL || found.flush == NULL || found.check_range == NULL || (d = malloc(sizeof *d)) == NULL) {
-        dlclose(h);
-        return NULL;
-    }
-    *d = found; /* h stays open: the driver must outlive the queued closures */
-    emu_driver *expected = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&driver_cache, &expected, d, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
-        free(d); /* another thread published the same functions first */
-        dlclose(h);
-        d = expected;
-    }
-    return d;
-}
 
 /* Find is synchronous: runs the driver's queue first. */
 static int flush_queue(const char *fn) {
@@ -762,30 +729,42 @@ static int run_pass(const char *fn, int dir, int immediate, const geom *g, int a
     return ST_SUCCESS;
 }
 
-/* ------------------------------------------------------------------------------------------ forward */
+/* ------------------------------------------------------------------------------------------ per direction */
 
-int cudnnGetConvolutionForwardAlgorithm_v7(void *handle, void *xd, void *wd, void *cd, void *yd, int requested,
-                                           int *returned, emu_perf *perf) {
-    static const char fn[] = "cudnnGetConvolutionForwardAlgorithm_v7";
+/* The _v7 heuristic list of direction dir for the convolution x (xd) * w (wd) -> y (yd). */
+static int heuristic(const char *fn, int dir, void *handle, void *xd, void *wd, void *cd, void *yd, int requested,
+                     int *returned, emu_perf *perf) {
     if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
     geom g;
     int st = geom_full(fn, xd, wd, cd, yd, &g);
     if (st != ST_SUCCESS) return st;
-    return perf_list(fn, FWD, &g, requested, returned, perf, 0, 0);
+    return perf_list(fn, dir, &g, requested, returned, perf, 0, 0);
 }
 
-int cudnnGetConvolutionForwardWorkspaceSize(void *handle, void *xd, void *wd, void *cd, void *yd, int algo,
-                                            size_t *size) {
-    static const char fn[] = "cudnnGetConvolutionForwardWorkspaceSize";
+/* The workspace algorithm algo of direction dir needs for the convolution x (xd) * w (wd) -> y (yd). */
+static int workspace_size(const char *fn, int dir, void *handle, void *xd, void *wd, void *cd, void *yd, int algo,
+                          size_t *size) {
     if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
     if (size == NULL) return fail(ST_BAD_PARAM, fn, "sizeInBytes is NULL");
     geom g;
     int st = geom_full(fn, xd, wd, cd, yd, &g);
     if (st != ST_SUCCESS) return st;
-    if (algo < 0 || algo >= ALGO_COUNT[FWD]) return fail(ST_BAD_PARAM, fn, "%d is not a forward algorithm", algo);
-    if (!supported(FWD, algo)) return fail(ST_NOT_SUPPORTED, fn, "forward algorithm %d is not supported", algo);
-    *size = ws_bytes(FWD, algo, &g);
+    if (algo < 0 || algo >= ALGO_COUNT[dir]) return fail(ST_BAD_PARAM, fn, "%d is not a %s algorithm", algo, DIR_NAME[dir]);
+    if (!supported(dir, algo)) return fail(ST_NOT_SUPPORTED, fn, "%s algorithm %d is not supported", DIR_NAME[dir], algo);
+    *size = ws_bytes(dir, algo, &g);
     return ST_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------ forward */
+
+int cudnnGetConvolutionForwardAlgorithm_v7(void *handle, void *xd, void *wd, void *cd, void *yd, int requested,
+                                           int *returned, emu_perf *perf) {
+    return heuristic("cudnnGetConvolutionForwardAlgorithm_v7", FWD, handle, xd, wd, cd, yd, requested, returned, perf);
+}
+
+int cudnnGetConvolutionForwardWorkspaceSize(void *handle, void *xd, void *wd, void *cd, void *yd, int algo,
+                                            size_t *size) {
+    return workspace_size("cudnnGetConvolutionForwardWorkspaceSize", FWD, handle, xd, wd, cd, yd, algo, size);
 }
 
 static int forward(const char *fn, int immediate, void *handle, const void *alpha, void *xd, const void *x, void *wd,
@@ -832,26 +811,14 @@ int cudnnFindConvolutionForwardAlgorithmEx(void *handle, void *xd, const void *x
 
 int cudnnGetConvolutionBackwardDataAlgorithm_v7(void *handle, void *wd, void *dyd, void *cd, void *dxd, int requested,
                                                 int *returned, emu_perf *perf) {
-    static const char fn[] = "cudnnGetConvolutionBackwardDataAlgorithm_v7";
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    geom g;
-    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    return perf_list(fn, BWD_DATA, &g, requested, returned, perf, 0, 0);
+    return heuristic("cudnnGetConvolutionBackwardDataAlgorithm_v7", BWD_DATA, handle, dxd, wd, cd, dyd, requested,
+                     returned, perf);
 }
 
 int cudnnGetConvolutionBackwardDataWorkspaceSize(void *handle, void *wd, void *dyd, void *cd, void *dxd, int algo,
                                                  size_t *size) {
-    static const char fn[] = "cudnnGetConvolutionBackwardDataWorkspaceSize";
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (size == NULL) return fail(ST_BAD_PARAM, fn, "sizeInBytes is NULL");
-    geom g;
-    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    if (algo < 0 || algo >= ALGO_COUNT[BWD_DATA]) return fail(ST_BAD_PARAM, fn, "%d is not a backward-data algorithm", algo);
-    if (!supported(BWD_DATA, algo)) return fail(ST_NOT_SUPPORTED, fn, "backward-data algorithm %d is not supported", algo);
-    *size = ws_bytes(BWD_DATA, algo, &g);
-    return ST_SUCCESS;
+    return workspace_size("cudnnGetConvolutionBackwardDataWorkspaceSize", BWD_DATA, handle, dxd, wd, cd, dyd, algo,
+                          size);
 }
 
 static int backward_data(const char *fn, int immediate, void *handle, const void *alpha, void *wd, const void *w,
@@ -899,30 +866,14 @@ int cudnnFindConvolutionBackwardDataAlgorithmEx(void *handle, void *wd, const vo
 
 int cudnnGetConvolutionBackwardFilterAlgorithm_v7(void *handle, void *xd, void *dyd, void *cd, void *dwd,
                                                   int requested, int *returned, emu_perf *perf) {
-    static const char fn[] = "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    geom g;
-    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    return perf_list(fn, BWD_FILTER, &g, requested, returned, perf, 0, 0);
+    return heuristic("cudnnGetConvolutionBackwardFilterAlgorithm_v7", BWD_FILTER, handle, xd, dwd, cd, dyd, requested,
+                     returned, perf);
 }
 
 int cudnnGetConvolutionBackwardFilterWorkspaceSize(void *handle, void *xd, void *dyd, void *cd, void *dwd, int algo,
                                                    size_t *size) {
-    static const char fn[] = "cudnnGetConvolutionBackwardFilterWorkspaceSize";
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (size == NULL) return fail(ST_BAD_PARAM, fn, "sizeInBytes is NULL");
-    geom g;
-    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    if (algo < 0 || algo >= ALGO_COUNT[BWD_FILTER]) {
-        return fail(ST_BAD_PARAM, fn, "%d is not a backward-filter algorithm", algo);
-    }
-    if (!supported(BWD_FILTER, algo)) {
-        return fail(ST_NOT_SUPPORTED, fn, "backward-filter algorithm %d is not supported", algo);
-    }
-    *size = ws_bytes(BWD_FILTER, algo, &g);
-    return ST_SUCCESS;
+    return workspace_size("cudnnGetConvolutionBackwardFilterWorkspaceSize", BWD_FILTER, handle, xd, dwd, cd, dyd, algo,
+                          size);
 }
 
 static int backward_filter(const char *fn, int immediate, void *handle, const void *alpha, void *xd, const void *x,
