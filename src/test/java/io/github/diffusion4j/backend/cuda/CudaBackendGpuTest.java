@@ -58,6 +58,7 @@ class CudaBackendGpuTest {
         int copies = 40;
         Tensor[] t = new Tensor[copies];
         float[][] h = new float[copies][];
+        gpu.synchronize();   // earlier tests may have left slots in flight
         CudaBackend.Launches before = gpu.launches();
         for (int i = 0; i < copies; i++) {
             h[i] = new float[100 + i];
