@@ -972,7 +972,14 @@ public final class CudaBackend implements Backend {
             long h = Cudnn.convPlan(cudnnHandle, key.n(), key.c(), key.h(), key.w(), key.k(), key.kh(), key.kw(),
                     key.pad(), key.pad(), key.stride(), key.stride(), key.ho(), key.wo(), convMath,
                     options.deterministicConv(), options.convWorkspaceLimit());
-            if (options.autotuneConv()) autotune(h, key);
+            if (options.autotuneConv()) {
+                try {
+                    autotune(h, key);
+                } catch (RuntimeException | Error e) {
+                    Cudnn.convPlanDestroy(h);   // half re-chosen: never used, never leaked
+                    throw e;
+                }
+            }
             long[] info = Cudnn.convPlanInfo(h);
             p = new ConvPlan(h, info[2], info[5], info[8]);
             convPlans.put(key, p);
