@@ -204,7 +204,7 @@ bool guardsIntact(std::string* why) {
 
 enum FiberState { READY, WAIT_BLOCK, WAIT_WARP, DONE };
 
-constexpr size_t STACK_BYTES = 256 * 1024;
+constexpr size_t STACK_BYTES = 64 * 1024;   // kernels use a few KiB (libm included); 1024 fibers reserve 64 MiB
 
 struct Fiber {
     void* sp = nullptr;          // saved stack pointer (x86-64 switch)
