@@ -693,9 +693,11 @@ static int check_range(const char *fn, const emu_driver *d, const char *name, co
  * One pass, arguments already checked: checks the memory it will touch, then queues it (immediate: runs it now,
  * for Find, which has flushed the queue). Without the emulated driver it always runs now, unchecked.
  */
+/* The operands of each direction's pass: its two inputs and its output. */
+static const char *const NAMES[3][3] = {{"x", "w", "y"}, {"w", "dy", "dx"}, {"x", "dy", "dw"}};
+
 static int run_pass(const char *fn, int dir, int immediate, const geom *g, int algo, double alpha, const void *in1,
                     const void *in2, void *ws, double beta, void *out) {
-    static const char *const NAMES[3][3] = {{"x", "w", "y"}, {"w", "dy", "dx"}, {"x", "dy", "dw"}};
     const size_t xBytes = (size_t) g->n * g->c * g->h * g->w * sizeof(float);
     const size_t wBytes = (size_t) g->k * g->c * g->kh * g->kw * sizeof(float);
     const size_t yBytes = (size_t) g->n * g->k * g->ho * g->wo * sizeof(float);
@@ -755,6 +757,53 @@ static int workspace_size(const char *fn, int dir, void *handle, void *xd, void 
     return ST_SUCCESS;
 }
 
+/*
+ * One convolution pass of direction dir (the convolution x (xd) * w (wd) -> y (yd)), reading in1 and in2 and
+ * writing out, the operands NAMES[dir]: out = alpha * pass(in1, in2) + beta * out. Queued unless immediate.
+ */
+static int convolve(const char *fn, int dir, int immediate, void *handle, const void *alpha, void *xd, void *wd,
+                    void *cd, void *yd, const void *in1, const void *in2, int algo, void *ws, size_t wsBytes,
+                    const void *beta, void *out) {
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
+    if (in1 == NULL || in2 == NULL || out == NULL) {
+        return fail(ST_BAD_PARAM, fn, "%s, %s or %s is NULL", NAMES[dir][0], NAMES[dir][1], NAMES[dir][2]);
+    }
+    geom g;
+    int st = geom_full(fn, xd, wd, cd, yd, &g);
+    if (st != ST_SUCCESS) return st;
+    if ((st = check_algo_ws(fn, dir, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
+    return run_pass(fn, dir, immediate, &g, algo, *(const float *) alpha, in1, in2, ws, *(const float *) beta, out);
+}
+
+/*
+ * cudnnFind*AlgorithmEx of direction dir: the perf list of what fits the workspace, then (synchronously, after the
+ * work queued before it) one run of the first algorithm that fits, as the benchmark would.
+ */
+static int find_algorithms(const char *fn, int dir, void *handle, void *xd, void *wd, void *cd, void *yd, const void *in1,
+                           const void *in2, void *out, int requested, int *returned, emu_perf *perf, void *ws,
+                           size_t wsBytes) {
+    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
+    if (in1 == NULL || in2 == NULL || out == NULL) {
+        return fail(ST_BAD_PARAM, fn, "%s, %s or %s is NULL", NAMES[dir][0], NAMES[dir][1], NAMES[dir][2]);
+    }
+    geom g;
+    int st = geom_full(fn, xd, wd, cd, yd, &g);
+    if (st != ST_SUCCESS) return st;
+    size_t avail = ws == NULL ? 0 : wsBytes; /* a NULL workspace counts as 0 bytes */
+    if ((st = perf_list(fn, dir, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
+    if ((st = flush_queue(fn)) != ST_SUCCESS) return st; /* synchronous: after the work queued before it */
+    const float one = 1.0f, zero = 0.0f;
+    /* the first of the list always fits (algo 0 needs no workspace) */
+    for (int i = 0; i < 4 && SUPPORTED[dir][i] >= 0; i++) {
+        int a = SUPPORTED[dir][i];
+        if (ws_bytes(dir, a, &g) <= avail) {
+            return convolve(fn, dir, 1, handle, &one, xd, wd, cd, yd, in1, in2, a, ws, avail, &zero, out);
+        }
+    }
+    return ST_SUCCESS;
+}
+
 /* ------------------------------------------------------------------------------------------ forward */
 
 int cudnnGetConvolutionForwardAlgorithm_v7(void *handle, void *xd, void *wd, void *cd, void *yd, int requested,
@@ -767,44 +816,16 @@ int cudnnGetConvolutionForwardWorkspaceSize(void *handle, void *xd, void *wd, vo
     return workspace_size("cudnnGetConvolutionForwardWorkspaceSize", FWD, handle, xd, wd, cd, yd, algo, size);
 }
 
-static int forward(const char *fn, int immediate, void *handle, const void *alpha, void *xd, const void *x, void *wd,
-                   const void *w, void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *yd, void *y) {
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
-    if (x == NULL || w == NULL || y == NULL) return fail(ST_BAD_PARAM, fn, "x, w or y is NULL");
-    geom g;
-    int st = geom_full(fn, xd, wd, cd, yd, &g);
-    if (st != ST_SUCCESS) return st;
-    if ((st = check_algo_ws(fn, FWD, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
-    return run_pass(fn, FWD, immediate, &g, algo, *(const float *) alpha, x, w, ws, *(const float *) beta, y);
-}
-
 int cudnnConvolutionForward(void *handle, const void *alpha, void *xd, const void *x, void *wd, const void *w,
                             void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *yd, void *y) {
-    return forward("cudnnConvolutionForward", 0, handle, alpha, xd, x, wd, w, cd, algo, ws, wsBytes, beta, yd, y);
+    return convolve("cudnnConvolutionForward", FWD, 0, handle, alpha, xd, wd, cd, yd, x, w, algo, ws, wsBytes, beta, y);
 }
 
 int cudnnFindConvolutionForwardAlgorithmEx(void *handle, void *xd, const void *x, void *wd, const void *w, void *cd,
                                            void *yd, void *y, int requested, int *returned, emu_perf *perf, void *ws,
                                            size_t wsBytes) {
-    static const char fn[] = "cudnnFindConvolutionForwardAlgorithmEx";
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (x == NULL || w == NULL || y == NULL) return fail(ST_BAD_PARAM, fn, "x, w or y is NULL");
-    geom g;
-    int st = geom_full(fn, xd, wd, cd, yd, &g);
-    if (st != ST_SUCCESS) return st;
-    size_t avail = ws == NULL ? 0 : wsBytes; /* a NULL workspace counts as 0 bytes */
-    if ((st = perf_list(fn, FWD, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
-    if ((st = flush_queue(fn)) != ST_SUCCESS) return st; /* synchronous: after the work queued before it */
-    const float one = 1.0f, zero = 0.0f;
-    /* the first of the list always fits (algo 0 needs no workspace): run it once, now, as the benchmark would */
-    for (int i = 0; i < 4 && SUPPORTED[FWD][i] >= 0; i++) {
-        int a = SUPPORTED[FWD][i];
-        if (ws_bytes(FWD, a, &g) <= avail) {
-            return forward(fn, 1, handle, &one, xd, x, wd, w, cd, a, ws, avail, &zero, yd, y);
-        }
-    }
-    return ST_SUCCESS;
+    return find_algorithms("cudnnFindConvolutionForwardAlgorithmEx", FWD, handle, xd, wd, cd, yd, x, w, y, requested,
+                           returned, perf, ws, wsBytes);
 }
 
 /* ------------------------------------------------------------------------------------------ backward data */
@@ -821,45 +842,17 @@ int cudnnGetConvolutionBackwardDataWorkspaceSize(void *handle, void *wd, void *d
                           size);
 }
 
-static int backward_data(const char *fn, int immediate, void *handle, const void *alpha, void *wd, const void *w,
-                         void *dyd, const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta,
-                         void *dxd, void *dx) {
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
-    if (w == NULL || dy == NULL || dx == NULL) return fail(ST_BAD_PARAM, fn, "w, dy or dx is NULL");
-    geom g;
-    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    if ((st = check_algo_ws(fn, BWD_DATA, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
-    return run_pass(fn, BWD_DATA, immediate, &g, algo, *(const float *) alpha, w, dy, ws, *(const float *) beta, dx);
-}
-
 int cudnnConvolutionBackwardData(void *handle, const void *alpha, void *wd, const void *w, void *dyd, const void *dy,
                                  void *cd, int algo, void *ws, size_t wsBytes, const void *beta, void *dxd, void *dx) {
-    return backward_data("cudnnConvolutionBackwardData", 0, handle, alpha, wd, w, dyd, dy, cd, algo, ws, wsBytes,
-                         beta, dxd, dx);
+    return convolve("cudnnConvolutionBackwardData", BWD_DATA, 0, handle, alpha, dxd, wd, cd, dyd, w, dy, algo, ws,
+                    wsBytes, beta, dx);
 }
 
 int cudnnFindConvolutionBackwardDataAlgorithmEx(void *handle, void *wd, const void *w, void *dyd, const void *dy,
                                                 void *cd, void *dxd, void *dx, int requested, int *returned,
                                                 emu_perf *perf, void *ws, size_t wsBytes) {
-    static const char fn[] = "cudnnFindConvolutionBackwardDataAlgorithmEx";
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (w == NULL || dy == NULL || dx == NULL) return fail(ST_BAD_PARAM, fn, "w, dy or dx is NULL");
-    geom g;
-    int st = geom_full(fn, dxd, wd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    size_t avail = ws == NULL ? 0 : wsBytes;
-    if ((st = perf_list(fn, BWD_DATA, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
-    if ((st = flush_queue(fn)) != ST_SUCCESS) return st; /* synchronous: after the work queued before it */
-    const float one = 1.0f, zero = 0.0f;
-    for (int i = 0; i < 4 && SUPPORTED[BWD_DATA][i] >= 0; i++) {
-        int a = SUPPORTED[BWD_DATA][i];
-        if (ws_bytes(BWD_DATA, a, &g) <= avail) {
-            return backward_data(fn, 1, handle, &one, wd, w, dyd, dy, cd, a, ws, avail, &zero, dxd, dx);
-        }
-    }
-    return ST_SUCCESS;
+    return find_algorithms("cudnnFindConvolutionBackwardDataAlgorithmEx", BWD_DATA, handle, dxd, wd, cd, dyd, w, dy, dx,
+                           requested, returned, perf, ws, wsBytes);
 }
 
 /* ------------------------------------------------------------------------------------------ backward filter */
@@ -876,45 +869,16 @@ int cudnnGetConvolutionBackwardFilterWorkspaceSize(void *handle, void *xd, void 
                           size);
 }
 
-static int backward_filter(const char *fn, int immediate, void *handle, const void *alpha, void *xd, const void *x,
-                           void *dyd, const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta,
-                           void *dwd, void *dw) {
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (alpha == NULL || beta == NULL) return fail(ST_BAD_PARAM, fn, "alpha or beta is NULL");
-    if (x == NULL || dy == NULL || dw == NULL) return fail(ST_BAD_PARAM, fn, "x, dy or dw is NULL");
-    geom g;
-    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    if ((st = check_algo_ws(fn, BWD_FILTER, algo, &g, ws, wsBytes)) != ST_SUCCESS) return st;
-    return run_pass(fn, BWD_FILTER, immediate, &g, algo, *(const float *) alpha, x, dy, ws, *(const float *) beta,
-                    dw);
-}
-
 int cudnnConvolutionBackwardFilter(void *handle, const void *alpha, void *xd, const void *x, void *dyd,
                                    const void *dy, void *cd, int algo, void *ws, size_t wsBytes, const void *beta,
                                    void *dwd, void *dw) {
-    return backward_filter("cudnnConvolutionBackwardFilter", 0, handle, alpha, xd, x, dyd, dy, cd, algo, ws, wsBytes,
-                           beta, dwd, dw);
+    return convolve("cudnnConvolutionBackwardFilter", BWD_FILTER, 0, handle, alpha, xd, dwd, cd, dyd, x, dy, algo, ws,
+                    wsBytes, beta, dw);
 }
 
 int cudnnFindConvolutionBackwardFilterAlgorithmEx(void *handle, void *xd, const void *x, void *dyd, const void *dy,
                                                   void *cd, void *dwd, void *dw, int requested, int *returned,
                                                   emu_perf *perf, void *ws, size_t wsBytes) {
-    static const char fn[] = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
-    if (get_handle(handle) == NULL) return fail(ST_BAD_PARAM, fn, "not a live cuDNN handle");
-    if (x == NULL || dy == NULL || dw == NULL) return fail(ST_BAD_PARAM, fn, "x, dy or dw is NULL");
-    geom g;
-    int st = geom_full(fn, xd, dwd, cd, dyd, &g);
-    if (st != ST_SUCCESS) return st;
-    size_t avail = ws == NULL ? 0 : wsBytes;
-    if ((st = perf_list(fn, BWD_FILTER, &g, requested, returned, perf, 1, avail)) != ST_SUCCESS) return st;
-    if ((st = flush_queue(fn)) != ST_SUCCESS) return st; /* synchronous: after the work queued before it */
-    const float one = 1.0f, zero = 0.0f;
-    for (int i = 0; i < 4 && SUPPORTED[BWD_FILTER][i] >= 0; i++) {
-        int a = SUPPORTED[BWD_FILTER][i];
-        if (ws_bytes(BWD_FILTER, a, &g) <= avail) {
-            return backward_filter(fn, 1, handle, &one, xd, x, dyd, dy, cd, a, ws, avail, &zero, dwd, dw);
-        }
-    }
-    return ST_SUCCESS;
+    return find_algorithms("cudnnFindConvolutionBackwardFilterAlgorithmEx", BWD_FILTER, handle, xd, dwd, cd, dyd, x, dy,
+                           dw, requested, returned, perf, ws, wsBytes);
 }
