@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Every GPU check (issue #5) and the side-by-side benchmark with PyTorch (issue #6) in ONE device call, for a
+# session whose whole device budget is 15 minutes including the machine's start.
+#
+# Here, first:   bash ../shared/device/bundle.sh          (builds the jar, packs .device/)
+# Then, via the device tool:  run  command "bash bench/gpu-all.sh"  carry [".device"]  timeout_s 590
+#
+# The device tool brings back at most 8 files from $OUT, so everything lands in a work folder that is packed into
+# $OUT/results.tgz after every phase (a kill keeps what ran), beside $OUT/run.log (all output) and
+# $OUT/summary.txt (the figures). Phases, most valuable first, each with its own timeout, the later ones skipped
+# when the overall deadline (DEADLINE_S, default 540 s) is near:
+#   0. machine, `info`, CUDA probe (stops here when CUDA does not load: nothing else could run)
+#   1. every JUnit test tagged gpu (each op, training steps, DDIM loop, CLI train/sample, bench: cuda vs cpu)
+#   2. diffusion4j bench on CUDA: ddpm-cifar10, training at batch 128, DDIM-50 at batch 256 (JSON)
+#   3. bench/pytorch/speed.py: the same in PyTorch eager mode, NCHW and channels-last
+#   4. the main job on the GPU: the README's default `train --device cuda` and `sample --check-shapes`
+#   5. parity: a CPU dump (tiny, 3 classes) and a strict-FP32 GPU dump (small) against PyTorch
+#   6. diffusion4j training with cuDNN's heuristics instead of timed algorithms (what autotuning buys)
+#   7. torch.compile, with what time is left
+#   8. bench/compare.py: the table for bench/README.md
+# Knobs for a dry run against the CUDA emulator (no PyTorch): MODEL, BATCH, SAMPLE_BATCH, SAMPLE_STEPS, TRAIN_STEPS.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${D4J_INNER:-}" ]; then
+  if [ ! -x .device/run.sh ]; then
+    echo "no .device/run.sh: run 'bash ../shared/device/bundle.sh' here first and carry [\".device\"]" >&2
+    exit 2
+  fi
+  export D4J_INNER=1
+  exec bash .device/run.sh sh "bash bench/gpu-all.sh"
+fi
+
+OUT=${OUT:-/tmp/device-out}
+W=${WORK:-/tmp/d4j-work}
+RUNS=${RUNS:-/tmp/d4j-runs}
+MODEL=${MODEL:-ddpm-cifar10}
+BATCH=${BATCH:-128}
+SAMPLE_BATCH=${SAMPLE_BATCH:-256}
+SAMPLE_STEPS=${SAMPLE_STEPS:-50}
+TRAIN_STEPS=${TRAIN_STEPS:-3300}
+DEADLINE=${DEADLINE_S:-540}
+rm -rf "$W" "$RUNS" && mkdir -p "$W" "$RUNS" "$OUT"
+T0=$(date +%s)
+SUM="$OUT/summary.txt"
+: > "$SUM"
+left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
+say() { echo "== [$(( $(date +%s) - T0 ))s] $*" | tee -a "$SUM"; }
+note() { echo "$*" | tee -a "$SUM"; }
+pack() { tar czf "$OUT/results.tmp" -C "$W" . 2>/dev/null && mv -f "$OUT/results.tmp" "$OUT/results.tgz"; }
+# timeout of a phase: its own limit, but never past the deadline
+lim() { local l; l=$(left); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
+MAIN=io.github.diffusion4j.cli.Main
+J=(java --add-modules jdk.incubator.vector -cp "$CLASSPATH")
+
+say "0. machine"
+{
+  date -u +%Y-%m-%dT%H:%M:%SZ
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.limit,temperature.gpu,persistence_mode --format=csv 2>&1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.get_device_name(0))' 2>&1
+  echo "cpus $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
+  java -version 2>&1 | head -n1
+} > "$W/machine.txt" 2>&1
+cat "$W/machine.txt" | tee -a "$SUM"
+timeout 60 "${J[@]}" $MAIN info > "$W/info.txt" 2>&1
+note "info: exit $?"; tee -a "$SUM" < "$W/info.txt"
+timeout 60 "${J[@]}" io.github.diffusion4j.backend.cuda.CudaAvailability > "$W/probe.txt" 2>&1
+pack
+if ! grep -q '^backend auto -> cuda' "$W/probe.txt"; then
+  say "CUDA does not load: stopping (see probe above)"
+  exit 3
+fi
+
+say "1. gpu-tagged tests (timeout $(lim 190)s)"
+s=$(date +%s)
+timeout "$(lim 190)" java -jar .device/launcher/junit-platform-console-standalone-*.jar execute \
+  --class-path ".device/test-classes:$CLASSPATH" --scan-class-path .device/test-classes \
+  --details=tree --disable-banner --include-tag gpu --reports-dir "$W/junit" > "$W/gpu-tests.txt" 2>&1
+rc=$?
+note "gpu tests: exit $rc after $(( $(date +%s) - s )) s"
+grep -E '^\[ +[0-9]+ tests (successful|failed|aborted|skipped) +\]' "$W/gpu-tests.txt" | tee -a "$SUM"
+grep -E '✘' "$W/gpu-tests.txt" | head -n 40 | tee -a "$SUM"
+grep -A3 -E '✘' "$W/gpu-tests.txt" | grep -E 'Exception|Error|expected' | head -n 30 | tee -a "$SUM"
+pack
+
+say "2. diffusion4j bench on cuda ($MODEL)"
+s=$(date +%s)
+timeout "$(lim 100)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling --json \
+  > "$W/d4j-train.json" 2> "$W/d4j-train.err"
+note "d4j train bench: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-train.err" | tr '\n' ' ')"
+s=$(date +%s)
+timeout "$(lim 100)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --no-training --sample-batch "$SAMPLE_BATCH" \
+  --sample-steps "$SAMPLE_STEPS" --json > "$W/d4j-sample.json" 2> "$W/d4j-sample.err"
+note "d4j sample bench: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-sample.err" | tr '\n' ' ')"
+pack
+
+say "3. PyTorch eager (timeout $(lim 100)s)"
+s=$(date +%s)
+PYTHONUNBUFFERED=1 timeout "$(lim 100)" python3 bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
+  --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --variants eager,channels_last > "$W/pytorch-eager.txt" 2>&1
+note "pytorch eager: exit $? after $(( $(date +%s) - s )) s, $(grep -c '^speed-json' "$W/pytorch-eager.txt") variants"
+python3 bench/compare.py "$W" > "$W/summary.md" 2>&1 && tee -a "$SUM" < "$W/summary.md"
+pack
+
+if [ "$(left)" -gt 40 ]; then
+  say "4. the main job: train --device cuda (timeout $(lim 130)s), then sample --check-shapes"
+  s=$(date +%s)
+  timeout "$(lim 130)" "${J[@]}" $MAIN train --device cuda --steps "$TRAIN_STEPS" --out "$RUNS/gpu-default" \
+    > "$W/main-train.log" 2>&1
+  note "main job: train on cuda exit $? after $(( $(date +%s) - s )) s"
+  tr '\r' '\n' < "$W/main-train.log" | grep -v '^\s*$' | tail -n 4 | tee -a "$SUM"
+  mkdir -p "$W/main-job"
+  cp "$RUNS/gpu-default/metrics.jsonl" "$RUNS/gpu-default/config.json" "$RUNS/gpu-default/loss.png" "$W/main-job/" 2>/dev/null
+  last=$(ls "$RUNS/gpu-default/samples/"*.png 2>/dev/null | tail -n 1)
+  [ -n "$last" ] && cp "$last" "$W/main-job/"
+  s=$(date +%s)
+  timeout "$(lim 60)" "${J[@]}" $MAIN sample --device cuda --run "$RUNS/gpu-default" --count 64 \
+    --out "$W/main-job/gpu-eval-64.png" --check-shapes > "$W/main-job/sample.log" 2>&1
+  note "main job: sample --check-shapes on cuda exit $? after $(( $(date +%s) - s )) s"
+  grep -iE 'valid|images|rror' "$W/main-job/sample.log" | head -n 5 | tee -a "$SUM"
+  for st in 10 100 300 1000 2000 3300; do
+    grep -m1 "\"step\":$st," "$W/main-job/metrics.jsonl" 2>/dev/null | grep -oE '"(step|loss)":[^,]*' | tr '\n' ' '
+    echo
+  done | tee -a "$SUM"
+  pack
+fi
+
+if [ "$(left)" -gt 40 ]; then
+  say "5. parity with PyTorch"
+  timeout "$(lim 40)" "${J[@]}" $MAIN bench --device cpu --dump "$W/dump-cpu-tiny" --model tiny --classes 3 --batch-size 4 \
+    > "$W/dump-cpu-tiny.txt" 2>&1
+  timeout "$(lim 40)" java -Ddiffusion4j.tf32=false --add-modules jdk.incubator.vector -cp "$CLASSPATH" $MAIN bench \
+    --device cuda --dump "$W/dump-cuda-small" --model small --batch-size 8 > "$W/dump-cuda-small.txt" 2>&1
+  for d in dump-cpu-tiny dump-cuda-small; do
+    if [ -f "$W/$d/batch.safetensors" ]; then
+      timeout "$(lim 45)" python3 bench/pytorch/parity.py "$W/$d" --device cuda --quiet --json "$W/parity-$d.json" \
+        > "$W/parity-$d.txt" 2>&1
+      note "$d: exit $? $(grep -m1 '^PARITY' "$W/parity-$d.txt")"
+    else
+      note "$d: no dump ($(tail -n 2 "$W/$d.txt" 2>/dev/null | tr '\n' ' '))"
+    fi
+  done
+  for d in "$W"/dump-*/; do rm -f "$d"/*.safetensors; done   # large and reproducible: keep config and checksums
+  pack
+fi
+
+if [ "$(left)" -gt 50 ]; then
+  say "6. diffusion4j training with cuDNN heuristics (no algorithm timing)"
+  timeout "$(lim 60)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling \
+    --no-cudnn-benchmark --json > "$W/d4j-train-heuristic.json" 2> "$W/d4j-train-heuristic.err"
+  note "heuristic train bench: exit $?; ms per step $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["ms_per_step"]["median"])' "$W/d4j-train-heuristic.json" 2>&1 | tail -n 1)"
+  pack
+fi
+
+if [ "$(left)" -gt 70 ]; then
+  tc=$(( $(left) - 15 )); [ "$tc" -gt 150 ] && tc=150
+  say "7. PyTorch torch.compile (timeout ${tc}s)"
+  PYTHONUNBUFFERED=1 timeout "$tc" python3 bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
+    --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --variants compile > "$W/pytorch-compile.txt" 2>&1
+  note "compile: exit $?"
+else
+  say "7. torch.compile skipped: $(left)s left" | tee "$W/pytorch-compile.txt"
+fi
+
+say "8. summary"
+python3 bench/compare.py "$W" > "$W/summary.md" 2>&1
+tee -a "$SUM" < "$W/summary.md"
+pack
+say "done"
