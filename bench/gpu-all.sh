@@ -50,13 +50,16 @@ pack() { tar czf "$OUT/results.tmp" -C "$W" . 2>/dev/null && mv -f "$OUT/results
 # timeout of a phase: its own limit, but never past the deadline
 lim() { local l; l=$(left); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
 MAIN=io.github.diffusion4j.cli.Main
+# PyTorch brings its own cuDNN (9.19 with torch 2.11) and refuses the older system one that run.sh's
+# LD_LIBRARY_PATH puts first (seen on the H100 image: 9.14 in /usr/lib/x86_64-linux-gnu)
+PY="env -u LD_LIBRARY_PATH python3"
 J=(java --add-modules jdk.incubator.vector -cp "$CLASSPATH")
 
 say "0. machine"
 {
   date -u +%Y-%m-%dT%H:%M:%SZ
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.limit,temperature.gpu,persistence_mode --format=csv 2>&1
-  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.get_device_name(0))' 2>&1
+  $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.get_device_name(0))' 2>&1
   echo "cpus $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
   java -version 2>&1 | head -n1
 } > "$W/machine.txt" 2>&1
@@ -95,7 +98,7 @@ pack
 
 say "3. PyTorch eager (timeout $(lim 100)s)"
 s=$(date +%s)
-PYTHONUNBUFFERED=1 timeout "$(lim 100)" python3 bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
+PYTHONUNBUFFERED=1 timeout "$(lim 100)" $PY bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
   --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --variants eager,channels_last > "$W/pytorch-eager.txt" 2>&1
 note "pytorch eager: exit $? after $(( $(date +%s) - s )) s, $(grep -c '^speed-json' "$W/pytorch-eager.txt") variants"
 python3 bench/compare.py "$W" > "$W/summary.md" 2>&1 && tee -a "$SUM" < "$W/summary.md"
@@ -132,7 +135,7 @@ if [ "$(left)" -gt 40 ]; then
     --device cuda --dump "$W/dump-cuda-small" --model small --batch-size 8 > "$W/dump-cuda-small.txt" 2>&1
   for d in dump-cpu-tiny dump-cuda-small; do
     if [ -f "$W/$d/batch.safetensors" ]; then
-      timeout "$(lim 45)" python3 bench/pytorch/parity.py "$W/$d" --device cuda --quiet --json "$W/parity-$d.json" \
+      timeout "$(lim 45)" $PY bench/pytorch/parity.py "$W/$d" --device cuda --quiet --json "$W/parity-$d.json" \
         > "$W/parity-$d.txt" 2>&1
       note "$d: exit $? $(grep -m1 '^PARITY' "$W/parity-$d.txt")"
     else
@@ -154,7 +157,7 @@ fi
 if [ "$(left)" -gt 70 ]; then
   tc=$(( $(left) - 15 )); [ "$tc" -gt 150 ] && tc=150
   say "7. PyTorch torch.compile (timeout ${tc}s)"
-  PYTHONUNBUFFERED=1 timeout "$tc" python3 bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
+  PYTHONUNBUFFERED=1 timeout "$tc" $PY bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
     --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --variants compile > "$W/pytorch-compile.txt" 2>&1
   note "compile: exit $?"
 else
