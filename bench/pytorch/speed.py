@@ -57,6 +57,36 @@ def timed(fn):
     return start.elapsed_time(end)
 
 
+def profile(fn, what):
+    """GPU time per kernel of one call of fn (torch.profiler), largest first, to compare with diffusion4j's
+    `bench --profile`; printed as "profile" lines."""
+    try:
+        _profile(fn, what)
+    except Exception as e:   # the profile is a diagnostic: never lose the timings for it
+        print(f"profile {what}: failed: {type(e).__name__}: {e}", flush=True)
+
+
+def _profile(fn, what):
+    from torch.profiler import ProfilerActivity, profile as tprofile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if _CUDA_EVENTS else [])
+    torch.cuda.synchronize() if _CUDA_EVENTS else None
+    with tprofile(activities=acts) as prof:
+        fn()
+        torch.cuda.synchronize() if _CUDA_EVENTS else None
+    rows = []
+    for e in prof.key_averages():
+        t = getattr(e, "self_device_time_total", None)
+        if t is None:
+            t = getattr(e, "self_cuda_time_total", 0)
+        if t and t > 0:
+            rows.append((t / 1000.0, e.count, e.key))
+    rows.sort(reverse=True)
+    total = sum(r[0] for r in rows)
+    print(f"profile {what}: {total:.3f} ms of GPU time in kernels", flush=True)
+    for ms, calls, key in rows[:45]:
+        print(f"profile {ms:9.3f} {100 * ms / max(total, 1e-9):6.2f} {calls:6d}  {key[:150]}", flush=True)
+
+
 def ema_update(ema, params, w):
     """ema += w (p - ema) over all tensors: one foreach kernel launch per group of tensors."""
     ps = [p.detach() for p in params]
@@ -137,6 +167,9 @@ def run_variant(variant, args, cfg, dev):
             s += 1
             ms.append(timed(lambda: losses.append(train_step(s))))
         med = statistics.median(ms)
+        if args.profile:
+            s += 1
+            profile(lambda: train_step(s), f"{variant}: one training step")
         result["training"] = {
             "batch_size": n, "warmup_steps": args.warmup, "timed_steps": args.steps, "ms_per_step": stats(ms),
             "images_per_s": round(n * 1000.0 / med, 2),
@@ -160,6 +193,8 @@ def run_variant(variant, args, cfg, dev):
             tt = torch.full((sn,), T / 2, device=dev)
             timed(lambda: fwd(x, tt, slabels))
             evals = [timed(lambda: fwd(x, tt, slabels)) for _ in range(args.eval_repeats)]
+            if args.profile:
+                profile(lambda: fwd(x, tt, slabels), f"{variant}: one model evaluation")
         med, emed = statistics.median(runs), statistics.median(evals)
         result["sampling"] = {
             "sampler": "ddim", "eta": 0.0, "ddim_steps": args.sample_steps, "batch_size": sn,
@@ -194,6 +229,8 @@ def main():
     ap.add_argument("--no-training", action="store_true")
     ap.add_argument("--no-sampling", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true", help="print the GPU time per kernel of one training step and one "
+                    "model evaluation (torch.profiler)")
     ap.add_argument("--device", default="cuda", help="cuda (the measurement) or cpu (a smoke test of this script)")
     args = ap.parse_args()
 

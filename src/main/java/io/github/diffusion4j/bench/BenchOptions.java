@@ -18,10 +18,12 @@ package io.github.diffusion4j.bench;
  * @param seed          seed of the model's initialisation and of every random draw
  * @param training      whether to measure training
  * @param sampling      whether to measure sampling
+ * @param profile       CUDA only: after the timed part, one more training step and one more model evaluation with
+ *                      every operation timed by events (GPU time per kernel and per cuBLAS/cuDNN call and shape)
  */
 public record BenchOptions(String model, int imageSize, int channels, int classes, int batchSize, int warmup,
                            int steps, int sampleBatch, int sampleSteps, int sampleRepeats, int evalRepeats, long seed,
-                           boolean training, boolean sampling) {
+                           boolean training, boolean sampling, boolean profile) {
     public BenchOptions {
         if (imageSize <= 0 || channels <= 0) throw new IllegalArgumentException("image size and channels must be positive");
         if (classes < 0) throw new IllegalArgumentException("--classes must be >= 0");

@@ -16,6 +16,7 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -157,6 +158,12 @@ public final class Benchmark {
                 long k = ++s;
                 step.run(x0, labels, k);
                 r.put("launches_per_step", launches(c.launches().minus(l0), 1));
+                if (o.profile()) {
+                    c.startProfile();
+                    long k2 = ++s;
+                    step.run(x0, labels, k2);
+                    r.put("profile_one_step", profile(c.stopProfile(), "training step"));
+                }
             }
         }
         return r;
@@ -197,6 +204,11 @@ public final class Benchmark {
                     CudaBackend.Launches l0 = c.launches();   // one more evaluation, untimed, to count its launches
                     denoiser.predict(x, t, labels);
                     r.put("launches_per_model_eval", launches(c.launches().minus(l0), 1));
+                    if (o.profile()) {
+                        c.startProfile();
+                        denoiser.predict(x, t, labels);
+                        r.put("profile_one_model_eval", profile(c.stopProfile(), "model evaluation"));
+                    }
                 }
                 progress.accept(String.format(Locale.ROOT, "  model evaluations: %s ms", java.util.Arrays.toString(evals)));
                 Stats es = Stats.of(evals);
@@ -227,6 +239,35 @@ public final class Benchmark {
         float[] l = new float[n];
         for (int i = 0; i < n; i++) l[i] = rng.nextInt(o.classes());
         return b.fromArray(l, n);
+    }
+
+    /**
+     * A profile as JSON (every operation: calls, total GPU ms, share of the summed time) and, through the progress
+     * output, a table of the operations that take 0.5 % or more.
+     */
+    private List<Map<String, Object>> profile(List<CudaBackend.OpTime> ops, String what) {
+        double total = 0;
+        for (CudaBackend.OpTime op : ops) total += op.millis();
+        progress.accept(String.format(Locale.ROOT, "profile of one %s (GPU time between events around each operation; "
+                + "%.3f ms in all):", what, total));
+        progress.accept(String.format(Locale.ROOT, "  %9s %6s %6s  %s", "ms", "%", "calls", "operation"));
+        List<Map<String, Object>> out = new ArrayList<>();
+        double shown = 0;
+        for (CudaBackend.OpTime op : ops) {
+            double pct = total > 0 ? 100.0 * op.millis() / total : 0;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("op", op.op());
+            m.put("calls", op.calls());
+            m.put("ms", Stats.round(op.millis()));
+            m.put("percent", Stats.round(pct));
+            out.add(m);
+            if (pct >= 0.5) {
+                shown += pct;
+                progress.accept(String.format(Locale.ROOT, "  %9.3f %6.2f %6d  %s", op.millis(), pct, op.calls(), op.op()));
+            }
+        }
+        progress.accept(String.format(Locale.ROOT, "  (%.1f %% of the time in the lines above)", shown));
+        return out;
     }
 
     /** Launches per step: our kernels, cuBLAS/cuDNN calls, memsets and device copies, and their total. */

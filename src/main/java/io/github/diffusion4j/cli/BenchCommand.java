@@ -71,6 +71,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-cudnn-benchmark", description = "GPU: choose convolution algorithms by cuDNN's heuristics "
             + "instead of timing them once per shape (default: timed, like the PyTorch twin's cudnn.benchmark).")
     boolean noCudnnBenchmark;
+    @Option(names = "--profile", description = "GPU: after the timed part, time every kernel and cuBLAS/cuDNN call of one "
+            + "more training step and model evaluation (a table on stderr, every operation in the JSON).")
+    boolean profile;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
     @Option(names = "--dump", paramLabel = "DIR", description = "Write a parity dump (weights, one batch, output, every "
@@ -107,7 +111,8 @@ public final class BenchCommand implements Callable<Integer> {
                 o = new BenchOptions(preset, size, channels, classes,
                         or(batchSize, gpuRun ? 128 : 16), or(warmup, gpuRun ? 5 : 1), or(steps, gpuRun ? 20 : 5),
                         or(sampleBatch, gpuRun ? 256 : 8), or(sampleSteps, gpuRun ? 50 : 10),
-                        or(sampleRepeats, gpuRun ? 3 : 2), or(evalRepeats, gpuRun ? 10 : 3), seed, !noTraining, !noSampling);
+                        or(sampleRepeats, gpuRun ? 3 : 2), or(evalRepeats, gpuRun ? 10 : 3), seed, !noTraining, !noSampling,
+                        profile);
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage());
             }

@@ -418,8 +418,10 @@ public final class CudaBackend implements Backend {
         CUfunction fn = new CUfunction();
         check(cuModuleGetFunction(fn, module, name), "cuModuleGetFunction(" + name + ")");
         KernelArgs args = new KernelArgs(name, sig, (a, grid, block, shared) -> {
+            if (profiling) profileBegin();
             int r = cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, shared, stream, a.params(), null);
             kernelLaunches++;
+            if (profiling) profileEnd(a.name());
             if (r != CUresult.CUDA_SUCCESS) fail(r, "cuLaunchKernel(" + a.name() + ", grid " + grid + ", block " + block + ")");
             if (options.syncEveryLaunch()) syncStream("kernel " + a.name());
         });
@@ -904,7 +906,9 @@ public final class CudaBackend implements Backend {
             emptyProduct(c, beta);
             return;
         }
+        if (profiling) profileBegin();
         Cublas.matmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, an(a), an(b), beta, a(c), gemmCompute);
+        if (profiling) profileEnd("cublasGemmEx " + m + "x" + n + "x" + k + (transA ? " A^T" : "") + (transB ? " B^T" : ""));
         afterLibraryCall("cublasGemmEx");
     }
 
@@ -926,8 +930,11 @@ public final class CudaBackend implements Backend {
             emptyProduct(c, beta);
             return;
         }
+        if (profiling) profileBegin();
         Cublas.batchedMatmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, an(a), an(b), beta, a(c), batch,
                 gemmCompute);
+        if (profiling) profileEnd("cublasGemmStridedBatchedEx " + batch + "x" + m + "x" + n + "x" + k
+                + (transA ? " A^T" : "") + (transB ? " B^T" : ""));
         afterLibraryCall("cublasGemmStridedBatchedEx");
     }
 
@@ -1043,7 +1050,9 @@ public final class CudaBackend implements Backend {
         if (y.numel() == 0) return;
         ConvPlan p = plan(key);
         long ws = workspace(p.fwdBytes());
+        if (profiling) profileBegin();
         Cudnn.convForward(cudnnHandle, p.handle(), a(x), a(w), a(y), ws, workspaceBytes(), 1f, 0f);
+        if (profiling) profileEnd("conv fwd " + profileLabel(key));
         afterLibraryCall("cudnnConvolutionForward");
         if (bias != null) addBias(y, y, bias);
     }
@@ -1054,7 +1063,9 @@ public final class CudaBackend implements Backend {
         if (dx.numel() == 0) return;
         ConvPlan p = plan(key);
         long ws = workspace(p.bwdDataBytes());
+        if (profiling) profileBegin();
         Cudnn.convBackwardData(cudnnHandle, p.handle(), a(w), a(dy), a(dx), ws, workspaceBytes(), 1f, 0f);
+        if (profiling) profileEnd("conv bwd-data " + profileLabel(key));
         afterLibraryCall("cudnnConvolutionBackwardData");
     }
 
@@ -1065,7 +1076,9 @@ public final class CudaBackend implements Backend {
         ConvPlan p = plan(key);
         long ws = workspace(p.bwdFilterBytes());
         // beta = 1: parameter gradients accumulate
+        if (profiling) profileBegin();
         Cudnn.convBackwardFilter(cudnnHandle, p.handle(), a(x), a(dy), a(dw), ws, workspaceBytes(), 1f, 1f);
+        if (profiling) profileEnd("conv bwd-filter " + profileLabel(key));
         afterLibraryCall("cudnnConvolutionBackwardFilter");
         if (dBias != null) biasGrad(dBias, dy);
     }
@@ -1393,6 +1406,81 @@ public final class CudaBackend implements Backend {
         return ms[0];
     }
 
+    // ------------------------------------------------------------------ GPU time per operation (bench --profile)
+
+    /** GPU time of one kind of operation over a profiled stretch: kernel name, or library call and shape. */
+    public record OpTime(String op, long calls, double millis) {}
+
+    private boolean profiling;
+    private final List<CUevent> profileEvents = new ArrayList<>();   // a pool, grown on demand, kept until close
+    private final List<String> profileLabels = new ArrayList<>();
+    private int profileCount;
+
+    /**
+     * Starts timing every kernel launch and cuBLAS/cuDNN call with a pair of events around it, until
+     * {@link #stopProfile}. Costs two event records per operation; off by default (one boolean test per launch).
+     */
+    public void startProfile() {
+        ensureContext();
+        if (profiling) throw new IllegalStateException("already profiling");
+        profiling = true;
+        profileCount = 0;
+        profileLabels.clear();
+    }
+
+    private void profileBegin() {
+        CUevent e;
+        if (profileCount < profileEvents.size()) {
+            e = profileEvents.get(profileCount);
+        } else {
+            e = new CUevent();
+            check(cuEventCreate(e, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
+            profileEvents.add(e);
+            events.add(e);   // destroyed with the others on close
+        }
+        check(cuEventRecord(e, stream), "cuEventRecord");
+        profileCount++;
+    }
+
+    private void profileEnd(String label) {
+        profileBegin();
+        profileLabels.add(label);
+    }
+
+    private static String profileLabel(ConvKey k) {
+        return k.n() + "x" + k.c() + "x" + k.h() + "x" + k.w() + " -> " + k.k() + "x" + k.ho() + "x" + k.wo() + " k"
+                + k.kh() + (k.stride() != 1 ? " s" + k.stride() : "");
+    }
+
+    /**
+     * Waits for the profiled work and returns each operation's calls and summed GPU time, largest first, followed
+     * by one entry {@code "(GPU idle between operations)"}: the time between one operation's end and the next one's
+     * start (memory operations, host waits and launch latency fall there).
+     */
+    public List<OpTime> stopProfile() {
+        if (!profiling) throw new IllegalStateException("not profiling");
+        profiling = false;
+        syncStream("cuStreamSynchronize (profile)");
+        Map<String, double[]> byOp = new HashMap<>();
+        float[] ms = {0f};
+        double idle = 0;
+        for (int i = 0; i < profileLabels.size(); i++) {
+            check(cuEventElapsedTime(ms, profileEvents.get(2 * i), profileEvents.get(2 * i + 1)), "cuEventElapsedTime");
+            double[] acc = byOp.computeIfAbsent(profileLabels.get(i), k -> new double[2]);
+            acc[0]++;
+            acc[1] += ms[0];
+            if (i > 0) {
+                check(cuEventElapsedTime(ms, profileEvents.get(2 * i - 1), profileEvents.get(2 * i)), "cuEventElapsedTime");
+                idle += ms[0];
+            }
+        }
+        List<OpTime> out = new ArrayList<>();
+        byOp.forEach((op, acc) -> out.add(new OpTime(op, (long) acc[0], acc[1])));
+        out.sort((x, y) -> Double.compare(y.millis(), x.millis()));
+        out.add(new OpTime("(GPU idle between operations)", Math.max(0, profileLabels.size() - 1), idle));
+        return out;
+    }
+
     /** Launches so far. */
     public Launches launches() {
         return new Launches(kernelLaunches, libraryCalls, memoryOps, hostSyncs);
@@ -1479,6 +1567,7 @@ public final class CudaBackend implements Backend {
             () -> {
                 for (CUevent e : events) check(cuEventDestroy(e), "cuEventDestroy");
                 events.clear();
+                profileEvents.clear();
             },
             () -> { if (streamCreated) check(cuStreamDestroy(stream), "cuStreamDestroy"); streamCreated = false; },
             () -> { if (moduleLoaded) check(cuModuleUnload(module), "cuModuleUnload"); moduleLoaded = false; },
