@@ -2,37 +2,90 @@
 // [N, C]): Backend.addBias / biasGrad / addPerSampleChannel / perSampleChannelSum / scaleShift /
 // scaleShiftBackward. CPU twins: the CpuBackend methods of the same names.
 //
-// Broadcast kernels are 1-D grid-stride over N*C*S. Reduction kernels use one block per output value with
-// blockDim.x a multiple of 32, accumulate in double in the CPU's per-element expression, and are deterministic.
+// Broadcast kernels are 1-D grid-stride over N*C*S (or over N*C*S/4 float4 groups, see d4j::vec4_ok). Reduction
+// kernels use one block per output value (per (n, c) plane for the per-channel sums, which a second pass adds up
+// over n) with blockDim.x a multiple of 32, accumulate in double in the CPU's per-element expression, and are
+// deterministic.
 #include "common.cuh"
 
-/** out[n,c,s] = in[n,c,s] + bias[c]. */
+/**
+ * out[n,c,s] = in[n,c,s] + bias[c]. Four elements per thread (float4) with 32-bit index arithmetic when
+ * S % 4 == 0, both pointers are 16-byte aligned and the tensor has fewer than 2^31 elements (d4j::vec4_ok);
+ * element by element otherwise. Either way each element is in + bias[c], as on the CPU.
+ */
 extern "C" __global__ void d4j_add_bias(float* out, const float* in, const float* bias, int N, int C, long long S) {
     long long total = (long long) N * C * S;
+    if (d4j::vec4_ok(S, total, out, in)) {
+        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2), c = (unsigned) C;
+        const float4* in4 = (const float4*) in;
+        float4* out4 = (float4*) out;
+        for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
+            float b = bias[(i / q) % c];
+            float4 v = in4[i];
+            v.x += b;
+            v.y += b;
+            v.z += b;
+            v.w += b;
+            out4[i] = v;
+        }
+        return;
+    }
     D4J_GRID_LOOP(i, total) out[i] = in[i] + bias[(int) ((i / S) % C)];
 }
 
 /**
- * dBias[c] += sum over n, s of dOut[n,c,s] (ACCUMULATES, as parameter gradients do).
- * Launch: gridDim.x = C.
+ * partial[k] = sum over s of in[k, s], in double (ASSIGNS), k in [0, NC): the first pass of a per-channel
+ * reduction over [N, C, S] (k = n C + c), d4j_channel_sums the second. Launch: gridDim.x = NC.
  */
-extern "C" __global__ void d4j_bias_grad(float* dBias, const float* dOut, int N, int C, long long S) {
+extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long long NC, long long S) {
     __shared__ double scratch[32];
-    int c = blockIdx.x;
-    if (c >= C) return;
+    long long k = blockIdx.x;
+    if (k >= NC) return;
+    const float* plane = in + k * S;
     double acc = 0.0;
-    for (int n = 0; n < N; n++) {
-        const float* plane = dOut + ((long long) n * C + c) * S;
-        for (long long i = threadIdx.x; i < S; i += blockDim.x) acc += (double) plane[i];
-    }
+    for (long long i = threadIdx.x; i < S; i += blockDim.x) acc += (double) plane[i];
     acc = d4j::block_sum(acc, scratch);
-    if (threadIdx.x == 0) dBias[c] += (float) acc;
+    if (threadIdx.x == 0) partial[k] = acc;
 }
 
-/** out[n,c,s] = in[n,c,s] + v[n,c] (v is [N, C]; NC = N*C). */
+/**
+ * The second pass: dstA[c] += (float) (sum over n of partials[n C + c]) and, when dstB is not null,
+ * dstB[c] += (float) (sum over n of partials[N C + n C + c]) (ACCUMULATE, as parameter gradients do). The sums
+ * run over n = 0, 1, ... in double, one thread per channel (1-D grid-stride over C), so the result is
+ * deterministic. Bias gradients: d4j_plane_sums then this; GroupNorm's: d4j_group_norm_param_partials then this.
+ */
+extern "C" __global__ void d4j_channel_sums(float* dstA, float* dstB, const double* partials, int N, int C) {
+    long long nc = (long long) N * C;
+    D4J_GRID_LOOP(c, C) {
+        double a = 0.0, b = 0.0;
+        for (int n = 0; n < N; n++) {
+            a += partials[(long long) n * C + c];
+            if (dstB != nullptr) b += partials[nc + (long long) n * C + c];
+        }
+        dstA[c] += (float) a;
+        if (dstB != nullptr) dstB[c] += (float) b;
+    }
+}
+
+/** out[n,c,s] = in[n,c,s] + v[n,c] (v is [N, C]; NC = N*C). Vectorised as d4j_add_bias. */
 extern "C" __global__ void d4j_add_per_sample_channel(float* out, const float* in, const float* v, long long NC,
                                                       long long S) {
     long long total = NC * S;
+    if (d4j::vec4_ok(S, total, out, in)) {
+        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2);
+        const float4* in4 = (const float4*) in;
+        float4* out4 = (float4*) out;
+        for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
+            float b = v[i / q];
+            float4 t = in4[i];
+            t.x += b;
+            t.y += b;
+            t.z += b;
+            t.w += b;
+            out4[i] = t;
+        }
+        return;
+    }
     D4J_GRID_LOOP(i, total) out[i] = in[i] + v[i / S];
 }
 

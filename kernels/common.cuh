@@ -19,6 +19,19 @@ __device__ __forceinline__ long long gstride() { return (long long) gridDim.x * 
 
 #define D4J_GRID_LOOP(i, n) for (long long i = ::d4j::gtid(); i < (long long) (n); i += ::d4j::gstride())
 
+/** 32-bit versions, for loops whose counts are known to be below 2^31 (no 64-bit division in the index maths). */
+__device__ __forceinline__ unsigned gtid32() { return blockIdx.x * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ unsigned gstride32() { return gridDim.x * blockDim.x; }
+
+/**
+ * Whether a kernel over `total` floats laid out as rows of S may work on float4 groups: S % 4 == 0 (a group never
+ * straddles two rows), fewer than 2^31 elements (32-bit indices, and i + stride cannot wrap), and 16-byte aligned
+ * pointers (arena and cuMemAlloc memory are; a view at an odd offset is not).
+ */
+__device__ __forceinline__ bool vec4_ok(long long S, long long total, const void* a, const void* b) {
+    return (S & 3) == 0 && total < (1LL << 31) && (((unsigned long long) a | (unsigned long long) b) & 15) == 0;
+}
+
 /** Sum over a warp (all 32 lanes active); the result is valid in every lane. */
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {

@@ -9,7 +9,9 @@
 //
 // Launch (all three kernels): blockDim.x a multiple of 32 (256 suggested);
 //   d4j_group_norm_forward / d4j_group_norm_backward_input: gridDim.x = N * G (one block per sample and group)
-//   d4j_group_norm_backward_params: gridDim.x = C (one block per channel, serial over samples like the CPU)
+//   d4j_group_norm_param_partials: gridDim.x = N * C (one block per sample and channel), then d4j_channel_sums
+// Group sizes (C / G) * S must be below 2^32 (the launcher checks): the channel of an element within its group is
+// found with 32-bit division.
 #include "common.cuh"
 
 namespace {
@@ -56,9 +58,10 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
         rstd[ng] = r;
     }
     int g = ng % G;
+    unsigned su = (unsigned) S;
     float* yg = y + base;
     for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-        int ch = g * cpg + (int) (i / S);
+        int ch = g * cpg + (int) ((unsigned) i / su);
         float a = gamma[ch] * r;
         float b = beta[ch] - m * a;
         float out = xg[i] * a + b;
@@ -67,38 +70,41 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
 }
 
 /**
- * dGamma[c] += sum over n, s of dy * (x - mean) * rstd; dBeta[c] += sum of dy (ACCUMULATE). With fuseSilu,
- * dy is first multiplied by silu'(groupnorm output). One block per channel.
+ * Per (sample, channel) partial sums of the parameter gradients, in double (ASSIGN):
+ *   partials[n C + c]       = sum over s of dy * (x - mean) * rstd   (the terms of dGamma[c])
+ *   partials[N C + n C + c] = sum over s of dy                       (the terms of dBeta[c])
+ * With fuseSilu, dy is first multiplied by silu'(groupnorm output). d4j_channel_sums (broadcast.cu) then adds
+ * them up over n into dGamma and dBeta (ACCUMULATE): one block per (n, c) plane instead of one per channel, so
+ * that a layer of 128 channels still fills the GPU. partials holds 2 N C doubles.
  */
-extern "C" __global__ void d4j_group_norm_backward_params(float* dGamma, float* dBeta, const float* dy,
-                                                          const float* x, const float* mean, const float* rstd,
-                                                          const float* gamma, const float* beta, int N, int C,
-                                                          long long S, int G, int fuseSilu) {
+extern "C" __global__ void d4j_group_norm_param_partials(double* partials, const float* dy, const float* x,
+                                                         const float* mean, const float* rstd, const float* gamma,
+                                                         const float* beta, int N, int C, long long S, int G,
+                                                         int fuseSilu) {
     __shared__ double scratch[32];
-    int ch = blockIdx.x;
-    if (ch >= C) return;
+    long long nc = blockIdx.x;
+    if (nc >= (long long) N * C) return;
+    int n = (int) (nc / C), ch = (int) (nc - (long long) n * C);
     int cpg = C / G, g = ch / cpg;
     float ga = gamma[ch], be = fuseSilu ? beta[ch] : 0.0f;
+    float m = mean[n * G + g], r = rstd[n * G + g];
+    long long base = nc * S;
     double accG = 0.0, accB = 0.0;
-    for (int n = 0; n < N; n++) {
-        float m = mean[n * G + g], r = rstd[n * G + g];
-        long long base = ((long long) n * C + ch) * S;
-        for (long long i = threadIdx.x; i < S; i += blockDim.x) {
-            float xv = x[base + i];
-            float d = dy[base + i];
-            if (fuseSilu) {
-                float a = ga * r;
-                d = d * silu_grad(xv * a + (be - m * a));
-            }
-            accG += (double) (d * (xv - m) * r);
-            accB += (double) d;
+    for (long long i = threadIdx.x; i < S; i += blockDim.x) {
+        float xv = x[base + i];
+        float d = dy[base + i];
+        if (fuseSilu) {
+            float a = ga * r;
+            d = d * silu_grad(xv * a + (be - m * a));
         }
+        accG += (double) (d * (xv - m) * r);
+        accB += (double) d;
     }
     accG = d4j::block_sum(accG, scratch);
     accB = d4j::block_sum(accB, scratch);
     if (threadIdx.x == 0) {
-        dGamma[ch] += (float) accG;
-        dBeta[ch] += (float) accB;
+        partials[nc] = accG;
+        partials[(long long) N * C + nc] = accB;
     }
 }
 
@@ -119,10 +125,11 @@ extern "C" __global__ void d4j_group_norm_backward_input(float* dx, const float*
     long long gsize = (long long) cpg * S;
     long long base = (long long) ng * gsize;
     float m = mean[ng], r = rstd[ng];
+    unsigned su = (unsigned) S;
 
     double s1 = 0.0, s2 = 0.0;
     for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-        int ch = gi * cpg + (int) (i / S);
+        int ch = gi * cpg + (int) ((unsigned) i / su);
         float gm = gamma[ch];
         float xv = x[base + i];
         float d = dy[base + i];
@@ -138,7 +145,7 @@ extern "C" __global__ void d4j_group_norm_backward_input(float* dx, const float*
     s2 = d4j::block_sum(s2, scratch);
     float a1 = (float) (s1 / (double) gsize), a2 = (float) (s2 / (double) gsize);
     for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-        int ch = gi * cpg + (int) (i / S);
+        int ch = gi * cpg + (int) ((unsigned) i / su);
         float gm = gamma[ch];
         float xv = x[base + i];
         float d = dy[base + i];

@@ -38,6 +38,20 @@ extern "C" __global__ void d4j_upsample_nearest2x_backward(float* dx, const floa
 extern "C" __global__ void d4j_copy_channels(float* dst, const float* src, int N, int dstC, int dstC0, int srcC,
                                              int srcC0, int count, long long S) {
     long long block = (long long) count * S, total = (long long) N * block;
+    // float4 groups with 32-bit indices when both whole tensors qualify (d4j::vec4_ok): every offset below is then
+    // a multiple of S, hence of 4
+    if (d4j::vec4_ok(S, (long long) N * (dstC > srcC ? dstC : srcC) * S, dst, src)) {
+        unsigned q = (unsigned) (block >> 2), total4 = (unsigned) (total >> 2);
+        unsigned dRow = (unsigned) ((long long) dstC * S >> 2), sRow = (unsigned) ((long long) srcC * S >> 2);
+        unsigned d0 = (unsigned) ((long long) dstC0 * S >> 2), s0 = (unsigned) ((long long) srcC0 * S >> 2);
+        const float4* src4 = (const float4*) src;
+        float4* dst4 = (float4*) dst;
+        for (unsigned o = d4j::gtid32(); o < total4; o += d4j::gstride32()) {
+            unsigned n = o / q, rem = o - n * q;
+            dst4[n * dRow + d0 + rem] = src4[n * sRow + s0 + rem];
+        }
+        return;
+    }
     D4J_GRID_LOOP(o, total) {
         long long n = o / block;
         long long rem = o - n * block;   // = c * S + s

@@ -271,6 +271,20 @@ public final class BackendConformance {
         ref.addPerSampleChannel(o.r, x.r, v.r);
         test.addPerSampleChannel(o.t, x.t, v.t);
         compare("addPerSampleChannel", o, 0);
+        // rows whose length divides by 4: the CUDA kernels take their float4 path (42 above takes the scalar one)
+        D x4 = randn(15, 3, 5, 4, 6), o4 = out(3, 5, 4, 6);
+        ref.addBias(o4.r, x4.r, bias.r);
+        test.addBias(o4.t, x4.t, bias.t);
+        compare("addBias [N,C,H,W], H*W = 24", o4, 0);
+        D v4 = randn(16, 3, 5);
+        o4 = out(3, 5, 4, 6);
+        ref.addPerSampleChannel(o4.r, x4.r, v4.r);
+        test.addPerSampleChannel(o4.t, x4.t, v4.t);
+        compare("addPerSampleChannel, H*W = 24", o4, 0);
+        D g4 = randn(17, 5);
+        ref.biasGrad(g4.r, x4.r);
+        test.biasGrad(g4.t, x4.t);
+        compare("biasGrad, H*W = 24", g4, tol.reduction());
         D dv = out(4, 5);
         ref.perSampleChannelSum(dv.r, x.r);
         test.perSampleChannelSum(dv.t, x.t);
@@ -500,6 +514,17 @@ public final class BackendConformance {
         test.splitChannels(new Tensor[] {s1.t, s2.t}, cat.t);
         compare("splitChannels 4+6 part 1", s1, 0);
         compare("splitChannels 4+6 part 2", s2, 0);
+        // rows of 8 (float4 path)
+        D q1 = randn(54, 3, 2, 2, 4), q2 = randn(55, 3, 5, 2, 4);
+        D cat4 = out(3, 7, 2, 4);
+        ref.concatChannels(cat4.r, q1.r, q2.r);
+        test.concatChannels(cat4.t, q1.t, q2.t);
+        compare("concatChannels 2+5, H*W = 8", cat4, 0);
+        D r1 = out(3, 3, 2, 4), r2 = out(3, 4, 2, 4);
+        ref.splitChannels(new Tensor[] {r1.r, r2.r}, cat4.r);
+        test.splitChannels(new Tensor[] {r1.t, r2.t}, cat4.t);
+        compare("splitChannels 3+4 part 1, H*W = 8", r1, 0);
+        compare("splitChannels 3+4 part 2, H*W = 8", r2, 0);
     }
 
     void oneHot() {

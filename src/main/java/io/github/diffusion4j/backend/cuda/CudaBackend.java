@@ -240,8 +240,8 @@ public final class CudaBackend implements Backend {
 
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
-            kNonfinite, kSumPerSample, kAddBias, kBiasGrad, kAddPerSampleChannel, kPerSampleChannelSum, kScaleShift,
-            kScaleShiftBackward, kGroupNorm, kGroupNormBackwardParams, kGroupNormBackwardInput, kSoftmax,
+            kNonfinite, kSumPerSample, kAddBias, kPlaneSums, kChannelSums, kAddPerSampleChannel, kPerSampleChannelSum, kScaleShift,
+            kScaleShiftBackward, kGroupNorm, kGroupNormParamPartials, kGroupNormBackwardInput, kSoftmax,
             kSoftmaxBackward, kRandn, kRand, kDropout, kUpsample, kUpsampleBackward, kCopyChannels,
             kTimestepEmbedding, kOneHot, kAdamw, kQSample, kDiffusionStep, kRepaintBlend, kMseLoss;
 
@@ -286,13 +286,14 @@ public final class CudaBackend implements Backend {
             kNonfinite = kernel(Kernels.NONFINITE_FLAG);
             kSumPerSample = kernel(Kernels.SUM_PER_SAMPLE);
             kAddBias = kernel(Kernels.ADD_BIAS);
-            kBiasGrad = kernel(Kernels.BIAS_GRAD);
+            kPlaneSums = kernel(Kernels.PLANE_SUMS);
+            kChannelSums = kernel(Kernels.CHANNEL_SUMS);
             kAddPerSampleChannel = kernel(Kernels.ADD_PER_SAMPLE_CHANNEL);
             kPerSampleChannelSum = kernel(Kernels.PER_SAMPLE_CHANNEL_SUM);
             kScaleShift = kernel(Kernels.SCALE_SHIFT);
             kScaleShiftBackward = kernel(Kernels.SCALE_SHIFT_BACKWARD);
             kGroupNorm = kernel(Kernels.GROUP_NORM_FORWARD);
-            kGroupNormBackwardParams = kernel(Kernels.GROUP_NORM_BACKWARD_PARAMS);
+            kGroupNormParamPartials = kernel(Kernels.GROUP_NORM_PARAM_PARTIALS);
             kGroupNormBackwardInput = kernel(Kernels.GROUP_NORM_BACKWARD_INPUT);
             kSoftmax = kernel(Kernels.SOFTMAX);
             kSoftmaxBackward = kernel(Kernels.SOFTMAX_BACKWARD);
@@ -527,6 +528,13 @@ public final class CudaBackend implements Backend {
     }
 
     private static int blocks(long n) { return LaunchConfig.blocks(n); }
+
+    /**
+     * Blocks of a kernel over {@code n} elements in rows of {@code rowLength} that works on float4 groups when it
+     * can (d4j::vec4_ok in common.cuh): a quarter of the threads when rows divide by 4. Either path is a grid-stride
+     * loop, so the result does not depend on the grid.
+     */
+    private static int vecBlocks(long n, long rowLength) { return blocks(rowLength % 4 == 0 ? (n + 3) / 4 : n); }
 
     // ------------------------------------------------------------------ Backend: identity
 
@@ -831,7 +839,7 @@ public final class CudaBackend implements Backend {
         if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
         long total = in.numel();
         if (total == 0) return;
-        kAddBias.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).i32(n).i32(c).i64(sp).launch(blocks(total), LaunchConfig.THREADS);
+        kAddBias.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).i32(n).i32(c).i64(sp).launch(vecBlocks(total, sp), LaunchConfig.THREADS);
     }
 
     @Override public void biasGrad(Tensor dBias, Tensor dOut) {
@@ -840,7 +848,12 @@ public final class CudaBackend implements Backend {
         long sp = dOut.shape().spatial();
         if (dBias.numel() != c) throw new IllegalArgumentException("bias grad " + dBias.shape() + " for " + dOut.shape());
         if (c == 0) return;
-        kBiasGrad.begin().ptr(a(dBias)).ptr(a(dOut)).i32(n).i32(c).i64(sp).launch(c, LaunchConfig.rowThreads(sp));
+        if (n == 0) return;
+        // per (n, c) plane sums in double, then per channel over n: N C blocks fill the GPU where C did not
+        long nc = (long) n * c;
+        long partials = arena.allocate(8 * nc).address();
+        kPlaneSums.begin().ptr(partials).ptr(a(dOut)).i64(nc).i64(sp).launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
+        kChannelSums.begin().ptr(a(dBias)).ptr(0L).ptr(partials).i32(n).i32(c).launch(blocks(c), LaunchConfig.THREADS);
     }
 
     @Override public void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
@@ -849,7 +862,7 @@ public final class CudaBackend implements Backend {
         long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
         if (v.numel() != nc) throw new IllegalArgumentException("per-channel vector " + v.shape() + " for " + in.shape());
         if (nc * sp == 0) return;
-        kAddPerSampleChannel.begin().ptr(a(out)).ptr(a(in)).ptr(a(v)).i64(nc).i64(sp).launch(blocks(nc * sp), LaunchConfig.THREADS);
+        kAddPerSampleChannel.begin().ptr(a(out)).ptr(a(in)).ptr(a(v)).i64(nc).i64(sp).launch(vecBlocks(nc * sp, sp), LaunchConfig.THREADS);
     }
 
     @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
@@ -1121,9 +1134,16 @@ public final class CudaBackend implements Backend {
         }
         if (gamma.numel() != c || beta.numel() != c) throw new IllegalArgumentException("groupNorm: gamma/beta need " + c + " values");
         if (x.numel() == 0) return;
+        checkGroupSize(c / groups * sp);
         kGroupNorm.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c)
                 .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
+    }
+
+    /** The GroupNorm kernels find an element's channel within its group with 32-bit division. */
+    private static void checkGroupSize(long elements) {
+        if (elements >= (1L << 32)) throw new IllegalArgumentException("groupNorm: a group of " + elements
+                + " elements is too large for the CUDA kernels (at most 2^32 - 1)");
     }
 
     /** beta == null: plain GroupNorm; otherwise dy is the gradient at silu(groupNorm(x)) (fuseSilu = 1). */
@@ -1136,12 +1156,16 @@ public final class CudaBackend implements Backend {
         long sp = x.shape().spatial();
         if (groups <= 0 || c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
         if (x.numel() == 0) return;
+        checkGroupSize(c / groups * sp);
         long betaPtr = an(beta);
         int fuse = beta == null ? 0 : 1;
         // parameter gradients first (they read dy), then dx (which may alias dy), as on the CPU
-        kGroupNormBackwardParams.begin().ptr(a(dGamma)).ptr(a(dBeta)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd))
+        long nc = (long) n * c;
+        long partials = arena.allocate(16 * nc).address();
+        kGroupNormParamPartials.begin().ptr(partials).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd))
                 .ptr(a(gamma)).ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
-                .launch(c, LaunchConfig.rowThreads(sp));
+                .launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
+        kChannelSums.begin().ptr(a(dGamma)).ptr(a(dBeta)).ptr(partials).i32(n).i32(c).launch(blocks(c), LaunchConfig.THREADS);
         kGroupNormBackwardInput.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
                 .ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
@@ -1241,7 +1265,7 @@ public final class CudaBackend implements Backend {
             long count = (long) n * pc * sp;
             if (count > 0) {
                 kCopyChannels.begin().ptr(a(out)).ptr(a(p)).i32(n).i32(cOut).i32(c0).i32(pc).i32(0).i32(pc).i64(sp)
-                        .launch(blocks(count), LaunchConfig.THREADS);
+                        .launch(vecBlocks(count, sp), LaunchConfig.THREADS);
             }
             c0 += pc;
         }
@@ -1263,7 +1287,7 @@ public final class CudaBackend implements Backend {
             long count = (long) n * pc * sp;
             if (count > 0) {
                 kCopyChannels.begin().ptr(a(p)).ptr(a(in)).i32(n).i32(pc).i32(0).i32(cIn).i32(c0).i32(pc).i64(sp)
-                        .launch(blocks(count), LaunchConfig.THREADS);
+                        .launch(vecBlocks(count, sp), LaunchConfig.THREADS);
             }
             c0 += pc;
         }

@@ -27,14 +27,15 @@ public final class Kernels {
     public static final String SUM_PER_SAMPLE = "d4j_sum_per_sample";
     // broadcast.cu
     public static final String ADD_BIAS = "d4j_add_bias";
-    public static final String BIAS_GRAD = "d4j_bias_grad";
+    public static final String PLANE_SUMS = "d4j_plane_sums";
+    public static final String CHANNEL_SUMS = "d4j_channel_sums";
     public static final String ADD_PER_SAMPLE_CHANNEL = "d4j_add_per_sample_channel";
     public static final String PER_SAMPLE_CHANNEL_SUM = "d4j_per_sample_channel_sum";
     public static final String SCALE_SHIFT = "d4j_scale_shift";
     public static final String SCALE_SHIFT_BACKWARD = "d4j_scale_shift_backward";
     // groupnorm.cu
     public static final String GROUP_NORM_FORWARD = "d4j_group_norm_forward";
-    public static final String GROUP_NORM_BACKWARD_PARAMS = "d4j_group_norm_backward_params";
+    public static final String GROUP_NORM_PARAM_PARTIALS = "d4j_group_norm_param_partials";
     public static final String GROUP_NORM_BACKWARD_INPUT = "d4j_group_norm_backward_input";
     // softmax.cu
     public static final String SOFTMAX = "d4j_softmax";
@@ -61,8 +62,8 @@ public final class Kernels {
 
     /** Every kernel above. */
     public static final List<String> ALL = List.of(FILL, COPY, AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
-            SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, BIAS_GRAD, ADD_PER_SAMPLE_CHANNEL,
-            PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD_PARAMS,
+            SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
+            PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_PARAM_PARTIALS,
             GROUP_NORM_BACKWARD_INPUT, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
             UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, Q_SAMPLE, DIFFUSION_STEP,
             REPAINT_BLEND, MSE_LOSS);
@@ -88,13 +89,14 @@ public final class Kernels {
             Map.entry(NONFINITE_FLAG, "ppj"),
             Map.entry(SUM_PER_SAMPLE, "ppij"),
             Map.entry(ADD_BIAS, "pppiij"),
-            Map.entry(BIAS_GRAD, "ppiij"),
+            Map.entry(PLANE_SUMS, "ppjj"),
+            Map.entry(CHANNEL_SUMS, "pppii"),
             Map.entry(ADD_PER_SAMPLE_CHANNEL, "pppjj"),
             Map.entry(PER_SAMPLE_CHANNEL_SUM, "ppjj"),
             Map.entry(SCALE_SHIFT, "ppppjj"),
             Map.entry(SCALE_SHIFT_BACKWARD, "ppppppjj"),
             Map.entry(GROUP_NORM_FORWARD, "ppppppiijifi"),
-            Map.entry(GROUP_NORM_BACKWARD_PARAMS, "ppppppppiijii"),
+            Map.entry(GROUP_NORM_PARAM_PARTIALS, "pppppppiijii"),
             Map.entry(GROUP_NORM_BACKWARD_INPUT, "pppppppiijii"),
             Map.entry(SOFTMAX, "ppji"),
             Map.entry(SOFTMAX_BACKWARD, "pppji"),
