@@ -67,6 +67,61 @@ extern "C" __global__ void d4j_channel_sums(float* dstA, float* dstB, const doub
     }
 }
 
+/**
+ * out[n,c,s] = (in[n,c,s] + bias[c]) + other[n,c,s]: d4j_add_bias then d4j_axpby(1, 1) in one pass, with the same
+ * rounding (a convolution's bias and a residual add). out may alias in, not other. Vectorised as d4j_add_bias.
+ */
+extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const float* bias, const float* other, int N,
+                                            int C, long long S) {
+    long long total = (long long) N * C * S;
+    if (d4j::vec4_ok(S, total, out, in) && d4j::vec4_ok(S, total, other, other)) {
+        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2), c = (unsigned) C;
+        const float4* in4 = (const float4*) in;
+        const float4* o4 = (const float4*) other;
+        float4* out4 = (float4*) out;
+        for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
+            float b = bias[(i / q) % c];
+            float4 v = in4[i], w = o4[i];
+            v.x = (v.x + b) + w.x;
+            v.y = (v.y + b) + w.y;
+            v.z = (v.z + b) + w.z;
+            v.w = (v.w + b) + w.w;
+            out4[i] = v;
+        }
+        return;
+    }
+    D4J_GRID_LOOP(i, total) out[i] = (in[i] + bias[(int) ((i / S) % C)]) + other[i];
+}
+
+/**
+ * out[n,c,s] = (in[n,c,s] + bias[c]) + v[n,c]: d4j_add_bias then d4j_add_per_sample_channel in one pass, with the
+ * same rounding (a convolution's bias and a time embedding). Vectorised as d4j_add_bias.
+ */
+extern "C" __global__ void d4j_add_bias_per_sample_channel(float* out, const float* in, const float* bias,
+                                                           const float* v, int N, int C, long long S) {
+    long long total = (long long) N * C * S;
+    if (d4j::vec4_ok(S, total, out, in)) {
+        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2), c = (unsigned) C;
+        const float4* in4 = (const float4*) in;
+        float4* out4 = (float4*) out;
+        for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
+            unsigned row = i / q;
+            float b = bias[row % c], e = v[row];
+            float4 t = in4[i];
+            t.x = (t.x + b) + e;
+            t.y = (t.y + b) + e;
+            t.z = (t.z + b) + e;
+            t.w = (t.w + b) + e;
+            out4[i] = t;
+        }
+        return;
+    }
+    D4J_GRID_LOOP(i, total) {
+        long long row = i / S;
+        out[i] = (in[i] + bias[(int) (row % C)]) + v[row];
+    }
+}
+
 /** out[n,c,s] = in[n,c,s] + v[n,c] (v is [N, C]; NC = N*C). Vectorised as d4j_add_bias. */
 extern "C" __global__ void d4j_add_per_sample_channel(float* out, const float* in, const float* v, long long NC,
                                                       long long S) {

@@ -40,6 +40,18 @@ public final class Conv2d {
         return y;
     }
 
+    /**
+     * The convolution without its bias, which the caller adds (fused with what follows, where the backend
+     * {@link Backend#fusesBiasAdds}); {@link #backward} is the same as after {@link #forward}.
+     */
+    public Tensor forwardBeforeBias(Tensor x) {
+        this.x = x;
+        Backend b = x.backend();
+        Tensor y = b.scratch(outputShape(x.shape()));
+        b.conv2d(y, x, weight.value(), null, stride, pad);
+        return y;
+    }
+
     /** Accumulates the parameter gradients and returns dL/dx. */
     public Tensor backward(Tensor dy) {
         return backward(dy, true);

@@ -41,7 +41,10 @@ public final class ResBlock {
     /** x [N, Cin, H, W], embAct = SiLU(temb) [N, embDim] → [N, Cout, H, W]. */
     public Tensor forward(Ctx ctx, Tensor x, Tensor embAct) {
         Backend b = x.backend();
-        Tensor h = conv1.forward(norm1.forward(x, true));
+        // where the backend fuses them, the convolutions' biases are added in one pass with what follows (the
+        // time embedding, the residual): the same rounding as addBias then add
+        boolean fuse = b.fusesBiasAdds() && conv1.bias != null && conv2.bias != null;
+        Tensor h = fuse && !scaleShift ? conv1.forwardBeforeBias(norm1.forward(x, true)) : conv1.forward(norm1.forward(x, true));
         Tensor e = embProj.forward(embAct);
         int n = x.dim(0);
         if (scaleShift) {
@@ -53,13 +56,15 @@ public final class ResBlock {
             b.scaleShift(h, normed2, scale, shift);
             h = act2.forward(h);
         } else {
-            b.addPerSampleChannel(h, h, e);
+            if (fuse) b.addBiasPerSampleChannel(h, h, conv1.bias.value(), e);
+            else b.addPerSampleChannel(h, h, e);
             h = norm2.forward(h, true);
         }
-        h = conv2.forward(dropout.forward(ctx, h));
+        h = fuse ? conv2.forwardBeforeBias(dropout.forward(ctx, h)) : conv2.forward(dropout.forward(ctx, h));
         Tensor s = skip != null ? skip.forward(x) : x;
         Tensor y = b.scratch(h.shape());
-        b.add(y, s, h);
+        if (fuse) b.addBiasAdd(y, h, conv2.bias.value(), s);
+        else b.add(y, s, h);
         return y;
     }
 

@@ -55,9 +55,12 @@ public final class SelfAttention {
         // out[d, i] = sum_j v[d, j] A[i, j]
         Tensor mixed = b.scratch(x.shape());
         b.batchedMatmul(mixed.reshape(stack(n, p)), v.reshape(stack(n, p)), attn, false, true, 1f, 0f);
-        Tensor h = proj.forward(mixed);
         Tensor y = b.scratch(x.shape());
-        b.add(y, x, h);
+        if (b.fusesBiasAdds() && proj.bias != null) {
+            b.addBiasAdd(y, proj.forwardBeforeBias(mixed), proj.bias.value(), x);   // the same rounding, one pass
+        } else {
+            b.add(y, x, proj.forward(mixed));
+        }
         return y;
     }
 

@@ -119,6 +119,31 @@ public interface Backend extends AutoCloseable {
     /** out[n,c,...] = in[n,c,...] + v[n,c]; v is [N, C]. */
     void addPerSampleChannel(Tensor out, Tensor in, Tensor v);
 
+    /**
+     * Whether {@link #addBiasAdd} and {@link #addBiasPerSampleChannel} are single passes here (layers use them, on a
+     * convolution computed without its bias, only then: the CPU adds a convolution's bias inside the convolution,
+     * and keeps doing so).
+     */
+    default boolean fusesBiasAdds() { return false; }
+
+    /**
+     * out = (in + bias[c]) + other elementwise, in is [N, C, *spatial]: {@link #addBias} then {@link #add} with
+     * the same rounding, in one pass where {@link #fusesBiasAdds}. out may alias in, not other.
+     */
+    default void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other) {
+        addBias(out, in, bias);
+        add(out, out, other);
+    }
+
+    /**
+     * out[n,c,...] = (in[n,c,...] + bias[c]) + v[n,c]: {@link #addBias} then {@link #addPerSampleChannel} with the
+     * same rounding, in one pass where {@link #fusesBiasAdds}. out may alias in.
+     */
+    default void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
+        addBias(out, in, bias);
+        addPerSampleChannel(out, out, v);
+    }
+
     /** dv[n,c] = sum over spatial of dOut[n,c,...] (assigns). */
     void perSampleChannelSum(Tensor dv, Tensor dOut);
 

@@ -281,6 +281,19 @@ public final class BackendConformance {
         ref.addPerSampleChannel(o4.r, x4.r, v4.r);
         test.addPerSampleChannel(o4.t, x4.t, v4.t);
         compare("addPerSampleChannel, H*W = 24", o4, 0);
+        // the fused forms (one pass on CUDA) against addBias then add / addPerSampleChannel: the same rounding
+        for (D xs : new D[] {x, x4}) {
+            int[] dims = xs.r.shape().dims();
+            String sp = " [" + dims[0] + "," + dims[1] + "," + dims[2] + "," + dims[3] + "]";
+            D other = randn(18, dims), ob = out(dims);
+            ref.addBiasAdd(ob.r, xs.r, bias.r, other.r);
+            test.addBiasAdd(ob.t, xs.t, bias.t, other.t);
+            compare("addBiasAdd" + sp, ob, 0);
+            D vv = randn(19, dims[0], dims[1]), ov = out(dims);
+            ref.addBiasPerSampleChannel(ov.r, xs.r, bias.r, vv.r);
+            test.addBiasPerSampleChannel(ov.t, xs.t, bias.t, vv.t);
+            compare("addBiasPerSampleChannel" + sp, ov, 0);
+        }
         D g4 = randn(17, 5);
         ref.biasGrad(g4.r, x4.r);
         test.biasGrad(g4.t, x4.t);

@@ -240,7 +240,7 @@ public final class CudaBackend implements Backend {
 
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
-            kNonfinite, kSumPerSample, kAddBias, kPlaneSums, kChannelSums, kAddPerSampleChannel, kPerSampleChannelSum, kScaleShift,
+            kNonfinite, kSumPerSample, kAddBias, kPlaneSums, kChannelSums, kAddPerSampleChannel, kAddBiasAdd, kAddBiasPerSampleChannel, kPerSampleChannelSum, kScaleShift,
             kScaleShiftBackward, kGroupNorm, kGroupNormParamPartials, kGroupNormBackwardInput, kSoftmax,
             kSoftmaxBackward, kRandn, kRand, kDropout, kUpsample, kUpsampleBackward, kCopyChannels,
             kTimestepEmbedding, kOneHot, kAdamw, kQSample, kDiffusionStep, kRepaintBlend, kMseLoss;
@@ -289,6 +289,8 @@ public final class CudaBackend implements Backend {
             kPlaneSums = kernel(Kernels.PLANE_SUMS);
             kChannelSums = kernel(Kernels.CHANNEL_SUMS);
             kAddPerSampleChannel = kernel(Kernels.ADD_PER_SAMPLE_CHANNEL);
+            kAddBiasAdd = kernel(Kernels.ADD_BIAS_ADD);
+            kAddBiasPerSampleChannel = kernel(Kernels.ADD_BIAS_PER_SAMPLE_CHANNEL);
             kPerSampleChannelSum = kernel(Kernels.PER_SAMPLE_CHANNEL_SUM);
             kScaleShift = kernel(Kernels.SCALE_SHIFT);
             kScaleShiftBackward = kernel(Kernels.SCALE_SHIFT_BACKWARD);
@@ -854,6 +856,34 @@ public final class CudaBackend implements Backend {
         long partials = arena.allocate(8 * nc).address();
         kPlaneSums.begin().ptr(partials).ptr(a(dOut)).i64(nc).i64(sp).launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
         kChannelSums.begin().ptr(a(dBias)).ptr(0L).ptr(partials).i32(n).i32(c).launch(blocks(c), LaunchConfig.THREADS);
+    }
+
+    @Override public boolean fusesBiasAdds() { return true; }
+
+    @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other) {
+        ensureContext();
+        sameSize(out, in);
+        sameSize(other, in);
+        int n = in.dim(0), c = in.shape().c();
+        long sp = in.shape().spatial();
+        if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
+        long total = in.numel();
+        if (total == 0) return;
+        kAddBiasAdd.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).ptr(a(other)).i32(n).i32(c).i64(sp)
+                .launch(vecBlocks(total, sp), LaunchConfig.THREADS);
+    }
+
+    @Override public void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
+        ensureContext();
+        sameSize(out, in);
+        int n = in.dim(0), c = in.shape().c();
+        long sp = in.shape().spatial();
+        if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
+        if (v.numel() != (long) n * c) throw new IllegalArgumentException("per-sample-channel values " + v.shape() + " for " + in.shape());
+        long total = in.numel();
+        if (total == 0) return;
+        kAddBiasPerSampleChannel.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).ptr(a(v)).i32(n).i32(c).i64(sp)
+                .launch(vecBlocks(total, sp), LaunchConfig.THREADS);
     }
 
     @Override public void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {

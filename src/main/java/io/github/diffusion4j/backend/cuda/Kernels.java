@@ -30,6 +30,8 @@ public final class Kernels {
     public static final String PLANE_SUMS = "d4j_plane_sums";
     public static final String CHANNEL_SUMS = "d4j_channel_sums";
     public static final String ADD_PER_SAMPLE_CHANNEL = "d4j_add_per_sample_channel";
+    public static final String ADD_BIAS_ADD = "d4j_add_bias_add";
+    public static final String ADD_BIAS_PER_SAMPLE_CHANNEL = "d4j_add_bias_per_sample_channel";
     public static final String PER_SAMPLE_CHANNEL_SUM = "d4j_per_sample_channel_sum";
     public static final String SCALE_SHIFT = "d4j_scale_shift";
     public static final String SCALE_SHIFT_BACKWARD = "d4j_scale_shift_backward";
@@ -63,6 +65,7 @@ public final class Kernels {
     /** Every kernel above. */
     public static final List<String> ALL = List.of(FILL, COPY, AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
+            ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_PARAM_PARTIALS,
             GROUP_NORM_BACKWARD_INPUT, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
             UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, Q_SAMPLE, DIFFUSION_STEP,
@@ -92,6 +95,8 @@ public final class Kernels {
             Map.entry(PLANE_SUMS, "ppjj"),
             Map.entry(CHANNEL_SUMS, "pppii"),
             Map.entry(ADD_PER_SAMPLE_CHANNEL, "pppjj"),
+            Map.entry(ADD_BIAS_ADD, "ppppiij"),
+            Map.entry(ADD_BIAS_PER_SAMPLE_CHANNEL, "ppppiij"),
             Map.entry(PER_SAMPLE_CHANNEL_SUM, "ppjj"),
             Map.entry(SCALE_SHIFT, "ppppjj"),
             Map.entry(SCALE_SHIFT_BACKWARD, "ppppppjj"),
