@@ -17,8 +17,11 @@
 #   5. parity: a CPU dump (tiny, 3 classes) and a strict-FP32 GPU dump (small) against PyTorch
 #   6. diffusion4j training with cuDNN's heuristics instead of timed algorithms (what autotuning buys)
 #   7. torch.compile, with what time is left
-#   8. bench/compare.py: the table for bench/README.md
+#   8. the diffusion4j training bench once more (its run-to-run spread)
+#   9. bench/compare.py: the table for bench/README.md
 # Knobs for a dry run against the CUDA emulator (no PyTorch): MODEL, BATCH, SAMPLE_BATCH, SAMPLE_STEPS, TRAIN_STEPS.
+# SKIP: phases to leave out, by number (e.g. SKIP="4 6 7" for a short rerun); PROFILE=1 adds `bench --profile`
+# (a per-operation GPU time table of one more training step and model evaluation, after the timed part).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${D4J_INNER:-}" ]; then
@@ -39,6 +42,9 @@ SAMPLE_BATCH=${SAMPLE_BATCH:-256}
 SAMPLE_STEPS=${SAMPLE_STEPS:-50}
 TRAIN_STEPS=${TRAIN_STEPS:-3300}
 DEADLINE=${DEADLINE_S:-540}
+SKIP=" ${SKIP:-} "
+want() { case "$SKIP" in *" $1 "*) say "$1. skipped (SKIP)"; return 1;; esac; return 0; }
+PROF=(); [ "${PROFILE:-0}" = 1 ] && PROF=(--profile)
 rm -rf "$W" "$RUNS" && mkdir -p "$W" "$RUNS" "$OUT"
 T0=$(date +%s)
 SUM="$OUT/summary.txt"
@@ -73,6 +79,7 @@ if ! grep -q '^backend auto -> cuda' "$W/probe.txt"; then
   exit 3
 fi
 
+if want 1; then
 say "1. gpu-tagged tests (timeout $(lim 190)s)"
 s=$(date +%s)
 timeout "$(lim 190)" java -jar .device/launcher/junit-platform-console-standalone-*.jar execute \
@@ -84,15 +91,16 @@ grep -E '^\[ +[0-9]+ tests (successful|failed|aborted|skipped) +\]' "$W/gpu-test
 grep -E '✘' "$W/gpu-tests.txt" | head -n 40 | tee -a "$SUM"
 grep -A3 -E '✘' "$W/gpu-tests.txt" | grep -E 'Exception|Error|expected' | head -n 30 | tee -a "$SUM"
 pack
+fi
 
 say "2. diffusion4j bench on cuda ($MODEL)"
 s=$(date +%s)
 timeout "$(lim 100)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling --json \
-  > "$W/d4j-train.json" 2> "$W/d4j-train.err"
+  "${PROF[@]}" > "$W/d4j-train.json" 2> "$W/d4j-train.err"
 note "d4j train bench: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-train.err" | tr '\n' ' ')"
 s=$(date +%s)
 timeout "$(lim 100)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --no-training --sample-batch "$SAMPLE_BATCH" \
-  --sample-steps "$SAMPLE_STEPS" --json > "$W/d4j-sample.json" 2> "$W/d4j-sample.err"
+  --sample-steps "$SAMPLE_STEPS" --json "${PROF[@]}" > "$W/d4j-sample.json" 2> "$W/d4j-sample.err"
 note "d4j sample bench: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-sample.err" | tr '\n' ' ')"
 pack
 
@@ -104,7 +112,7 @@ note "pytorch eager: exit $? after $(( $(date +%s) - s )) s, $(grep -c '^speed-j
 python3 bench/compare.py "$W" > "$W/summary.md" 2>&1 && tee -a "$SUM" < "$W/summary.md"
 pack
 
-if [ "$(left)" -gt 40 ]; then
+if [ "$(left)" -gt 40 ] && want 4; then
   say "4. the main job: train --device cuda (timeout $(lim 130)s), then sample --check-shapes"
   s=$(date +%s)
   timeout "$(lim 130)" "${J[@]}" $MAIN train --device cuda --steps "$TRAIN_STEPS" --out "$RUNS/gpu-default" \
@@ -127,7 +135,7 @@ if [ "$(left)" -gt 40 ]; then
   pack
 fi
 
-if [ "$(left)" -gt 40 ]; then
+if [ "$(left)" -gt 40 ] && want 5; then
   say "5. parity with PyTorch"
   timeout "$(lim 40)" "${J[@]}" $MAIN bench --device cpu --dump "$W/dump-cpu-tiny" --model tiny --classes 3 --batch-size 4 \
     > "$W/dump-cpu-tiny.txt" 2>&1
@@ -146,7 +154,7 @@ if [ "$(left)" -gt 40 ]; then
   pack
 fi
 
-if [ "$(left)" -gt 50 ]; then
+if [ "$(left)" -gt 50 ] && want 6; then
   say "6. diffusion4j training with cuDNN heuristics (no algorithm timing)"
   timeout "$(lim 60)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling \
     --no-cudnn-benchmark --json > "$W/d4j-train-heuristic.json" 2> "$W/d4j-train-heuristic.err"
@@ -154,17 +162,25 @@ if [ "$(left)" -gt 50 ]; then
   pack
 fi
 
-if [ "$(left)" -gt 70 ]; then
+if [ "$(left)" -gt 70 ] && want 7; then
   tc=$(( $(left) - 15 )); [ "$tc" -gt 150 ] && tc=150
   say "7. PyTorch torch.compile (timeout ${tc}s)"
   PYTHONUNBUFFERED=1 timeout "$tc" $PY bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
     --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --variants compile > "$W/pytorch-compile.txt" 2>&1
   note "compile: exit $?"
-else
+elif [ "$(left)" -le 70 ]; then
   say "7. torch.compile skipped: $(left)s left" | tee "$W/pytorch-compile.txt"
 fi
 
-say "8. summary"
+if [ "$(left)" -gt 60 ] && want 8; then
+  say "8. diffusion4j training bench again (run-to-run spread)"
+  timeout "$(lim 50)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling --json \
+    > "$W/d4j-train-repeat.json" 2> "$W/d4j-train-repeat.err"
+  note "repeat: exit $?; ms per step $($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["ms_per_step"]["median"])' "$W/d4j-train-repeat.json" 2>&1 | tail -n 1)"
+  pack
+fi
+
+say "9. summary"
 python3 bench/compare.py "$W" > "$W/summary.md" 2>&1
 tee -a "$SUM" < "$W/summary.md"
 pack
