@@ -833,15 +833,22 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ bias and broadcasts
 
-    @Override public void addBias(Tensor out, Tensor in, Tensor bias) {
+    /**
+     * The checks shared by the per-channel bias broadcasts over in [N, C, *spatial]: out of in's size, bias of C
+     * values. Returns whether there is anything to compute.
+     */
+    private boolean biasBroadcast(Tensor out, Tensor in, Tensor bias) {
         ensureContext();
         sameSize(out, in);
-        int n = in.dim(0), c = in.shape().c();
+        if (bias.numel() != in.shape().c()) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
+        return in.numel() != 0;
+    }
+
+    @Override public void addBias(Tensor out, Tensor in, Tensor bias) {
+        if (!biasBroadcast(out, in, bias)) return;
         long sp = in.shape().spatial();
-        if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
-        long total = in.numel();
-        if (total == 0) return;
-        kAddBias.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).i32(n).i32(c).i64(sp).launch(vecBlocks(total, sp), LaunchConfig.THREADS);
+        kAddBias.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).i32(in.dim(0)).i32(in.shape().c()).i64(sp)
+                .launch(vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
     }
 
     @Override public void biasGrad(Tensor dBias, Tensor dOut) {
@@ -849,8 +856,7 @@ public final class CudaBackend implements Backend {
         int n = dOut.dim(0), c = dOut.shape().c();
         long sp = dOut.shape().spatial();
         if (dBias.numel() != c) throw new IllegalArgumentException("bias grad " + dBias.shape() + " for " + dOut.shape());
-        if (c == 0) return;
-        if (n == 0) return;
+        if (n == 0 || c == 0) return;
         // per (n, c) plane sums in double, then per channel over n: N C blocks fill the GPU where C did not
         long nc = (long) n * c;
         long partials = arena.allocate(8 * nc).address();
@@ -861,29 +867,22 @@ public final class CudaBackend implements Backend {
     @Override public boolean fusesBiasAdds() { return true; }
 
     @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other) {
-        ensureContext();
-        sameSize(out, in);
+        boolean work = biasBroadcast(out, in, bias);
         sameSize(other, in);
-        int n = in.dim(0), c = in.shape().c();
+        if (!work) return;
         long sp = in.shape().spatial();
-        if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
-        long total = in.numel();
-        if (total == 0) return;
-        kAddBiasAdd.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).ptr(a(other)).i32(n).i32(c).i64(sp)
-                .launch(vecBlocks(total, sp), LaunchConfig.THREADS);
+        kAddBiasAdd.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).ptr(a(other)).i32(in.dim(0)).i32(in.shape().c()).i64(sp)
+                .launch(vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
     }
 
     @Override public void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
-        ensureContext();
-        sameSize(out, in);
+        boolean work = biasBroadcast(out, in, bias);
         int n = in.dim(0), c = in.shape().c();
-        long sp = in.shape().spatial();
-        if (bias.numel() != c) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
         if (v.numel() != (long) n * c) throw new IllegalArgumentException("per-sample-channel values " + v.shape() + " for " + in.shape());
-        long total = in.numel();
-        if (total == 0) return;
+        if (!work) return;
+        long sp = in.shape().spatial();
         kAddBiasPerSampleChannel.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).ptr(a(v)).i32(n).i32(c).i64(sp)
-                .launch(vecBlocks(total, sp), LaunchConfig.THREADS);
+                .launch(vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
     }
 
     @Override public void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
