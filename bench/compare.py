@@ -1,4 +1,4 @@
-"""Side-by-side table of a `bench/run-gpu-bench.sh` result folder (plain Python, no PyTorch):
+"""Side-by-side table of a `bench/gpu-all.sh` result folder (plain Python, no PyTorch):
 
     python3 bench/compare.py RESULT_DIR            # prints Markdown for bench/README.md
 

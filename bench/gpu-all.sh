@@ -93,6 +93,7 @@ grep -A3 -E '✘' "$W/gpu-tests.txt" | grep -E 'Exception|Error|expected' | head
 pack
 fi
 
+if want 2; then
 say "2. diffusion4j bench on cuda ($MODEL)"
 s=$(date +%s)
 timeout "$(lim 100)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling --json \
@@ -103,7 +104,9 @@ timeout "$(lim 100)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --no-t
   --sample-steps "$SAMPLE_STEPS" --json "${PROF[@]}" > "$W/d4j-sample.json" 2> "$W/d4j-sample.err"
 note "d4j sample bench: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-sample.err" | tr '\n' ' ')"
 pack
+fi
 
+if want 3; then
 say "3. PyTorch eager (timeout $(lim 100)s)"
 s=$(date +%s)
 PYTHONUNBUFFERED=1 timeout "$(lim 100)" $PY bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
@@ -111,6 +114,7 @@ PYTHONUNBUFFERED=1 timeout "$(lim 100)" $PY bench/pytorch/speed.py --model "$MOD
 note "pytorch eager: exit $? after $(( $(date +%s) - s )) s, $(grep -c '^speed-json' "$W/pytorch-eager.txt") variants"
 python3 bench/compare.py "$W" > "$W/summary.md" 2>&1 && tee -a "$SUM" < "$W/summary.md"
 pack
+fi
 
 if [ "$(left)" -gt 40 ] && want 4; then
   say "4. the main job: train --device cuda (timeout $(lim 130)s), then sample --check-shapes"
