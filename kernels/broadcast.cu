@@ -50,20 +50,39 @@ extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long
 
 /**
  * The second pass: dstA[c] += (float) (sum over n of partials[n C + c]) and, when dstB is not null,
- * dstB[c] += (float) (sum over n of partials[N C + n C + c]) (ACCUMULATE, as parameter gradients do). The sums
- * run over n = 0, 1, ... in double, one thread per channel (1-D grid-stride over C), so the result is
- * deterministic. Bias gradients: d4j_plane_sums then this; GroupNorm's: d4j_group_norm_param_partials then this.
+ * dstB[c] += (float) (sum over n of partials[N C + n C + c]) (ACCUMULATE, as parameter gradients do). Bias gradients:
+ * d4j_plane_sums then this; GroupNorm's: d4j_group_norm_param_partials then this.
+ *
+ * Launch: gridDim.x = ceil(C / 32), blockDim.x = 32 * L with L <= 32 (the launcher uses 1024). A block owns 32
+ * channels (lane = threadIdx.x % 32, so a warp reads 32 consecutive channels of one sample); slice j =
+ * threadIdx.x / 32 sums n = j, j + L, j + 2L, ... in double, and the L slice sums are then added in order j = 0 .. L-1.
+ * The result depends only on the data and L, so it is deterministic. (One thread per channel walking all N samples
+ * serially, as this kernel did before, took 4.6 ms of a 60 ms ddpm-cifar10 training step on an H200.)
  */
 extern "C" __global__ void d4j_channel_sums(float* dstA, float* dstB, const double* partials, int N, int C) {
+    __shared__ double sumA[32][32];
+    __shared__ double sumB[32][32];
+    int lane = threadIdx.x & 31, slice = threadIdx.x >> 5, slices = blockDim.x >> 5;
+    int c = blockIdx.x * 32 + lane;
     long long nc = (long long) N * C;
-    D4J_GRID_LOOP(c, C) {
-        double a = 0.0, b = 0.0;
-        for (int n = 0; n < N; n++) {
+    double a = 0.0, b = 0.0;
+    if (c < C) {
+        for (int n = slice; n < N; n += slices) {
             a += partials[(long long) n * C + c];
             if (dstB != nullptr) b += partials[nc + (long long) n * C + c];
         }
-        dstA[c] += (float) a;
-        if (dstB != nullptr) dstB[c] += (float) b;
+    }
+    sumA[slice][lane] = a;
+    sumB[slice][lane] = b;
+    __syncthreads();
+    if (slice == 0 && c < C) {
+        double ta = 0.0, tb = 0.0;
+        for (int j = 0; j < slices; j++) {
+            ta += sumA[j][lane];
+            tb += sumB[j][lane];
+        }
+        dstA[c] += (float) ta;
+        if (dstB != nullptr) dstB[c] += (float) tb;
     }
 }
 

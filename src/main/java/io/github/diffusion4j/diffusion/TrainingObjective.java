@@ -120,20 +120,83 @@ public final class TrainingObjective implements AutoCloseable {
     public record Batch(Tensor xt, Tensor timesteps, Tensor labels, Tensor target, int[] t, float[] weights) {}
 
     /**
-     * The loss of a batch.
+     * The loss of a batch. Only {@link #dOut} is ready at once: the per-sample values are copied to the host behind
+     * the queued work ({@link Backend#toHostLater}), and the first call of any other accessor waits for them. Read
+     * them after queueing the backward pass and the GPU keeps working meanwhile.
      *
-     * @param loss           (1/N) sum_n w_n mse_n
-     * @param dOut           dLoss/dModelOutput
-     * @param perSampleMse   mse_n (unweighted)
-     * @param perSampleLoss  w_n mse_n
-     * @param quartileLoss   mean of w_n mse_n over the samples with t in [qT/4, (q+1)T/4), NaN where there are none
-     * @param quartileMse    the same for the unweighted mse
-     * @param quartileCount  samples per quartile
+     * <ul>
+     * <li>{@link #loss}: (1/N) sum_n w_n mse_n
+     * <li>{@link #dOut}: dLoss/dModelOutput
+     * <li>{@link #perSampleMse}: mse_n (unweighted)
+     * <li>{@link #perSampleLoss}: w_n mse_n
+     * <li>{@link #quartileLoss}: mean of w_n mse_n over the samples with t in [qT/4, (q+1)T/4), NaN where there are
+     *     none
+     * <li>{@link #quartileMse}: the same for the unweighted mse
+     * <li>{@link #quartileCount}: samples per quartile
+     * </ul>
      */
-    public record LossResult(double loss, Tensor dOut, float[] perSampleMse, float[] perSampleLoss,
-                             double[] quartileLoss, double[] quartileMse, int[] quartileCount) {
+    public static final class LossResult {
+        private final Tensor dOut;
+        private final Backend.PendingCopy mse;
+        private final float[] weights;
+        private final int[] quartiles;
+        private double loss;
+        private float[] perSampleMse, perSampleLoss;
+        private double[] quartileLoss, quartileMse;
+        private int[] quartileCount;
+
+        LossResult(Tensor dOut, Backend.PendingCopy mse, float[] weights, int[] quartiles) {
+            this.dOut = dOut;
+            this.mse = mse;
+            this.weights = weights;
+            this.quartiles = quartiles;
+        }
+
+        private void resolve() {
+            if (perSampleMse != null) return;
+            float[] m = mse.get();
+            int n = quartiles.length;
+            float[] per = new float[n];
+            double total = 0;
+            double[] ql = new double[4], qm = new double[4];
+            int[] qc = new int[4];
+            for (int i = 0; i < n; i++) {
+                per[i] = weights[i] * m[i];
+                total += per[i];
+                int q = quartiles[i];
+                ql[q] += per[i];
+                qm[q] += m[i];
+                qc[q]++;
+            }
+            for (int q = 0; q < 4; q++) {
+                ql[q] = qc[q] == 0 ? Double.NaN : ql[q] / qc[q];
+                qm[q] = qc[q] == 0 ? Double.NaN : qm[q] / qc[q];
+            }
+            loss = total / n;
+            perSampleLoss = per;
+            quartileLoss = ql;
+            quartileMse = qm;
+            quartileCount = qc;
+            perSampleMse = m;
+        }
+
+        public Tensor dOut() { return dOut; }
+
+        public double loss() { resolve(); return loss; }
+
+        public float[] perSampleMse() { resolve(); return perSampleMse; }
+
+        public float[] perSampleLoss() { resolve(); return perSampleLoss; }
+
+        public double[] quartileLoss() { resolve(); return quartileLoss; }
+
+        public double[] quartileMse() { resolve(); return quartileMse; }
+
+        public int[] quartileCount() { resolve(); return quartileCount; }
+
         /** "loss", "mse" and, for the quartiles that have samples, "loss_q0" ... and "mse_q0" ... (improved-diffusion). */
         public Map<String, Double> metrics() {
+            resolve();
             Map<String, Double> m = new LinkedHashMap<>();
             double mseMean = 0;
             for (float v : perSampleMse) mseMean += v;
@@ -217,7 +280,10 @@ public final class TrainingObjective implements AutoCloseable {
         return new Batch(xt, timesteps, outLabels, target, t, w);
     }
 
-    /** The weighted MSE of the model output against the batch's target, its gradient, and quartile statistics. */
+    /**
+     * The weighted MSE of the model output against the batch's target, its gradient, and quartile statistics. Queues
+     * the work and returns: the host waits only when it reads the loss (see {@link LossResult}).
+     */
     public LossResult loss(Batch batch, Tensor modelOut) {
         if (!modelOut.shape().equals(batch.target().shape())) {
             throw new IllegalArgumentException("model output " + modelOut.shape() + " for target " + batch.target().shape());
@@ -226,24 +292,9 @@ public final class TrainingObjective implements AutoCloseable {
         int n = batch.t().length;
         b.copyFromHost(weightsBuf, batch.weights(), 0);
         b.mseLoss(mse, dOut, modelOut, batch.target(), weightsBuf, 1f / n);
-        float[] m = mse.toArray();
-        float[] per = new float[n];
-        double total = 0;
-        double[] ql = new double[4], qm = new double[4];
-        int[] qc = new int[4];
-        for (int i = 0; i < n; i++) {
-            per[i] = batch.weights()[i] * m[i];
-            total += per[i];
-            int q = quartile(batch.t()[i]);
-            ql[q] += per[i];
-            qm[q] += m[i];
-            qc[q]++;
-        }
-        for (int q = 0; q < 4; q++) {
-            ql[q] = qc[q] == 0 ? Double.NaN : ql[q] / qc[q];
-            qm[q] = qc[q] == 0 ? Double.NaN : qm[q] / qc[q];
-        }
-        return new LossResult(total / n, dOut, m, per, ql, qm, qc);
+        int[] quartiles = new int[n];
+        for (int i = 0; i < n; i++) quartiles[i] = quartile(batch.t()[i]);
+        return new LossResult(dOut, b.toHostLater(mse), batch.weights(), quartiles);
     }
 
     private void ensureBuffers(Backend b, Shape shape) {

@@ -62,6 +62,23 @@ public interface Backend extends AutoCloseable {
     /** Copies the tensor into {@code dst} starting at {@code dstOffset}. */
     void copyToHost(float[] dst, int dstOffset, Tensor t);
 
+    /** The values of a device-to-host copy that may still be in flight ({@link #toHostLater}). */
+    interface PendingCopy {
+        /** The values, waiting for the copy if it has not finished yet (the first call; later calls return them). */
+        float[] get();
+    }
+
+    /**
+     * Starts copying the tensor to the host and returns without waiting: {@link PendingCopy#get} later gives the
+     * values the tensor holds at this point of the queued work, whatever is queued after it (the tensor may be
+     * overwritten at once). A training step reads its loss this way after it has queued the backward pass, so the
+     * GPU never waits for the host in between. Read the result before the backend is closed. The default copies now.
+     */
+    default PendingCopy toHostLater(Tensor t) {
+        float[] values = toHost(t);
+        return () -> values;
+    }
+
     /** Waits until all queued work is finished (a no-op on the CPU). */
     default void synchronize() {}
 

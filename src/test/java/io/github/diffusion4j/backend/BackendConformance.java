@@ -298,6 +298,12 @@ public final class BackendConformance {
         ref.biasGrad(g4.r, x4.r);
         test.biasGrad(g4.t, x4.t);
         compare("biasGrad, H*W = 24", g4, tol.reduction());
+        // more than 32 samples and channels: the CUDA second pass splits the channels over blocks of 32 and the
+        // samples over 32 slices, with a partial last block
+        D xw = randn(20, 37, 70, 2, 3), gw = randn(21, 70);
+        ref.biasGrad(gw.r, xw.r);
+        test.biasGrad(gw.t, xw.t);
+        compare("biasGrad, N = 37, C = 70", gw, tol.reduction());
         D dv = out(4, 5);
         ref.perSampleChannelSum(dv.r, x.r);
         test.perSampleChannelSum(dv.t, x.t);
@@ -430,6 +436,17 @@ public final class BackendConformance {
         compare("groupNormBackward dx", dx, tol.norm());
         compare("groupNormBackward dGamma (accumulates)", dg, tol.norm());
         compare("groupNormBackward dBeta (accumulates)", dbt, tol.norm());
+        // more than 32 samples and channels (the per-channel pass of dGamma and dBeta over several blocks)
+        int ng = 35, cg = 40, gg = 8;
+        D xg = uniform(42, -2f, 3f, ng, cg, 2, 3), gammag = randn(43, cg), betag = randn(44, cg);
+        D yg = out(ng, cg, 2, 3), meang = out(ng * gg), rstdg = out(ng * gg);
+        ref.groupNorm(yg.r, meang.r, rstdg.r, xg.r, gammag.r, betag.r, gg, 1e-5f);
+        D dyg = randn(45, ng, cg, 2, 3), dxg = out(ng, cg, 2, 3), dgg = randn(46, cg), dbg = randn(47, cg);
+        D meangR = host(meang.r.toArray(), ng * gg), rstdgR = host(rstdg.r.toArray(), ng * gg);
+        ref.groupNormBackward(dxg.r, dgg.r, dbg.r, dyg.r, xg.r, meangR.r, rstdgR.r, gammag.r, gg);
+        test.groupNormBackward(dxg.t, dgg.t, dbg.t, dyg.t, xg.t, meangR.t, rstdgR.t, gammag.t, gg);
+        compare("groupNormBackward dGamma, N = 35, C = 40", dgg, tol.norm());
+        compare("groupNormBackward dBeta, N = 35, C = 40", dbg, tol.norm());
         // [N, C] input (no spatial axes), one group per channel
         D x2 = randn(42, 5, 12), y2 = out(5, 12), m2 = out(5 * 12), r2 = out(5 * 12);
         ref.groupNorm(y2.r, m2.r, r2.r, x2.r, gamma.r, beta.r, 12, 1e-5f);

@@ -213,6 +213,8 @@ public final class CudaBackend implements Backend {
     private final Pointer ring = new Pointer();
     private final CUevent[] ringEvents = new CUevent[RING_SLOTS];
     private final boolean[] ringPending = new boolean[RING_SLOTS];
+    /** The unread device-to-host copy that landed in each slot (toHostLater), or null. */
+    private final RingCopy[] ringOwners = new RingCopy[RING_SLOTS];
     private java.nio.FloatBuffer ringFloats;
     private int ringNext;
     private boolean ringAllocated;
@@ -648,14 +650,7 @@ public final class CudaBackend implements Backend {
 
     /** A copy of at most one ring slot: waits only if the stream has not yet read that slot's previous contents. */
     private void copySmallFromHost(Tensor dst, float[] src, int srcOffset, int n) {
-        int slot = ringNext;
-        ringNext = (ringNext + 1) % RING_SLOTS;
-        if (ringPending[slot]) {
-            int q = cuEventQuery(ringEvents[slot]);
-            if (q == CUresult.CUDA_ERROR_NOT_READY) syncEvent(ringEvents[slot], "cuEventSynchronize");
-            else check(q, "cuEventQuery");
-            ringPending[slot] = false;
-        }
+        int slot = takeRingSlot();
         ringFloats.clear();
         ringFloats.position(slot * RING_SLOT_FLOATS);
         ringFloats.put(src, srcOffset, n);
@@ -663,6 +658,67 @@ public final class CudaBackend implements Backend {
                 4L * n, stream), "cuMemcpyHtoDAsync");
         check(cuEventRecord(ringEvents[slot], stream), "cuEventRecord");
         ringPending[slot] = true;
+    }
+
+    /**
+     * The next ring slot, free to be written: a device-to-host copy that landed there and has not been read is read
+     * first (into its own array), and a copy the stream has not reached yet is waited for.
+     */
+    private int takeRingSlot() {
+        int slot = ringNext;
+        ringNext = (ringNext + 1) % RING_SLOTS;
+        if (ringOwners[slot] != null) ringOwners[slot].get();
+        awaitRingSlot(slot);
+        return slot;
+    }
+
+    private void awaitRingSlot(int slot) {
+        if (!ringPending[slot]) return;
+        int q = cuEventQuery(ringEvents[slot]);
+        if (q == CUresult.CUDA_ERROR_NOT_READY) syncEvent(ringEvents[slot], "cuEventSynchronize");
+        else check(q, "cuEventQuery");
+        ringPending[slot] = false;
+    }
+
+    /**
+     * Small tensors (at most one ring slot, e.g. a step's per-sample losses) are copied into a pinned ring slot behind
+     * the queued work; the host waits only when it reads them. Larger ones are copied at once.
+     */
+    @Override public PendingCopy toHostLater(Tensor t) {
+        ensureContext();
+        long n = t.numel();
+        if (n == 0 || n > RING_SLOT_FLOATS) return Backend.super.toHostLater(t);
+        d2hCount++;
+        d2hBytes += 4 * n;
+        int slot = takeRingSlot();
+        check(cuMemcpyDtoHAsync(ring.withByteOffset(4L * slot * RING_SLOT_FLOATS), storage(t).pointer(t.offset()),
+                4L * n, stream), "cuMemcpyDtoHAsync");
+        check(cuEventRecord(ringEvents[slot], stream), "cuEventRecord");
+        ringPending[slot] = true;
+        RingCopy c = new RingCopy(slot, (int) n);
+        ringOwners[slot] = c;
+        return c;
+    }
+
+    /** A device-to-host copy into ring slot {@code slot}; read out (and the slot released) on the first get(). */
+    private final class RingCopy implements PendingCopy {
+        private final int slot, n;
+        private float[] values;
+
+        RingCopy(int slot, int n) {
+            this.slot = slot;
+            this.n = n;
+        }
+
+        @Override public float[] get() {
+            if (values != null) return values;
+            ensureContext();
+            awaitRingSlot(slot);
+            float[] v = new float[n];
+            ringFloats.get(slot * RING_SLOT_FLOATS, v);
+            ringOwners[slot] = null;
+            return values = v;
+        }
     }
 
     /** Waits until the last host-to-device copy has read the staging buffer. */
@@ -861,8 +917,17 @@ public final class CudaBackend implements Backend {
         long nc = (long) n * c;
         long partials = arena.allocate(8 * nc).address();
         kPlaneSums.begin().ptr(partials).ptr(a(dOut)).i64(nc).i64(sp).launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
-        kChannelSums.begin().ptr(a(dBias)).ptr(0L).ptr(partials).i32(n).i32(c).launch(blocks(c), LaunchConfig.THREADS);
+        channelSums(a(dBias), 0L, partials, n, c);
     }
+
+    /** d4j_channel_sums: the per-channel second pass of bias and GroupNorm parameter gradients (see the kernel). */
+    private void channelSums(long dstA, long dstB, long partials, int n, int c) {
+        kChannelSums.begin().ptr(dstA).ptr(dstB).ptr(partials).i32(n).i32(c)
+                .launch((c + 31) / 32, CHANNEL_SUMS_THREADS);
+    }
+
+    /** 32 channels times 32 slices of the samples per block of d4j_channel_sums. */
+    private static final int CHANNEL_SUMS_THREADS = 1024;
 
     @Override public boolean fusesBiasAdds() { return true; }
 
@@ -1194,7 +1259,7 @@ public final class CudaBackend implements Backend {
         kGroupNormParamPartials.begin().ptr(partials).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd))
                 .ptr(a(gamma)).ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
-        kChannelSums.begin().ptr(a(dGamma)).ptr(a(dBeta)).ptr(partials).i32(n).i32(c).launch(blocks(c), LaunchConfig.THREADS);
+        channelSums(a(dGamma), a(dBeta), partials, n, c);
         kGroupNormBackwardInput.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
                 .ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));

@@ -72,6 +72,43 @@ class CudaBackendGpuTest {
         }
     }
 
+    /**
+     * toHostLater copies behind the queued work without waiting: each result holds the tensor's values at the point
+     * where it was queued, though the tensor is overwritten right after, and more copies than ring slots in flight
+     * (the oldest unread ones are read out before their slot is reused) lose nothing. A large tensor is copied at
+     * once.
+     */
+    @Test void toHostLaterKeepsTheValuesOfItsPointInTheStream() {
+        int copies = 40, n = 100;
+        gpu.synchronize();
+        CudaBackend.Launches before = gpu.launches();
+        try (Tensor t = gpu.zeros(Shape.of(n))) {
+            io.github.diffusion4j.tensor.Backend.PendingCopy[] pending = new io.github.diffusion4j.tensor.Backend.PendingCopy[copies];
+            for (int i = 0; i < copies; i++) {
+                gpu.fill(t, i + 0.5f);
+                pending[i] = gpu.toHostLater(t);
+                if (i == 15) assertEquals(0, gpu.launches().minus(before).hostSyncs(), "16 copies queued without a wait");
+            }
+            gpu.fill(t, -1f);
+            for (int i = copies - 1; i >= 0; i--) {   // newest first: the older ones were read out when their slot was reused
+                float[] v = pending[i].get();
+                assertEquals(n, v.length);
+                for (float x : v) assertEquals(i + 0.5f, x, "copy " + i);
+                assertTrue(v == pending[i].get(), "a second get returns the same values");
+            }
+        }
+        int big = (16 << 10) + 1;
+        try (Tensor t = gpu.zeros(Shape.of(big))) {
+            gpu.fill(t, 3f);
+            io.github.diffusion4j.tensor.Backend.PendingCopy p = gpu.toHostLater(t);
+            gpu.fill(t, 4f);
+            float[] v = p.get();
+            assertEquals(big, v.length);
+            assertEquals(3f, v[0]);
+            assertEquals(3f, v[big - 1]);
+        }
+    }
+
     @Test void arenaTensorsExpireAtBeginStepOwnedTensorsDoNot() {
         gpu.beginStep();
         Tensor act = gpu.scratch(Shape.of(1000));
