@@ -35,17 +35,44 @@ extern "C" __global__ void d4j_add_bias(float* out, const float* in, const float
 
 /**
  * partial[k] = sum over s of in[k, s], in double (ASSIGNS), k in [0, NC): the first pass of a per-channel
- * reduction over [N, C, S] (k = n C + c), d4j_channel_sums the second. Launch: gridDim.x = NC.
+ * reduction over [N, C, S] (k = n C + c), d4j_channel_sums the second.
+ *
+ * Planes of at most 8 elements (a Linear layer's bias: S = 1) take one thread each; larger ones one warp each, with
+ * no block-wide barrier (the earlier one-block-per-plane form spent most of its time in block reductions of 16 to
+ * 1024 elements). Either way the order of the additions depends only on S and on the plane's alignment, so the
+ * result is deterministic. Launch: blockDim.x a multiple of 32; any grid (grid-stride over threads or warps); the
+ * launcher uses 256 threads and ceil(NC / 256) blocks for S <= 8, ceil(NC / 8) otherwise.
  */
 extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long long NC, long long S) {
-    __shared__ double scratch[32];
-    long long k = blockIdx.x;
-    if (k >= NC) return;
-    const float* plane = in + k * S;
-    double acc = 0.0;
-    for (long long i = threadIdx.x; i < S; i += blockDim.x) acc += (double) plane[i];
-    acc = d4j::block_sum(acc, scratch);
-    if (threadIdx.x == 0) partial[k] = acc;
+    if (S <= 8) {
+        D4J_GRID_LOOP(k, NC) {
+            const float* plane = in + k * S;
+            double acc = 0.0;
+            for (long long i = 0; i < S; i++) acc += (double) plane[i];
+            partial[k] = acc;
+        }
+        return;
+    }
+    int lane = threadIdx.x & 31;
+    long long warps = d4j::gstride() >> 5;
+    for (long long k = d4j::gtid() >> 5; k < NC; k += warps) {   // uniform within a warp
+        const float* plane = in + k * S;
+        double acc = 0.0;
+        if ((S & 3) == 0 && ((unsigned long long) plane & 15) == 0) {
+            const float4* p4 = (const float4*) plane;
+            for (long long j = lane; j < (S >> 2); j += 32) {
+                float4 v = p4[j];
+                acc += (double) v.x;
+                acc += (double) v.y;
+                acc += (double) v.z;
+                acc += (double) v.w;
+            }
+        } else {
+            for (long long i = lane; i < S; i += 32) acc += (double) plane[i];
+        }
+        acc = d4j::warp_sum(acc);
+        if (lane == 0) partial[k] = acc;
+    }
 }
 
 /**

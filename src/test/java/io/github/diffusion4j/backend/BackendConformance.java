@@ -304,6 +304,16 @@ public final class BackendConformance {
         ref.biasGrad(gw.r, xw.r);
         test.biasGrad(gw.t, xw.t);
         compare("biasGrad, N = 37, C = 70", gw, tol.reduction());
+        // the per-plane pass's other paths on CUDA: a thread per plane ([N, C]: one element each) and a warp per plane
+        // whose lanes go round more than once (48 float4 groups)
+        D g2 = randn(22, 5);
+        ref.biasGrad(g2.r, x2.r);
+        test.biasGrad(g2.t, x2.t);
+        compare("biasGrad [N,C]", g2, tol.reduction());
+        D xl = randn(23, 3, 5, 12, 16), gl = randn(24, 5);
+        ref.biasGrad(gl.r, xl.r);
+        test.biasGrad(gl.t, xl.t);
+        compare("biasGrad, H*W = 192", gl, tol.reduction());
         D dv = out(4, 5);
         ref.perSampleChannelSum(dv.r, x.r);
         test.perSampleChannelSum(dv.t, x.t);

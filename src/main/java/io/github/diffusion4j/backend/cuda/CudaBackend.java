@@ -157,16 +157,18 @@ public final class CudaBackend implements Backend {
      * Work put on the stream so far: our kernel launches, cuBLAS/cuDNN calls (each one or more kernels of theirs) and
      * driver memsets / device-to-device copies. Per training or sampling step this is the launch overhead the host
      * pays; it should not grow with the batch size. {@code hostSyncs}: times the host waited for the stream (each
-     * scalar or array read, the staging buffer, timers).
+     * scalar or array read, the staging buffer, timers) and {@code hostWaitNanos} the wall time it spent waiting there:
+     * the rest of a step's wall time is the host issuing work (Java, JNI, the driver), which the GPU hides only while
+     * it has queued work to run.
      */
-    public record Launches(long kernels, long libraryCalls, long memoryOps, long hostSyncs) {
+    public record Launches(long kernels, long libraryCalls, long memoryOps, long hostSyncs, long hostWaitNanos) {
         /** Work items put on the stream (host synchronisations not included). */
         public long total() { return kernels + libraryCalls + memoryOps; }
 
         /** The launches since {@code earlier}. */
         public Launches minus(Launches earlier) {
             return new Launches(kernels - earlier.kernels, libraryCalls - earlier.libraryCalls, memoryOps - earlier.memoryOps,
-                    hostSyncs - earlier.hostSyncs);
+                    hostSyncs - earlier.hostSyncs, hostWaitNanos - earlier.hostWaitNanos);
         }
     }
 
@@ -238,7 +240,7 @@ public final class CudaBackend implements Backend {
     private final List<CUevent> events = new ArrayList<>();
     private boolean closed;
     private long h2dCount, h2dBytes, d2hCount, d2hBytes;
-    private long kernelLaunches, libraryCalls, memoryOps, hostSyncs;
+    private long kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos;
 
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
@@ -630,7 +632,10 @@ public final class CudaBackend implements Backend {
     private void syncStream(String what) {
         hostSyncs++;
         if (TRACE_SYNCS) traceSync(what);
-        check(cuStreamSynchronize(stream), what);
+        long t0 = System.nanoTime();
+        int r = cuStreamSynchronize(stream);
+        hostWaitNanos += System.nanoTime() - t0;
+        check(r, what);
         java.util.Arrays.fill(ringPending, false);   // the stream has read every slot
     }
 
@@ -638,7 +643,10 @@ public final class CudaBackend implements Backend {
     private void syncEvent(CUevent e, String what) {
         hostSyncs++;
         if (TRACE_SYNCS) traceSync(what);
-        check(cuEventSynchronize(e), what);
+        long t0 = System.nanoTime();
+        int r = cuEventSynchronize(e);
+        hostWaitNanos += System.nanoTime() - t0;
+        check(r, what);
     }
 
     private static void traceSync(String what) {
@@ -916,7 +924,9 @@ public final class CudaBackend implements Backend {
         // per (n, c) plane sums in double, then per channel over n: N C blocks fill the GPU where C did not
         long nc = (long) n * c;
         long partials = arena.allocate(8 * nc).address();
-        kPlaneSums.begin().ptr(partials).ptr(a(dOut)).i64(nc).i64(sp).launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
+        // a thread per plane of at most 8 elements, else a warp per plane (8 per block of 256)
+        long units = sp <= 8 ? nc : (nc + 7) / 8 * LaunchConfig.THREADS;
+        kPlaneSums.begin().ptr(partials).ptr(a(dOut)).i64(nc).i64(sp).launch(blocks(units), LaunchConfig.THREADS);
         channelSums(a(dBias), 0L, partials, n, c);
     }
 
@@ -1601,7 +1611,7 @@ public final class CudaBackend implements Backend {
 
     /** Launches so far. */
     public Launches launches() {
-        return new Launches(kernelLaunches, libraryCalls, memoryOps, hostSyncs);
+        return new Launches(kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos);
     }
 
     /** Host-device copies so far. */
