@@ -78,7 +78,7 @@ extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long
 /**
  * The second pass: dstA[c] += (float) (sum over n of partials[n C + c]) and, when dstB is not null,
  * dstB[c] += (float) (sum over n of partials[N C + n C + c]) (ACCUMULATE, as parameter gradients do). Bias gradients:
- * d4j_plane_sums then this; GroupNorm's: d4j_group_norm_param_partials then this.
+ * d4j_plane_sums then this; GroupNorm's: d4j_group_norm_backward then this.
  *
  * Launch: gridDim.x = ceil(C / 32), blockDim.x = 32 * L with L <= 32 (the launcher uses 1024). A block owns 32
  * channels (lane = threadIdx.x % 32, so a warp reads 32 consecutive channels of one sample); slice j =

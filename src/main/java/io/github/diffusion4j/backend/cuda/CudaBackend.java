@@ -245,7 +245,7 @@ public final class CudaBackend implements Backend {
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
             kNonfinite, kSumPerSample, kAddBias, kPlaneSums, kChannelSums, kAddPerSampleChannel, kAddBiasAdd, kAddBiasPerSampleChannel, kPerSampleChannelSum, kScaleShift,
-            kScaleShiftBackward, kGroupNorm, kGroupNormParamPartials, kGroupNormBackwardInput, kSoftmax,
+            kScaleShiftBackward, kGroupNorm, kGroupNormBackward, kSoftmax,
             kSoftmaxBackward, kRandn, kRand, kDropout, kUpsample, kUpsampleBackward, kCopyChannels,
             kTimestepEmbedding, kOneHot, kAdamw, kQSample, kDiffusionStep, kRepaintBlend, kMseLoss;
 
@@ -299,8 +299,7 @@ public final class CudaBackend implements Backend {
             kScaleShift = kernel(Kernels.SCALE_SHIFT);
             kScaleShiftBackward = kernel(Kernels.SCALE_SHIFT_BACKWARD);
             kGroupNorm = kernel(Kernels.GROUP_NORM_FORWARD);
-            kGroupNormParamPartials = kernel(Kernels.GROUP_NORM_PARAM_PARTIALS);
-            kGroupNormBackwardInput = kernel(Kernels.GROUP_NORM_BACKWARD_INPUT);
+            kGroupNormBackward = kernel(Kernels.GROUP_NORM_BACKWARD);
             kSoftmax = kernel(Kernels.SOFTMAX);
             kSoftmaxBackward = kernel(Kernels.SOFTMAX_BACKWARD);
             kRandn = kernel(Kernels.RANDN);
@@ -1263,16 +1262,14 @@ public final class CudaBackend implements Backend {
         checkGroupSize(c / groups * sp);
         long betaPtr = an(beta);
         int fuse = beta == null ? 0 : 1;
-        // parameter gradients first (they read dy), then dx (which may alias dy), as on the CPU
+        // one kernel: the parameter gradients' per-(n, c) partials and dx (which may alias dy), then the per-channel
+        // pass into dGamma and dBeta
         long nc = (long) n * c;
         long partials = arena.allocate(16 * nc).address();
-        kGroupNormParamPartials.begin().ptr(partials).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd))
-                .ptr(a(gamma)).ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
-                .launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
-        channelSums(a(dGamma), a(dBeta), partials, n, c);
-        kGroupNormBackwardInput.begin().ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
+        kGroupNormBackward.begin().ptr(partials).ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
                 .ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
+        channelSums(a(dGamma), a(dBeta), partials, n, c);
     }
 
     @Override public void silu(Tensor y, Tensor x) {
