@@ -63,12 +63,15 @@ enum {
     CUDA_ERROR_INVALID_IMAGE = 200,
     CUDA_ERROR_INVALID_CONTEXT = 201,
     CUDA_ERROR_INVALID_HANDLE = 400,
+    CUDA_ERROR_ILLEGAL_STATE = 401,
     CUDA_ERROR_NOT_FOUND = 500,
     CUDA_ERROR_NOT_READY = 600,
     CUDA_ERROR_ILLEGAL_ADDRESS = 700,
     CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
     CUDA_ERROR_LAUNCH_FAILED = 719,
     CUDA_ERROR_NOT_SUPPORTED = 801,
+    CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900,
+    CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901,
     CUDA_ERROR_UNKNOWN = 999,
 };
 
@@ -131,7 +134,30 @@ bool verbose = getenv("D4J_CUDA_EMU_VERBOSE") != nullptr;
 std::deque<std::function<void()>> queue;
 std::map<uintptr_t, size_t> pinned;   // page-locked host allocations (cuMemAllocHost): copies to/from them are queued
 
+// Stream capture (cuStreamBeginCapture .. cuStreamEndCapture): while `capture` is set, work goes into it instead of the
+// queue, and becomes a graph that cuGraphLaunch queues as one item (its ops run in order; replayable, so nothing in
+// them may free its own state). As on a GPU, a call that would have to wait for the stream (a synchronise, a copy to
+// pageable memory, cuMemFree), an allocation or an event record fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and
+// invalidates the capture: cuStreamEndCapture then returns CUDA_ERROR_STREAM_CAPTURE_INVALIDATED and no graph.
+std::vector<std::function<void()>>* capture = nullptr;
+bool captureInvalidated = false;
+
+void push(std::function<void()> op) {
+    if (capture != nullptr) capture->push_back(std::move(op));
+    else queue.push_back(std::move(op));
+}
+
+CUresult fail(CUresult r, const char* call, const std::string& why);
+
+/** Non-zero (and the capture invalidated) when a capture is under way: for calls a capture cannot hold. */
+CUresult refuseWhileCapturing(const char* call) {
+    if (capture == nullptr) return CUDA_SUCCESS;
+    captureInvalidated = true;
+    return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, call, "not permitted while the stream is being captured");
+}
+
 CUresult flush() {
+    if (capture != nullptr) return refuseWhileCapturing("a synchronising call");
     while (!queue.empty() && sticky == CUDA_SUCCESS) {
         std::function<void()> op = std::move(queue.front());
         queue.pop_front();
@@ -457,6 +483,11 @@ const ErrorName ERROR_NAMES[] = {
     {CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
     {CUDA_ERROR_LAUNCH_FAILED, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
     {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {CUDA_ERROR_ILLEGAL_STATE, "CUDA_ERROR_ILLEGAL_STATE", "the operation is not permitted in the current state"},
+    {CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+     "operation not permitted when stream is capturing"},
+    {CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
+     "operation failed due to a previous error during capture"},
     {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 
@@ -647,8 +678,9 @@ EXPORT CUresult cuEventRecord(Event* e, Stream*) {
     CUresult r = ready("cuEventRecord");
     if (r) return r;
     if (!e) return CUDA_ERROR_INVALID_HANDLE;
+    if ((r = refuseWhileCapturing("cuEventRecord"))) return r;
     e->pending++;
-    queue.push_back([e] {
+    push([e] {
         e->t = std::chrono::steady_clock::now();
         e->recorded = true;
         e->pending--;
@@ -697,6 +729,7 @@ EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
     CUresult r = ready("cuMemAlloc");
     if (r) return r;
     if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+    if ((r = refuseWhileCapturing("cuMemAlloc"))) return r;
     if (bytes > TOTAL_MEMORY - allocatedBytes) return CUDA_ERROR_OUT_OF_MEMORY;
     void* m = nullptr;
     if (posix_memalign(&m, 256, bytes + GUARD) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -758,11 +791,12 @@ EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n,
     if (!src) return CUDA_ERROR_INVALID_VALUE;
     void* d = (void*) (uintptr_t) dst;
     if (isPinned(src, n)) {
-        queue.push_back([d, src, n] { memcpy(d, src, n); });   // page-locked source: read when the copy runs
+        push([d, src, n] { memcpy(d, src, n); });   // page-locked source: read when the copy runs
     } else {
+        if ((r = refuseWhileCapturing("cuMemcpyHtoDAsync from pageable memory"))) return r;
         // pageable source: the driver stages it before returning, so the caller may reuse it at once
         std::shared_ptr<std::vector<char>> copy = std::make_shared<std::vector<char>>((const char*) src, (const char*) src + n);
-        queue.push_back([d, copy] { memcpy(d, copy->data(), copy->size()); });
+        push([d, copy] { memcpy(d, copy->data(), copy->size()); });
     }
     return CUDA_SUCCESS;
 }
@@ -776,7 +810,7 @@ EXPORT CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, Strea
     if (!dst) return CUDA_ERROR_INVALID_VALUE;
     const void* sp = (const void*) (uintptr_t) src;
     if (isPinned(dst, n)) {
-        queue.push_back([dst, sp, n] { memcpy(dst, sp, n); });   // lands when the stream gets there
+        push([dst, sp, n] { memcpy(dst, sp, n); });   // lands when the stream gets there
         return CUDA_SUCCESS;
     }
     if ((r = flush())) return r;   // to pageable memory the copy is synchronous
@@ -791,7 +825,7 @@ EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n,
     if (n == 0) return CUDA_SUCCESS;
     if ((r = checkRange("cuMemcpyDtoDAsync (destination)", dst, n))) return r;
     if ((r = checkRange("cuMemcpyDtoDAsync (source)", src, n))) return r;
-    queue.push_back([dst, src, n] { memmove((void*) (uintptr_t) dst, (const void*) (uintptr_t) src, n); });
+    push([dst, src, n] { memmove((void*) (uintptr_t) dst, (const void*) (uintptr_t) src, n); });
     return CUDA_SUCCESS;
 }
 
@@ -802,7 +836,7 @@ EXPORT CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t count, 
     if (count == 0) return CUDA_SUCCESS;
     if (dst % 4 != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemsetD32Async", "destination not 4-byte aligned");
     if ((r = checkRange("cuMemsetD32Async", dst, count * 4))) return r;
-    queue.push_back([dst, value, count] {
+    push([dst, value, count] {
         unsigned* d = (unsigned*) (uintptr_t) dst;
         for (size_t i = 0; i < count; i++) d[i] = value;
     });
@@ -862,8 +896,94 @@ EXPORT CUresult cuLaunchKernel(const KernelEntry* fn, unsigned gx, unsigned gy, 
         if (params[k] == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, call, "a kernelParams entry is null");
         memcpy(&slots[k], params[k], fn->sizes[k]);
     }
-    queue.push_back([fn, gx, gy, gz, bx, by, bz, slots] { runLaunch(fn, uint3{gx, gy, gz}, uint3{bx, by, bz}, slots); });
+    push([fn, gx, gy, gz, bx, by, bz, slots] { runLaunch(fn, uint3{gx, gy, gz}, uint3{bx, by, bz}, slots); });
     if (verbose) fprintf(stderr, "[cuda-emulator] %s grid %u block %u queued\n", call, gx, bx);
+    return CUDA_SUCCESS;
+}
+
+// ------------------------------------------------------------------------------------------------ graphs
+
+namespace {
+struct Graph {
+    std::shared_ptr<std::vector<std::function<void()>>> ops;
+};
+struct GraphExec {
+    std::shared_ptr<std::vector<std::function<void()>>> ops;
+};
+}  // namespace
+
+EXPORT CUresult cuStreamBeginCapture_v2(Stream* s, int mode) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    CUresult r = ready("cuStreamBeginCapture");
+    if (r) return r;
+    if (!s) return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture", "the legacy default stream cannot be captured");
+    if (mode < 0 || mode > 2) return CUDA_ERROR_INVALID_VALUE;
+    if (capture != nullptr) return fail(CUDA_ERROR_ILLEGAL_STATE, "cuStreamBeginCapture", "a capture is already under way");
+    capture = new std::vector<std::function<void()>>();
+    captureInvalidated = false;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamEndCapture(Stream* s, Graph** graph) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (!graph) return CUDA_ERROR_INVALID_VALUE;
+    *graph = nullptr;
+    if (capture == nullptr) return fail(CUDA_ERROR_ILLEGAL_STATE, "cuStreamEndCapture", "the stream is not being captured");
+    std::shared_ptr<std::vector<std::function<void()>>> ops(capture);
+    capture = nullptr;
+    if (captureInvalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    CUresult r = ready("cuStreamEndCapture");
+    if (r) return r;
+    *graph = new Graph{ops};
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamIsCapturing(Stream*, int* status) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    CUresult r = ready("cuStreamIsCapturing");
+    if (r) return r;
+    if (!status) return CUDA_ERROR_INVALID_VALUE;
+    *status = capture == nullptr ? 0 : captureInvalidated ? 2 : 1;   // CU_STREAM_CAPTURE_STATUS_NONE / ACTIVE / INVALIDATED
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphInstantiateWithFlags(GraphExec** exec, Graph* graph, unsigned long long flags) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    CUresult r = ready("cuGraphInstantiate");
+    if (r) return r;
+    if (!exec || !graph) return CUDA_ERROR_INVALID_VALUE;
+    if ((r = refuseWhileCapturing("cuGraphInstantiate"))) return r;
+    *exec = new GraphExec{graph->ops};   // a graph is immutable here, so the executable shares its ops
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphLaunch(GraphExec* exec, Stream*) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    CUresult r = ready("cuGraphLaunch");
+    if (r) return r;
+    if (!exec) return CUDA_ERROR_INVALID_HANDLE;
+    if ((r = refuseWhileCapturing("cuGraphLaunch"))) return r;
+    std::shared_ptr<std::vector<std::function<void()>>> ops = exec->ops;
+    push([ops] {
+        for (std::function<void()>& op : *ops) {
+            if (sticky != CUDA_SUCCESS) return;   // a failed op made the context unusable: the rest is dropped
+            op();
+        }
+    });
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphExecDestroy(GraphExec* exec) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (!exec) return CUDA_ERROR_INVALID_HANDLE;
+    delete exec;   // launches still queued hold the ops themselves
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphDestroy(Graph* graph) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (!graph) return CUDA_ERROR_INVALID_HANDLE;
+    delete graph;
     return CUDA_SUCCESS;
 }
 
@@ -877,7 +997,12 @@ EXPORT int d4jemu_enqueue(void (*fn)(void*), void* arg, void (*freeArg)(void*)) 
         if (freeArg) freeArg(arg);
         return sticky;
     }
-    queue.push_back([fn, arg, freeArg] {
+    if (capture != nullptr) {   // replayed by every launch of the graph: freed with the graph, not after a run
+        std::shared_ptr<void> held(arg, [freeArg](void* a) { if (freeArg) freeArg(a); });
+        capture->push_back([fn, held] { fn(held.get()); });
+        return 0;
+    }
+    push([fn, arg, freeArg] {
         fn(arg);
         if (freeArg) freeArg(arg);
     });

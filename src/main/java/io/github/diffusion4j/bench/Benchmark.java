@@ -11,6 +11,8 @@ import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 import io.github.diffusion4j.train.ModelDenoiser;
+import io.github.diffusion4j.train.RecordedDenoiser;
+import io.github.diffusion4j.diffusion.Denoiser;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
@@ -98,6 +100,7 @@ public final class Benchmark {
             s.put("cudnn_benchmark", opt.autotuneConv());
             s.put("conv_workspace_limit_bytes", opt.convWorkspaceLimit());
             s.put("layout", "NCHW");
+            s.put("cuda_graphs", o.cudaGraphs() ? "sampling: the model's forward pass replayed from a CUDA graph" : "off");
             s.put("precision", "fp32 storage" + (opt.tf32Conv() || opt.tf32Gemm() ? ", TF32 math where enabled" : ""));
         } else {
             s.put("threads", Runtime.getRuntime().availableProcessors());
@@ -181,8 +184,10 @@ public final class Benchmark {
         int n = o.sampleBatch();
         Shape shape = Shape.of(n, o.channels(), o.imageSize(), o.imageSize());
         Map<String, Object> r = new LinkedHashMap<>();
-        ModelDenoiser denoiser = new ModelDenoiser(model);
-        try (DdimScheduler ddim = new DdimScheduler(settings.schedulerConfig()); Tensor labels = labels(n, 2)) {
+        RecordedDenoiser recorded = o.cudaGraphs() ? new RecordedDenoiser(model) : null;
+        Denoiser denoiser = recorded != null ? recorded : new ModelDenoiser(model);
+        try (DdimScheduler ddim = new DdimScheduler(settings.schedulerConfig()); Tensor labels = labels(n, 2);
+             RecordedDenoiser closeLater = recorded) {
             progress.accept(String.format(Locale.ROOT, "sampling: DDIM-%d at batch %d, 1 short warm-up + %d timed runs; "
                     + "%d timed model evaluations", o.sampleSteps(), n, o.sampleRepeats(), o.evalRepeats()));
             // warm-up at the same batch: sizes the arena for it and builds the inference plans
@@ -213,11 +218,14 @@ public final class Benchmark {
                     denoiser.predict(x, t, labels);
                     r.put("launches_per_model_eval", launches(c, l0, w0));
                     if (o.profile()) {
-                        c.startProfile();   // a discarded first pass, as for the training step
-                        denoiser.predict(x, t, labels);
+                        // direct forward passes (a replayed graph would show as one operation); the first, discarded
+                        // pass runs the profiling code once, as for the training step
+                        ModelDenoiser direct = new ModelDenoiser(model);
+                        c.startProfile();
+                        direct.predict(x, t, labels);
                         c.stopProfile();
                         c.startProfile();
-                        denoiser.predict(x, t, labels);
+                        direct.predict(x, t, labels);
                         r.put("profile_one_model_eval", profile(c.stopProfile(), "model evaluation"));
                     }
                 }
@@ -237,6 +245,16 @@ public final class Benchmark {
                 r.put("model_eval_tflops", Stats.round(2.0 * macs * n / (es.median() / 1000.0) / 1e12));
                 r.put("run_contents", "initial Philox noise, then per step: fill timesteps, model forward (inference), "
                         + "fused DDIM step (x0 clipped to [-1, 1]); raw (not EMA) weights");
+                if (recorded != null) {
+                    Map<String, Object> g = new LinkedHashMap<>();
+                    g.put("recordings", recorded.recordings());
+                    g.put("replays", recorded.replays());
+                    g.put("not_recorded_because", recorded.recordingFailure());
+                    r.put("cuda_graphs", g);
+                    if (recorded.recordingFailure() != null) {
+                        progress.accept("  CUDA graphs: not used (" + recorded.recordingFailure() + ")");
+                    }
+                }
             }
             if (b instanceof CudaBackend c) r.put("memory_after", cudaMemory(c));
         }
@@ -296,6 +314,7 @@ public final class Benchmark {
         m.put("kernels", d.kernels());
         m.put("library_calls", d.libraryCalls());
         m.put("memory_ops", d.memoryOps());
+        m.put("graph_launches", d.graphLaunches());
         m.put("total", d.total());
         m.put("host_syncs", d.hostSyncs());
         m.put("wall_ms", Stats.round(wallNanos / 1e6));

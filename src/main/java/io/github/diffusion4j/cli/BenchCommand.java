@@ -74,6 +74,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "GPU: after the timed part, time every kernel and cuBLAS/cuDNN call of one "
             + "more training step and model evaluation (a table on stderr, every operation in the JSON).")
     boolean profile;
+    @Option(names = "--cuda-graphs", description = "GPU: sample with the model's forward pass recorded once as a CUDA "
+            + "graph and replayed at every step (same results, one launch instead of hundreds).")
+    boolean cudaGraphs;
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
@@ -112,7 +115,7 @@ public final class BenchCommand implements Callable<Integer> {
                         or(batchSize, gpuRun ? 128 : 16), or(warmup, gpuRun ? 5 : 1), or(steps, gpuRun ? 20 : 5),
                         or(sampleBatch, gpuRun ? 256 : 8), or(sampleSteps, gpuRun ? 50 : 10),
                         or(sampleRepeats, gpuRun ? 3 : 2), or(evalRepeats, gpuRun ? 10 : 3), seed, !noTraining, !noSampling,
-                        profile);
+                        profile, cudaGraphs);
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage());
             }

@@ -18,6 +18,7 @@ import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 import io.github.diffusion4j.train.Checkpoint;
 import io.github.diffusion4j.train.ModelDenoiser;
+import io.github.diffusion4j.train.RecordedDenoiser;
 import io.github.diffusion4j.train.TrainConfig;
 import io.github.diffusion4j.train.Trainer;
 import picocli.CommandLine.Command;
@@ -83,6 +84,9 @@ public final class SampleCommand implements Callable<Integer> {
     String device;
     @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
     int gpu;
+    @Option(names = "--cuda-graphs", description = "GPU: record the model's forward pass once per batch shape as a CUDA graph "
+            + "and replay it at every step (same images, one launch instead of hundreds per step).")
+    boolean cudaGraphs;
     @Option(names = "--check-shapes", description = "For models trained on 'shapes': check every image with the shape validity checker and print the share of valid ones.")
     boolean checkShapes;
 
@@ -133,11 +137,12 @@ public final class SampleCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         SchedulerConfig.Builder sb = Trainer.schedulerConfig(tc).toBuilder().varianceType(varianceType).clipSample(!noClip);
         if (spacingType != null) sb.timestepSpacing(spacingType);
-        try (Scheduler scheduler = scheduler(sb.build(), spacingType)) {
+        RecordedDenoiser recorded = cudaGraphs ? new RecordedDenoiser(model) : null;
+        try (Scheduler scheduler = scheduler(sb.build(), spacingType); RecordedDenoiser closeLater = recorded) {
             for (int start = 0; start < count; start += batchSize) {
                 int n = Math.min(batchSize, count - start);
                 Shape shape = Shape.of(n, c, size, size);
-                Sampler s = new Sampler(scheduler, new ModelDenoiser(model)).seed(seed + start);
+                Sampler s = new Sampler(scheduler, recorded != null ? recorded : new ModelDenoiser(model)).seed(seed + start);
                 Tensor lab = null;
                 if (classes > 0) {
                     float[] l = new float[n];
@@ -175,6 +180,12 @@ public final class SampleCommand implements Callable<Integer> {
             }
         }
         o.printf(Locale.ROOT, TERMINAL ? "\r%d images in %.1f s%n" : "%d images in %.1f s%n", count, (System.nanoTime() - t0) / 1e9);
+        if (recorded != null) {
+            o.println(recorded.recordingFailure() == null
+                    ? String.format(Locale.ROOT, "CUDA graphs: %d recordings, %d replayed model evaluations",
+                            recorded.recordings(), recorded.replays())
+                    : "CUDA graphs: not used, every model evaluation ran directly (" + recorded.recordingFailure() + ")");
+        }
 
         writeGrid(out, all, count, c, size);
         o.println("grid: " + out);

@@ -82,6 +82,32 @@ public interface Backend extends AutoCloseable {
     /** Waits until all queued work is finished (a no-op on the CPU). */
     default void synchronize() {}
 
+    /** Work recorded by {@link #record} for replaying. */
+    interface Recording extends AutoCloseable {
+        /**
+         * Queues the recorded work again. Returns false, queueing nothing, when it can no longer be replayed because
+         * device memory was freed since it was recorded (which may have been memory it uses): record it anew.
+         */
+        boolean replay();
+
+        /** Releases the recording. */
+        @Override void close();
+    }
+
+    /**
+     * Records the device work that {@code work} queues, without running it, for {@link Recording#replay replaying}
+     * with a single launch (on CUDA, stream capture into a graph): every replay repeats the same operations with the
+     * same scalar arguments on the same memory, so only the contents of that memory may differ from one replay to
+     * the next. Host code in {@code work} runs once, now. Scratch tensors it takes stay in use by the recording, so
+     * call {@link #beginStep()} before each replay, as before the work itself.
+     *
+     * <p>Returns null when the backend cannot record (the CPU, or a CUDA backend that is profiling or checking every
+     * launch) or when {@code work} did something a recording cannot hold: waiting for the device, a host transfer or
+     * a device allocation. Nothing has run then, and the work must be done directly. Exceptions of {@code work}
+     * itself propagate.
+     */
+    default Recording record(Runnable work) { return null; }
+
     @Override default void close() {}
 
     // ------------------------------------------------------------------ elementwise

@@ -197,19 +197,33 @@ public final class TrainingStepComparison {
 
     /** A DDIM loop of {@code steps} steps on the variant's model with the initial weights; returns the samples. */
     public static float[] ddimSamples(Backend b, Variant v, int steps, Sampler.StepCallback callback) {
+        return ddimSamples(b, v, steps, callback, m -> (xt, ts, l) -> m.forward(Ctx.inference(b), xt, ts, l));
+    }
+
+    /** The same with the model wrapped by {@code denoiser} (closed afterwards when it is AutoCloseable). */
+    public static float[] ddimSamples(Backend b, Variant v, int steps, Sampler.StepCallback callback,
+                                      java.util.function.Function<Model, io.github.diffusion4j.diffusion.Denoiser> denoiser) {
         Model m = v.build();
         m.params().allocate(b, SEED);
         b.copyFromHost(m.params().values(), initialWeights(v), 0);
+        io.github.diffusion4j.diffusion.Denoiser d = denoiser.apply(m);
         try (DdimScheduler s = new DdimScheduler(SchedulerConfig.builder().eta(0.5).build())) {
             s.setTimesteps(steps);
             Tensor labels = v.conditional() ? b.fromArray(new float[] {0, 1, 2, 3}, BATCH) : null;
-            Sampler sampler = new Sampler(s, (xt, ts, l) -> m.forward(Ctx.inference(b), xt, ts, l)).seed(SEED + 3)
+            Sampler sampler = new Sampler(s, d).seed(SEED + 3)
                     .labels(labels).callback(callback);
             if (v.conditional()) sampler.guidance(2f, 3);
             try (Tensor x = sampler.sample(b, Shape.of(BATCH, CHANNELS, SIZE, SIZE))) {
                 return x.toArray();
             } finally {
                 if (labels != null) labels.close();
+                if (d instanceof AutoCloseable c) {
+                    try {
+                        c.close();
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
                 m.params().close();
             }
         }

@@ -65,6 +65,23 @@ class BenchCudaGpuTest {
     }
 
     /**
+     * With --cuda-graphs every model evaluation after a run's first two is one graph launch beside the input copies,
+     * and the untimed evaluation that counts launches is a replay too.
+     */
+    @Test void cudaGraphsReplayTheModelEvaluation() throws Exception {
+        BenchCommandTest.Result r = BenchCommandTest.run(quick(2, "--device", "cuda", "--json", "--no-training",
+                "--cuda-graphs"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode s = new ObjectMapper().readTree(r.out()).get("sampling");
+        System.out.println("cuda graphs: " + s.get("cuda_graphs") + "; launches per evaluation " + s.get("launches_per_model_eval"));
+        assertTrue(s.at("/cuda_graphs/not_recorded_because").isNull(), s.toString());
+        assertTrue(s.at("/cuda_graphs/replays").asLong() >= 4, s.toString());
+        JsonNode l = s.get("launches_per_model_eval");
+        assertEquals(1, l.get("graph_launches").asLong());
+        assertEquals(0, l.get("library_calls").asLong(), "cuBLAS/cuDNN calls outside the graph");
+    }
+
+    /**
      * The host's launch work per training step and per model evaluation does not grow with the batch size, and the
      * host waits for the GPU only where it must.
      */

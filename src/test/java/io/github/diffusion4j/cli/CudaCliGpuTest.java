@@ -135,17 +135,23 @@ class CudaCliGpuTest {
                 List.of("--sampler", "ddim", "--steps", "6", "--init", init.toString(), "--strength", "0.6"),
                 List.of("--sampler", "ddpm", "--steps", "8", "--init", init.toString(), "--mask", mask.toString()));
         for (List<String> c : cases) {
-            Path[] out = {dir.resolve("c.png"), dir.resolve("g.png")};
-            String[] devices = {"cpu", "cuda"};
-            for (int d = 0; d < 2; d++) {
+            Path[] out = {dir.resolve("c.png"), dir.resolve("g.png"), dir.resolve("gg.png")};
+            String[] devices = {"cpu", "cuda", "cuda"};
+            String graphsLine = null;
+            for (int d = 0; d < 3; d++) {
                 List<String> a = new ArrayList<>(List.of("sample", "--run", run.toString(), "--count", "3", "--seed", "7",
                         "--device", devices[d], "--out", out[d].toString()));
                 a.addAll(c);
-                CliRun.run(a.toArray(String[]::new)).ok();
+                if (d == 2) a.add("--cuda-graphs");
+                String stdout = CliRun.run(a.toArray(String[]::new)).ok().out();
+                if (d == 2) graphsLine = stdout.lines().filter(l -> l.startsWith("CUDA graphs:")).findFirst().orElse("(none)");
             }
             int worst = worstPixelDifference(out[0], out[1]);
-            System.out.println(String.join(" ", c) + ": worst pixel difference GPU vs CPU " + worst + " of 255");
+            System.out.println(String.join(" ", c) + ": worst pixel difference GPU vs CPU " + worst + " of 255; " + graphsLine);
             assertTrue(worst <= 2, String.join(" ", c) + ": GPU and CPU images differ by " + worst + " levels");
+            // the forward pass replayed from a CUDA graph: the same images as the direct GPU run, to the bit
+            assertEquals(0, worstPixelDifference(out[1], out[2]), String.join(" ", c) + " with --cuda-graphs");
+            assertTrue(graphsLine.matches("CUDA graphs: 1 recordings, [1-9][0-9]* replayed model evaluations"), graphsLine);
         }
     }
 

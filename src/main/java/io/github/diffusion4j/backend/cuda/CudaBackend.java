@@ -11,8 +11,11 @@ import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUstream_flags;
 
 import java.nio.ByteOrder;
@@ -27,6 +30,12 @@ import java.util.Map;
 import java.util.Set;
 
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
@@ -159,16 +168,19 @@ public final class CudaBackend implements Backend {
      * pays; it should not grow with the batch size. {@code hostSyncs}: times the host waited for the stream (each
      * scalar or array read, the staging buffer, timers) and {@code hostWaitNanos} the wall time it spent waiting there:
      * the rest of a step's wall time is the host issuing work (Java, JNI, the driver), which the GPU hides only while
-     * it has queued work to run.
+     * it has queued work to run. {@code graphLaunches}: replays of recordings ({@link #record}); the work recorded
+     * into them was counted once, when it was recorded.
      */
-    public record Launches(long kernels, long libraryCalls, long memoryOps, long hostSyncs, long hostWaitNanos) {
-        /** Work items put on the stream (host synchronisations not included). */
-        public long total() { return kernels + libraryCalls + memoryOps; }
+    public record Launches(long kernels, long libraryCalls, long memoryOps, long hostSyncs, long hostWaitNanos,
+                           long graphLaunches) {
+        /** Work items put on the stream (host synchronisations not included; a graph launch counts as one). */
+        public long total() { return kernels + libraryCalls + memoryOps + graphLaunches; }
 
         /** The launches since {@code earlier}. */
         public Launches minus(Launches earlier) {
             return new Launches(kernels - earlier.kernels, libraryCalls - earlier.libraryCalls, memoryOps - earlier.memoryOps,
-                    hostSyncs - earlier.hostSyncs, hostWaitNanos - earlier.hostWaitNanos);
+                    hostSyncs - earlier.hostSyncs, hostWaitNanos - earlier.hostWaitNanos,
+                    graphLaunches - earlier.graphLaunches);
         }
     }
 
@@ -240,7 +252,7 @@ public final class CudaBackend implements Backend {
     private final List<CUevent> events = new ArrayList<>();
     private boolean closed;
     private long h2dCount, h2dBytes, d2hCount, d2hBytes;
-    private long kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos;
+    private long kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos, graphLaunches;
 
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
@@ -455,6 +467,7 @@ public final class CudaBackend implements Backend {
         long allocations, frees;
 
         @Override public Allocation allocate(long bytes) {
+            refuseWhileRecording("cuMemAlloc");
             DevicePtr p = new DevicePtr();
             int r = cuMemAlloc(p, bytes);
             if (r == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
@@ -470,6 +483,7 @@ public final class CudaBackend implements Backend {
         }
 
         @Override public void free(Allocation a) {
+            refuseWhileRecording("cuMemFree");
             check(cuMemFree(ptr(a)), "cuMemFree");
             frees++;
         }
@@ -599,6 +613,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void copyFromHost(Tensor dst, float[] src, int srcOffset) {
         ensureContext();
+        refuseWhileRecording("a host-to-device copy");
         long n = dst.numel();
         if (srcOffset < 0 || srcOffset + n > src.length) {
             throw new ArrayIndexOutOfBoundsException("copyFromHost: " + n + " values from offset " + srcOffset
@@ -629,6 +644,7 @@ public final class CudaBackend implements Backend {
 
     /** The host waits for everything queued on the stream (counted). */
     private void syncStream(String what) {
+        refuseWhileRecording(what);
         hostSyncs++;
         if (TRACE_SYNCS) traceSync(what);
         long t0 = System.nanoTime();
@@ -640,6 +656,7 @@ public final class CudaBackend implements Backend {
 
     /** The host waits for an event (counted). */
     private void syncEvent(CUevent e, String what) {
+        refuseWhileRecording(what);
         hostSyncs++;
         if (TRACE_SYNCS) traceSync(what);
         long t0 = System.nanoTime();
@@ -693,6 +710,7 @@ public final class CudaBackend implements Backend {
      */
     @Override public PendingCopy toHostLater(Tensor t) {
         ensureContext();
+        refuseWhileRecording("a device-to-host copy");
         long n = t.numel();
         if (n == 0 || n > RING_SLOT_FLOATS) return Backend.super.toHostLater(t);
         d2hCount++;
@@ -744,6 +762,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void copyToHost(float[] dst, int dstOffset, Tensor t) {
         ensureContext();
+        refuseWhileRecording("a device-to-host copy");
         long n = t.numel();
         if (dstOffset < 0 || dstOffset + n > dst.length) {
             throw new ArrayIndexOutOfBoundsException("copyToHost: " + n + " values at offset " + dstOffset
@@ -1548,6 +1567,7 @@ public final class CudaBackend implements Backend {
     public void startProfile() {
         ensureContext();
         if (profiling) throw new IllegalStateException("already profiling");
+        if (recording) throw new IllegalStateException("cannot profile while recording a CUDA graph");
         profiling = true;
         profileCount = 0;
         profileLabels.clear();
@@ -1606,9 +1626,112 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    // ------------------------------------------------------------------ recordings (CUDA graphs)
+
+    /** Thrown inside {@link #record} by a call that a graph cannot hold; record() then returns null. */
+    private static final class NotRecordable extends RuntimeException {
+        NotRecordable(String what) {
+            super(what + " while recording a CUDA graph", null, false, false);
+        }
+    }
+
+    private boolean recording;
+    private final Set<GraphRecording> graphs = new LinkedHashSet<>();
+    private String lastRecordingFailure;
+
+    /** Why the last {@link #record} returned null (null if none did). */
+    public String lastRecordingFailure() { return lastRecordingFailure; }
+
+    private void refuseWhileRecording(String what) {
+        if (recording) throw new NotRecordable(what);
+    }
+
+    /**
+     * Stream capture of the work into a CUDA graph (thread-local capture mode), instantiated for replay. Returns null,
+     * with nothing run and the stream out of capture mode, when the work waited for the GPU, copied to or from the
+     * host or allocated or freed device memory (all refused while recording), or when the driver or a library
+     * refused the capture (a failed cuBLAS/cuDNN call or an invalidated capture): the caller then runs the work
+     * directly, where a genuine error shows again. While profiling or with syncEveryLaunch nothing is recorded.
+     */
+    @Override public Recording record(Runnable work) {
+        ensureContext();
+        if (recording) throw new IllegalStateException("already recording a CUDA graph");
+        if (profiling || options.syncEveryLaunch()) {
+            lastRecordingFailure = profiling ? "profiling" : "syncEveryLaunch";
+            return null;
+        }
+        check(cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+        RuntimeException failure = null;
+        recording = true;
+        try {
+            work.run();
+        } catch (RuntimeException e) {
+            failure = e;
+        } finally {
+            recording = false;
+        }
+        CUgraph graph = new CUgraph();
+        int r = cuStreamEndCapture(stream, graph);
+        if (failure != null || r != CUresult.CUDA_SUCCESS) {
+            if (r == CUresult.CUDA_SUCCESS) check(cuGraphDestroy(graph), "cuGraphDestroy");
+            if (failure != null && !(failure instanceof NotRecordable) && !(failure instanceof CudaException)) throw failure;
+            lastRecordingFailure = failure != null ? failure.getMessage() : "cuStreamEndCapture: " + CUresult.stringFor(r);
+            if (TRACE_SYNCS) System.err.println("CUDA graph not recorded: " + lastRecordingFailure);
+            return null;
+        }
+        CUgraphExec exec = new CUgraphExec();
+        int ri = cuGraphInstantiate(exec, graph, 0L);
+        if (ri != CUresult.CUDA_SUCCESS) {
+            cuGraphDestroy(graph);
+            check(ri, "cuGraphInstantiate");
+        }
+        GraphRecording g = new GraphRecording(graph, exec, memory.frees);
+        graphs.add(g);
+        return g;
+    }
+
+    /** An instantiated CUDA graph; stale once any device memory has been freed after it was recorded. */
+    private final class GraphRecording implements Recording {
+        private final CUgraph graph;
+        private final CUgraphExec exec;
+        private final long freesAtRecording;
+        private boolean destroyed;
+
+        GraphRecording(CUgraph graph, CUgraphExec exec, long freesAtRecording) {
+            this.graph = graph;
+            this.exec = exec;
+            this.freesAtRecording = freesAtRecording;
+        }
+
+        @Override public boolean replay() {
+            ensureContext();
+            if (destroyed) throw new IllegalStateException("CUDA graph replayed after close");
+            if (recording) throw new IllegalStateException("a CUDA graph cannot be replayed while recording another");
+            if (memory.frees != freesAtRecording) return false;
+            check(cuGraphLaunch(exec, stream), "cuGraphLaunch");
+            graphLaunches++;
+            if (options.syncEveryLaunch()) syncStream("cuGraphLaunch");
+            return true;
+        }
+
+        @Override public void close() {
+            if (destroyed || closed) return;   // the backend's close destroys the graphs it still holds
+            ensureContext();
+            destroy();
+        }
+
+        void destroy() {
+            if (destroyed) return;
+            destroyed = true;
+            graphs.remove(this);
+            check(cuGraphExecDestroy(exec), "cuGraphExecDestroy");
+            check(cuGraphDestroy(graph), "cuGraphDestroy");
+        }
+    }
+
     /** Launches so far. */
     public Launches launches() {
-        return new Launches(kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos);
+        return new Launches(kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos, graphLaunches);
     }
 
     /** Host-device copies so far. */
@@ -1670,6 +1793,10 @@ public final class CudaBackend implements Backend {
         closed = true;
         List<RuntimeException> errors = new ArrayList<>();
         Runnable[] steps = {
+            () -> {
+                for (GraphRecording g : new ArrayList<>(graphs)) g.destroy();
+                graphs.clear();
+            },
             () -> {
                 for (ConvPlan p : convPlans.values()) Cudnn.convPlanDestroy(p.handle());
                 convPlans.clear();
