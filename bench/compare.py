@@ -98,6 +98,14 @@ def main(folder):
          lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
         ("sampling TFLOP/s", get(sample, "sampling", "achieved_tflops"), lambda r: get(r, "sampling", "achieved_tflops"), "rate"),
     ]
+    graphs = load_json(os.path.join(folder, "d4j-sample-graphs.json"))   # bench --cuda-graphs, when it ran
+    if graphs:
+        rows += [
+            ("DDIM run ms, diffusion4j --cuda-graphs", get(graphs, "sampling", "ms_per_run", "median"),
+             lambda r: get(r, "sampling", "ms_per_run", "median"), "time"),
+            ("ms per model evaluation, --cuda-graphs", get(graphs, "sampling", "ms_per_model_eval", "median"),
+             lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
+        ]
     names = [c for c, _ in cols] + [f"ratio vs {c[8:]}" for c, r in cols if r]
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
