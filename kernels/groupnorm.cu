@@ -79,8 +79,9 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
  *   - the group sums of the input gradient, as on the CPU: s1 = sum (double) (gamma dy),
  *     s2 = sum (double) (gamma dy) * (x - mean) * rstd.
  * Pass 2 writes dx = rstd * (gamma dy - a1 - xhat * a2) with a1 = (float) (s1 / gsize), a2 = (float) (s2 / gsize),
- * xhat = (x - mean) * rstd (ASSIGNS). dx may alias dy: pass 2 re-reads each element in the thread that then
- * overwrites it, after the block-wide sums that end pass 1.
+ * xhat = (x - mean) * rstd (ASSIGNS), plus addend[i] when addend is not null (a residual branch's gradient: the
+ * same rounding as a separate d4j_axpby x + y; Backend.groupNormSiluBackwardAdd). dx may alias dy (not addend): pass 2
+ * re-reads each element in the thread that then overwrites it, after the block-wide sums that end pass 1.
  *
  * With fuseSilu, dy is first multiplied by silu'(groupnorm output), recomputed from x, mean, rstd, gamma, beta.
  *
@@ -93,7 +94,8 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
  * Launch: gridDim.x = N * G, blockDim.x a multiple of 32 (at most 1024). The result depends only on the data,
  * the shape and blockDim.x: deterministic.
  */
-extern "C" __global__ void d4j_group_norm_backward(double* partials, float* dx, const float* dy, const float* x,
+extern "C" __global__ void d4j_group_norm_backward(double* partials, float* dx, const float* dy, const float* addend,
+                                                   const float* x,
                                                    const float* mean, const float* rstd, const float* gamma,
                                                    const float* beta, int N, int C, long long S, int G,
                                                    int fuseSilu) {
@@ -167,6 +169,8 @@ extern "C" __global__ void d4j_group_norm_backward(double* partials, float* dx, 
             d = d * silu_grad(xv * a + (beta[ch] - m * a));
         }
         float xhat = (xv - m) * r;
-        dx[base + i] = r * (gm * d - a1 - xhat * a2);
+        float v = r * (gm * d - a1 - xhat * a2);
+        // + addend in its own rounding step (never contracted into the product above): d4j_axpby's x + y exactly
+        dx[base + i] = addend != nullptr ? __fadd_rn(v, addend[base + i]) : v;
     }
 }

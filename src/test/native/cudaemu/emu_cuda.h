@@ -107,6 +107,8 @@ static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f
 static inline int __float_as_int(float f) { int i; memcpy(&i, &f, 4); return i; }
 static inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); return f; }
 static inline unsigned __float_as_uint(float f) { unsigned i; memcpy(&i, &f, 4); return i; }
+// the round-to-nearest intrinsics that nvcc never contracts into an FMA (built with -ffp-contract=off, so the same here)
+static inline float __fadd_rn(float a, float b) { return a + b; }
 
 // CUDA's integer min/max overloads (mixed widths promote as in C++)
 template <typename A, typename B>

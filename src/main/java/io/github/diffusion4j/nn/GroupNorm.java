@@ -55,6 +55,23 @@ public final class GroupNorm {
         return a;
     }
 
+    /**
+     * Returns dL/dx + addend (the gradient of a residual branch joining at this layer's input, as in a ResBlock), in
+     * one pass where the backend fuses GroupNorm and SiLU; the same values as {@code addInPlace(backward(dy), addend)}.
+     */
+    public Tensor backward(Tensor dy, Tensor addend) {
+        Backend b = dy.backend();
+        if (!fused) {
+            Tensor dx = backward(dy);
+            b.addInPlace(dx, addend);
+            return dx;
+        }
+        Tensor dx = b.scratch(x.shape());
+        b.groupNormSiluBackwardAdd(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(), groups,
+                eps, addend);
+        return dx;
+    }
+
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
         Tensor dx = b.scratch(x.shape());

@@ -88,9 +88,8 @@ public final class ResBlock {
             b.perSampleChannelSum(dE, dh);
         }
         b.addInPlace(dEmbAct, embProj.backward(dE));
-        Tensor dx = norm1.backward(conv1.backward(dh));
-        if (skip != null) b.addInPlace(dx, skip.backward(dy));
-        else b.addInPlace(dx, dy);
-        return dx;
+        Tensor dConv1 = conv1.backward(dh);
+        // the skip branch's gradient joins in norm1's backward pass (one pass on backends that fuse it)
+        return norm1.backward(dConv1, skip != null ? skip.backward(dy) : dy);
     }
 }

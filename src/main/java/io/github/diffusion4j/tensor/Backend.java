@@ -286,6 +286,17 @@ public interface Backend extends AutoCloseable {
         groupNormBackward(dx, dGamma, dBeta, du, x, mean, rstd, gamma, groups);
     }
 
+    /**
+     * {@link #groupNormSiluBackward}, then dx += addend: the gradient of a residual branch that joins at the GroupNorm's
+     * input (ResBlock). The same values as the two calls, addInPlace's rounding included; a backend that fuses
+     * GroupNorm and SiLU adds in the same pass. addend must not alias dx or dy.
+     */
+    default void groupNormSiluBackwardAdd(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
+                                          Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps, Tensor addend) {
+        groupNormSiluBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups, eps);
+        addInPlace(dx, addend);
+    }
+
     /** y = x * sigmoid(x). */
     void silu(Tensor y, Tensor x);
 

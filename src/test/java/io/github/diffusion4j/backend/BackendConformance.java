@@ -485,6 +485,18 @@ public final class BackendConformance {
         compare("groupNormSiluBackward dx", dx, t);
         compare("groupNormSiluBackward dGamma (accumulates)", dg, t);
         compare("groupNormSiluBackward dBeta (accumulates)", dbt, t);
+        // with a residual branch's gradient added (ResBlock): against the reference, and bitwise against the tested
+        // backend's own groupNormSiluBackward then addInPlace (a fusing backend must round the same way)
+        D add = randn(66, n, c, h, w), dxa = out(n, c, h, w), dga = randn(64, c), dba = randn(65, c);
+        ref.groupNormSiluBackwardAdd(dxa.r, dga.r, dba.r, dy.r, x.r, meanR.r, rstdR.r, gamma.r, beta.r, groups, 1e-6f, add.r);
+        test.groupNormSiluBackwardAdd(dxa.t, dga.t, dba.t, dy.t, x.t, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f, add.t);
+        compare("groupNormSiluBackwardAdd dx", dxa, t);
+        compare("groupNormSiluBackwardAdd dGamma (accumulates)", dga, t);
+        D dxo = out(n, c, h, w), dgo = randn(64, c), dbo = randn(65, c);
+        test.groupNormSiluBackward(dxo.t, dgo.t, dbo.t, dy.t, x.t, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f);
+        test.addInPlace(dxo.t, add.t);
+        compare("groupNormSiluBackwardAdd dx vs backward + addInPlace", dxo.t, dxa.t, 0);
+        compare("groupNormSiluBackwardAdd dBeta vs backward", dbo.t, dba.t, 0);
     }
 
     void activations() {

@@ -1227,7 +1227,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                             Tensor rstd, Tensor gamma, int groups) {
-        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, null, groups);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, null, groups, null);
     }
 
     /** d4j_group_norm_* have the SiLU built in (fuseSilu = 1): one pass each way, no stored GroupNorm output. */
@@ -1241,7 +1241,15 @@ public final class CudaBackend implements Backend {
     @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                                 Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps) {
         if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackward: gamma/beta sizes differ");
-        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups, null);
+    }
+
+    @Override public void groupNormSiluBackwardAdd(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
+                                                   Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups,
+                                                   float eps, Tensor addend) {
+        if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackwardAdd: gamma/beta sizes differ");
+        sameSize(addend, x);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups, addend);
     }
 
     private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
@@ -1270,7 +1278,7 @@ public final class CudaBackend implements Backend {
 
     /** beta == null: plain GroupNorm; otherwise dy is the gradient at silu(groupNorm(x)) (fuseSilu = 1). */
     private void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
-                                   Tensor rstd, Tensor gamma, Tensor beta, int groups) {
+                                   Tensor rstd, Tensor gamma, Tensor beta, int groups, Tensor addend) {
         ensureContext();
         sameSize(dx, x);
         sameSize(dy, x);
@@ -1285,7 +1293,7 @@ public final class CudaBackend implements Backend {
         // pass into dGamma and dBeta
         long nc = (long) n * c;
         long partials = arena.allocate(16 * nc).address();
-        kGroupNormBackward.begin().ptr(partials).ptr(a(dx)).ptr(a(dy)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
+        kGroupNormBackward.begin().ptr(partials).ptr(a(dx)).ptr(a(dy)).ptr(an(addend)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
                 .ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
         channelSums(a(dGamma), a(dBeta), partials, n, c);

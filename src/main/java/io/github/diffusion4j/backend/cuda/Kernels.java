@@ -99,7 +99,7 @@ public final class Kernels {
             Map.entry(SCALE_SHIFT, "ppppjj"),
             Map.entry(SCALE_SHIFT_BACKWARD, "ppppppjj"),
             Map.entry(GROUP_NORM_FORWARD, "ppppppiijifi"),
-            Map.entry(GROUP_NORM_BACKWARD, "ppppppppiijii"),
+            Map.entry(GROUP_NORM_BACKWARD, "pppppppppiijii"),
             Map.entry(SOFTMAX, "ppji"),
             Map.entry(SOFTMAX_BACKWARD, "pppji"),
             Map.entry(RANDN, "pjjj"),
