@@ -12,6 +12,7 @@
 // Group sizes (C / G) * S must be below 2^32 (the launcher checks): the channel of an element within its group is
 // found with 32-bit division.
 #include "common.cuh"
+#include "philox.cuh"
 
 namespace {
 
@@ -29,10 +30,15 @@ __device__ __forceinline__ float silu_grad(float u) {
  * y = (x - mean) * rstd * gamma[c] + beta[c] per (sample, group); mean and rstd ([N * G]) are written for the
  * backward pass. As on the CPU: mean and variance in double (two passes), rstd = (float) (1 / sqrt(var + eps)),
  * then per channel a = gamma * rstd, b = beta - mean * a (float) and y = x * a + b.
+ *
+ * With p > 0, dropout of the (SiLU'd) output in the same pass (Backend.groupNormSiluDropout): element e of the
+ * tensor becomes out * keep when Philox.uniform(seed, offset + e) >= p, else 0, exactly what d4j_dropout would write
+ * from the stored output (keep = 1f / (1f - p), computed by the caller as for d4j_dropout).
  */
 extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* rstd, const float* x,
                                                   const float* gamma, const float* beta, int N, int C, long long S,
-                                                  int G, float eps, int fuseSilu) {
+                                                  int G, float eps, int fuseSilu, float p, float keep,
+                                                  unsigned long long seed, unsigned long long offset) {
     __shared__ double scratch[32];
     int ng = blockIdx.x;
     if (ng >= N * G) return;
@@ -59,12 +65,34 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
     int g = ng % G;
     unsigned su = (unsigned) S;
     float* yg = y + base;
-    for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-        int ch = g * cpg + (int) ((unsigned) i / su);
-        float a = gamma[ch] * r;
-        float b = beta[ch] - m * a;
-        float out = xg[i] * a + b;
-        yg[i] = fuseSilu ? silu_f(out) : out;
+    if (p <= 0.0f) {
+        for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
+            int ch = g * cpg + (int) ((unsigned) i / su);
+            float a = gamma[ch] * r;
+            float b = beta[ch] - m * a;
+            float out = xg[i] * a + b;
+            yg[i] = fuseSilu ? silu_f(out) : out;
+        }
+        return;
+    }
+    // with dropout: one Philox block (four consecutive global indices offset + element) per thread and turn, as
+    // d4j_dropout draws them, and the same out * keep
+    unsigned long long g0 = offset + (unsigned long long) base;
+    long long blocks = d4j::block_count(gsize, g0);
+    for (long long k = threadIdx.x; k < blocks; k += blockDim.x) {
+        unsigned long long kb = (g0 >> 2) + (unsigned long long) k;
+        float4 u = d4j::philox_uniform4(seed, kb);
+#pragma unroll
+        for (int l = 0; l < 4; l++) {
+            unsigned long long i = (kb << 2) + (unsigned long long) l - g0;   // wraps (skipped) before the group
+            if (i >= (unsigned long long) gsize) continue;
+            int ch = g * cpg + (int) ((unsigned) i / su);
+            float a = gamma[ch] * r;
+            float b = beta[ch] - m * a;
+            float out = xg[i] * a + b;
+            if (fuseSilu) out = silu_f(out);
+            yg[i] = d4j::lane(u, l) >= p ? out * keep : 0.0f;
+        }
     }
 }
 

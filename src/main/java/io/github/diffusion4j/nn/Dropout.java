@@ -18,15 +18,31 @@ public final class Dropout {
     }
 
     public Tensor forward(Ctx ctx, Tensor x) {
-        active = ctx.training() && p > 0f;
-        if (!active) return x;
-        seed = ctx.seed();
-        offset = ctx.take(x.numel());
+        if (!take(ctx, x)) return x;
         Backend b = x.backend();
         Tensor y = b.scratch(x.shape());
         b.dropout(y, x, p, seed, offset);
         return y;
     }
+
+    /**
+     * Takes this call's mask from {@code ctx} (its Philox seed and offset) as {@link #forward} does, for an operation
+     * that applies the mask itself (Backend.groupNormSiluDropout); {@link #backward} then works as after forward.
+     * Returns false, taking nothing, when the layer is inactive (inference, or p = 0).
+     */
+    public boolean take(Ctx ctx, Tensor x) {
+        active = ctx.training() && p > 0f;
+        if (!active) return false;
+        seed = ctx.seed();
+        offset = ctx.take(x.numel());
+        return true;
+    }
+
+    /** The Philox seed of the last mask taken. */
+    public long seed() { return seed; }
+
+    /** The Philox offset of the last mask taken. */
+    public long offset() { return offset; }
 
     public Tensor backward(Tensor dy) {
         if (!active) return dy;

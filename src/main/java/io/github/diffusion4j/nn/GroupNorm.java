@@ -32,8 +32,22 @@ public final class GroupNorm {
         return forward(x, false);
     }
 
-    /** GroupNorm, then SiLU when {@code silu}. */
-    public Tensor forward(Tensor x, boolean silu) {
+    /**
+     * GroupNorm, SiLU, then {@code dropout} (active in training only): one pass where the backend fuses GroupNorm and
+     * SiLU ({@link Backend#groupNormSiluDropout}); the same values and the same mask as the three layers in turn.
+     */
+    public Tensor forwardSiluDropout(Ctx ctx, Tensor x, Dropout dropout) {
+        Backend b = x.backend();
+        if (!b.fusesGroupNormSilu()) return dropout.forward(ctx, forward(x, true));
+        if (!dropout.take(ctx, x)) return forward(x, true);
+        Tensor y = begin(x, true);
+        b.groupNormSiluDropout(y, mean, rstd, x, weight.value(), bias.value(), groups, eps, dropout.p, dropout.seed(),
+                dropout.offset());
+        return y;
+    }
+
+    /** Checks x, keeps what backward needs, and returns the output tensor. */
+    private Tensor begin(Tensor x, boolean silu) {
         if (x.shape().c() != channels) throw new IllegalArgumentException("GroupNorm(" + channels + ") got " + x.shape());
         Backend b = x.backend();
         this.x = x;
@@ -42,7 +56,13 @@ public final class GroupNorm {
         int ng = x.dim(0) * groups;
         mean = b.scratch(Shape.of(ng));
         rstd = b.scratch(Shape.of(ng));
-        Tensor y = b.scratch(x.shape());
+        return b.scratch(x.shape());
+    }
+
+    /** GroupNorm, then SiLU when {@code silu}. */
+    public Tensor forward(Tensor x, boolean silu) {
+        Tensor y = begin(x, silu);
+        Backend b = x.backend();
         if (fused) {
             b.groupNormSilu(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
             return y;

@@ -54,13 +54,13 @@ public final class ResBlock {
             b.splitChannels(new Tensor[] {scale, shift}, e);
             h = b.scratch(normed2.shape());
             b.scaleShift(h, normed2, scale, shift);
-            h = act2.forward(h);
+            h = dropout.forward(ctx, act2.forward(h));
         } else {
             if (fuse) b.addBiasPerSampleChannel(h, h, conv1.bias.value(), e);
             else b.addPerSampleChannel(h, h, e);
-            h = norm2.forward(h, true);
+            h = norm2.forwardSiluDropout(ctx, h, dropout);   // one pass where the backend fuses them
         }
-        h = fuse ? conv2.forwardBeforeBias(dropout.forward(ctx, h)) : conv2.forward(dropout.forward(ctx, h));
+        h = fuse ? conv2.forwardBeforeBias(h) : conv2.forward(h);
         Tensor s = skip != null ? skip.forward(x) : x;
         Tensor y = b.scratch(h.shape());
         if (fuse) b.addBiasAdd(y, h, conv2.bias.value(), s);

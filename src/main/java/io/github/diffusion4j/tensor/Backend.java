@@ -287,6 +287,19 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * y = dropout(silu(groupNorm(x))) with {@link #dropout}'s mask for (p, seed, offset): a ResBlock's second
+     * normalisation, activation and dropout. mean and rstd as in {@link #groupNorm}; the same values as the two calls.
+     * A backend that fuses GroupNorm and SiLU applies the mask in the same pass (the pre-dropout output is not stored;
+     * the backward pass needs only the mask, which {@link #dropoutBackward} regenerates).
+     */
+    default void groupNormSiluDropout(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
+                                      float eps, float p, long seed, long offset) {
+        Tensor h = scratch(y.shape());
+        groupNormSilu(h, mean, rstd, x, gamma, beta, groups, eps);
+        dropout(y, h, p, seed, offset);
+    }
+
+    /**
      * {@link #groupNormSiluBackward}, then dx += addend: the gradient of a residual branch that joins at the GroupNorm's
      * input (ResBlock). The same values as the two calls, addInPlace's rounding included; a backend that fuses
      * GroupNorm and SiLU adds in the same pass. addend must not alias dx or dy.

@@ -497,6 +497,21 @@ public final class BackendConformance {
         test.addInPlace(dxo.t, add.t);
         compare("groupNormSiluBackwardAdd dx vs backward + addInPlace", dxo.t, dxa.t, 0);
         compare("groupNormSiluBackwardAdd dBeta vs backward", dbo.t, dba.t, 0);
+        // with dropout (ResBlock's second norm): groups of 45 elements and offsets that are not multiples of 4, so the
+        // Philox blocks straddle groups and samples; bitwise the tested backend's own groupNormSilu then dropout
+        int dn = 3, dc = 12, dh = 3, dw = 5, dgr = 4;
+        D dx2 = uniform(67, -3f, 3f, dn, dc, dh, dw), dga2 = randn(68, dc), dbe2 = randn(69, dc);
+        for (long offset : new long[] {6, (1L << 40) + 3}) {
+            D yd = out(dn, dc, dh, dw), md = out(dn * dgr), rd = out(dn * dgr);
+            ref.groupNormSiluDropout(yd.r, md.r, rd.r, dx2.r, dga2.r, dbe2.r, dgr, 1e-6f, 0.3f, 77, offset);
+            test.groupNormSiluDropout(yd.t, md.t, rd.t, dx2.t, dga2.t, dbe2.t, dgr, 1e-6f, 0.3f, 77, offset);
+            compare("groupNormSiluDropout y, offset " + offset, yd, t);
+            compare("groupNormSiluDropout mean, offset " + offset, md, tol.norm());
+            D yo = out(dn, dc, dh, dw), ho = out(dn, dc, dh, dw), mo = out(dn * dgr), ro = out(dn * dgr);
+            test.groupNormSilu(ho.t, mo.t, ro.t, dx2.t, dga2.t, dbe2.t, dgr, 1e-6f);
+            test.dropout(yo.t, ho.t, 0.3f, 77, offset);
+            compare("groupNormSiluDropout vs groupNormSilu + dropout, offset " + offset, yo.t, yd.t, 0);
+        }
     }
 
     void activations() {

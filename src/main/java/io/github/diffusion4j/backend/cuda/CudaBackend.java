@@ -1254,6 +1254,17 @@ public final class CudaBackend implements Backend {
 
     private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                   float eps, boolean silu) {
+        groupNormForward(y, mean, rstd, x, gamma, beta, groups, eps, silu, 0f, 0L, 0L);
+    }
+
+    @Override public void groupNormSiluDropout(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta,
+                                               int groups, float eps, float p, long seed, long offset) {
+        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
+        groupNormForward(y, mean, rstd, x, gamma, beta, groups, eps, true, p, seed, offset);
+    }
+
+    private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
+                                  float eps, boolean silu, float dropP, long dropSeed, long dropOffset) {
         ensureContext();
         sameSize(y, x);
         int n = x.dim(0), c = x.shape().c();
@@ -1266,7 +1277,8 @@ public final class CudaBackend implements Backend {
         if (x.numel() == 0) return;
         checkGroupSize(c / groups * sp);
         kGroupNorm.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c)
-                .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0)
+                .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP).f32(dropP > 0f ? 1f / (1f - dropP) : 1f)
+                .i64(dropSeed).i64(dropOffset)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
     }
 

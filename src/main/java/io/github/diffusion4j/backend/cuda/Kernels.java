@@ -98,7 +98,7 @@ public final class Kernels {
             Map.entry(PER_SAMPLE_CHANNEL_SUM, "ppjj"),
             Map.entry(SCALE_SHIFT, "ppppjj"),
             Map.entry(SCALE_SHIFT_BACKWARD, "ppppppjj"),
-            Map.entry(GROUP_NORM_FORWARD, "ppppppiijifi"),
+            Map.entry(GROUP_NORM_FORWARD, "ppppppiijififfjj"),
             Map.entry(GROUP_NORM_BACKWARD, "pppppppppiijii"),
             Map.entry(SOFTMAX, "ppji"),
             Map.entry(SOFTMAX_BACKWARD, "pppji"),
