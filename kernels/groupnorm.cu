@@ -24,6 +24,40 @@ __device__ __forceinline__ float silu_grad(float u) {
     return s * (1.0f + u * (1.0f - s));
 }
 
+/** One output of the forward pass: x a + b, then SiLU when fused (a = gamma rstd, b = beta - mean a per channel). */
+__device__ __forceinline__ float gn_out(float xv, float a, float b, int fuseSilu) {
+    float out = xv * a + b;
+    return fuseSilu ? silu_f(out) : out;
+}
+
+/** Whether a group-norm kernel may move float4s: rows divide by 4 and every pointer is 16-byte aligned. */
+__device__ __forceinline__ bool gn_vec4(long long S, const void* a, const void* b, const void* c, const void* d) {
+    return (S & 3) == 0 && (((unsigned long long) a | (unsigned long long) b | (unsigned long long) c |
+                             (unsigned long long) d) & 15) == 0;
+}
+
+/** The backward pass's first-pass terms of one element (see d4j_group_norm_backward). */
+__device__ __forceinline__ void gn_back_terms(float xv, float d, float gm, float a, float b0, float m, float r,
+                                              int fuseSilu, double& s1, double& s2, double& accG, double& accB) {
+    if (fuseSilu) d = d * silu_grad(xv * a + b0);
+    double gdy = (double) (gm * d);
+    s1 += gdy;
+    s2 += gdy * (double) (xv - m) * (double) r;
+    accG += (double) (d * (xv - m) * r);
+    accB += (double) d;
+}
+
+/** One dx of the backward pass's second pass, before the addend (see d4j_group_norm_backward). */
+__device__ __forceinline__ float gn_back_dx(float xv, float d, float gm, float be, float m, float r, float a1,
+                                            float a2, int fuseSilu) {
+    if (fuseSilu) {
+        float a = gm * r;
+        d = d * silu_grad(xv * a + (be - m * a));
+    }
+    float xhat = (xv - m) * r;
+    return r * (gm * d - a1 - xhat * a2);
+}
+
 }  // namespace
 
 /**
@@ -46,14 +80,45 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
     long long gsize = (long long) cpg * S;
     long long base = (long long) ng * gsize;
     const float* xg = x + base;
+    float* yg = y + base;
+    // float4 loads and stores where rows divide by 4 and both tensors are 16-byte aligned (a group starts at a
+    // multiple of S, so its start is too); the double sums then run in float4 lane order within each thread
+    bool v4 = gn_vec4(S, x, y, x, y);
+    const float4* x4 = (const float4*) xg;
+    float4* y4 = (float4*) yg;
+    long long q = gsize >> 2;
 
     double s = 0.0;
-    for (long long i = threadIdx.x; i < gsize; i += blockDim.x) s += (double) xg[i];
+    if (v4) {
+        for (long long j = threadIdx.x; j < q; j += blockDim.x) {
+            float4 t = x4[j];
+            s += (double) t.x;
+            s += (double) t.y;
+            s += (double) t.z;
+            s += (double) t.w;
+        }
+    } else {
+        for (long long i = threadIdx.x; i < gsize; i += blockDim.x) s += (double) xg[i];
+    }
     double mu = d4j::block_sum(s, scratch) / (double) gsize;
     double v = 0.0;
-    for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-        double d = (double) xg[i] - mu;
-        v += d * d;
+    if (v4) {
+        for (long long j = threadIdx.x; j < q; j += blockDim.x) {
+            float4 t = x4[j];
+            double d = (double) t.x - mu;
+            v += d * d;
+            d = (double) t.y - mu;
+            v += d * d;
+            d = (double) t.z - mu;
+            v += d * d;
+            d = (double) t.w - mu;
+            v += d * d;
+        }
+    } else {
+        for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
+            double d = (double) xg[i] - mu;
+            v += d * d;
+        }
     }
     v = d4j::block_sum(v, scratch);
     float r = (float) (1.0 / sqrt(v / (double) gsize + (double) eps));
@@ -63,21 +128,37 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
         rstd[ng] = r;
     }
     int g = ng % G;
-    unsigned su = (unsigned) S;
-    float* yg = y + base;
+    unsigned su = (unsigned) S, sq = su >> 2;
+    unsigned long long g0 = offset + (unsigned long long) base;   // dropout: global index of the group's start
+    if (v4 && (p <= 0.0f || (g0 & 3) == 0)) {
+        // four elements of one channel per turn; with dropout, they are exactly one Philox block
+        for (long long j = threadIdx.x; j < q; j += blockDim.x) {
+            int ch = g * cpg + (int) ((unsigned) j / sq);
+            float a = gamma[ch] * r;
+            float b = beta[ch] - m * a;
+            float4 t = x4[j];
+            float4 o = make_float4(gn_out(t.x, a, b, fuseSilu), gn_out(t.y, a, b, fuseSilu),
+                                   gn_out(t.z, a, b, fuseSilu), gn_out(t.w, a, b, fuseSilu));
+            if (p > 0.0f) {
+                float4 u = d4j::philox_uniform4(seed, (g0 >> 2) + (unsigned long long) j);
+                o = make_float4(u.x >= p ? o.x * keep : 0.0f, u.y >= p ? o.y * keep : 0.0f,
+                                u.z >= p ? o.z * keep : 0.0f, u.w >= p ? o.w * keep : 0.0f);
+            }
+            y4[j] = o;
+        }
+        return;
+    }
     if (p <= 0.0f) {
         for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
             int ch = g * cpg + (int) ((unsigned) i / su);
             float a = gamma[ch] * r;
             float b = beta[ch] - m * a;
-            float out = xg[i] * a + b;
-            yg[i] = fuseSilu ? silu_f(out) : out;
+            yg[i] = gn_out(xg[i], a, b, fuseSilu);
         }
         return;
     }
     // with dropout: one Philox block (four consecutive global indices offset + element) per thread and turn, as
     // d4j_dropout draws them, and the same out * keep
-    unsigned long long g0 = offset + (unsigned long long) base;
     long long blocks = d4j::block_count(gsize, g0);
     for (long long k = threadIdx.x; k < blocks; k += blockDim.x) {
         unsigned long long kb = (g0 >> 2) + (unsigned long long) k;
@@ -89,8 +170,7 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
             int ch = g * cpg + (int) ((unsigned) i / su);
             float a = gamma[ch] * r;
             float b = beta[ch] - m * a;
-            float out = xg[i] * a + b;
-            if (fuseSilu) out = silu_f(out);
+            float out = gn_out(xg[i], a, b, fuseSilu);
             yg[i] = d4j::lane(u, l) >= p ? out * keep : 0.0f;
         }
     }
@@ -141,6 +221,8 @@ extern "C" __global__ void d4j_group_norm_backward(double* partials, float* dx, 
     int wpc = warps / cpg > 1 ? warps / cpg : 1;   // warps per channel
     int teams = warps / wpc, team = warp / wpc, member = warp - team * wpc;
     int teamThreads = wpc * 32, teamTid = member * 32 + lane;
+    // float4 moves where rows divide by 4 and every tensor is 16-byte aligned (as in the forward kernel)
+    bool v4 = gn_vec4(S, dx, dy, x, addend != nullptr ? addend : x);
 
     double s1 = 0.0, s2 = 0.0;
     for (int cl = team < teams ? team : cpg; cl < cpg; cl += teams) {   // uniform within a warp
@@ -150,15 +232,20 @@ extern "C" __global__ void d4j_group_norm_backward(double* partials, float* dx, 
         const float* xc = x + base + (long long) cl * S;
         const float* dc = dy + base + (long long) cl * S;
         double accG = 0.0, accB = 0.0;
-        for (long long s = teamTid; s < S; s += teamThreads) {
-            float xv = xc[s];
-            float d = dc[s];
-            if (fuseSilu) d = d * silu_grad(xv * a + b0);
-            double gdy = (double) (gm * d);
-            s1 += gdy;
-            s2 += gdy * (double) (xv - m) * (double) r;
-            accG += (double) (d * (xv - m) * r);
-            accB += (double) d;
+        if (v4) {
+            const float4* xc4 = (const float4*) xc;
+            const float4* dc4 = (const float4*) dc;
+            for (long long s4 = teamTid; s4 < (S >> 2); s4 += teamThreads) {
+                float4 xv = xc4[s4], d = dc4[s4];
+                gn_back_terms(xv.x, d.x, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
+                gn_back_terms(xv.y, d.y, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
+                gn_back_terms(xv.z, d.z, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
+                gn_back_terms(xv.w, d.w, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
+            }
+        } else {
+            for (long long s = teamTid; s < S; s += teamThreads) {
+                gn_back_terms(xc[s], dc[s], gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
+            }
         }
         accG = d4j::warp_sum(accG);
         accB = d4j::warp_sum(accB);
@@ -187,18 +274,32 @@ extern "C" __global__ void d4j_group_norm_backward(double* partials, float* dx, 
 
     float a1 = (float) (s1 / (double) gsize), a2 = (float) (s2 / (double) gsize);
     unsigned su = (unsigned) S;
+    // + addend in its own rounding step (never contracted into the product before it): d4j_axpby's x + y exactly
+    if (v4) {
+        unsigned sq = su >> 2;
+        const float4* x4 = (const float4*) (x + base);
+        const float4* d4 = (const float4*) (dy + base);
+        const float4* e4 = addend != nullptr ? (const float4*) (addend + base) : nullptr;
+        float4* o4 = (float4*) (dx + base);
+        for (long long j = threadIdx.x; j < (gsize >> 2); j += blockDim.x) {
+            int ch = gi * cpg + (int) ((unsigned) j / sq);
+            float gm = gamma[ch], be = fuseSilu ? beta[ch] : 0.0f;
+            float4 xv = x4[j], d = d4[j];
+            float4 o = make_float4(gn_back_dx(xv.x, d.x, gm, be, m, r, a1, a2, fuseSilu),
+                                   gn_back_dx(xv.y, d.y, gm, be, m, r, a1, a2, fuseSilu),
+                                   gn_back_dx(xv.z, d.z, gm, be, m, r, a1, a2, fuseSilu),
+                                   gn_back_dx(xv.w, d.w, gm, be, m, r, a1, a2, fuseSilu));
+            if (e4 != nullptr) {
+                float4 e = e4[j];
+                o = make_float4(__fadd_rn(o.x, e.x), __fadd_rn(o.y, e.y), __fadd_rn(o.z, e.z), __fadd_rn(o.w, e.w));
+            }
+            o4[j] = o;
+        }
+        return;
+    }
     for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
         int ch = gi * cpg + (int) ((unsigned) i / su);
-        float gm = gamma[ch];
-        float xv = x[base + i];
-        float d = dy[base + i];
-        if (fuseSilu) {
-            float a = gm * r;
-            d = d * silu_grad(xv * a + (beta[ch] - m * a));
-        }
-        float xhat = (xv - m) * r;
-        float v = r * (gm * d - a1 - xhat * a2);
-        // + addend in its own rounding step (never contracted into the product above): d4j_axpby's x + y exactly
+        float v = gn_back_dx(x[base + i], dy[base + i], gamma[ch], fuseSilu ? beta[ch] : 0.0f, m, r, a1, a2, fuseSilu);
         dx[base + i] = addend != nullptr ? __fadd_rn(v, addend[base + i]) : v;
     }
 }

@@ -512,6 +512,19 @@ public final class BackendConformance {
             test.dropout(yo.t, ho.t, 0.3f, 77, offset);
             compare("groupNormSiluDropout vs groupNormSilu + dropout, offset " + offset, yo.t, yd.t, 0);
         }
+        // rows of 16 (the CUDA kernel's float4 path): one Philox block per float4 at an offset divisible by 4, the
+        // per-block path at one that is not
+        D vx = uniform(70, -3f, 3f, 2, 8, 4, 4), vg = randn(71, 8), vb = randn(72, 8);
+        for (long offset : new long[] {8, 6}) {
+            D yd = out(2, 8, 4, 4), md = out(4), rd = out(4);
+            ref.groupNormSiluDropout(yd.r, md.r, rd.r, vx.r, vg.r, vb.r, 2, 1e-6f, 0.25f, 78, offset);
+            test.groupNormSiluDropout(yd.t, md.t, rd.t, vx.t, vg.t, vb.t, 2, 1e-6f, 0.25f, 78, offset);
+            compare("groupNormSiluDropout y, H*W = 16, offset " + offset, yd, t);
+            D yo = out(2, 8, 4, 4), ho = out(2, 8, 4, 4), mo = out(4), ro = out(4);
+            test.groupNormSilu(ho.t, mo.t, ro.t, vx.t, vg.t, vb.t, 2, 1e-6f);
+            test.dropout(yo.t, ho.t, 0.25f, 78, offset);
+            compare("groupNormSiluDropout vs groupNormSilu + dropout, H*W = 16, offset " + offset, yo.t, yd.t, 0);
+        }
     }
 
     void activations() {
