@@ -83,7 +83,11 @@ public final class Benchmark {
         try {
             if (o.training()) root.put("training", training(model, ts, macs));
             if (o.sampling()) root.put("sampling", sampling(model, ts, macs));
-            if (b instanceof CudaBackend cuda) root.put("gpu", CudaDeviceInfo.query(cuda));
+            if (b instanceof CudaBackend cuda) {
+                root.put("gpu", CudaDeviceInfo.query(cuda));
+                // the algorithm cuDNN was chosen for each convolution shape and direction (to explain slow shapes)
+                root.put("conv_plans", cuda.convPlanSummary());
+            }
         } finally {
             model.params().close();
         }
