@@ -15,7 +15,7 @@ public final class SelfAttention {
     public final Conv2d qkv;
     public final Conv2d proj;
     public final int channels, heads, headDim;
-    private Tensor q, k, v, attn;
+    private Tensor qkvOut, attn;
     private Shape inShape;
 
     public SelfAttention(ParamStore.Scope scope, int channels, int heads, int groups) {
@@ -33,28 +33,32 @@ public final class SelfAttention {
     private float scale() { return (float) (1.0 / Math.sqrt(headDim)); }
 
     /*
-     * The 1x1 qkv conv gives [N, 3C, P]; split into q, k, v of [N, C, P] each, every one of them is a contiguous
-     * stack of N * heads matrices [headDim, P] with one stride, so each product below is ONE strided-batched GEMM
-     * over all samples and heads (not a loop over samples): a constant number of launches per layer whatever the
-     * batch size. Each (sample, head) product is the same GEMM as before, so the CPU results are unchanged.
+     * The 1x1 qkv conv gives [N, 3C, P]: per sample n, q, k and v are the blocks at n 3CP, n 3CP + CP and n 3CP + 2CP,
+     * each a stack of `heads` matrices [headDim, P]. The products read them where they lie (stridedBatchedMatmul:
+     * per head, one strided-batched GEMM over the N samples at stride 3CP), and the backward pass writes dq, dk, dv
+     * straight into dQkv's blocks, so q, k, v are never copied out (nor their gradients copied back in): one GEMM per
+     * product for the usual single head, whatever the batch size. Each (sample, head) product is the same GEMM as on
+     * copied-out matrices, so the results are unchanged.
      */
-    private Shape stack(int n, int p) { return Shape.of(n * heads, headDim, p); }
-
     public Tensor forward(Tensor x) {
         Backend b = x.backend();
         inShape = x.shape();
         int n = x.dim(0), p = x.shape().spatial();
-        Tensor qkvOut = qkv.forward(norm.forward(x));
-        q = b.scratch(Shape.of(n, channels, p));
-        k = b.scratch(Shape.of(n, channels, p));
-        v = b.scratch(Shape.of(n, channels, p));
-        b.splitChannels(new Tensor[] {q, k, v}, qkvOut.reshape(n, 3 * channels, p));
+        qkvOut = qkv.forward(norm.forward(x));
+        long cp = (long) channels * p, hp = (long) headDim * p, pp = (long) p * p;
         attn = b.scratch(Shape.of(n * heads, p, p));
-        b.batchedMatmul(attn, q.reshape(stack(n, p)), k.reshape(stack(n, p)), true, false, scale(), 0f);
-        b.softmax(attn, attn);
-        // out[d, i] = sum_j v[d, j] A[i, j]
         Tensor mixed = b.scratch(x.shape());
-        b.batchedMatmul(mixed.reshape(stack(n, p)), v.reshape(stack(n, p)), attn, false, true, 1f, 0f);
+        for (int h = 0; h < heads; h++) {
+            // S = scale q^T k  ([P, P] per sample and head)
+            b.stridedBatchedMatmul(from(attn, h * pp), heads * pp, from(qkvOut, h * hp), 3 * cp, from(qkvOut, cp + h * hp),
+                    3 * cp, n, p, p, headDim, true, false, scale(), 0f);
+        }
+        b.softmax(attn, attn);
+        for (int h = 0; h < heads; h++) {
+            // out[d, i] = sum_j v[d, j] A[i, j]
+            b.stridedBatchedMatmul(from(mixed, h * hp), cp, from(qkvOut, 2 * cp + h * hp), 3 * cp, from(attn, h * pp),
+                    heads * pp, n, headDim, p, p, false, true, 1f, 0f);
+        }
         Tensor y = b.scratch(x.shape());
         if (b.fusesBiasAdds() && proj.bias != null) {
             b.addBiasAdd(y, proj.forwardBeforeBias(mixed), proj.bias.value(), x);   // the same rounding, one pass
@@ -67,21 +71,35 @@ public final class SelfAttention {
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
         int n = inShape.n(), p = inShape.spatial();
-        Tensor dOut = proj.backward(dy).reshape(stack(n, p));
-        Tensor dq = b.scratch(stack(n, p)), dk = b.scratch(stack(n, p)), dv = b.scratch(stack(n, p));
+        long cp = (long) channels * p, hp = (long) headDim * p, pp = (long) p * p;
+        Tensor dOut = proj.backward(dy);
         Tensor dScores = b.scratch(Shape.of(n * heads, p, p));
-        float sc = scale();
-        // dv = dOut A ; dA = dOutᵀ v
-        b.batchedMatmul(dv, dOut, attn, false, false, 1f, 0f);
-        b.batchedMatmul(dScores, dOut, v.reshape(stack(n, p)), true, false, 1f, 0f);
-        b.softmaxBackward(dScores, dScores, attn);
-        // S = sc qᵀk: dq = sc k dSᵀ ; dk = sc q dS
-        b.batchedMatmul(dq, k.reshape(stack(n, p)), dScores, false, true, sc, 0f);
-        b.batchedMatmul(dk, q.reshape(stack(n, p)), dScores, false, false, sc, 0f);
         Tensor dQkv = b.scratch(Shape.of(n, 3 * channels, p));
-        b.concatChannels(dQkv, dq.reshape(n, channels, p), dk.reshape(n, channels, p), dv.reshape(n, channels, p));
+        float sc = scale();
+        for (int h = 0; h < heads; h++) {
+            long ah = h * pp, qh = h * hp, vh = 2 * cp + h * hp;
+            // dv = dOut A ; dA = dOut^T v
+            b.stridedBatchedMatmul(from(dQkv, vh), 3 * cp, from(dOut, qh), cp, from(attn, ah), heads * pp, n, headDim, p, p,
+                    false, false, 1f, 0f);
+            b.stridedBatchedMatmul(from(dScores, ah), heads * pp, from(dOut, qh), cp, from(qkvOut, vh), 3 * cp, n, p, p,
+                    headDim, true, false, 1f, 0f);
+        }
+        b.softmaxBackward(dScores, dScores, attn);
+        for (int h = 0; h < heads; h++) {
+            long ah = h * pp, qh = h * hp, kh = cp + h * hp;
+            // S = sc q^T k: dq = sc k dS^T ; dk = sc q dS
+            b.stridedBatchedMatmul(from(dQkv, qh), 3 * cp, from(qkvOut, kh), 3 * cp, from(dScores, ah), heads * pp, n,
+                    headDim, p, p, false, true, sc, 0f);
+            b.stridedBatchedMatmul(from(dQkv, kh), 3 * cp, from(qkvOut, qh), 3 * cp, from(dScores, ah), heads * pp, n,
+                    headDim, p, p, false, false, sc, 0f);
+        }
         Tensor dx = norm.backward(qkv.backward(dQkv.reshape(inShape.withDim(1, 3 * channels))));
         b.addInPlace(dx, dy);
         return dx;
+    }
+
+    /** The elements of t from element {@code offset} on (where a strided batch of matrices starts). */
+    private static Tensor from(Tensor t, long offset) {
+        return t.view(offset, Shape.of(Math.toIntExact(t.numel() - offset)));
     }
 }

@@ -213,6 +213,23 @@ public interface Backend extends AutoCloseable {
      */
     void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta);
 
+    /**
+     * Batched matmul over matrices spaced at any stride: for i < batch, C_i = alpha op(A_i) op(B_i) + beta C_i, where
+     * C_i is the m×n row-major matrix at element i * strideC of c, A_i the m×k (transA: k×m) matrix at i * strideA of
+     * a and B_i the k×n (transB: n×k) one at i * strideB of b; each tensor starts at its first matrix (pass a view)
+     * and must hold the last one. Every stride is at least its matrix's size. An example: the query block of each
+     * sample of an [N, 3C, P] tensor (strideA = 3CP), used where it lies instead of being copied out first. The same
+     * values as {@link #batchedMatmul} on copies of the matrices.
+     */
+    default void stridedBatchedMatmul(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB, int batch,
+                                      int m, int n, int k, boolean transA, boolean transB, float alpha, float beta) {
+        StridedMatmul.check(c, strideC, a, strideA, b, strideB, batch, m, n, k);
+        for (int i = 0; i < batch; i++) {
+            matmul(c.view(i * strideC, Shape.of(m, n)), a.view(i * strideA, transA ? Shape.of(k, m) : Shape.of(m, k)),
+                    b.view(i * strideB, transB ? Shape.of(n, k) : Shape.of(k, n)), transA, transB, alpha, beta);
+        }
+    }
+
     // ------------------------------------------------------------------ convolutions
 
     /**

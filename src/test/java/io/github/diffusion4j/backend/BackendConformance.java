@@ -376,6 +376,42 @@ public final class BackendConformance {
                 compare("batchedMatmul transA=" + ta + " transB=" + tb + " beta=1", c, tol.gemm());
             }
         }
+        // strided: A and B are blocks inside larger per-sample rows (as attention reads q, k, v in a [N, 3C, P] tensor),
+        // C has gaps between its matrices that must keep their values; against the reference and, on the tested
+        // backend, bitwise against batchedMatmul on copies of the same matrices
+        long sa = 3L * m * k + 5, sb = 2L * k * n + 1, scs = (long) m * n + 7;
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                D a = randn(27, (int) (batch * sa)), b = randn(28, (int) (batch * sb)), c = randn(29, (int) (batch * scs));
+                long aOff = m * k + 3, bOff = 1;
+                ref.stridedBatchedMatmul(c.r, scs, a.r.view(aOff, Shape.of((int) (batch * sa - aOff))), sa,
+                        b.r.view(bOff, Shape.of((int) (batch * sb - bOff))), sb, batch, m, n, k, ta, tb, 0.5f, 0.25f);
+                test.stridedBatchedMatmul(c.t, scs, a.t.view(aOff, Shape.of((int) (batch * sa - aOff))), sa,
+                        b.t.view(bOff, Shape.of((int) (batch * sb - bOff))), sb, batch, m, n, k, ta, tb, 0.5f, 0.25f);
+                compare("stridedBatchedMatmul transA=" + ta + " transB=" + tb, c, tol.gemm());
+                // the same matrices copied out, through batchedMatmul on the tested backend
+                Tensor ac = test.empty(Shape.of(batch, ta ? k : m, ta ? m : k)), bc = test.empty(Shape.of(batch, tb ? n : k, tb ? k : n));
+                Tensor cc = test.empty(Shape.of(batch, m, n)), c0 = randn(29, (int) (batch * scs)).t;
+                for (int i = 0; i < batch; i++) {
+                    test.copy(ac.view((long) i * m * k, Shape.of(m * k)), a.t.view(aOff + i * sa, Shape.of(m * k)));
+                    test.copy(bc.view((long) i * k * n, Shape.of(k * n)), b.t.view(bOff + i * sb, Shape.of(k * n)));
+                    test.copy(cc.view((long) i * m * n, Shape.of(m * n)), c0.view(i * scs, Shape.of(m * n)));
+                }
+                test.batchedMatmul(cc, ac, bc, ta, tb, 0.5f, 0.25f);
+                Tensor strided = test.empty(Shape.of(batch, m, n));
+                for (int i = 0; i < batch; i++) test.copy(strided.view((long) i * m * n, Shape.of(m * n)), c.t.view(i * scs, Shape.of(m * n)));
+                compare("stridedBatchedMatmul vs batchedMatmul on copies, transA=" + ta + " transB=" + tb, cc, strided, 0);
+                // the gaps between the C matrices are untouched
+                float[] before = randn(29, (int) (batch * scs)).t.toArray(), after = c.t.toArray();
+                for (int i = 0; i < batch; i++) {
+                    for (long g = i * scs + (long) m * n; g < (i + 1) * scs; g++) {
+                        assertEquals(before[(int) g], after[(int) g], "stridedBatchedMatmul wrote into a gap at " + g);
+                    }
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> test.stridedBatchedMatmul(test.empty(Shape.of(10)), 4,
+                test.empty(Shape.of(10)), 4, test.empty(Shape.of(10)), 4, 3, 2, 2, 2, false, false, 1f, 0f), "too small");
     }
 
     /** conv forward, backward data and backward filter (accumulating, with a bias gradient) for several shapes. */

@@ -287,6 +287,16 @@ public final class CpuBackend implements Backend {
                 beta, arr(c), off(c), m * n, n);
     }
 
+    @Override public void stridedBatchedMatmul(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB,
+                                               int batch, int m, int n, int k, boolean transA, boolean transB, float alpha,
+                                               float beta) {
+        io.github.diffusion4j.tensor.StridedMatmul.check(c, strideC, a, strideA, b, strideB, batch, m, n, k);
+        if (batch == 0) return;
+        // the kernel and per-matrix order of batchedMatmul, so the values are the same as on copied-out matrices
+        CpuGemm.sgemmBatched(batch, transA, transB, m, n, k, alpha, arr(a), off(a), Math.toIntExact(strideA), transA ? m : k,
+                arr(b), off(b), Math.toIntExact(strideB), transB ? k : n, beta, arr(c), off(c), Math.toIntExact(strideC), n);
+    }
+
     // ------------------------------------------------------------------ convolutions
 
     @Override public void conv2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {

@@ -60,9 +60,17 @@ public final class Cublas {
     public static void batchedMatmulRowMajor(long handle, boolean transA, boolean transB, int m, int n, int k,
                                              float alpha, long a, long b, float beta, long c, int batch,
                                              int computeType) {
+        batchedMatmulRowMajor(handle, transA, transB, m, n, k, alpha, a, (long) m * k, b, (long) k * n, beta, c,
+                (long) m * n, batch, computeType);
+    }
+
+    /** The same with the matrices {@code strideA} / {@code strideB} / {@code strideC} floats apart. */
+    public static void batchedMatmulRowMajor(long handle, boolean transA, boolean transB, int m, int n, int k,
+                                             float alpha, long a, long strideA, long b, long strideB, float beta, long c,
+                                             long strideC, int batch, int computeType) {
         int lda = transA ? m : k;
         int ldb = transB ? k : n;
-        gemmStridedBatchedEx(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, n, m, k, alpha, b, ldb, (long) k * n,
-                a, lda, (long) m * k, beta, c, n, (long) m * n, batch, computeType);
+        gemmStridedBatchedEx(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, n, m, k, alpha, b, ldb, strideB,
+                a, lda, strideA, beta, c, n, strideC, batch, computeType);
     }
 }

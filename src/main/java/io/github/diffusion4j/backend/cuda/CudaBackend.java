@@ -1073,6 +1073,24 @@ public final class CudaBackend implements Backend {
         afterLibraryCall("cublasGemmStridedBatchedEx");
     }
 
+    @Override public void stridedBatchedMatmul(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB,
+                                               int batch, int m, int n, int k, boolean transA, boolean transB, float alpha,
+                                               float beta) {
+        ensureContext();
+        io.github.diffusion4j.tensor.StridedMatmul.check(c, strideC, a, strideA, b, strideB, batch, m, n, k);
+        if (batch == 0 || m == 0 || n == 0) return;
+        if (k == 0) {
+            for (int i = 0; i < batch; i++) emptyProduct(c.view(i * strideC, Shape.of(m, n)), beta);
+            return;
+        }
+        if (profiling) profileBegin();
+        Cublas.batchedMatmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, a(a), strideA, a(b), strideB, beta,
+                a(c), strideC, batch, gemmCompute);
+        if (profiling) profileEnd("cublasGemmStridedBatchedEx " + batch + "x" + m + "x" + n + "x" + k
+                + (transA ? " A^T" : "") + (transB ? " B^T" : "") + " (strided)");
+        afterLibraryCall("cublasGemmStridedBatchedEx");
+    }
+
     /** A product over an empty inner dimension: C = beta C, where beta = 0 does not read C (as cuBLAS). */
     private void emptyProduct(Tensor c, float beta) {
         if (beta == 0f) fill(c, 0f);
