@@ -219,7 +219,8 @@ public interface Backend extends AutoCloseable {
      * a and B_i the k×n (transB: n×k) one at i * strideB of b; each tensor starts at its first matrix (pass a view)
      * and must hold the last one. Every stride is at least its matrix's size. An example: the query block of each
      * sample of an [N, 3C, P] tensor (strideA = 3CP), used where it lies instead of being copied out first. The same
-     * values as {@link #batchedMatmul} on copies of the matrices.
+     * products as {@link #batchedMatmul} on copies of the matrices (bitwise on the CPU; cuBLAS may choose another
+     * kernel for other strides or alignments).
      */
     default void stridedBatchedMatmul(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB, int batch,
                                       int m, int n, int k, boolean transA, boolean transB, float alpha, float beta) {

@@ -378,7 +378,7 @@ public final class BackendConformance {
         }
         // strided: A and B are blocks inside larger per-sample rows (as attention reads q, k, v in a [N, 3C, P] tensor),
         // C has gaps between its matrices that must keep their values; against the reference and, on the tested
-        // backend, bitwise against batchedMatmul on copies of the same matrices
+        // backend, against batchedMatmul on copies of the same matrices
         long sa = 3L * m * k + 5, sb = 2L * k * n + 1, scs = (long) m * n + 7;
         for (boolean ta : new boolean[] {false, true}) {
             for (boolean tb : new boolean[] {false, true}) {
@@ -400,7 +400,9 @@ public final class BackendConformance {
                 test.batchedMatmul(cc, ac, bc, ta, tb, 0.5f, 0.25f);
                 Tensor strided = test.empty(Shape.of(batch, m, n));
                 for (int i = 0; i < batch; i++) test.copy(strided.view((long) i * m * n, Shape.of(m * n)), c.t.view(i * scs, Shape.of(m * n)));
-                compare("stridedBatchedMatmul vs batchedMatmul on copies, transA=" + ta + " transB=" + tb, cc, strided, 0);
+                // (cuBLAS may pick another kernel for the odd offsets here, so within the GEMM tolerance, not bitwise)
+                compare("stridedBatchedMatmul vs batchedMatmul on copies, transA=" + ta + " transB=" + tb, cc, strided,
+                        tol.gemm());
                 // the gaps between the C matrices are untouched
                 float[] before = randn(29, (int) (batch * scs)).t.toArray(), after = c.t.toArray();
                 for (int i = 0; i < batch; i++) {
