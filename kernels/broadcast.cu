@@ -115,10 +115,12 @@ extern "C" __global__ void d4j_channel_sums(float* dstA, float* dstB, const doub
 
 /**
  * out[n,c,s] = (in[n,c,s] + bias[c]) + other[n,c,s]: d4j_add_bias then d4j_axpby(1, 1) in one pass, with the same
- * rounding (a convolution's bias and a residual add). out may alias in, not other. Vectorised as d4j_add_bias.
+ * rounding (a convolution's bias and a residual add). When otherBias is not null, other's own per-channel bias is
+ * added first: (in + bias[c]) + (other + otherBias[c]), as d4j_add_bias on other followed by the above (a ResBlock's
+ * 1x1 skip convolution). out may alias in, not other. Vectorised as d4j_add_bias.
  */
-extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const float* bias, const float* other, int N,
-                                            int C, long long S) {
+extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const float* bias, const float* other,
+                                            const float* otherBias, int N, int C, long long S) {
     long long total = (long long) N * C * S;
     if (d4j::vec4_ok(S, total, out, in) && d4j::vec4_ok(S, total, other, other)) {
         unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2), c = (unsigned) C;
@@ -126,8 +128,15 @@ extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const f
         const float4* o4 = (const float4*) other;
         float4* out4 = (float4*) out;
         for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
-            float b = bias[(i / q) % c];
+            unsigned ch = (i / q) % c;
+            float b = bias[ch], ob = otherBias != nullptr ? otherBias[ch] : 0.0f;
             float4 v = in4[i], w = o4[i];
+            if (otherBias != nullptr) {
+                w.x = w.x + ob;
+                w.y = w.y + ob;
+                w.z = w.z + ob;
+                w.w = w.w + ob;
+            }
             v.x = (v.x + b) + w.x;
             v.y = (v.y + b) + w.y;
             v.z = (v.z + b) + w.z;
@@ -136,7 +145,12 @@ extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const f
         }
         return;
     }
-    D4J_GRID_LOOP(i, total) out[i] = (in[i] + bias[(int) ((i / S) % C)]) + other[i];
+    D4J_GRID_LOOP(i, total) {
+        int ch = (int) ((i / S) % C);
+        float w = other[i];
+        if (otherBias != nullptr) w = w + otherBias[ch];
+        out[i] = (in[i] + bias[ch]) + w;
+    }
 }
 
 /**

@@ -61,10 +61,15 @@ public final class ResBlock {
             h = norm2.forwardSiluDropout(ctx, h, dropout);   // one pass where the backend fuses them
         }
         h = fuse ? conv2.forwardBeforeBias(h) : conv2.forward(h);
-        Tensor s = skip != null ? skip.forward(x) : x;
         Tensor y = b.scratch(h.shape());
-        if (fuse) b.addBiasAdd(y, h, conv2.bias.value(), s);
-        else b.add(y, s, h);
+        if (fuse && skip != null && skip.bias != null) {
+            // the skip convolution's bias too: (h + b2) + (skip(x) + bs), one pass
+            b.addBiasAddBiased(y, h, conv2.bias.value(), skip.forwardBeforeBias(x), skip.bias.value());
+        } else {
+            Tensor s = skip != null ? skip.forward(x) : x;
+            if (fuse) b.addBiasAdd(y, h, conv2.bias.value(), s);
+            else b.add(y, s, h);
+        }
         return y;
     }
 

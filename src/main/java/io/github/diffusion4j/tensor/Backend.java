@@ -179,6 +179,17 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * out = (in + bias[c]) + (other + otherBias[c]): {@link #addBias} on other, then {@link #addBiasAdd}, with the same
+     * rounding (a residual block whose skip branch is a convolution with its own bias), in one pass where
+     * {@link #fusesBiasAdds}. out may alias in, not other; other is left unchanged.
+     */
+    default void addBiasAddBiased(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
+        Tensor o = scratch(other.shape());
+        addBias(o, other, otherBias);
+        addBiasAdd(out, in, bias, o);
+    }
+
+    /**
      * out[n,c,...] = (in[n,c,...] + bias[c]) + v[n,c]: {@link #addBias} then {@link #addPerSampleChannel} with the
      * same rounding, in one pass where {@link #fusesBiasAdds}. out may alias in.
      */

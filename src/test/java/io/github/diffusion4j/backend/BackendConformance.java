@@ -289,6 +289,11 @@ public final class BackendConformance {
             ref.addBiasAdd(ob.r, xs.r, bias.r, other.r);
             test.addBiasAdd(ob.t, xs.t, bias.t, other.t);
             compare("addBiasAdd" + sp, ob, 0);
+            D obias = randn(30, dims[1]), ob2 = out(dims), otherCopy = host(other.r.toArray(), dims);
+            ref.addBiasAddBiased(ob2.r, xs.r, bias.r, other.r, obias.r);
+            test.addBiasAddBiased(ob2.t, xs.t, bias.t, other.t, obias.t);
+            compare("addBiasAddBiased" + sp, ob2, 0);
+            compare("addBiasAddBiased leaves other unchanged" + sp, otherCopy.r, other.t, 0);
             D vv = randn(19, dims[0], dims[1]), ov = out(dims);
             ref.addBiasPerSampleChannel(ov.r, xs.r, bias.r, vv.r);
             test.addBiasPerSampleChannel(ov.t, xs.t, bias.t, vv.t);

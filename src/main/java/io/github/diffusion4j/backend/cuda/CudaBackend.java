@@ -960,12 +960,19 @@ public final class CudaBackend implements Backend {
     @Override public boolean fusesBiasAdds() { return true; }
 
     @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other) {
+        addBiasAddBiased(out, in, bias, other, null);
+    }
+
+    @Override public void addBiasAddBiased(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
         boolean work = biasBroadcast(out, in, bias);
         sameSize(other, in);
+        if (otherBias != null && otherBias.numel() != in.shape().c()) {
+            throw new IllegalArgumentException("bias " + otherBias.shape() + " for " + other.shape());
+        }
         if (!work) return;
         long sp = in.shape().spatial();
-        kAddBiasAdd.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).ptr(a(other)).i32(in.dim(0)).i32(in.shape().c()).i64(sp)
-                .launch(vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
+        kAddBiasAdd.begin().ptr(a(out)).ptr(a(in)).ptr(a(bias)).ptr(a(other)).ptr(an(otherBias)).i32(in.dim(0))
+                .i32(in.shape().c()).i64(sp).launch(vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
     }
 
     @Override public void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {

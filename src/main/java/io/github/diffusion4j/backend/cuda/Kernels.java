@@ -93,7 +93,7 @@ public final class Kernels {
             Map.entry(PLANE_SUMS, "ppjj"),
             Map.entry(CHANNEL_SUMS, "pppii"),
             Map.entry(ADD_PER_SAMPLE_CHANNEL, "pppjj"),
-            Map.entry(ADD_BIAS_ADD, "ppppiij"),
+            Map.entry(ADD_BIAS_ADD, "pppppiij"),
             Map.entry(ADD_BIAS_PER_SAMPLE_CHANNEL, "ppppiij"),
             Map.entry(PER_SAMPLE_CHANNEL_SUM, "ppjj"),
             Map.entry(SCALE_SHIFT, "ppppjj"),
