@@ -57,20 +57,8 @@ extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long
     long long warps = d4j::gstride() >> 5;
     for (long long k = d4j::gtid() >> 5; k < NC; k += warps) {   // uniform within a warp
         const float* plane = in + k * S;
-        double acc = 0.0;
-        if ((S & 3) == 0 && ((unsigned long long) plane & 15) == 0) {
-            const float4* p4 = (const float4*) plane;
-            for (long long j = lane; j < (S >> 2); j += 32) {
-                float4 v = p4[j];
-                acc += (double) v.x;
-                acc += (double) v.y;
-                acc += (double) v.z;
-                acc += (double) v.w;
-            }
-        } else {
-            for (long long i = lane; i < S; i += 32) acc += (double) plane[i];
-        }
-        acc = d4j::warp_sum(acc);
+        bool vec4 = (S & 3) == 0 && ((unsigned long long) plane & 15) == 0;
+        double acc = d4j::warp_sum(d4j::strided_sum(plane, S, lane, 32, vec4));
         if (lane == 0) partial[k] = acc;
     }
 }

@@ -32,6 +32,28 @@ __device__ __forceinline__ bool vec4_ok(long long S, long long total, const void
     return (S & 3) == 0 && total < (1LL << 31) && (((unsigned long long) a | (unsigned long long) b) & 15) == 0;
 }
 
+/**
+ * One thread's share of a row sum, in double: p[i] for i = start, start + step, ... below n; or, with vec4 (n % 4 == 0
+ * and p 16-byte aligned), the float4 groups j = start, start + step, ... below n / 4, each group's four values in
+ * order. The caller reduces the shares (warp_sum / block_sum); the result depends only on (n, step, vec4).
+ */
+__device__ __forceinline__ double strided_sum(const float* p, long long n, long long start, long long step, bool vec4) {
+    double acc = 0.0;
+    if (vec4) {
+        const float4* p4 = (const float4*) p;
+        for (long long j = start; j < (n >> 2); j += step) {
+            float4 v = p4[j];
+            acc += (double) v.x;
+            acc += (double) v.y;
+            acc += (double) v.z;
+            acc += (double) v.w;
+        }
+    } else {
+        for (long long i = start; i < n; i += step) acc += (double) p[i];
+    }
+    return acc;
+}
+
 /** Sum over a warp (all 32 lanes active); the result is valid in every lane. */
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {

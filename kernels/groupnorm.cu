@@ -88,18 +88,7 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
     float4* y4 = (float4*) yg;
     long long q = gsize >> 2;
 
-    double s = 0.0;
-    if (v4) {
-        for (long long j = threadIdx.x; j < q; j += blockDim.x) {
-            float4 t = x4[j];
-            s += (double) t.x;
-            s += (double) t.y;
-            s += (double) t.z;
-            s += (double) t.w;
-        }
-    } else {
-        for (long long i = threadIdx.x; i < gsize; i += blockDim.x) s += (double) xg[i];
-    }
+    double s = d4j::strided_sum(xg, gsize, threadIdx.x, blockDim.x, v4);
     double mu = d4j::block_sum(s, scratch) / (double) gsize;
     double v = 0.0;
     if (v4) {

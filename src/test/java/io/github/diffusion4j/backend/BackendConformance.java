@@ -263,9 +263,7 @@ public final class BackendConformance {
         test.addBias(o2.t, x2.t, bias.t);
         compare("addBias [N,C]", o2, 0);
         D g = randn(11, 5);   // accumulates onto existing values
-        ref.biasGrad(g.r, x.r);
-        test.biasGrad(g.t, x.t);
-        compare("biasGrad (accumulates)", g, tol.reduction());
+        biasGrad("biasGrad (accumulates)", g, x);
         D v = randn(12, 4, 5);
         o = out(4, 5, 6, 7);
         ref.addPerSampleChannel(o.r, x.r, v.r);
@@ -299,26 +297,14 @@ public final class BackendConformance {
             test.addBiasPerSampleChannel(ov.t, xs.t, bias.t, vv.t);
             compare("addBiasPerSampleChannel" + sp, ov, 0);
         }
-        D g4 = randn(17, 5);
-        ref.biasGrad(g4.r, x4.r);
-        test.biasGrad(g4.t, x4.t);
-        compare("biasGrad, H*W = 24", g4, tol.reduction());
+        biasGrad("biasGrad, H*W = 24", randn(17, 5), x4);
         // more than 32 samples and channels: the CUDA second pass splits the channels over blocks of 32 and the
         // samples over 32 slices, with a partial last block
-        D xw = randn(20, 37, 70, 2, 3), gw = randn(21, 70);
-        ref.biasGrad(gw.r, xw.r);
-        test.biasGrad(gw.t, xw.t);
-        compare("biasGrad, N = 37, C = 70", gw, tol.reduction());
+        biasGrad("biasGrad, N = 37, C = 70", randn(21, 70), randn(20, 37, 70, 2, 3));
         // the per-plane pass's other paths on CUDA: a thread per plane ([N, C]: one element each) and a warp per plane
         // whose lanes go round more than once (48 float4 groups)
-        D g2 = randn(22, 5);
-        ref.biasGrad(g2.r, x2.r);
-        test.biasGrad(g2.t, x2.t);
-        compare("biasGrad [N,C]", g2, tol.reduction());
-        D xl = randn(23, 3, 5, 12, 16), gl = randn(24, 5);
-        ref.biasGrad(gl.r, xl.r);
-        test.biasGrad(gl.t, xl.t);
-        compare("biasGrad, H*W = 192", gl, tol.reduction());
+        biasGrad("biasGrad [N,C]", randn(22, 5), x2);
+        biasGrad("biasGrad, H*W = 192", randn(24, 5), randn(23, 3, 5, 12, 16));
         D dv = out(4, 5);
         ref.perSampleChannelSum(dv.r, x.r);
         test.perSampleChannelSum(dv.t, x.t);
@@ -469,6 +455,13 @@ public final class BackendConformance {
         test.convTranspose2dBackwardFilter(dw.t, db.t, dy.t, x.t, 2, 1);
         compare("convTranspose2dBackwardFilter (accumulates)", dw, tol.conv());
         compare("convTranspose2dBackwardFilter dBias", db, tol.reduction());
+    }
+
+    /** biasGrad of x accumulated onto g on both backends. */
+    private void biasGrad(String what, D g, D x) {
+        ref.biasGrad(g.r, x.r);
+        test.biasGrad(g.t, x.t);
+        compare(what, g, tol.reduction());
     }
 
     void groupNorm() {
