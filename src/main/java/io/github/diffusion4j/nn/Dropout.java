@@ -44,6 +44,13 @@ public final class Dropout {
     /** The Philox offset of the last mask taken. */
     public long offset() { return offset; }
 
+    /** {@link #backward} written over dy, for a dy that nothing else reads afterwards (one buffer fewer per call). */
+    public Tensor backwardInPlace(Tensor dy) {
+        if (!active) return dy;
+        dy.backend().dropoutBackward(dy, dy, p, seed, offset);
+        return dy;
+    }
+
     public Tensor backward(Tensor dy) {
         if (!active) return dy;
         Backend b = dy.backend();

@@ -80,32 +80,52 @@ public final class GroupNorm {
      * one pass where the backend fuses GroupNorm and SiLU; the same values as {@code addInPlace(backward(dy), addend)}.
      */
     public Tensor backward(Tensor dy, Tensor addend) {
-        Backend b = dy.backend();
-        if (!fused) {
-            Tensor dx = backward(dy);
-            b.addInPlace(dx, addend);
-            return dx;
-        }
-        Tensor dx = b.scratch(x.shape());
-        b.groupNormSiluBackwardAdd(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(), groups,
-                eps, addend);
+        Tensor dx = dy.backend().scratch(x.shape());
+        backward(dx, dy, addend);
         return dx;
     }
 
     public Tensor backward(Tensor dy) {
+        Tensor dx = dy.backend().scratch(x.shape());
+        backward(dx, dy, null);
+        return dx;
+    }
+
+    /**
+     * {@link #backward(Tensor)} written over dy, for a dy that nothing else reads afterwards (a convolution's input
+     * gradient, as in every caller): one activation-sized buffer fewer per layer in the step's arena.
+     */
+    public Tensor backwardInPlace(Tensor dy) {
+        backward(dy, dy, null);
+        return dy;
+    }
+
+    /** {@link #backward(Tensor, Tensor)} written over dy (which must not be addend), as {@link #backwardInPlace}. */
+    public Tensor backwardInPlace(Tensor dy, Tensor addend) {
+        if (addend == dy) throw new IllegalArgumentException("the addend cannot be the gradient written over");
+        backward(dy, dy, addend);
+        return dy;
+    }
+
+    /** dx (which may be dy) = dL/dx, plus addend when not null; the parameter gradients accumulate. */
+    private void backward(Tensor dx, Tensor dy, Tensor addend) {
         Backend b = dy.backend();
-        Tensor dx = b.scratch(x.shape());
         if (fused) {
-            b.groupNormSiluBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(), groups,
-                    eps);
-            return dx;
+            if (addend != null) {
+                b.groupNormSiluBackwardAdd(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(),
+                        groups, eps, addend);
+            } else {
+                b.groupNormSiluBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(),
+                        groups, eps);
+            }
+            return;
         }
         if (silu) {
-            Tensor du = b.scratch(x.shape());
+            Tensor du = dx == dy ? dy : b.scratch(x.shape());   // elementwise: may be computed in place
             b.siluBackward(du, dy, normed);
             dy = du;
         }
         b.groupNormBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), groups);
-        return dx;
+        if (addend != null) b.addInPlace(dx, addend);
     }
 }

@@ -76,7 +76,9 @@ public final class ResBlock {
     /** Returns dL/dx and adds dL/d(embAct) into {@code dEmbAct}. */
     public Tensor backward(Tensor dy, Tensor dEmbAct) {
         Backend b = dy.backend();
-        Tensor dh = dropout.backward(conv2.backward(dy));
+        // the gradients below are written over their inputs where nothing else reads those (conv outputs): fewer
+        // activation-sized buffers in the step's arena
+        Tensor dh = dropout.backwardInPlace(conv2.backward(dy));
         Tensor dE;
         int n = dy.dim(0);
         if (scaleShift) {
@@ -86,15 +88,15 @@ public final class ResBlock {
             b.scaleShiftBackward(dNormed, dScale, dShift, dh, normed2, scale);
             dE = b.scratch(Shape.of(n, 2 * outChannels));
             b.concatChannels(dE, dScale, dShift);
-            dh = norm2.backward(dNormed);
+            dh = norm2.backwardInPlace(dNormed);
         } else {
-            dh = norm2.backward(dh);
+            dh = norm2.backwardInPlace(dh);
             dE = b.scratch(Shape.of(n, outChannels));
             b.perSampleChannelSum(dE, dh);
         }
         b.addInPlace(dEmbAct, embProj.backward(dE));
         Tensor dConv1 = conv1.backward(dh);
         // the skip branch's gradient joins in norm1's backward pass (one pass on backends that fuse it)
-        return norm1.backward(dConv1, skip != null ? skip.backward(dy) : dy);
+        return norm1.backwardInPlace(dConv1, skip != null ? skip.backward(dy) : dy);
     }
 }

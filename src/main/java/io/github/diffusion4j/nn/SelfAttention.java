@@ -93,7 +93,7 @@ public final class SelfAttention {
             b.stridedBatchedMatmul(from(dQkv, kh), 3 * cp, from(qkvOut, qh), 3 * cp, from(dScores, ah), heads * pp, n,
                     headDim, p, p, false, false, sc, 0f);
         }
-        Tensor dx = norm.backward(qkv.backward(dQkv.reshape(inShape.withDim(1, 3 * channels))));
+        Tensor dx = norm.backwardInPlace(qkv.backward(dQkv.reshape(inShape.withDim(1, 3 * channels))));
         b.addInPlace(dx, dy);
         return dx;
     }

@@ -224,7 +224,7 @@ public final class UNet implements Model {
         int n = dOut.dim(0);
         Tensor dEmbAct = b.scratch(Shape.of(n, cfg.embDim()));
         b.fill(dEmbAct, 0f);
-        Tensor dh = normOut.backward(convOut.backward(dOut));
+        Tensor dh = normOut.backwardInPlace(convOut.backward(dOut));
         // gradients of the skips; pushed shallowest first, so the deepest skip's gradient ends up on top
         Deque<Tensor> dSkips = new ArrayDeque<>();
         for (int k = up.size() - 1; k >= 0; k--) {
