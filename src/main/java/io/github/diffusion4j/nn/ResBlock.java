@@ -61,16 +61,16 @@ public final class ResBlock {
             h = norm2.forwardSiluDropout(ctx, h, dropout);   // one pass where the backend fuses them
         }
         h = fuse ? conv2.forwardBeforeBias(h) : conv2.forward(h);
-        Tensor y = b.scratch(h.shape());
+        // the output is written over conv2's (which the backward pass does not read): one buffer fewer per block
         if (fuse && skip != null && skip.bias != null) {
             // the skip convolution's bias too: (h + b2) + (skip(x) + bs), one pass
-            b.addBiasAddBiased(y, h, conv2.bias.value(), skip.forwardBeforeBias(x), skip.bias.value());
+            b.addBiasAddBiased(h, h, conv2.bias.value(), skip.forwardBeforeBias(x), skip.bias.value());
         } else {
             Tensor s = skip != null ? skip.forward(x) : x;
-            if (fuse) b.addBiasAdd(y, h, conv2.bias.value(), s);
-            else b.add(y, s, h);
+            if (fuse) b.addBiasAdd(h, h, conv2.bias.value(), s);
+            else b.add(h, s, h);
         }
-        return y;
+        return h;
     }
 
     /** Returns dL/dx and adds dL/d(embAct) into {@code dEmbAct}. */

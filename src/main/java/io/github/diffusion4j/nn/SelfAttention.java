@@ -59,12 +59,14 @@ public final class SelfAttention {
             b.stridedBatchedMatmul(from(mixed, h * hp), cp, from(qkvOut, 2 * cp + h * hp), 3 * cp, from(attn, h * pp),
                     heads * pp, n, headDim, p, p, false, true, 1f, 0f);
         }
-        Tensor y = b.scratch(x.shape());
+        // the output is written over the projection's (which the backward pass does not read)
         if (b.fusesBiasAdds() && proj.bias != null) {
-            b.addBiasAdd(y, proj.forwardBeforeBias(mixed), proj.bias.value(), x);   // the same rounding, one pass
-        } else {
-            b.add(y, x, proj.forward(mixed));
+            Tensor y = proj.forwardBeforeBias(mixed);
+            b.addBiasAdd(y, y, proj.bias.value(), x);   // the same rounding, one pass
+            return y;
         }
+        Tensor y = proj.forward(mixed);
+        b.add(y, x, y);
         return y;
     }
 
