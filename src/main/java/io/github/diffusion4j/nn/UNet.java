@@ -219,38 +219,58 @@ public final class UNet implements Model {
         return convOut.forward(normOut.forward(h, true));
     }
 
+    /**
+     * The backward pass, block by block in alternating scratch regions ({@link Backend#scratchRegion}): block k's
+     * temporaries and its input gradient live until block k - 2 starts, so the step's arena holds two blocks' worth of
+     * backward temporaries, not all of them. The skips' gradients, read much later by the down path, are taken in the
+     * main arena before their block starts.
+     */
     @Override public void backward(Tensor dOut) {
         Backend b = dOut.backend();
         int n = dOut.dim(0);
         Tensor dEmbAct = b.scratch(Shape.of(n, cfg.embDim()));
         b.fill(dEmbAct, 0f);
-        Tensor dh = normOut.backwardInPlace(convOut.backward(dOut));
-        // gradients of the skips; pushed shallowest first, so the deepest skip's gradient ends up on top
-        Deque<Tensor> dSkips = new ArrayDeque<>();
-        for (int k = up.size() - 1; k >= 0; k--) {
-            Object op = up.get(k);
-            if (op instanceof ResAttn ra) {
-                Tensor dCat = ra.backward(dh, dEmbAct);
-                int hc = concatChannels[2 * k], sc = concatChannels[2 * k + 1];
-                Tensor dH = b.scratch(Shape.of(n, hc, dCat.dim(2), dCat.dim(3)));
-                Tensor dS = b.scratch(Shape.of(n, sc, dCat.dim(2), dCat.dim(3)));
-                b.splitChannels(new Tensor[] {dH, dS}, dCat);
-                dSkips.push(dS);
-                dh = dH;
-            } else {
-                dh = ((Upsample) op).backward(dh);
+        int[] turn = {0};
+        Runnable nextBlock = () -> b.scratchRegion(turn[0]++ % 2);
+        try {
+            nextBlock.run();
+            Tensor dh = normOut.backwardInPlace(convOut.backward(dOut));
+            // gradients of the skips; pushed shallowest first, so the deepest skip's gradient ends up on top
+            Deque<Tensor> dSkips = new ArrayDeque<>();
+            for (int k = up.size() - 1; k >= 0; k--) {
+                Object op = up.get(k);
+                if (op instanceof ResAttn ra) {
+                    int hc = concatChannels[2 * k], sc = concatChannels[2 * k + 1];
+                    b.scratchRegion(-1);
+                    Tensor dS = b.scratch(Shape.of(n, sc, dh.dim(2), dh.dim(3)));
+                    nextBlock.run();
+                    Tensor dCat = ra.backward(dh, dEmbAct);
+                    Tensor dH = b.scratch(Shape.of(n, hc, dCat.dim(2), dCat.dim(3)));
+                    b.splitChannels(new Tensor[] {dH, dS}, dCat);
+                    dSkips.push(dS);
+                    dh = dH;
+                } else {
+                    nextBlock.run();
+                    dh = ((Upsample) op).backward(dh);
+                }
             }
-        }
-        dh = mid1.backward(mid2.backward(dh, dEmbAct), dEmbAct);
-        for (int k = down.size() - 1; k >= 0; k--) {
+            nextBlock.run();
+            dh = mid2.backward(dh, dEmbAct);
+            nextBlock.run();
+            dh = mid1.backward(dh, dEmbAct);
+            for (int k = down.size() - 1; k >= 0; k--) {
+                b.addInPlace(dh, dSkips.pop());
+                Object op = down.get(k);
+                nextBlock.run();
+                dh = op instanceof ResAttn ra ? ra.backward(dh, dEmbAct) : ((Downsample) op).backward(dh);
+            }
             b.addInPlace(dh, dSkips.pop());
-            Object op = down.get(k);
-            dh = op instanceof ResAttn ra ? ra.backward(dh, dEmbAct) : ((Downsample) op).backward(dh);
+            convIn.backward(dh, false);
+            Tensor dEmb = embAct.backward(dEmbAct);
+            if (labelEmb != null) b.matmul(labelEmb.grad(), oneHot, dEmb, true, false, 1f, 1f);
+            timeEmb.backward(dEmb);
+        } finally {
+            b.scratchRegion(-1);
         }
-        b.addInPlace(dh, dSkips.pop());
-        convIn.backward(dh, false);
-        Tensor dEmb = embAct.backward(dEmbAct);
-        if (labelEmb != null) b.matmul(labelEmb.grad(), oneHot, dEmb, true, false, 1f, 1f);
-        timeEmb.backward(dEmb);
     }
 }

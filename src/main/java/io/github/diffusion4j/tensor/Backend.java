@@ -48,6 +48,16 @@ public interface Backend extends AutoCloseable {
      */
     default void beginStep() {}
 
+    /**
+     * Directs {@link #scratch} to one of two alternating regions (0 or 1), emptying that region first, or back to the
+     * step's main arena (-1). A model's backward pass runs its k-th block in region k % 2: whatever block k allocates
+     * then lives until block k - 2 starts, long enough for block k - 1 to consume block k's input gradient, and the
+     * step needs two blocks' worth of backward temporaries instead of all of them. Tensors that must live longer are
+     * taken in the main arena (-1). {@link #beginStep()} returns to the main arena. Backends without an arena ignore
+     * it.
+     */
+    default void scratchRegion(int region) {}
+
     /** A new tensor holding a copy of {@code data} (a host-to-device transfer on a GPU). */
     Tensor fromArray(float[] data, Shape shape);
 

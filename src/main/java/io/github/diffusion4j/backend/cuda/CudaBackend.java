@@ -190,8 +190,8 @@ public final class CudaBackend implements Backend {
      * @param allocations    cuMemAlloc calls so far (all kinds)
      * @param frees          cuMemFree calls so far
      * @param ownedBytes     bytes of live owned tensors (zeros / fromArray)
-     * @param arenaCapacity  bytes of the activation arena's block
-     * @param arenaPeak      largest per-step arena demand seen
+     * @param arenaCapacity  bytes of the activation arena's block, plus the two backward regions'
+     * @param arenaPeak      largest per-step arena demand seen, plus the largest demand of each backward region
      * @param arenaGeneration steps begun so far ({@link #beginStep()} calls)
      * @param workspaceBytes the shared cuDNN workspace
      */
@@ -237,6 +237,9 @@ public final class CudaBackend implements Backend {
     private boolean stagingPending;
     private final Memory memory = new Memory();
     private final DeviceArena arena = new DeviceArena(memory);
+    /** The two alternating backward regions ({@link #scratchRegion}) and the one scratch() serves now (-1: arena). */
+    private final DeviceArena[] regions = {new DeviceArena(memory), new DeviceArena(memory)};
+    private int region = -1;
     private final Set<DeviceMemory.Allocation> liveOwned = new LinkedHashSet<>();
     private long ownedBytes;
     private DeviceMemory.Allocation scratch;
@@ -499,9 +502,12 @@ public final class CudaBackend implements Backend {
         if (closed) throw new IllegalStateException("CUDA backend used after close");
     }
 
-    boolean arenaLive(DeviceArena.Slice s) { return arena.isLive(s); }
+    boolean arenaLive(DeviceArena.Slice s) { return s.owner().isLive(s); }
 
     int arenaGeneration() { return arena.generation(); }
+
+    /** Where scratch memory comes from now: the step's arena, or the selected backward region. */
+    private DeviceArena scratchArena() { return region < 0 ? arena : regions[region]; }
 
     void freeOwned(DeviceMemory.Allocation a) {
         if (closed || !liveOwned.remove(a)) return;   // freed with the backend already
@@ -595,7 +601,7 @@ public final class CudaBackend implements Backend {
     @Override public Tensor scratch(Shape shape) {
         ensureContext();
         if (shape.numel() == 0) return new Tensor(CudaStorage.owned(this, null, 0), 0, shape, true);
-        DeviceArena.Slice s = arena.allocate(4 * shape.numel());
+        DeviceArena.Slice s = scratchArena().allocate(4 * shape.numel());
         return new Tensor(CudaStorage.arena(this, s, shape.numel()), 0, shape, true);
     }
 
@@ -609,6 +615,20 @@ public final class CudaBackend implements Backend {
     @Override public void beginStep() {
         ensureContext();
         arena.reset();
+        for (DeviceArena r : regions) r.reset();
+        region = -1;
+    }
+
+    /**
+     * Region 0 or 1 is emptied (its earlier tensors expire; it grows here, after waiting for queued work, when its
+     * last use overflowed) and serves scratch() until the next call; -1 returns to the step's arena. Stream order
+     * makes the reuse safe: the work that wrote the region's old tensors was queued before anything that reuses them.
+     */
+    @Override public void scratchRegion(int r) {
+        ensureContext();
+        if (r < -1 || r > 1) throw new IllegalArgumentException("scratch region must be -1, 0 or 1, got " + r);
+        if (r >= 0) regions[r].reset();
+        region = r;
     }
 
     @Override public void copyFromHost(Tensor dst, float[] src, int srcOffset) {
@@ -941,7 +961,7 @@ public final class CudaBackend implements Backend {
         if (n == 0 || c == 0) return;
         // per (n, c) plane sums in double, then per channel over n: N C blocks fill the GPU where C did not
         long nc = (long) n * c;
-        long partials = arena.allocate(8 * nc).address();
+        long partials = scratchArena().allocate(8 * nc).address();
         // a thread per plane of at most 8 elements, else a warp per plane (8 per block of 256)
         long units = sp <= 8 ? nc : (nc + 7) / 8 * LaunchConfig.THREADS;
         kPlaneSums.begin().ptr(partials).ptr(a(dOut)).i64(nc).i64(sp).launch(blocks(units), LaunchConfig.THREADS);
@@ -1329,7 +1349,7 @@ public final class CudaBackend implements Backend {
         // one kernel: the parameter gradients' per-(n, c) partials and dx (which may alias dy), then the per-channel
         // pass into dGamma and dBeta
         long nc = (long) n * c;
-        long partials = arena.allocate(16 * nc).address();
+        long partials = scratchArena().allocate(16 * nc).address();
         kGroupNormBackward.begin().ptr(partials).ptr(a(dx)).ptr(a(dy)).ptr(an(addend)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
                 .ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                 .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
@@ -1785,8 +1805,9 @@ public final class CudaBackend implements Backend {
     }
 
     public MemoryStats memoryStats() {
-        return new MemoryStats(memory.allocations, memory.frees, ownedBytes, arena.capacity(), arena.peakDemand(),
-                arena.generation(), workspaceBytes());
+        return new MemoryStats(memory.allocations, memory.frees, ownedBytes,
+                arena.capacity() + regions[0].capacity() + regions[1].capacity(),
+                arena.peakDemand() + regions[0].peakDemand() + regions[1].peakDemand(), arena.generation(), workspaceBytes());
     }
 
     /** Number of cached cuDNN convolution plans (one per shape). */
@@ -1849,6 +1870,8 @@ public final class CudaBackend implements Backend {
             () -> { if (cudnnHandle != 0) Cudnn.destroy(cudnnHandle); cudnnHandle = 0; },
             () -> { if (cublasHandle != 0) Cublas.destroy(cublasHandle); cublasHandle = 0; },
             arena::close,
+            regions[0]::close,
+            regions[1]::close,
             () -> {
                 List<DeviceMemory.Allocation> all = new ArrayList<>(liveOwned);
                 liveOwned.clear();

@@ -29,8 +29,11 @@ final class DeviceArena implements AutoCloseable {
     /** Block sizes are rounded up to this granularity. */
     static final long GRANULE = 2L << 20;
 
-    /** A piece of the arena: {@code bytes} at {@code offset} in {@code allocation}, valid in {@code generation}. */
-    record Slice(DeviceMemory.Allocation allocation, long offset, long bytes, int generation) {
+    /**
+     * A piece of the arena {@code owner}: {@code bytes} at {@code offset} in {@code allocation}, valid in
+     * {@code generation}.
+     */
+    record Slice(DeviceArena owner, DeviceMemory.Allocation allocation, long offset, long bytes, int generation) {
         long address() { return allocation.address() + offset; }
     }
 
@@ -64,7 +67,7 @@ final class DeviceArena implements AutoCloseable {
         long size = align(bytes);
         demand += size;
         if (block != null && used + size <= block.bytes()) {
-            Slice s = new Slice(block, used, size, generation);
+            Slice s = new Slice(this, block, used, size, generation);
             used += size;
             return s;
         }
@@ -74,7 +77,7 @@ final class DeviceArena implements AutoCloseable {
             overflow.add(last);
             overflowUsed = 0;
         }
-        Slice s = new Slice(last, overflowUsed, size, generation);
+        Slice s = new Slice(this, last, overflowUsed, size, generation);
         overflowUsed += size;
         return s;
     }
@@ -109,7 +112,7 @@ final class DeviceArena implements AutoCloseable {
     int generation() { return generation; }
 
     /** Whether a slice may still be used. */
-    boolean isLive(Slice s) { return !closed && s.generation() == generation; }
+    boolean isLive(Slice s) { return !closed && s.owner() == this && s.generation() == generation; }
 
     /** Bytes of the main block (0 before the first step that needed memory has ended). */
     long capacity() { return block == null ? 0 : block.bytes(); }

@@ -109,6 +109,34 @@ class CudaBackendGpuTest {
         }
     }
 
+    /**
+     * Scratch regions: a tensor taken in region r stays valid while the other region is in use and expires when r is
+     * selected again (or at beginStep); the main arena's tensors live through region switches until beginStep.
+     */
+    @Test void scratchRegionTensorsExpireWhenTheirRegionIsReused() {
+        gpu.beginStep();
+        Tensor main = gpu.scratch(Shape.of(8));
+        gpu.fill(main, 1f);
+        gpu.scratchRegion(0);
+        Tensor a = gpu.scratch(Shape.of(8));
+        gpu.fill(a, 2f);
+        gpu.scratchRegion(1);
+        Tensor b = gpu.scratch(Shape.of(8));
+        gpu.copy(b, a);   // the block before's tensor is still valid
+        assertEquals(2f, b.toArray()[7]);
+        gpu.scratchRegion(0);
+        assertThrows(IllegalStateException.class, a::toArray, "region 0 was emptied");
+        assertEquals(2f, b.toArray()[0]);
+        gpu.scratchRegion(-1);
+        Tensor main2 = gpu.scratch(Shape.of(8));
+        gpu.fill(main2, 3f);
+        assertEquals(1f, main.toArray()[3], "main-arena tensors live through region switches");
+        assertThrows(IllegalArgumentException.class, () -> gpu.scratchRegion(2));
+        gpu.beginStep();
+        assertThrows(IllegalStateException.class, b::toArray, "beginStep empties the regions too");
+        assertThrows(IllegalStateException.class, main::toArray);
+    }
+
     @Test void arenaTensorsExpireAtBeginStepOwnedTensorsDoNot() {
         gpu.beginStep();
         Tensor act = gpu.scratch(Shape.of(1000));
