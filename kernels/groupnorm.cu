@@ -188,10 +188,12 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
  * sums, added over its team's warps in warp order. (Before, a separate kernel with one block per (sample, channel)
  * read dy and x a second time for the parameter gradients: 3.5 ms of a 60 ms H200 training step.)
  *
- * Launch: gridDim.x = N * G, blockDim.x a multiple of 32 (at most 1024). The result depends only on the data,
- * the shape and blockDim.x: deterministic.
+ * Launch: gridDim.x = N * G, blockDim.x a multiple of 32, at most 256 (__launch_bounds__). The result depends only
+ * on the data, the shape and blockDim.x: deterministic.
  */
-extern "C" __global__ void d4j_group_norm_backward(double* partials, float* dx, const float* dy, const float* addend,
+// at most 256 threads (LaunchConfig.rowThreads) and at least 4 blocks per SM: ptxas then keeps it to 63 registers
+// without spills (68 unbounded on sm_90, which left room for only 3 blocks of 256)
+extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(double* partials, float* dx, const float* dy, const float* addend,
                                                    const float* x,
                                                    const float* mean, const float* rstd, const float* gamma,
                                                    const float* beta, int N, int C, long long S, int G,

@@ -19,6 +19,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __restrict__ __restrict
+#define __launch_bounds__(...)
 // One block runs at a time, so a function-local static is exactly the block's shared memory: every fiber of the
 // block sees the same object, and the next block reuses it (on a GPU its contents are then undefined too).
 #define __shared__ static
