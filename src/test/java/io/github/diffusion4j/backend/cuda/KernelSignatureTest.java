@@ -37,10 +37,17 @@ class KernelSignatureTest {
         };
     }
 
+    /**
+     * An extern "C" kernel in kernels/*.cu: group 1 its name, group 2 its parameter list (an optional
+     * __launch_bounds__(...) may stand before the name). NativeBuildTest reads the kernel list with it too.
+     */
+    static final Pattern KERNEL_DECLARATION = Pattern.compile(
+            "extern\\s+\"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\([^)]*\\)\\s+)?(\\w+)\\s*\\(([^)]*)\\)");
+
     static Map<String, String> parseSources() throws Exception {
         Path dir = Path.of("kernels");
         Assumptions.assumeTrue(Files.isDirectory(dir), "kernels/ not found (tests not run from the project root)");
-        Pattern p = Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)\\s*\\(([^)]*)\\)");
+        Pattern p = KERNEL_DECLARATION;
         Map<String, String> out = new TreeMap<>();
         try (Stream<Path> files = Files.list(dir)) {
             for (Path f : files.filter(f -> f.toString().endsWith(".cu")).toList()) {

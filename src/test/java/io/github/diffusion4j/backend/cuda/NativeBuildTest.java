@@ -32,7 +32,7 @@ class NativeBuildTest {
     @Test void kernelListMatchesTheSources() throws Exception {
         Path dir = Path.of("kernels");
         Assumptions.assumeTrue(Files.isDirectory(dir), "kernels/ not found (tests not run from the project root)");
-        Pattern p = Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)\\s*\\(");
+        Pattern p = KernelSignatureTest.KERNEL_DECLARATION;
         Set<String> inSources = new TreeSet<>();
         try (Stream<Path> files = Files.list(dir)) {
             for (Path f : files.filter(f -> f.toString().endsWith(".cu")).toList()) {
