@@ -48,7 +48,7 @@ uint64_t warp_exchange(uint64_t mine, int source_lane_xor);
 /** A kernel as the driver calls it: the kernelParams array of cuLaunchKernel. */
 typedef void (*Thunk)(void** params);
 /** sizes[k]: bytes of parameter k (the driver copies the parameter values at launch, as a GPU driver does). */
-void register_kernel(const char* name, Thunk thunk, const size_t* sizes, int count);
+void register_kernel(const char* name, Thunk thunk, const size_t* sizes, int count, unsigned maxThreads);
 
 template <typename... A>
 struct ParamSizes {
@@ -70,15 +70,20 @@ template <typename... A>
 inline void call(void (*f)(A...), void** p) { call_with(f, p, std::index_sequence_for<A...>{}); }
 
 struct Registrar {
-    Registrar(const char* name, Thunk t, const size_t* sizes, int count) { register_kernel(name, t, sizes, count); }
+    Registrar(const char* name, Thunk t, const size_t* sizes, int count, unsigned maxThreads) {
+        register_kernel(name, t, sizes, count, maxThreads);
+    }
 };
 
 }  // namespace d4jemu
 
 /** Makes an extern "C" kernel known to the emulated cuModuleGetFunction (the build generates one per kernel). */
-#define D4J_EMU_KERNEL(name) \
+#define D4J_EMU_KERNEL(name) D4J_EMU_KERNEL_BOUNDED(name, 1024)
+/** The same for a kernel declared with __launch_bounds__(maxThreads, ...): larger blocks fail to launch, as on a GPU. */
+#define D4J_EMU_KERNEL_BOUNDED(name, maxThreads) \
     static ::d4jemu::Registrar d4jemu_registrar_##name(#name, [](void** p) { ::d4jemu::call(&name, p); }, \
-                                                       ::d4jemu::param_sizes(&name), ::d4jemu::param_count(&name));
+                                                       ::d4jemu::param_sizes(&name), ::d4jemu::param_count(&name), \
+                                                       (maxThreads));
 
 #define threadIdx (::d4jemu::current_thread_idx)
 #define blockIdx (::d4jemu::block_idx)

@@ -15,7 +15,8 @@
 //     launch), deadlock at a barrier, or shuffle with lanes that have exited (reported, like a GPU fault, by the
 //     next synchronising call);
 //   * event timings read before the events completed (CUDA_ERROR_NOT_READY);
-//   * bad launch configurations (block > 1024 threads, too much shared memory, unknown kernel names).
+//   * bad launch configurations (block > 1024 threads or above the kernel's __launch_bounds__, too much shared memory,
+//     unknown kernel names).
 // New allocations are filled with 0xFF bytes (NaN as float, -1 as int), so reading memory nobody wrote shows up.
 // A failed launch makes the context unusable (every later call returns CUDA_ERROR_LAUNCH_FAILED), as on a GPU.
 //
@@ -87,6 +88,7 @@ struct KernelEntry {
     std::string name;
     Thunk thunk;
     std::vector<size_t> sizes;   // bytes of each parameter
+    unsigned maxThreads;         // __launch_bounds__'s first argument, else 1024
 };
 
 std::map<std::string, KernelEntry>& registry() {
@@ -96,8 +98,8 @@ std::map<std::string, KernelEntry>& registry() {
 
 }  // namespace
 
-void register_kernel(const char* name, Thunk t, const size_t* sizes, int count) {
-    registry()[name] = KernelEntry{name, t, std::vector<size_t>(sizes, sizes + count)};
+void register_kernel(const char* name, Thunk t, const size_t* sizes, int count, unsigned maxThreads) {
+    registry()[name] = KernelEntry{name, t, std::vector<size_t>(sizes, sizes + count), maxThreads};
 }
 
 namespace {
@@ -886,6 +888,10 @@ EXPORT CUresult cuLaunchKernel(const KernelEntry* fn, unsigned gx, unsigned gy, 
     }
     unsigned long long threads = (unsigned long long) bx * by * bz;
     if (threads > 1024) return fail(CUDA_ERROR_INVALID_VALUE, call, "more than 1024 threads per block");
+    if (threads > fn->maxThreads) {
+        return fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, call,
+                    "more threads per block than the kernel's __launch_bounds__ (" + std::to_string(fn->maxThreads) + ")");
+    }
     if (sharedBytes > 48 * 1024) return fail(CUDA_ERROR_INVALID_VALUE, call, "more than 48 KiB of dynamic shared memory");
     if (sharedBytes != 0) return fail(CUDA_ERROR_NOT_SUPPORTED, call, "dynamic shared memory is not emulated");
     if (!params) return fail(CUDA_ERROR_INVALID_VALUE, call, "kernelParams is null");

@@ -191,6 +191,11 @@ int main(int argc, char** argv) {
 
     check(cuLaunchKernel(fn("d4j_fill"), 1, 1, 1, 2048, 1, 1, 0, nullptr, oobArgs, nullptr) != 0,
           "a 2048-thread block is refused");
+    // d4j_group_norm_backward is declared __launch_bounds__(256, 4): a 512-thread block is refused before it runs
+    // (nothing is read, so the arguments need not make sense)
+    void* gnArgs[14] = {&q, &q, &q, &q, &q, &q, &q, &q, &q, &nn, &nn, &nn, &nn, &nn};
+    check(cuLaunchKernel(fn("d4j_group_norm_backward"), 1, 1, 1, 512, 1, 1, 0, nullptr, gnArgs, nullptr) == 701,
+          "a block above the kernel's __launch_bounds__ is refused (CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES)");
 
     // block_sum needs whole warps: a 48-thread block shuffles with absent lanes, which a GPU does not define
     cuModuleLoadData(&module, image.data());
