@@ -664,23 +664,22 @@ public final class CudaBackend implements Backend {
 
     /** The host waits for everything queued on the stream (counted). */
     private void syncStream(String what) {
-        refuseWhileRecording(what);
-        hostSyncs++;
-        if (TRACE_SYNCS) traceSync(what);
-        long t0 = System.nanoTime();
-        int r = cuStreamSynchronize(stream);
-        hostWaitNanos += System.nanoTime() - t0;
-        check(r, what);
+        hostWait(what, () -> cuStreamSynchronize(stream));
         java.util.Arrays.fill(ringPending, false);   // the stream has read every slot
     }
 
     /** The host waits for an event (counted). */
     private void syncEvent(CUevent e, String what) {
+        hostWait(what, () -> cuEventSynchronize(e));
+    }
+
+    /** Every host wait: refused while recording, counted, traced on request, timed, checked. */
+    private void hostWait(String what, java.util.function.IntSupplier wait) {
         refuseWhileRecording(what);
         hostSyncs++;
         if (TRACE_SYNCS) traceSync(what);
         long t0 = System.nanoTime();
-        int r = cuEventSynchronize(e);
+        int r = wait.getAsInt();
         hostWaitNanos += System.nanoTime() - t0;
         check(r, what);
     }
@@ -688,7 +687,8 @@ public final class CudaBackend implements Backend {
     private static void traceSync(String what) {
         StringBuilder sb = new StringBuilder("host waits for the GPU (" + what + ") at");
         StackTraceElement[] st = new Throwable().getStackTrace();
-        for (int i = 2; i < Math.min(st.length, 9); i++) sb.append("\n    ").append(st[i]);
+        // skip traceSync, hostWait and syncStream / syncEvent
+        for (int i = 3; i < Math.min(st.length, 10); i++) sb.append("\n    ").append(st[i]);
         System.err.println(sb);
     }
 
