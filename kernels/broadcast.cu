@@ -8,29 +8,50 @@
 // deterministic.
 #include "common.cuh"
 
+namespace {
+
+// lane-wise float4 sums for the per-row broadcasts below: each lane rounds as the scalar expression does
+__device__ __forceinline__ float4 operator+(float4 a, float b) {
+    return make_float4(a.x + b, a.y + b, a.z + b, a.w + b);
+}
+__device__ __forceinline__ float4 operator+(float4 a, float4 b) {
+    return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+}
+
 /**
- * out[n,c,s] = in[n,c,s] + bias[c]. Four elements per thread (float4) with 32-bit index arithmetic when
- * S % 4 == 0, both pointers are 16-byte aligned and the tensor has fewer than 2^31 elements (d4j::vec4_ok);
- * element by element otherwise. Either way each element is in + bias[c], as on the CPU.
+ * The loop the per-row broadcasts share: out[i] = f(in[i], other[i], row) for every element i of a tensor of rows
+ * of S elements, row = i / S (an (n, c) plane; its channel is row % C). other may be null (f then gets 0). f is
+ * called with floats and a long long row element by element, or with float4s and an unsigned row four elements at a
+ * time (32-bit index maths) when S % 4 == 0, every pointer is 16-byte aligned and the tensor has fewer than 2^31
+ * elements (d4j::vec4_ok); its per-row values are then read once per four elements, and each lane rounds as the
+ * scalar expression does.
  */
-extern "C" __global__ void d4j_add_bias(float* out, const float* in, const float* bias, int N, int C, long long S) {
-    long long total = (long long) N * C * S;
-    if (d4j::vec4_ok(S, total, out, in)) {
-        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2), c = (unsigned) C;
+template <typename F>
+__device__ __forceinline__ void per_row(float* out, const float* in, const float* other, long long total, long long S,
+                                        F f) {
+    if (d4j::vec4_ok(S, total, out, in) && (other == nullptr || d4j::vec4_ok(S, total, other, other))) {
+        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2);
         const float4* in4 = (const float4*) in;
+        const float4* o4 = (const float4*) other;
         float4* out4 = (float4*) out;
         for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
-            float b = bias[(i / q) % c];
-            float4 v = in4[i];
-            v.x += b;
-            v.y += b;
-            v.z += b;
-            v.w += b;
-            out4[i] = v;
+            out4[i] = f(in4[i], o4 != nullptr ? o4[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f), i / q);
         }
         return;
     }
-    D4J_GRID_LOOP(i, total) out[i] = in[i] + bias[(int) ((i / S) % C)];
+    D4J_GRID_LOOP(i, total) out[i] = f(in[i], other != nullptr ? other[i] : 0.0f, i / S);
+}
+
+}  // namespace
+
+/**
+ * out[n,c,s] = in[n,c,s] + bias[c], as on the CPU; float4 where per_row can.
+ */
+extern "C" __global__ void d4j_add_bias(float* out, const float* in, const float* bias, int N, int C, long long S) {
+    per_row(out, in, nullptr, (long long) N * C * S, S, [=](auto x, auto, auto row) {
+        using R = decltype(row);
+        return x + bias[row % (R) C];
+    });
 }
 
 /**
@@ -105,91 +126,33 @@ extern "C" __global__ void d4j_channel_sums(float* dstA, float* dstB, const doub
  * out[n,c,s] = (in[n,c,s] + bias[c]) + other[n,c,s]: d4j_add_bias then d4j_axpby(1, 1) in one pass, with the same
  * rounding (a convolution's bias and a residual add). When otherBias is not null, other's own per-channel bias is
  * added first: (in + bias[c]) + (other + otherBias[c]), as d4j_add_bias on other followed by the above (a ResBlock's
- * 1x1 skip convolution). out may alias in, not other. Vectorised as d4j_add_bias.
+ * 1x1 skip convolution). out may alias in, not other.
  */
 extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const float* bias, const float* other,
                                             const float* otherBias, int N, int C, long long S) {
-    long long total = (long long) N * C * S;
-    if (d4j::vec4_ok(S, total, out, in) && d4j::vec4_ok(S, total, other, other)) {
-        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2), c = (unsigned) C;
-        const float4* in4 = (const float4*) in;
-        const float4* o4 = (const float4*) other;
-        float4* out4 = (float4*) out;
-        for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
-            unsigned ch = (i / q) % c;
-            float b = bias[ch], ob = otherBias != nullptr ? otherBias[ch] : 0.0f;
-            float4 v = in4[i], w = o4[i];
-            if (otherBias != nullptr) {
-                w.x = w.x + ob;
-                w.y = w.y + ob;
-                w.z = w.z + ob;
-                w.w = w.w + ob;
-            }
-            v.x = (v.x + b) + w.x;
-            v.y = (v.y + b) + w.y;
-            v.z = (v.z + b) + w.z;
-            v.w = (v.w + b) + w.w;
-            out4[i] = v;
-        }
-        return;
-    }
-    D4J_GRID_LOOP(i, total) {
-        int ch = (int) ((i / S) % C);
-        float w = other[i];
-        if (otherBias != nullptr) w = w + otherBias[ch];
-        out[i] = (in[i] + bias[ch]) + w;
-    }
+    per_row(out, in, other, (long long) N * C * S, S, [=](auto x, auto o, auto row) {
+        using R = decltype(row);
+        R ch = row % (R) C;
+        return (x + bias[ch]) + (otherBias != nullptr ? o + otherBias[ch] : o);
+    });
 }
 
 /**
  * out[n,c,s] = (in[n,c,s] + bias[c]) + v[n,c]: d4j_add_bias then d4j_add_per_sample_channel in one pass, with the
- * same rounding (a convolution's bias and a time embedding). Vectorised as d4j_add_bias.
+ * same rounding (a convolution's bias and a time embedding).
  */
 extern "C" __global__ void d4j_add_bias_per_sample_channel(float* out, const float* in, const float* bias,
                                                            const float* v, int N, int C, long long S) {
-    long long total = (long long) N * C * S;
-    if (d4j::vec4_ok(S, total, out, in)) {
-        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2), c = (unsigned) C;
-        const float4* in4 = (const float4*) in;
-        float4* out4 = (float4*) out;
-        for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
-            unsigned row = i / q;
-            float b = bias[row % c], e = v[row];
-            float4 t = in4[i];
-            t.x = (t.x + b) + e;
-            t.y = (t.y + b) + e;
-            t.z = (t.z + b) + e;
-            t.w = (t.w + b) + e;
-            out4[i] = t;
-        }
-        return;
-    }
-    D4J_GRID_LOOP(i, total) {
-        long long row = i / S;
-        out[i] = (in[i] + bias[(int) (row % C)]) + v[row];
-    }
+    per_row(out, in, nullptr, (long long) N * C * S, S, [=](auto x, auto, auto row) {
+        using R = decltype(row);
+        return (x + bias[row % (R) C]) + v[row];
+    });
 }
 
-/** out[n,c,s] = in[n,c,s] + v[n,c] (v is [N, C]; NC = N*C). Vectorised as d4j_add_bias. */
+/** out[n,c,s] = in[n,c,s] + v[n,c] (v is [N, C]; NC = N*C). */
 extern "C" __global__ void d4j_add_per_sample_channel(float* out, const float* in, const float* v, long long NC,
                                                       long long S) {
-    long long total = NC * S;
-    if (d4j::vec4_ok(S, total, out, in)) {
-        unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2);
-        const float4* in4 = (const float4*) in;
-        float4* out4 = (float4*) out;
-        for (unsigned i = d4j::gtid32(); i < total4; i += d4j::gstride32()) {
-            float b = v[i / q];
-            float4 t = in4[i];
-            t.x += b;
-            t.y += b;
-            t.z += b;
-            t.w += b;
-            out4[i] = t;
-        }
-        return;
-    }
-    D4J_GRID_LOOP(i, total) out[i] = in[i] + v[i / S];
+    per_row(out, in, nullptr, NC * S, S, [=](auto x, auto, auto row) { return x + v[row]; });
 }
 
 /**
