@@ -103,41 +103,10 @@ EXPORT int fake_broken(void) { return broken; }
 #else
 /* ================================================================================== the test */
 
-static int failures, checks;
+#include "emu_selftest.h"
 
-static void report(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    checks++;
-    if (!ok) failures++;
-}
-
-static void *sym(void *lib, const char *name) {
-    void *f = dlsym(lib, name);
-    if (f == NULL) {
-        fprintf(stderr, "missing symbol %s\n", name);
-        exit(2);
-    }
-    return f;
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float rnd_float(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float) (((rng_state >> 16) & 0xFFFFFF) / 8388608.0 - 1.0);
-}
 static void rnd_fill(float *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = rnd_float();
-}
-static void fill(float *p, size_t n, float v) {
-    for (size_t i = 0; i < n; i++) p[i] = v;
 }
 static int all_equal(const float *p, size_t n, float v) {
     for (size_t i = 0; i < n; i++) {
@@ -470,6 +439,14 @@ static descs make_descs(int n, int c, int h, int w, int k, int kh, int kw, int p
     return d;
 }
 
+/* a fresh fake queue with x, w and y registered as live device memory */
+static void reset_xwy(const float *x, size_t xLen, const float *wt, size_t wLen, const float *y, size_t yLen) {
+    fake_reset();
+    fake_register(x, xLen * 4);
+    fake_register(wt, wLen * 4);
+    fake_register(y, yLen * 4);
+}
+
 static void free_descs(descs *d) {
     dnnDestroyTensor(d->xd);
     dnnDestroyTensor(d->yd);
@@ -528,10 +505,7 @@ static void test_conv(void *h) {
         size_t outLen = dir == 1 ? xLen : wLen;
         float *first = malloc(outLen * 4), *before = malloc(outLen * 4);
         memcpy(before, out, outLen * 4);
-        fake_reset();
-        fake_register(x, xLen * 4);
-        fake_register(wt, wLen * 4);
-        fake_register(y, yLen * 4);
+        reset_xwy(x, xLen, wt, wLen, y, yLen);
         d = make_descs(n, c, hh, ww, k, kh, kw, pad, stride, ho, wo);
         alpha = 1.0f;
         beta = 1.0f;
@@ -600,10 +574,7 @@ static void test_conv(void *h) {
     }
 
     /* argument errors keep their statuses and queue nothing; a broken context: EXECUTION_FAILED */
-    fake_reset();
-    fake_register(x, xLen * 4);
-    fake_register(wt, wLen * 4);
-    fake_register(y, yLen * 4);
+    reset_xwy(x, xLen, wt, wLen, y, yLen);
     d = make_descs(n, c, hh, ww, k, kh, kw, pad, stride, ho, wo);
     alpha = 1.0f;
     beta = 0.0f;
@@ -622,10 +593,7 @@ static void test_conv(void *h) {
 
     /* (e) Find flushes first: a queued GEMM zeroes x, so the forward Find must produce y == 0 at once */
     for (int dir = 0; dir < 3; dir++) {
-        fake_reset();
-        fake_register(x, xLen * 4);
-        fake_register(wt, wLen * 4);
-        fake_register(y, yLen * 4);
+        reset_xwy(x, xLen, wt, wLen, y, yLen);
         size_t wsBytes = 1 << 16;
         float *wsb = malloc(wsBytes);
         fake_register(wsb, wsBytes);
@@ -655,10 +623,7 @@ static void test_conv(void *h) {
                "cudnnFindConvolutionBackwardDataAlgorithmEx" : "cudnnFindConvolutionBackwardFilterAlgorithmEx");
         free(wsb);
     }
-    fake_reset();
-    fake_register(x, xLen * 4);
-    fake_register(wt, wLen * 4);
-    fake_register(y, yLen * 4);
+    reset_xwy(x, xLen, wt, wLen, y, yLen);
     fake_break(700);
     perf_t perf[8];
     int ret = 0;

@@ -25,38 +25,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "emu_selftest.h"
+
 /* ------------------------------------------------------------------------------------------ harness */
 
-static int failures, checks;
-
-static void report(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    checks++;
-    if (!ok) failures++;
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t) (rng_state >> 16);
-}
 static int rnd_int(int lo, int hi) { return lo + (int) (rnd() % (uint32_t) (hi - lo + 1)); }
-static float rnd_float(void) { return (float) ((rnd() & 0xFFFFFF) / 8388608.0 - 1.0); }
 static float *rnd_buf(size_t n) {
     float *p = malloc((n ? n : 1) * sizeof(float));
     for (size_t i = 0; i < n; i++) p[i] = rnd_float();
     return p;
-}
-static void fill(float *p, size_t n, float v) {
-    for (size_t i = 0; i < n; i++) p[i] = v;
 }
 
 /* max |a - b| / max(max |b|, tiny) */
@@ -68,15 +45,6 @@ static double rel_err(const float *a, const double *b, size_t n) {
         if (fabs(b[i]) > mb) mb = fabs(b[i]);
     }
     return md / mb;
-}
-
-static void *sym(void *lib, const char *name) {
-    void *f = dlsym(lib, name);
-    if (f == NULL) {
-        fprintf(stderr, "missing symbol %s\n", name);
-        exit(2);
-    }
-    return f;
 }
 
 static double now_ms(void) {
