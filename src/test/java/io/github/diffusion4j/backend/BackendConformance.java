@@ -622,25 +622,26 @@ public final class BackendConformance {
         compare("upsampleNearest2xBackward", dx, 0);
         D p1 = randn(51, 2, 3, 4, 5), p2 = randn(52, 2, 1, 4, 5), p3 = randn(53, 2, 6, 4, 5);
         D cat = out(2, 10, 4, 5);
-        ref.concatChannels(cat.r, p1.r, p2.r, p3.r);
-        test.concatChannels(cat.t, p1.t, p2.t, p3.t);
-        compare("concatChannels 3+1+6", cat, 0);
-        D s1 = out(2, 4, 4, 5), s2 = out(2, 6, 4, 5);
-        ref.splitChannels(new Tensor[] {s1.r, s2.r}, cat.r);
-        test.splitChannels(new Tensor[] {s1.t, s2.t}, cat.t);
-        compare("splitChannels 4+6 part 1", s1, 0);
-        compare("splitChannels 4+6 part 2", s2, 0);
+        concatChannels("concatChannels 3+1+6", cat, p1, p2, p3);
+        splitChannels("splitChannels 4+6", cat, out(2, 4, 4, 5), out(2, 6, 4, 5));
         // rows of 8 (float4 path)
-        D q1 = randn(54, 3, 2, 2, 4), q2 = randn(55, 3, 5, 2, 4);
         D cat4 = out(3, 7, 2, 4);
-        ref.concatChannels(cat4.r, q1.r, q2.r);
-        test.concatChannels(cat4.t, q1.t, q2.t);
-        compare("concatChannels 2+5, H*W = 8", cat4, 0);
-        D r1 = out(3, 3, 2, 4), r2 = out(3, 4, 2, 4);
-        ref.splitChannels(new Tensor[] {r1.r, r2.r}, cat4.r);
-        test.splitChannels(new Tensor[] {r1.t, r2.t}, cat4.t);
-        compare("splitChannels 3+4 part 1, H*W = 8", r1, 0);
-        compare("splitChannels 3+4 part 2, H*W = 8", r2, 0);
+        concatChannels("concatChannels 2+5, H*W = 8", cat4, randn(54, 3, 2, 2, 4), randn(55, 3, 5, 2, 4));
+        splitChannels("splitChannels 3+4, H*W = 8", cat4, out(3, 3, 2, 4), out(3, 4, 2, 4));
+    }
+
+    /** concatChannels of the parts into cat on both backends. */
+    private void concatChannels(String what, D cat, D... parts) {
+        ref.concatChannels(cat.r, java.util.Arrays.stream(parts).map(d -> d.r).toArray(Tensor[]::new));
+        test.concatChannels(cat.t, java.util.Arrays.stream(parts).map(d -> d.t).toArray(Tensor[]::new));
+        compare(what, cat, 0);
+    }
+
+    /** splitChannels of cat into the parts on both backends, each part compared. */
+    private void splitChannels(String what, D cat, D... parts) {
+        ref.splitChannels(java.util.Arrays.stream(parts).map(d -> d.r).toArray(Tensor[]::new), cat.r);
+        test.splitChannels(java.util.Arrays.stream(parts).map(d -> d.t).toArray(Tensor[]::new), cat.t);
+        for (int i = 0; i < parts.length; i++) compare(what + " part " + (i + 1), parts[i], 0);
     }
 
     void oneHot() {
