@@ -150,12 +150,6 @@ static int (*gemmSBEx)(void *, int, int, int, int, int, const void *, const void
                        const void *, int, int, long long, const void *, void *, int, int, long long, int, int, int);
 
 /* cuDNN */
-typedef struct {
-    int algo, status;
-    float time;
-    size_t memory;
-    int determinism, mathType, reserved[3];
-} perf_t;
 typedef int (*conv_fn)(void *, const void *, void *, const void *, void *, const void *, void *, int, void *, size_t,
                        const void *, void *, void *);
 typedef int (*find_fn)(void *, void *, const void *, void *, const void *, void *, void *, void *, int, int *,

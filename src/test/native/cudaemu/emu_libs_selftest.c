@@ -55,12 +55,6 @@ static double now_ms(void) {
 
 /* ------------------------------------------------------------------------------------------ cuDNN API */
 
-typedef struct {
-    int algo, status;
-    float time;
-    size_t memory;
-    int determinism, mathType, reserved[3];
-} perf_t;
 
 static size_t (*dnnGetVersion)(void);
 static const char *(*dnnGetErrorString)(int);

@@ -50,4 +50,12 @@ static inline void fill(float *p, size_t n, float v) {
     for (size_t i = 0; i < n; i++) p[i] = v;
 }
 
+/* cudnn_cnn.h: cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t share this layout (as in cudnn_emu.c) */
+typedef struct {
+    int algo, status;
+    float time;
+    size_t memory;
+    int determinism, mathType, reserved[3];
+} perf_t;
+
 #endif
