@@ -34,7 +34,7 @@ public final class RecordedDenoiser implements Denoiser, AutoCloseable {
     private boolean labelled;
     private Tensor x, t, labels, out;
     private Backend.Recording recording;
-    private int directCalls;
+    private boolean ranOnce;   // the current shape's first (direct) call happened
     private boolean recordable = true;
     private String recordingFailure;
     private long replays, recordings;
@@ -48,8 +48,8 @@ public final class RecordedDenoiser implements Denoiser, AutoCloseable {
     @Override public Tensor predict(Tensor xt, Tensor timesteps, Tensor labels) {
         Backend b = xt.backend();
         if (b != backend || !xt.shape().equals(xShape) || (labels != null) != labelled) reset(b, xt.shape(), labels != null);
-        if (!recordable || directCalls == 0) {
-            directCalls++;
+        if (!recordable || !ranOnce) {
+            ranOnce = true;
             return direct(xt, timesteps, labels);
         }
         if (timesteps.numel() != xt.dim(0) || (labels != null && labels.numel() != xt.dim(0))) {
@@ -97,7 +97,7 @@ public final class RecordedDenoiser implements Denoiser, AutoCloseable {
         backend = b;
         xShape = shape;
         labelled = withLabels;
-        directCalls = 0;
+        ranOnce = false;
         int n = shape.dim(0);
         x = b.empty(shape);
         t = b.empty(Shape.of(n));
