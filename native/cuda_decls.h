@@ -1,5 +1,5 @@
 /*
- * The few CUDA driver API declarations the probe calls, by value from CUDA 13.0's cuda.h (the driver API has
+ * The few CUDA driver API declarations the probe and the kernel launcher call, by value from CUDA 13.0's cuda.h (the driver API has
  * kept these signatures and values since CUDA 3.2; cuDeviceTotalMem is exported as cuDeviceTotalMem_v2).
  * No CUDA header is needed to build the shim.
  */
@@ -24,5 +24,11 @@ typedef d4j_CUresult (*d4j_cuDeviceGetName_t)(char *name, int len, d4j_CUdevice 
 typedef d4j_CUresult (*d4j_cuDeviceGetAttribute_t)(int *pi, int attrib, d4j_CUdevice dev);
 typedef d4j_CUresult (*d4j_cuDeviceTotalMem_t)(size_t *bytes, d4j_CUdevice dev);   /* "cuDeviceTotalMem_v2" */
 typedef d4j_CUresult (*d4j_cuGetErrorName_t)(d4j_CUresult error, const char **pStr);
+/* cuLaunchKernel(CUfunction f, gridDimX..Z, blockDimX..Z, sharedMemBytes, CUstream hStream, void **kernelParams,
+   void **extra); CUfunction and CUstream are opaque pointers */
+typedef d4j_CUresult (*d4j_cuLaunchKernel_t)(void *f, unsigned int gridDimX, unsigned int gridDimY,
+                                             unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                                             unsigned int blockDimZ, unsigned int sharedMemBytes, void *hStream,
+                                             void **kernelParams, void **extra);
 
 #endif

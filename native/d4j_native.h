@@ -6,7 +6,8 @@
  * in cuda_decls.h / cudnn_decls.h / cublas_decls.h, copied by value from NVIDIA's headers (the header and
  * the value are noted next to every declaration).
  *
- * Java side: io.github.diffusion4j.backend.cuda.Shim (probe), Cudnn and Cublas (the library calls).
+ * Java side: io.github.diffusion4j.backend.cuda.Shim (probe), Cudnn and Cublas (the library calls), Launch (kernel
+ * launches).
  * Device addresses and stream handles travel as jlong. Every failing NVIDIA call is turned into a
  * io.github.diffusion4j.backend.cuda.CudaException whose message names the call and its status string.
  */
@@ -18,7 +19,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a native signature changes; Shim.java refuses a shim with another ABI version. */
-#define D4J_SHIM_ABI 1
+#define D4J_SHIM_ABI 2
 
 /* The libraries the shim can open; the index is also the "kind" argument of Shim.probeLibrary. */
 enum d4j_lib_kind {

@@ -98,7 +98,7 @@ class BenchCudaGpuTest {
             JsonNode a = runs[0].at(path), b = runs[1].at(path);
             System.out.println(path + ": batch 2 " + a + ", batch 5 " + b);
             assertTrue(a.get("total").asDouble() > 0, path);
-            for (String count : new String[] {"kernels", "library_calls", "memory_ops", "total", "host_syncs"}) {
+            for (String count : new String[] {"kernels", "library_calls", "memory_ops", "total"}) {
                 assertEquals(a.get(count), b.get(count), path + "/" + count + " depends on the batch size");
             }
             // the wall time splits into the host's waits and its own time
@@ -106,10 +106,16 @@ class BenchCudaGpuTest {
                     0.01, path);
             assertTrue(a.get("host_busy_ms").asDouble() > 0, path);
         }
-        // the host waits for the GPU only to read the logged loss and the gradient norm (for clipping) in a training
-        // step, never inside a model evaluation
-        assertEquals(2.0, runs[0].at("/training/launches_per_step/host_syncs").asDouble(), "host waits per training step");
-        assertEquals(0.0, runs[0].at("/sampling/launches_per_model_eval/host_syncs").asDouble(), "host waits per evaluation");
+        // the host waits for the GPU only to read the gradient norm (for clipping) and the logged loss in a training
+        // step, never inside a model evaluation. The loss is copied behind the backward pass and read after the norm:
+        // when that copy has already landed the host does not wait for it (an event query, not a wait), so a real GPU
+        // counts 1 or 2 waits per step depending on timing (the H100 counted 1, the emulator 2)
+        for (JsonNode run : runs) {
+            double waits = run.at("/training/launches_per_step/host_syncs").asDouble();
+            assertTrue(waits >= 1.0 && waits <= 2.0, "host waits per training step: " + waits);
+            assertEquals(0.0, run.at("/sampling/launches_per_model_eval/host_syncs").asDouble(),
+                    "host waits per evaluation");
+        }
     }
 
     @Test void theGpuDumpMatchesTheCpuDump(@TempDir Path dir) throws Exception {

@@ -10,7 +10,6 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
-import jcuda.driver.CUfunction;
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
@@ -51,7 +50,6 @@ import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventQuery;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemAllocHost;
 import static jcuda.driver.JCudaDriver.cuMemFree;
@@ -436,11 +434,12 @@ public final class CudaBackend implements Backend {
     private KernelArgs kernel(String name) {
         String sig = Kernels.SIGNATURES.get(name);
         if (sig == null) throw new IllegalStateException("no signature for kernel " + name);
-        CUfunction fn = new CUfunction();
+        FunctionHandle fn = new FunctionHandle();
         check(cuModuleGetFunction(fn, module, name), "cuModuleGetFunction(" + name + ")");
-        KernelArgs args = new KernelArgs(name, sig, (a, grid, block, shared) -> {
+        long function = fn.address(), streamHandle = stream.address();
+        KernelArgs args = new KernelArgs(name, sig, Launch::address, (a, grid, block, shared) -> {
             if (profiling) profileBegin();
-            int r = cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, shared, stream, a.params(), null);
+            int r = Launch.kernel(function, grid, block, shared, streamHandle, a.params());
             kernelLaunches++;
             if (profiling) profileEnd(a.name());
             if (r != CUresult.CUDA_SUCCESS) fail(r, "cuLaunchKernel(" + a.name() + ", grid " + grid + ", block " + block + ")");

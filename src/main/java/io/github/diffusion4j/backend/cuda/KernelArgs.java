@@ -1,12 +1,15 @@
 package io.github.diffusion4j.backend.cuda;
 
-import jcuda.Pointer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.function.ToLongFunction;
 
 /**
  * The parameter buffer of one kernel, prepared once and refilled for every launch without reflection or
- * boxing: one primitive array per parameter, each wrapped by a {@link Pointer} once, and the {@code void**}
- * array JCuda passes to cuLaunchKernel built once from them. A launch sets the values in declaration order
- * ({@link #ptr}, {@link #i64}, {@link #i32}, {@link #f32}) and then launches; every setter checks the kernel's
+ * boxing: one 8-byte slot per parameter in native memory (a direct buffer), and beside it the {@code void**}
+ * kernelParams array of cuLaunchKernel, pointing at the slots, built once. A launch passes that array's address
+ * ({@link #params()}) to the shim ({@link Launch#kernel}); nothing is marshalled per launch. A launch sets the
+ * values in declaration order ({@link #ptr}, {@link #i64}, {@link #i32}, {@link #f32}) and then launches; every setter checks the kernel's
  * signature ({@link Kernels#SIGNATURES}), so a launcher that passes a parameter of the wrong kind or count fails
  * with a clear message instead of corrupting the launch. Device pointers are passed as raw 64-bit addresses.
  *
@@ -21,40 +24,43 @@ final class KernelArgs {
 
     private final String name;
     private final String signature;
-    private final long[][] longs;
-    private final int[][] ints;
-    private final float[][] floats;
-    private final Pointer params;
+    /** n value slots of 8 bytes, then the n pointers of the kernelParams array (native byte order). */
+    private final ByteBuffer buffer;
+    private final long params;
     private final Sink sink;
     private int next;
 
-    KernelArgs(String name, String signature, Sink sink) {
+    /**
+     * @param addressOf the native address of a direct buffer ({@link Launch#address} on a GPU; tests pass a stand-in,
+     *                  since they only read the slots back)
+     */
+    KernelArgs(String name, String signature, ToLongFunction<ByteBuffer> addressOf, Sink sink) {
         this.name = name;
         this.signature = signature;
         this.sink = sink;
         int n = signature.length();
-        longs = new long[n][];
-        ints = new int[n][];
-        floats = new float[n][];
-        Pointer[] slots = new Pointer[n];
         for (int k = 0; k < n; k++) {
             switch (signature.charAt(k)) {
-                case 'p', 'j' -> slots[k] = Pointer.to(longs[k] = new long[1]);
-                case 'i' -> slots[k] = Pointer.to(ints[k] = new int[1]);
-                case 'f' -> slots[k] = Pointer.to(floats[k] = new float[1]);
+                case 'p', 'j', 'i', 'f' -> { }
                 default -> throw new IllegalArgumentException("kernel " + name + ": unknown parameter kind '"
                         + signature.charAt(k) + "' in signature " + signature);
             }
         }
-        params = Pointer.to(slots);
+        buffer = ByteBuffer.allocateDirect(Math.max(16, 16 * n)).order(ByteOrder.nativeOrder());
+        long base = addressOf.applyAsLong(buffer);
+        for (int k = 0; k < n; k++) buffer.putLong(8 * (n + k), base + 8L * k);
+        params = base + 8L * n;
     }
 
     String name() { return name; }
 
     String signature() { return signature; }
 
-    /** The kernelParams argument of cuLaunchKernel (valid for the values set last). */
-    Pointer params() { return params; }
+    /** The address of the kernelParams array of cuLaunchKernel (valid for the values set last). */
+    long params() { return params; }
+
+    /** Entry k of the kernelParams array: the address of parameter k's slot (for tests). */
+    long paramsEntry(int k) { return buffer.getLong(8 * (signature.length() + k)); }
 
     /** Starts a new parameter list. */
     KernelArgs begin() {
@@ -77,23 +83,23 @@ final class KernelArgs {
 
     /** A device pointer (its address; 0 for nullptr). */
     KernelArgs ptr(long address) {
-        longs[slot('p')][0] = address;
+        buffer.putLong(8 * slot('p'), address);
         return this;
     }
 
     /** A 64-bit integer (long long / unsigned long long; Java's long bits are passed unchanged). */
     KernelArgs i64(long value) {
-        longs[slot('j')][0] = value;
+        buffer.putLong(8 * slot('j'), value);
         return this;
     }
 
     KernelArgs i32(int value) {
-        ints[slot('i')][0] = value;
+        buffer.putInt(8 * slot('i'), value);
         return this;
     }
 
     KernelArgs f32(float value) {
-        floats[slot('f')][0] = value;
+        buffer.putFloat(8 * slot('f'), value);
         return this;
     }
 
@@ -118,9 +124,9 @@ final class KernelArgs {
     /** The value set for parameter k (for tests): Long, Integer or Float. */
     Object value(int k) {
         return switch (signature.charAt(k)) {
-            case 'p', 'j' -> longs[k][0];
-            case 'i' -> ints[k][0];
-            default -> floats[k][0];
+            case 'p', 'j' -> buffer.getLong(8 * k);
+            case 'i' -> buffer.getInt(8 * k);
+            default -> buffer.getFloat(8 * k);
         };
     }
 }

@@ -1,22 +1,23 @@
 package io.github.diffusion4j.backend.cuda;
 
-import jcuda.Pointer;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The prepared parameter buffers: values land in their slots, kinds and counts are enforced, nothing is rebuilt. */
 class KernelArgsTest {
-    record Launch(String name, int grid, int block, List<Object> values, Pointer params) {}
+    record Launch(String name, int grid, int block, List<Object> values, long params) {}
+
+    /** Stands in for the direct buffer's native address, which needs the shim. */
+    static final long BASE = 0x7f00_0000_1000L;
 
     static KernelArgs args(String sig, List<Launch> log) {
-        return new KernelArgs("k", sig, (a, grid, block, shared) -> {
+        return new KernelArgs("k", sig, b -> BASE, (a, grid, block, shared) -> {
             List<Object> v = new ArrayList<>();
             for (int i = 0; i < a.signature().length(); i++) v.add(a.value(i));
             log.add(new Launch(a.name(), grid, block, v, a.params()));
@@ -32,7 +33,9 @@ class KernelArgsTest {
         assertEquals(List.of(0L, Long.MIN_VALUE, -7, Float.NaN), log.get(1).values());
         assertEquals(3, log.get(0).grid());
         assertEquals(256, log.get(0).block());
-        assertSame(log.get(0).params(), log.get(1).params(), "the kernelParams pointer is built once");
+        assertEquals(BASE + 8 * 4, log.get(0).params(), "kernelParams follows the four 8-byte value slots");
+        assertEquals(log.get(0).params(), log.get(1).params(), "the kernelParams array is built once");
+        for (int i = 0; i < 4; i++) assertEquals(BASE + 8L * i, k.paramsEntry(i), "kernelParams[" + i + "]");
     }
 
     @Test void wrongKindCountOrConfigurationFails() {
@@ -44,13 +47,13 @@ class KernelArgsTest {
         assertThrows(IllegalStateException.class, () -> k.begin().ptr(1).launch(1, 32));
         assertThrows(IllegalArgumentException.class, () -> k.begin().ptr(1).f32(1f).launch(0, 32));
         assertThrows(IllegalArgumentException.class, () -> k.begin().ptr(1).f32(1f).launch(1, 2048));
-        assertThrows(IllegalArgumentException.class, () -> new KernelArgs("bad", "px", (a, g, b, s) -> {}));
+        assertThrows(IllegalArgumentException.class, () -> new KernelArgs("bad", "px", b -> BASE, (a, g, b, s) -> {}));
         assertTrue(log.isEmpty());
     }
 
     @Test void everyKernelSignatureBuilds() {
         for (String name : Kernels.ALL) {
-            KernelArgs k = new KernelArgs(name, Kernels.SIGNATURES.get(name), (a, g, b, s) -> {});
+            KernelArgs k = new KernelArgs(name, Kernels.SIGNATURES.get(name), b -> BASE, (a, g, b, s) -> {});
             assertEquals(Kernels.SIGNATURES.get(name).length(), k.signature().length());
         }
     }
