@@ -20,6 +20,8 @@
 #include <string.h>
 
 #define CUDNN D4J_LIB_CUDNN
+#define D4J_FIND_KEEP 8 /* candidates kept per direction for convPlanFindTimes */
+#define D4J_FIND_PASSES 2
 
 typedef struct {
     d4j_cudnnTensorDescriptor_t x, y;
@@ -29,6 +31,14 @@ typedef struct {
     int algo[3];
     int math[3];
     size_t workspace[3];
+    /* what the autotuning search measured, per direction (convPlanFindTimes): the candidates of its second pass
+       in its order, each with the time the first pass gave the same algorithm and math type */
+    int found[3];
+    struct {
+        int algo, math, status;
+        float ms[2]; /* first pass, second pass; -1 where a pass did not list it */
+        size_t memory;
+    } finds[3][D4J_FIND_KEEP];
 } conv_plan;
 
 enum { FWD = 0, BWD_DATA = 1, BWD_FILTER = 2 };
@@ -224,10 +234,38 @@ JNIEXPORT jlong JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlan(
     return D4J_JLONG(p);
 }
 
+/* Keeps the candidates of the last search pass of direction d, with the earlier pass's time for each. */
+static void keep_finds(conv_plan *p, int d, const d4j_cudnnAlgoPerf_t *first, int firstCount,
+                       const d4j_cudnnAlgoPerf_t *last, int lastCount) {
+    int n = lastCount < D4J_FIND_KEEP ? lastCount : D4J_FIND_KEEP;
+    p->found[d] = n;
+    for (int i = 0; i < n; i++) {
+        p->finds[d][i].algo = last[i].algo;
+        p->finds[d][i].math = last[i].mathType;
+        p->finds[d][i].status = last[i].status;
+        p->finds[d][i].memory = last[i].memory;
+        p->finds[d][i].ms[1] = last[i].status == D4J_CUDNN_STATUS_SUCCESS ? last[i].time : -1.0f;
+        p->finds[d][i].ms[0] = -1.0f;
+        for (int j = 0; j < firstCount; j++) {
+            if (first[j].algo == last[i].algo && first[j].mathType == last[i].mathType
+                && first[j].status == D4J_CUDNN_STATUS_SUCCESS) {
+                p->finds[d][i].ms[0] = first[j].time;
+                break;
+            }
+        }
+    }
+}
+
 /*
  * Re-chooses the plan's algorithms by running them (cudnnFind*AlgorithmEx) on real buffers. Find writes its
  * outputs: y, dx and dw must be SCRATCH buffers of the plan's shapes (never a gradient being accumulated).
  * ws / wsBytes is the workspace the benchmark may use; algorithms needing more are not considered.
+ *
+ * Each search runs twice and the second pass decides. A first run of a kernel pays for loading it (CUDA loads
+ * kernels lazily, at first launch) and for the clocks ramping up, and Find times each algorithm from its first
+ * launch: on the H100 and H200 a single pass chose WINOGRAD_NONFUSED for 256 -> 128 channel 3x3 convolutions at
+ * 32x32, which then ran at half the throughput of IMPLICIT_PRECOMP_GEMM on the neighbouring shapes. Both passes'
+ * times are kept for convPlanFindTimes, so a run can show what the second pass changed.
  */
 JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFind(
     JNIEnv *env, jclass cls, jlong handle, jlong plan, jlong x, jlong w, jlong y, jlong dxScratch,
@@ -241,39 +279,77 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFin
     conv_plan *p = (conv_plan *) D4J_PTR(plan);
     void *hd = D4J_PTR(handle);
     size_t bytes = (size_t) wsBytes;
-    d4j_cudnnAlgoPerf_t perf[16];
-    int got = 0, i;
+    d4j_cudnnAlgoPerf_t perf[D4J_FIND_PASSES][16];
+    int got[D4J_FIND_PASSES] = {0}, i;
+    const int last = D4J_FIND_PASSES - 1;
 
     /* Find* honours the descriptor's math type, so search with what the caller allowed, not with the
        (possibly narrower) math type of the heuristic's choice */
     for (int d = 0; d < 3; d++) CHECK(env, setMath(p->conv[d], p->allowedMath), "cudnnSetConvolutionMathType", );
-    CHECK(env, findF(hd, p->x, D4J_PTR(x), p->w, D4J_PTR(w), p->conv[FWD], p->y, D4J_PTR(y),
-                     D4J_CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, D4J_PTR(ws), bytes),
-          "cudnnFindConvolutionForwardAlgorithmEx", );
-    if ((i = pick(perf, got, bytes, 0)) >= 0) {
-        p->algo[FWD] = perf[i].algo;
-        p->math[FWD] = perf[i].mathType;
-        p->workspace[FWD] = perf[i].memory;
+    for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
+        CHECK(env, findF(hd, p->x, D4J_PTR(x), p->w, D4J_PTR(w), p->conv[FWD], p->y, D4J_PTR(y),
+                         D4J_CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
+              "cudnnFindConvolutionForwardAlgorithmEx", );
+    }
+    keep_finds(p, FWD, perf[0], got[0], perf[last], got[last]);
+    if ((i = pick(perf[last], got[last], bytes, 0)) >= 0) {
+        p->algo[FWD] = perf[last][i].algo;
+        p->math[FWD] = perf[last][i].mathType;
+        p->workspace[FWD] = perf[last][i].memory;
     }
     CHECK(env, setMath(p->conv[FWD], p->math[FWD]), "cudnnSetConvolutionMathType", );
-    CHECK(env, findD(hd, p->w, D4J_PTR(w), p->y, D4J_PTR(y), p->conv[BWD_DATA], p->x, D4J_PTR(dxScratch),
-                     D4J_CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, D4J_PTR(ws), bytes),
-          "cudnnFindConvolutionBackwardDataAlgorithmEx", );
-    if ((i = pick(perf, got, bytes, deterministic)) >= 0) {
-        p->algo[BWD_DATA] = perf[i].algo;
-        p->math[BWD_DATA] = perf[i].mathType;
-        p->workspace[BWD_DATA] = perf[i].memory;
+    for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
+        CHECK(env, findD(hd, p->w, D4J_PTR(w), p->y, D4J_PTR(y), p->conv[BWD_DATA], p->x, D4J_PTR(dxScratch),
+                         D4J_CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
+              "cudnnFindConvolutionBackwardDataAlgorithmEx", );
+    }
+    keep_finds(p, BWD_DATA, perf[0], got[0], perf[last], got[last]);
+    if ((i = pick(perf[last], got[last], bytes, deterministic)) >= 0) {
+        p->algo[BWD_DATA] = perf[last][i].algo;
+        p->math[BWD_DATA] = perf[last][i].mathType;
+        p->workspace[BWD_DATA] = perf[last][i].memory;
     }
     CHECK(env, setMath(p->conv[BWD_DATA], p->math[BWD_DATA]), "cudnnSetConvolutionMathType", );
-    CHECK(env, findW(hd, p->x, D4J_PTR(x), p->y, D4J_PTR(y), p->conv[BWD_FILTER], p->w, D4J_PTR(dwScratch),
-                     D4J_CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf, D4J_PTR(ws), bytes),
-          "cudnnFindConvolutionBackwardFilterAlgorithmEx", );
-    if ((i = pick(perf, got, bytes, deterministic)) >= 0) {
-        p->algo[BWD_FILTER] = perf[i].algo;
-        p->math[BWD_FILTER] = perf[i].mathType;
-        p->workspace[BWD_FILTER] = perf[i].memory;
+    for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
+        CHECK(env, findW(hd, p->x, D4J_PTR(x), p->y, D4J_PTR(y), p->conv[BWD_FILTER], p->w, D4J_PTR(dwScratch),
+                         D4J_CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
+              "cudnnFindConvolutionBackwardFilterAlgorithmEx", );
+    }
+    keep_finds(p, BWD_FILTER, perf[0], got[0], perf[last], got[last]);
+    if ((i = pick(perf[last], got[last], bytes, deterministic)) >= 0) {
+        p->algo[BWD_FILTER] = perf[last][i].algo;
+        p->math[BWD_FILTER] = perf[last][i].mathType;
+        p->workspace[BWD_FILTER] = perf[last][i].memory;
     }
     CHECK(env, setMath(p->conv[BWD_FILTER], p->math[BWD_FILTER]), "cudnnSetConvolutionMathType", );
+}
+
+/*
+ * What the last convPlanFind measured, as floats: for each direction (forward, backward data, backward filter)
+ * the count c, then c records {algo, mathType, status, ms of the first pass, ms of the second pass, workspace
+ * MiB}, in the second pass's order (fastest first); ms is -1 where that pass did not time the algorithm. All
+ * counts are 0 for a plan that was never searched.
+ */
+JNIEXPORT jfloatArray JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFindTimes(JNIEnv *env,
+                                                                                             jclass cls,
+                                                                                             jlong plan) {
+    conv_plan *p = (conv_plan *) D4J_PTR(plan);
+    float v[3 * (1 + 6 * D4J_FIND_KEEP)];
+    int n = 0;
+    for (int d = 0; d < 3; d++) {
+        v[n++] = (float) p->found[d];
+        for (int i = 0; i < p->found[d]; i++) {
+            v[n++] = (float) p->finds[d][i].algo;
+            v[n++] = (float) p->finds[d][i].math;
+            v[n++] = (float) p->finds[d][i].status;
+            v[n++] = p->finds[d][i].ms[0];
+            v[n++] = p->finds[d][i].ms[1];
+            v[n++] = (float) (p->finds[d][i].memory / (1024.0 * 1024.0));
+        }
+    }
+    jfloatArray a = (*env)->NewFloatArray(env, n);
+    if (a != NULL) (*env)->SetFloatArrayRegion(env, a, 0, n, v);
+    return a;
 }
 
 /* {fwdAlgo, fwdMath, fwdWorkspace, bwdDataAlgo, bwdDataMath, bwdDataWorkspace, bwdFilterAlgo, ...} */

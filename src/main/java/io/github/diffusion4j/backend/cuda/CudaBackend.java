@@ -1823,9 +1823,44 @@ public final class CudaBackend implements Backend {
             long[] i = Cudnn.convPlanInfo(e.getValue().handle());
             out.add(String.format(Locale.ROOT, "x[%d,%d,%d,%d] w[%d,%d,%d,%d] stride %d pad %d: fwd algo %d math %d ws %d, "
                             + "bwdData algo %d math %d ws %d, bwdFilter algo %d math %d ws %d", k.n(), k.c(), k.h(), k.w(),
-                    k.k(), k.c(), k.kh(), k.kw(), k.stride(), k.pad(), i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8]));
+                    k.k(), k.c(), k.kh(), k.kw(), k.stride(), k.pad(), i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8])
+                    + searchSummary(Cudnn.convPlanFindTimes(e.getValue().handle())));
         }
         return out;
+    }
+
+    /** For tests: per cached plan, its choices ({@link Cudnn#convPlanInfo}) and search ({@link Cudnn#convPlanFindTimes}). */
+    List<Map.Entry<long[], float[]>> convPlanChoicesAndSearches() {
+        List<Map.Entry<long[], float[]>> out = new ArrayList<>();
+        for (ConvPlan p : convPlans.values()) {
+            out.add(Map.entry(Cudnn.convPlanInfo(p.handle()), Cudnn.convPlanFindTimes(p.handle())));
+        }
+        return out;
+    }
+
+    /**
+     * "; search ms (1st/2nd pass): fwd a1 0.61/0.60 a7 ..." for the fastest four candidates per direction, or ""
+     * where the plan was not searched (heuristic choice).
+     */
+    static String searchSummary(float[] t) {
+        StringBuilder sb = new StringBuilder();
+        String[] dirs = {"fwd", "bwdData", "bwdFilter"};
+        int at = 0;
+        for (String dir : dirs) {
+            int c = (int) t[at++];
+            if (c > 0) sb.append(sb.length() == 0 ? "; search ms (1st/2nd pass):" : ",").append(' ').append(dir);
+            int shown = 0;
+            for (int r = 0; r < c; r++, at += 6) {
+                if (t[at + 2] != 0 || shown == 4) continue;   // failed or past the fastest four
+                sb.append(String.format(Locale.ROOT, " a%d %s/%s", (int) t[at], ms(t[at + 3]), ms(t[at + 4])));
+                shown++;
+            }
+        }
+        return sb.toString();
+    }
+
+    private static String ms(float v) {
+        return v < 0 ? "-" : String.format(Locale.ROOT, "%.3f", v);
     }
 
     /** The raw CUstream handle (for interop, e.g. timing with other libraries). */

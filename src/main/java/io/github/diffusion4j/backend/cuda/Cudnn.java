@@ -45,6 +45,13 @@ public final class Cudnn {
      */
     public static native long[] convPlanInfo(long plan);
 
+    /**
+     * What the plan's search measured (native/cudnn.c: each search runs twice and the second pass decides): per
+     * direction (forward, backward data, backward filter) a count c, then c records {algo, mathType, status, ms of
+     * the first pass, ms of the second pass, workspace MiB}, fastest first; ms is -1 where a pass did not time it.
+     */
+    public static native float[] convPlanFindTimes(long plan);
+
     public static native void convPlanDestroy(long plan);
 
     /** y = alpha * conv(x, w) + beta * y. */

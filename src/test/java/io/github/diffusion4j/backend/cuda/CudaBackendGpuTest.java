@@ -11,6 +11,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+import java.util.Map;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -31,6 +34,52 @@ class CudaBackendGpuTest {
 
     @AfterAll static void stop() {
         if (gpu != null) gpu.close();
+    }
+
+    /**
+     * The timed algorithm search (cudnnFind*) runs twice per shape and the second pass decides: every direction
+     * lists its candidates with a time from each pass, fastest first in the second, and the plan runs one of those
+     * that succeeded. A heuristic plan records no search.
+     */
+    @Test void theConvolutionSearchRunsTwiceAndItsSecondPassDecides() {
+        try (CudaBackend timed = CudaBackend.create(CudaBackend.Options.strictFp32(0).withAutotuneConv(true))) {
+            Tensor x = timed.fromArray(new float[2 * 3 * 6 * 6], Shape.of(2, 3, 6, 6));
+            Tensor w = timed.fromArray(new float[4 * 3 * 3 * 3], Shape.of(4, 3, 3, 3));
+            Tensor y = timed.zeros(Shape.of(2, 4, 6, 6));
+            timed.conv2d(y, x, w, null, 1, 1);
+            timed.synchronize();
+            List<Map.Entry<long[], float[]>> plans = timed.convPlanChoicesAndSearches();
+            assertEquals(1, plans.size());
+            long[] chosen = plans.get(0).getKey();
+            float[] t = plans.get(0).getValue();
+            int at = 0;
+            for (int dir = 0; dir < 3; dir++) {
+                int c = (int) t[at++];
+                assertTrue(c > 0, "direction " + dir + " lists no candidates");
+                boolean chosenListed = false;
+                float previous = 0;
+                for (int r = 0; r < c; r++, at += 6) {
+                    if (t[at + 2] != 0) continue;   // a candidate that failed (e.g. too little workspace)
+                    assertTrue(t[at + 3] >= 0 && t[at + 4] >= 0, "direction " + dir + ": algorithm " + (int) t[at]
+                            + " was not timed in both passes: " + t[at + 3] + " / " + t[at + 4]);
+                    assertTrue(t[at + 4] >= previous, "the second pass is listed fastest first");
+                    previous = t[at + 4];
+                    chosenListed |= (long) t[at] == chosen[3 * dir];
+                }
+                assertTrue(chosenListed, "direction " + dir + " runs algorithm " + chosen[3 * dir]
+                        + ", which the search did not time");
+            }
+            assertTrue(timed.convPlanSummary().get(0).contains("; search ms (1st/2nd pass): fwd a"),
+                    timed.convPlanSummary().get(0));
+        }
+        Tensor x = gpu.fromArray(new float[2 * 3 * 6 * 6], Shape.of(2, 3, 6, 6));
+        Tensor w = gpu.fromArray(new float[4 * 3 * 3 * 3], Shape.of(4, 3, 3, 3));
+        Tensor y = gpu.zeros(Shape.of(2, 4, 6, 6));
+        gpu.conv2d(y, x, w, null, 1, 1);
+        for (Map.Entry<long[], float[]> e : gpu.convPlanChoicesAndSearches()) {
+            assertArrayEquals(new float[] {0, 0, 0}, e.getValue(), "a heuristic plan records no search");
+        }
+        for (Tensor t : new Tensor[] {x, w, y}) t.close();
     }
 
     @Test void roundTripsThroughTheStagingBufferInChunks() {
