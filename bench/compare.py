@@ -98,14 +98,17 @@ def main(folder):
          lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
         ("sampling TFLOP/s", get(sample, "sampling", "achieved_tflops"), lambda r: get(r, "sampling", "achieved_tflops"), "rate"),
     ]
-    graphs = load_json(os.path.join(folder, "d4j-sample-graphs.json"))   # bench --cuda-graphs, when it ran
-    if graphs:
-        rows += [
-            ("DDIM run ms, diffusion4j --cuda-graphs", get(graphs, "sampling", "ms_per_run", "median"),
-             lambda r: get(r, "sampling", "ms_per_run", "median"), "time"),
-            ("ms per model evaluation, --cuda-graphs", get(graphs, "sampling", "ms_per_model_eval", "median"),
-             lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
-        ]
+    # the sampling bench in the other mode, when it ran: runs before CUDA graphs became the default sampled
+    # without them and added a --cuda-graphs run (d4j-sample-graphs.json); later ones add --no-cuda-graphs
+    for file, label in (("d4j-sample-graphs.json", "--cuda-graphs"), ("d4j-sample-eager.json", "--no-cuda-graphs")):
+        other = load_json(os.path.join(folder, file))
+        if other:
+            rows += [
+                (f"DDIM run ms, diffusion4j {label}", get(other, "sampling", "ms_per_run", "median"),
+                 lambda r: get(r, "sampling", "ms_per_run", "median"), "time"),
+                (f"ms per model evaluation, {label}", get(other, "sampling", "ms_per_model_eval", "median"),
+                 lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
+            ]
     names = [c for c, _ in cols] + [f"ratio vs {c[8:]}" for c, r in cols if r]
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))

@@ -188,7 +188,7 @@ public final class Benchmark {
         int n = o.sampleBatch();
         Shape shape = Shape.of(n, o.channels(), o.imageSize(), o.imageSize());
         Map<String, Object> r = new LinkedHashMap<>();
-        RecordedDenoiser recorded = o.cudaGraphs() ? new RecordedDenoiser(model) : null;
+        RecordedDenoiser recorded = o.cudaGraphs() && b instanceof CudaBackend ? new RecordedDenoiser(model) : null;
         Denoiser denoiser = recorded != null ? recorded : new ModelDenoiser(model);
         try (DdimScheduler ddim = new DdimScheduler(settings.schedulerConfig()); Tensor labels = labels(n, 2);
              RecordedDenoiser closeLater = recorded) {

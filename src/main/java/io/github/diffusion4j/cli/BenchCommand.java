@@ -74,8 +74,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "GPU: after the timed part, time every kernel and cuBLAS/cuDNN call of one "
             + "more training step and model evaluation (a table on stderr, every operation in the JSON).")
     boolean profile;
-    @Option(names = "--cuda-graphs", description = "GPU: sample with the model's forward pass recorded once as a CUDA "
-            + "graph and replayed at every step (same results, one launch instead of hundreds).")
+    @Option(names = "--cuda-graphs", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "GPU: sample with the model's forward pass recorded once as a CUDA graph and replayed at every "
+            + "step (same results, one launch instead of hundreds; default: on). --no-cuda-graphs launches every "
+            + "operation from the host, as PyTorch eager does.")
     boolean cudaGraphs;
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")

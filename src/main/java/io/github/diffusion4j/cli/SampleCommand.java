@@ -1,5 +1,7 @@
 package io.github.diffusion4j.cli;
 
+import io.github.diffusion4j.backend.cuda.CudaBackend;
+
 import io.github.diffusion4j.backend.Backends;
 import io.github.diffusion4j.data.ShapeValidity;
 import io.github.diffusion4j.diffusion.DdimScheduler;
@@ -84,8 +86,10 @@ public final class SampleCommand implements Callable<Integer> {
     String device;
     @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
     int gpu;
-    @Option(names = "--cuda-graphs", description = "GPU: record the model's forward pass once per batch shape as a CUDA graph "
-            + "and replay it at every step (same images, one launch instead of hundreds per step).")
+    @Option(names = "--cuda-graphs", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "GPU: record the model's forward pass once per batch shape as a CUDA graph and replay it at "
+            + "every step (same images, one launch instead of hundreds per step; default: on). --no-cuda-graphs "
+            + "launches every operation from the host.")
     boolean cudaGraphs;
     @Option(names = "--check-shapes", description = "For models trained on 'shapes': check every image with the shape validity checker and print the share of valid ones.")
     boolean checkShapes;
@@ -137,7 +141,8 @@ public final class SampleCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         SchedulerConfig.Builder sb = Trainer.schedulerConfig(tc).toBuilder().varianceType(varianceType).clipSample(!noClip);
         if (spacingType != null) sb.timestepSpacing(spacingType);
-        RecordedDenoiser recorded = cudaGraphs ? new RecordedDenoiser(model) : null;
+        // the CPU has nothing to record: it runs every evaluation directly either way
+        RecordedDenoiser recorded = cudaGraphs && b instanceof CudaBackend ? new RecordedDenoiser(model) : null;
         try (Scheduler scheduler = scheduler(sb.build(), spacingType); RecordedDenoiser closeLater = recorded) {
             for (int start = 0; start < count; start += batchSize) {
                 int n = Math.min(batchSize, count - start);

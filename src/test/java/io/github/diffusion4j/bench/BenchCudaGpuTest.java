@@ -90,7 +90,7 @@ class BenchCudaGpuTest {
         int[] batches = {2, 5};
         for (int i = 0; i < 2; i++) {
             BenchCommandTest.Result r = BenchCommandTest.run(quick(batches[i], "--device", "cuda", "--json",
-                    "--no-cudnn-benchmark"));
+                    "--no-cudnn-benchmark", "--no-cuda-graphs"));
             assertEquals(0, r.code(), r.err());
             runs[i] = new ObjectMapper().readTree(r.out());
         }

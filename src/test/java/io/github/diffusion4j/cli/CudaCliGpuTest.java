@@ -142,7 +142,7 @@ class CudaCliGpuTest {
                 List<String> a = new ArrayList<>(List.of("sample", "--run", run.toString(), "--count", "3", "--seed", "7",
                         "--device", devices[d], "--out", out[d].toString()));
                 a.addAll(c);
-                if (d == 2) a.add("--cuda-graphs");
+                if (d == 1) a.add("--no-cuda-graphs");   // d == 2: the default, CUDA graphs
                 String stdout = CliRun.run(a.toArray(String[]::new)).ok().out();
                 if (d == 2) graphsLine = stdout.lines().filter(l -> l.startsWith("CUDA graphs:")).findFirst().orElse("(none)");
             }
@@ -150,7 +150,7 @@ class CudaCliGpuTest {
             System.out.println(String.join(" ", c) + ": worst pixel difference GPU vs CPU " + worst + " of 255; " + graphsLine);
             assertTrue(worst <= 2, String.join(" ", c) + ": GPU and CPU images differ by " + worst + " levels");
             // the forward pass replayed from a CUDA graph: the same images as the direct GPU run, to the bit
-            assertEquals(0, worstPixelDifference(out[1], out[2]), String.join(" ", c) + " with --cuda-graphs");
+            assertEquals(0, worstPixelDifference(out[1], out[2]), String.join(" ", c) + " with CUDA graphs (the default)");
             assertTrue(graphsLine.matches("CUDA graphs: 1 recordings, [1-9][0-9]* replayed model evaluations"), graphsLine);
         }
     }
