@@ -498,6 +498,19 @@ public final class BackendConformance {
         ref.groupNorm(y2.r, m2.r, r2.r, x2.r, gamma.r, beta.r, 12, 1e-5f);
         test.groupNorm(y2.t, m2.t, r2.t, x2.t, gamma.t, beta.t, 12, 1e-5f);
         compare("groupNorm [N,C], groups = C", y2, tol.norm());
+        // rows divisible by 4 (the CUDA kernel's float4 paths): groups of 4096 elements, held in registers (several
+        // float4 per thread), and of 16384, too many to hold there (streamed three times)
+        for (int[] shape : new int[][] {{2, 8, 32, 32, 2}, {2, 4, 64, 64, 1}}) {
+            int vn = shape[0], gc = shape[1], gh = shape[2], gw = shape[3], vg = shape[4];
+            D gx = uniform(43, -2f, 3f, vn, gc, gh, gw), ga = randn(44, gc), gb = randn(45, gc);
+            D gy = out(vn, gc, gh, gw), gm = out(vn * vg), gr = out(vn * vg);
+            ref.groupNorm(gy.r, gm.r, gr.r, gx.r, ga.r, gb.r, vg, 1e-5f);
+            test.groupNorm(gy.t, gm.t, gr.t, gx.t, ga.t, gb.t, vg, 1e-5f);
+            String what = "groupNorm, groups of " + (gc / vg * gh * gw) + " elements";
+            compare(what + " y", gy, tol.norm());
+            compare(what + " mean", gm, tol.norm());
+            compare(what + " rstd", gr, tol.norm());
+        }
     }
 
     /**
