@@ -58,79 +58,6 @@ __device__ __forceinline__ float gn_back_dx(float xv, float d, float gm, float b
     return r * (gm * d - a1 - xhat * a2);
 }
 
-/** float4s per thread that d4j_group_norm_forward keeps in registers (groups of up to 4 * 12 * blockDim elements). */
-constexpr int GN_CACHED = 12;
-
-/**
- * d4j_group_norm_forward's float4 path for a group held in registers: thread t holds float4s t, t + B, t + 2B, ...
- * (B = blockDim.x), exactly the ones it reads in the streaming passes, and sums them in the same order, so the
- * results are the streaming path's to the bit; the group is read from memory once instead of three times (sum,
- * variance, output), which matters once the groups in flight no longer fit in L2.
- */
-__device__ __forceinline__ void gn_forward_cached(float4* y4, float* mean, float* rstd, const float4* x4,
-                                                  const float* gamma, const float* beta, long long q, long long gsize,
-                                                  int c0, unsigned sq, float eps, int fuseSilu, float p, float keep,
-                                                  unsigned long long seed, unsigned long long block0, int ng,
-                                                  double* scratch) {
-    float4 v[GN_CACHED];
-    long long step = blockDim.x;
-#pragma unroll
-    for (int k = 0; k < GN_CACHED; k++) {
-        long long j = threadIdx.x + k * step;
-        v[k] = j < q ? x4[j] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    }
-    double s = 0.0;
-#pragma unroll
-    for (int k = 0; k < GN_CACHED; k++) {
-        if (threadIdx.x + k * step < q) {
-            s += (double) v[k].x;
-            s += (double) v[k].y;
-            s += (double) v[k].z;
-            s += (double) v[k].w;
-        }
-    }
-    double mu = d4j::block_sum(s, scratch) / (double) gsize;
-    double var = 0.0;
-#pragma unroll
-    for (int k = 0; k < GN_CACHED; k++) {
-        if (threadIdx.x + k * step < q) {
-            double d = (double) v[k].x - mu;
-            var += d * d;
-            d = (double) v[k].y - mu;
-            var += d * d;
-            d = (double) v[k].z - mu;
-            var += d * d;
-            d = (double) v[k].w - mu;
-            var += d * d;
-        }
-    }
-    var = d4j::block_sum(var, scratch);
-    float r = (float) (1.0 / sqrt(var / (double) gsize + (double) eps));
-    float m = (float) mu;
-    if (threadIdx.x == 0) {
-        mean[ng] = m;
-        rstd[ng] = r;
-    }
-#pragma unroll
-    for (int k = 0; k < GN_CACHED; k++) {
-        long long j = threadIdx.x + k * step;
-        if (j < q) {
-            int ch = c0 + (int) ((unsigned) j / sq);
-            float a = gamma[ch] * r;
-            float b = beta[ch] - m * a;
-            float4 t = v[k];
-            float4 o = make_float4(gn_out(t.x, a, b, fuseSilu), gn_out(t.y, a, b, fuseSilu),
-                                   gn_out(t.z, a, b, fuseSilu), gn_out(t.w, a, b, fuseSilu));
-            if (p > 0.0f) {
-                float4 u = d4j::philox_uniform4(seed, block0 + (unsigned long long) j);
-                o = make_float4(u.x >= p ? o.x * keep : 0.0f, u.y >= p ? o.y * keep : 0.0f,
-                                u.z >= p ? o.z * keep : 0.0f, u.w >= p ? o.w * keep : 0.0f);
-            }
-            y4[j] = o;
-        }
-    }
-}
-
 }  // namespace
 
 /**
@@ -161,16 +88,6 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
     float4* y4 = (float4*) yg;
     long long q = gsize >> 2;
 
-    int g = ng % G;
-    unsigned su = (unsigned) S, sq = su >> 2;
-    unsigned long long g0 = offset + (unsigned long long) base;   // dropout: global index of the group's start
-    if (v4 && (p <= 0.0f || (g0 & 3) == 0) && q <= (long long) GN_CACHED * blockDim.x) {
-        // the group fits in the block's registers (GN_CACHED float4 per thread): read once instead of three
-        // times; the same sums in the same order as the passes below, so the same bits
-        gn_forward_cached(y4, mean, rstd, x4, gamma, beta, q, gsize, g * cpg, sq, eps, fuseSilu, p, keep, seed,
-                          g0 >> 2, ng, scratch);
-        return;
-    }
     double s = d4j::strided_sum(xg, gsize, threadIdx.x, blockDim.x, v4);
     double mu = d4j::block_sum(s, scratch) / (double) gsize;
     double v = 0.0;
@@ -199,6 +116,9 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
         mean[ng] = m;
         rstd[ng] = r;
     }
+    int g = ng % G;
+    unsigned su = (unsigned) S, sq = su >> 2;
+    unsigned long long g0 = offset + (unsigned long long) base;   // dropout: global index of the group's start
     if (v4 && (p <= 0.0f || (g0 & 3) == 0)) {
         // four elements of one channel per turn; with dropout, they are exactly one Philox block
         for (long long j = threadIdx.x; j < q; j += blockDim.x) {

@@ -31,8 +31,8 @@ typedef struct {
     int algo[3];
     int math[3];
     size_t workspace[3];
-    /* what the autotuning search measured, per direction (convPlanFindTimes): the candidates of its second pass
-       in its order, each with the time the first pass gave the same algorithm and math type */
+    /* what the autotuning search measured, per direction (convPlanFindTimes): its candidates, fastest first by
+       their best time over the passes, each with the time of each pass */
     int found[3];
     struct {
         int algo, math, status;
@@ -234,26 +234,63 @@ JNIEXPORT jlong JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlan(
     return D4J_JLONG(p);
 }
 
-/* Keeps the candidates of the last search pass of direction d, with the earlier pass's time for each. */
-static void keep_finds(conv_plan *p, int d, const d4j_cudnnAlgoPerf_t *first, int firstCount,
-                       const d4j_cudnnAlgoPerf_t *last, int lastCount) {
-    int n = lastCount < D4J_FIND_KEEP ? lastCount : D4J_FIND_KEEP;
-    p->found[d] = n;
-    for (int i = 0; i < n; i++) {
-        p->finds[d][i].algo = last[i].algo;
-        p->finds[d][i].math = last[i].mathType;
-        p->finds[d][i].status = last[i].status;
-        p->finds[d][i].memory = last[i].memory;
-        p->finds[d][i].ms[1] = last[i].status == D4J_CUDNN_STATUS_SUCCESS ? last[i].time : -1.0f;
-        p->finds[d][i].ms[0] = -1.0f;
-        for (int j = 0; j < firstCount; j++) {
-            if (first[j].algo == last[i].algo && first[j].mathType == last[i].mathType
-                && first[j].status == D4J_CUDNN_STATUS_SUCCESS) {
-                p->finds[d][i].ms[0] = first[j].time;
-                break;
+/*
+ * Merges the search passes of one direction into out (sorted fastest first; returns the count) and keeps them for
+ * convPlanFindTimes: each (algorithm, math type) once, with its best time over the passes in which it succeeded and
+ * the time of each pass (-1 where a pass did not run it successfully). An algorithm that succeeded in no pass keeps
+ * the status of its last report. A single pass can miss an algorithm (a first timing pays for loading its kernel;
+ * on the H100 one pass also reported a 1x1 convolution's fastest algorithm as failed), so no pass alone decides.
+ */
+static int merge_finds(conv_plan *p, int d, d4j_cudnnAlgoPerf_t perf[][16], const int *got, int passes,
+                       d4j_cudnnAlgoPerf_t *out) {
+    int n = 0;
+    float ms[32][D4J_FIND_PASSES];
+    for (int pass = 0; pass < passes; pass++) {
+        for (int i = 0; i < got[pass]; i++) {
+            const d4j_cudnnAlgoPerf_t *e = &perf[pass][i];
+            int k = 0;
+            while (k < n && !(out[k].algo == e->algo && out[k].mathType == e->mathType)) k++;
+            if (k == n) {
+                if (n == 32) continue;
+                out[n] = *e;
+                for (int q = 0; q < D4J_FIND_PASSES; q++) ms[n][q] = -1.0f;
+                n++;
+            }
+            if (e->status == D4J_CUDNN_STATUS_SUCCESS) {
+                ms[k][pass] = e->time;
+                if (out[k].status != D4J_CUDNN_STATUS_SUCCESS || e->time < out[k].time) {
+                    out[k] = *e;
+                }
+            } else if (out[k].status != D4J_CUDNN_STATUS_SUCCESS) {
+                out[k] = *e;
             }
         }
     }
+    /* insertion sort: successes by time, then the failures in report order */
+    for (int i = 1; i < n; i++) {
+        d4j_cudnnAlgoPerf_t e = out[i];
+        float t[D4J_FIND_PASSES];
+        memcpy(t, ms[i], sizeof t);
+        int ok = e.status == D4J_CUDNN_STATUS_SUCCESS, j = i - 1;
+        while (j >= 0 && ok && (out[j].status != D4J_CUDNN_STATUS_SUCCESS || out[j].time > e.time)) {
+            out[j + 1] = out[j];
+            memcpy(ms[j + 1], ms[j], sizeof t);
+            j--;
+        }
+        out[j + 1] = e;
+        memcpy(ms[j + 1], t, sizeof t);
+    }
+    int keep = n < D4J_FIND_KEEP ? n : D4J_FIND_KEEP;
+    p->found[d] = keep;
+    for (int i = 0; i < keep; i++) {
+        p->finds[d][i].algo = out[i].algo;
+        p->finds[d][i].math = out[i].mathType;
+        p->finds[d][i].status = out[i].status;
+        p->finds[d][i].memory = out[i].memory;
+        p->finds[d][i].ms[0] = ms[i][0];
+        p->finds[d][i].ms[1] = ms[i][D4J_FIND_PASSES - 1];
+    }
+    return n;
 }
 
 /*
@@ -261,11 +298,10 @@ static void keep_finds(conv_plan *p, int d, const d4j_cudnnAlgoPerf_t *first, in
  * outputs: y, dx and dw must be SCRATCH buffers of the plan's shapes (never a gradient being accumulated).
  * ws / wsBytes is the workspace the benchmark may use; algorithms needing more are not considered.
  *
- * Each search runs twice and the second pass decides. A first run of a kernel pays for loading it (CUDA loads
- * kernels lazily, at first launch) and for the clocks ramping up, and Find times each algorithm from its first
- * launch: on the H100 and H200 a single pass chose WINOGRAD_NONFUSED for 256 -> 128 channel 3x3 convolutions at
- * 32x32, which then ran at half the throughput of IMPLICIT_PRECOMP_GEMM on the neighbouring shapes. Both passes'
- * times are kept for convPlanFindTimes, so a run can show what the second pass changed.
+ * Each search runs twice and each algorithm counts with its best time (merge_finds). A first run of a kernel
+ * pays for loading it (CUDA loads kernels lazily, at first launch): on the H100 the first pass timed
+ * IMPLICIT_PRECOMP_GEMM of a 256 -> 128 channel 3x3 convolution at 32x32 at 2.94 ms, the second at 1.62 ms. Both
+ * passes' times are kept for convPlanFindTimes, so a run shows what the second pass changed.
  */
 JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFind(
     JNIEnv *env, jclass cls, jlong handle, jlong plan, jlong x, jlong w, jlong y, jlong dxScratch,
@@ -279,9 +315,8 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFin
     conv_plan *p = (conv_plan *) D4J_PTR(plan);
     void *hd = D4J_PTR(handle);
     size_t bytes = (size_t) wsBytes;
-    d4j_cudnnAlgoPerf_t perf[D4J_FIND_PASSES][16];
+    d4j_cudnnAlgoPerf_t perf[D4J_FIND_PASSES][16], best[32];
     int got[D4J_FIND_PASSES] = {0}, i;
-    const int last = D4J_FIND_PASSES - 1;
 
     /* Find* honours the descriptor's math type, so search with what the caller allowed, not with the
        (possibly narrower) math type of the heuristic's choice */
@@ -291,11 +326,11 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFin
                          D4J_CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
               "cudnnFindConvolutionForwardAlgorithmEx", );
     }
-    keep_finds(p, FWD, perf[0], got[0], perf[last], got[last]);
-    if ((i = pick(perf[last], got[last], bytes, 0)) >= 0) {
-        p->algo[FWD] = perf[last][i].algo;
-        p->math[FWD] = perf[last][i].mathType;
-        p->workspace[FWD] = perf[last][i].memory;
+    int merged = merge_finds(p, FWD, perf, got, D4J_FIND_PASSES, best);
+    if ((i = pick(best, merged, bytes, 0)) >= 0) {
+        p->algo[FWD] = best[i].algo;
+        p->math[FWD] = best[i].mathType;
+        p->workspace[FWD] = best[i].memory;
     }
     CHECK(env, setMath(p->conv[FWD], p->math[FWD]), "cudnnSetConvolutionMathType", );
     for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
@@ -303,11 +338,11 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFin
                          D4J_CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
               "cudnnFindConvolutionBackwardDataAlgorithmEx", );
     }
-    keep_finds(p, BWD_DATA, perf[0], got[0], perf[last], got[last]);
-    if ((i = pick(perf[last], got[last], bytes, deterministic)) >= 0) {
-        p->algo[BWD_DATA] = perf[last][i].algo;
-        p->math[BWD_DATA] = perf[last][i].mathType;
-        p->workspace[BWD_DATA] = perf[last][i].memory;
+    merged = merge_finds(p, BWD_DATA, perf, got, D4J_FIND_PASSES, best);
+    if ((i = pick(best, merged, bytes, deterministic)) >= 0) {
+        p->algo[BWD_DATA] = best[i].algo;
+        p->math[BWD_DATA] = best[i].mathType;
+        p->workspace[BWD_DATA] = best[i].memory;
     }
     CHECK(env, setMath(p->conv[BWD_DATA], p->math[BWD_DATA]), "cudnnSetConvolutionMathType", );
     for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
@@ -315,11 +350,11 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFin
                          D4J_CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
               "cudnnFindConvolutionBackwardFilterAlgorithmEx", );
     }
-    keep_finds(p, BWD_FILTER, perf[0], got[0], perf[last], got[last]);
-    if ((i = pick(perf[last], got[last], bytes, deterministic)) >= 0) {
-        p->algo[BWD_FILTER] = perf[last][i].algo;
-        p->math[BWD_FILTER] = perf[last][i].mathType;
-        p->workspace[BWD_FILTER] = perf[last][i].memory;
+    merged = merge_finds(p, BWD_FILTER, perf, got, D4J_FIND_PASSES, best);
+    if ((i = pick(best, merged, bytes, deterministic)) >= 0) {
+        p->algo[BWD_FILTER] = best[i].algo;
+        p->math[BWD_FILTER] = best[i].mathType;
+        p->workspace[BWD_FILTER] = best[i].memory;
     }
     CHECK(env, setMath(p->conv[BWD_FILTER], p->math[BWD_FILTER]), "cudnnSetConvolutionMathType", );
 }
@@ -327,8 +362,8 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFin
 /*
  * What the last convPlanFind measured, as floats: for each direction (forward, backward data, backward filter)
  * the count c, then c records {algo, mathType, status, ms of the first pass, ms of the second pass, workspace
- * MiB}, in the second pass's order (fastest first); ms is -1 where that pass did not time the algorithm. All
- * counts are 0 for a plan that was never searched.
+ * MiB}, fastest first by the best of the two times (failures last, with their status); ms is -1 where that pass did
+ * not run the algorithm successfully. All counts are 0 for a plan that was never searched.
  */
 JNIEXPORT jfloatArray JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFindTimes(JNIEnv *env,
                                                                                              jclass cls,

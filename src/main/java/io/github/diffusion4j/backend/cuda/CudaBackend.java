@@ -1839,8 +1839,9 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * "; search ms (1st/2nd pass): fwd a1 0.61/0.60 a7 ..." for the fastest four candidates per direction, or ""
-     * where the plan was not searched (heuristic choice).
+     * "; search ms (1st/2nd pass): fwd a1 0.61/0.60 a7 ..." for the fastest four candidates per direction and the
+     * status of each that failed in every pass ("a6 status 9"), or "" where the plan was not searched (heuristic
+     * choice).
      */
     static String searchSummary(float[] t) {
         StringBuilder sb = new StringBuilder();
@@ -1851,9 +1852,11 @@ public final class CudaBackend implements Backend {
             if (c > 0) sb.append(sb.length() == 0 ? "; search ms (1st/2nd pass):" : ",").append(' ').append(dir);
             int shown = 0;
             for (int r = 0; r < c; r++, at += 6) {
-                if (t[at + 2] != 0 || shown == 4) continue;   // failed or past the fastest four
-                sb.append(String.format(Locale.ROOT, " a%d %s/%s", (int) t[at], ms(t[at + 3]), ms(t[at + 4])));
-                shown++;
+                if (t[at + 2] != 0) {   // failed in every pass: its cuDNN status
+                    sb.append(String.format(Locale.ROOT, " a%d status %d", (int) t[at], (int) t[at + 2]));
+                } else if (shown++ < 4) {   // the fastest four that ran
+                    sb.append(String.format(Locale.ROOT, " a%d %s/%s", (int) t[at], ms(t[at + 3]), ms(t[at + 4])));
+                }
             }
         }
         return sb.toString();
