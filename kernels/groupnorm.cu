@@ -58,6 +58,57 @@ __device__ __forceinline__ float gn_back_dx(float xv, float d, float gm, float b
     return r * (gm * d - a1 - xhat * a2);
 }
 
+/**
+ * The GroupNorm input of one (sample, group). OFF = false: x itself. OFF = true: (x + xBias[c]) + xAdd[n C + c], a
+ * ResBlock's first convolution before its bias and its time embedding (Backend.groupNormSiluDropoutOffset), rounded
+ * as d4j_add_bias_per_sample_channel rounds it, so the tensor that kernel would write is never stored. bias and add
+ * point at the group's first channel; su = S, sq = S / 4 find an element's channel.
+ */
+template <bool OFF>
+struct GnIn {
+    const float* x;
+    const float* bias;
+    const float* add;
+    unsigned su, sq;
+
+    __device__ __forceinline__ float at(long long i) const {
+        float v = x[i];
+        if (OFF) {
+            int cl = (int) ((unsigned) i / su);
+            v = (v + bias[cl]) + add[cl];
+        }
+        return v;
+    }
+
+    __device__ __forceinline__ float4 at4(long long j) const {
+        float4 v = ((const float4*) x)[j];
+        if (OFF) {
+            int cl = (int) ((unsigned) j / sq);
+            float b = bias[cl], e = add[cl];
+            v = make_float4((v.x + b) + e, (v.y + b) + e, (v.z + b) + e, (v.w + b) + e);
+        }
+        return v;
+    }
+
+    /** The sum of the group in double, in strided_sum's order. */
+    __device__ __forceinline__ double sum(long long gsize, bool v4) const {
+        if (!OFF) return d4j::strided_sum(x, gsize, threadIdx.x, blockDim.x, v4);
+        double acc = 0.0;
+        if (v4) {
+            for (long long j = threadIdx.x; j < (gsize >> 2); j += blockDim.x) {
+                float4 v = at4(j);
+                acc += (double) v.x;
+                acc += (double) v.y;
+                acc += (double) v.z;
+                acc += (double) v.w;
+            }
+        } else {
+            for (long long i = threadIdx.x; i < gsize; i += blockDim.x) acc += (double) at(i);
+        }
+        return acc;
+    }
+};
+
 }  // namespace
 
 /**
@@ -68,32 +119,35 @@ __device__ __forceinline__ float gn_back_dx(float xv, float d, float gm, float b
  * With p > 0, dropout of the (SiLU'd) output in the same pass (Backend.groupNormSiluDropout): element e of the
  * tensor becomes out * keep when Philox.uniform(seed, offset + e) >= p, else 0, exactly what d4j_dropout would write
  * from the stored output (keep = 1f / (1f - p), computed by the caller as for d4j_dropout).
+ *
+ * gn_forward<true> (d4j_group_norm_forward_offset) normalizes (x + xBias[c]) + xAdd[n C + c] instead (GnIn).
  */
-extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* rstd, const float* x,
-                                                  const float* gamma, const float* beta, int N, int C, long long S,
-                                                  int G, float eps, int fuseSilu, float p, float keep,
-                                                  unsigned long long seed, unsigned long long offset) {
-    __shared__ double scratch[32];
+template <bool OFF>
+__device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, const float* x, const float* xBias,
+                                           const float* xAdd, const float* gamma, const float* beta, int N, int C,
+                                           long long S, int G, float eps, int fuseSilu, float p, float keep,
+                                           unsigned long long seed, unsigned long long offset, double* scratch) {
     int ng = blockIdx.x;
-    if (ng >= N * G) return;
     int cpg = C / G;
     long long gsize = (long long) cpg * S;
     long long base = (long long) ng * gsize;
     const float* xg = x + base;
+    int c0 = (ng % G) * cpg;
+    GnIn<OFF> in{xg, OFF ? xBias + c0 : nullptr, OFF ? xAdd + (long long) (ng / G) * C + c0 : nullptr, (unsigned) S,
+                 (unsigned) S >> 2};
     float* yg = y + base;
     // float4 loads and stores where rows divide by 4 and both tensors are 16-byte aligned (a group starts at a
     // multiple of S, so its start is too); the double sums then run in float4 lane order within each thread
     bool v4 = gn_vec4(S, x, y, x, y);
-    const float4* x4 = (const float4*) xg;
     float4* y4 = (float4*) yg;
     long long q = gsize >> 2;
 
-    double s = d4j::strided_sum(xg, gsize, threadIdx.x, blockDim.x, v4);
+    double s = in.sum(gsize, v4);
     double mu = d4j::block_sum(s, scratch) / (double) gsize;
     double v = 0.0;
     if (v4) {
         for (long long j = threadIdx.x; j < q; j += blockDim.x) {
-            float4 t = x4[j];
+            float4 t = in.at4(j);
             double d = (double) t.x - mu;
             v += d * d;
             d = (double) t.y - mu;
@@ -105,7 +159,7 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
         }
     } else {
         for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-            double d = (double) xg[i] - mu;
+            double d = (double) in.at(i) - mu;
             v += d * d;
         }
     }
@@ -125,7 +179,7 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
             int ch = g * cpg + (int) ((unsigned) j / sq);
             float a = gamma[ch] * r;
             float b = beta[ch] - m * a;
-            float4 t = x4[j];
+            float4 t = in.at4(j);
             float4 o = make_float4(gn_out(t.x, a, b, fuseSilu), gn_out(t.y, a, b, fuseSilu),
                                    gn_out(t.z, a, b, fuseSilu), gn_out(t.w, a, b, fuseSilu));
             if (p > 0.0f) {
@@ -142,7 +196,7 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
             int ch = g * cpg + (int) ((unsigned) i / su);
             float a = gamma[ch] * r;
             float b = beta[ch] - m * a;
-            yg[i] = gn_out(xg[i], a, b, fuseSilu);
+            yg[i] = gn_out(in.at(i), a, b, fuseSilu);
         }
         return;
     }
@@ -159,10 +213,36 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
             int ch = g * cpg + (int) ((unsigned) i / su);
             float a = gamma[ch] * r;
             float b = beta[ch] - m * a;
-            float out = gn_out(xg[i], a, b, fuseSilu);
+            float out = gn_out(in.at(i), a, b, fuseSilu);
             yg[i] = d4j::lane(u, l) >= p ? out * keep : 0.0f;
         }
     }
+}
+
+extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* rstd, const float* x,
+                                                  const float* gamma, const float* beta, int N, int C, long long S,
+                                                  int G, float eps, int fuseSilu, float p, float keep,
+                                                  unsigned long long seed, unsigned long long offset) {
+    __shared__ double scratch[32];
+    if ((int) blockIdx.x >= N * G) return;
+    gn_forward<false>(y, mean, rstd, x, nullptr, nullptr, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed,
+                      offset, scratch);
+}
+
+/**
+ * d4j_group_norm_forward of the input (x + xBias[c]) + xAdd[n C + c] (a ResBlock's first convolution before its bias
+ * and time embedding), which is read as needed and never stored: the pass of d4j_add_bias_per_sample_channel saved.
+ * A kernel of its own so that the plain one keeps its registers.
+ */
+extern "C" __global__ void d4j_group_norm_forward_offset(float* y, float* mean, float* rstd, const float* x,
+                                                         const float* xBias, const float* xAdd, const float* gamma,
+                                                         const float* beta, int N, int C, long long S, int G,
+                                                         float eps, int fuseSilu, float p, float keep,
+                                                         unsigned long long seed, unsigned long long offset) {
+    __shared__ double scratch[32];
+    if ((int) blockIdx.x >= N * G) return;
+    gn_forward<true>(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed, offset,
+                     scratch);
 }
 
 /**
@@ -191,20 +271,18 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
  * Launch: gridDim.x = N * G, blockDim.x a multiple of 32, at most 256 (__launch_bounds__). The result depends only
  * on the data, the shape and blockDim.x: deterministic.
  */
-// at most 256 threads (LaunchConfig.rowThreads) and at least 4 blocks per SM: ptxas then keeps it to 63 registers
-// without spills (68 unbounded on sm_90, which left room for only 3 blocks of 256)
-extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(double* partials, float* dx, const float* dy, const float* addend,
-                                                   const float* x,
-                                                   const float* mean, const float* rstd, const float* gamma,
-                                                   const float* beta, int N, int C, long long S, int G,
-                                                   int fuseSilu) {
-    __shared__ double scratch[32];
-    __shared__ double teamG[32], teamB[32];
+template <bool OFF>
+__device__ __forceinline__ void gn_backward(double* partials, float* dx, const float* dy, const float* addend,
+                                            const float* x, const float* xBias, const float* xAdd, const float* mean,
+                                            const float* rstd, const float* gamma, const float* beta, int N, int C,
+                                            long long S, int G, int fuseSilu, double* scratch, double* teamG,
+                                            double* teamB) {
     int ng = blockIdx.x;
-    if (ng >= N * G) return;   // uniform per block, so the barriers below are safe
     int n = ng / G, gi = ng % G, cpg = C / G;
     long long gsize = (long long) cpg * S;
     long long base = (long long) ng * gsize;
+    GnIn<OFF> in{x + base, OFF ? xBias + gi * cpg : nullptr, OFF ? xAdd + (long long) n * C + gi * cpg : nullptr,
+                 (unsigned) S, (unsigned) S >> 2};
     float m = mean[ng], r = rstd[ng];
     long long nc = (long long) N * C;
 
@@ -220,14 +298,13 @@ extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(dou
         int ch = gi * cpg + cl;
         float gm = gamma[ch];
         float a = gm * r, b0 = (fuseSilu ? beta[ch] : 0.0f) - m * a;
-        const float* xc = x + base + (long long) cl * S;
-        const float* dc = dy + base + (long long) cl * S;
+        long long c4 = (long long) cl * (S >> 2), cs = (long long) cl * S;   // the channel's start in the group
+        const float* dc = dy + base + cs;
         double accG = 0.0, accB = 0.0;
         if (v4) {
-            const float4* xc4 = (const float4*) xc;
             const float4* dc4 = (const float4*) dc;
             for (long long s4 = teamTid; s4 < (S >> 2); s4 += teamThreads) {
-                float4 xv = xc4[s4], d = dc4[s4];
+                float4 xv = in.at4(c4 + s4), d = dc4[s4];
                 gn_back_terms(xv.x, d.x, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
                 gn_back_terms(xv.y, d.y, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
                 gn_back_terms(xv.z, d.z, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
@@ -235,7 +312,7 @@ extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(dou
             }
         } else {
             for (long long s = teamTid; s < S; s += teamThreads) {
-                gn_back_terms(xc[s], dc[s], gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
+                gn_back_terms(in.at(cs + s), dc[s], gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
             }
         }
         accG = d4j::warp_sum(accG);
@@ -268,14 +345,13 @@ extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(dou
     // + addend in its own rounding step (never contracted into the product before it): d4j_axpby's x + y exactly
     if (v4) {
         unsigned sq = su >> 2;
-        const float4* x4 = (const float4*) (x + base);
         const float4* d4 = (const float4*) (dy + base);
         const float4* e4 = addend != nullptr ? (const float4*) (addend + base) : nullptr;
         float4* o4 = (float4*) (dx + base);
         for (long long j = threadIdx.x; j < (gsize >> 2); j += blockDim.x) {
             int ch = gi * cpg + (int) ((unsigned) j / sq);
             float gm = gamma[ch], be = fuseSilu ? beta[ch] : 0.0f;
-            float4 xv = x4[j], d = d4[j];
+            float4 xv = in.at4(j), d = d4[j];
             float4 o = make_float4(gn_back_dx(xv.x, d.x, gm, be, m, r, a1, a2, fuseSilu),
                                    gn_back_dx(xv.y, d.y, gm, be, m, r, a1, a2, fuseSilu),
                                    gn_back_dx(xv.z, d.z, gm, be, m, r, a1, a2, fuseSilu),
@@ -290,7 +366,38 @@ extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(dou
     }
     for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
         int ch = gi * cpg + (int) ((unsigned) i / su);
-        float v = gn_back_dx(x[base + i], dy[base + i], gamma[ch], fuseSilu ? beta[ch] : 0.0f, m, r, a1, a2, fuseSilu);
+        float v = gn_back_dx(in.at(i), dy[base + i], gamma[ch], fuseSilu ? beta[ch] : 0.0f, m, r, a1, a2, fuseSilu);
         dx[base + i] = addend != nullptr ? __fadd_rn(v, addend[base + i]) : v;
     }
+}
+
+// at most 256 threads (LaunchConfig.rowThreads) and at least 4 blocks per SM: ptxas then keeps it to 63 registers
+// without spills (68 unbounded on sm_90, which left room for only 3 blocks of 256)
+extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(double* partials, float* dx, const float* dy, const float* addend,
+                                                   const float* x,
+                                                   const float* mean, const float* rstd, const float* gamma,
+                                                   const float* beta, int N, int C, long long S, int G,
+                                                   int fuseSilu) {
+    __shared__ double scratch[32];
+    __shared__ double teamG[32], teamB[32];
+    if ((int) blockIdx.x >= N * G) return;   // uniform per block, so the barriers below are safe
+    gn_backward<false>(partials, dx, dy, addend, x, nullptr, nullptr, mean, rstd, gamma, beta, N, C, S, G, fuseSilu,
+                       scratch, teamG, teamB);
+}
+
+/**
+ * d4j_group_norm_backward of the GroupNorm whose input was (x + xBias[c]) + xAdd[n C + c]
+ * (d4j_group_norm_forward_offset): that input is recomputed where it is read. The gradients are those of that input,
+ * which are also those of x, of xBias (summed over n and s) and of xAdd (summed over s).
+ */
+extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward_offset(double* partials, float* dx,
+                                                   const float* dy, const float* addend, const float* x,
+                                                   const float* xBias, const float* xAdd, const float* mean,
+                                                   const float* rstd, const float* gamma, const float* beta, int N,
+                                                   int C, long long S, int G, int fuseSilu) {
+    __shared__ double scratch[32];
+    __shared__ double teamG[32], teamB[32];
+    if ((int) blockIdx.x >= N * G) return;
+    gn_backward<true>(partials, dx, dy, addend, x, xBias, xAdd, mean, rstd, gamma, beta, N, C, S, G, fuseSilu, scratch,
+                      teamG, teamB);
 }

@@ -15,6 +15,8 @@ public final class GroupNorm {
     public final int channels, groups;
     public final float eps;
     private Tensor x, mean, rstd, normed;
+    /** Where the input was (x + xBias[c]) + xAdd[n, c] ({@link #forwardSiluDropoutOffset}), else null. */
+    private Tensor xBias, xAdd;
     private boolean silu, fused;
 
     public GroupNorm(ParamStore.Scope scope, int channels, int groups, float eps) {
@@ -46,11 +48,35 @@ public final class GroupNorm {
         return y;
     }
 
+    /**
+     * {@link #forwardSiluDropout} of the input (x + xBias[c]) + xAdd[n, c] (a ResBlock's first convolution before its
+     * bias, and its time embedding [N, C]): where the backend fuses GroupNorm and SiLU, that input is read as needed,
+     * in this pass and in the backward one, and never stored ({@link Backend#groupNormSiluDropoutOffset}); x must
+     * stay unchanged until {@link #backward}. The same values as adding the two first.
+     */
+    public Tensor forwardSiluDropoutOffset(Ctx ctx, Tensor x, Tensor xBias, Tensor xAdd, Dropout dropout) {
+        Backend b = x.backend();
+        if (!b.fusesGroupNormSilu()) {
+            Tensor h = b.scratch(x.shape());
+            b.addBiasPerSampleChannel(h, x, xBias, xAdd);
+            return forwardSiluDropout(ctx, h, dropout);
+        }
+        boolean drop = dropout.take(ctx, x);
+        Tensor y = begin(x, true);
+        this.xBias = xBias;
+        this.xAdd = xAdd;
+        b.groupNormSiluDropoutOffset(y, mean, rstd, x, xBias, xAdd, weight.value(), bias.value(), groups, eps,
+                drop ? dropout.p : 0f, drop ? dropout.seed() : 0L, drop ? dropout.offset() : 0L);
+        return y;
+    }
+
     /** Checks x, keeps what backward needs, and returns the output tensor. */
     private Tensor begin(Tensor x, boolean silu) {
         if (x.shape().c() != channels) throw new IllegalArgumentException("GroupNorm(" + channels + ") got " + x.shape());
         Backend b = x.backend();
         this.x = x;
+        this.xBias = null;
+        this.xAdd = null;
         this.silu = silu;
         this.fused = silu && b.fusesGroupNormSilu();
         int ng = x.dim(0) * groups;
@@ -111,7 +137,11 @@ public final class GroupNorm {
     private void backward(Tensor dx, Tensor dy, Tensor addend) {
         Backend b = dy.backend();
         if (fused) {
-            if (addend != null) {
+            if (xBias != null) {
+                if (addend != null) throw new IllegalStateException("a GroupNorm with input offsets takes no addend");
+                b.groupNormSiluBackwardOffset(dx, weight.grad(), bias.grad(), dy, x, xBias, xAdd, mean, rstd,
+                        weight.value(), bias.value(), groups, eps);
+            } else if (addend != null) {
                 b.groupNormSiluBackwardAdd(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(),
                         groups, eps, addend);
             } else {

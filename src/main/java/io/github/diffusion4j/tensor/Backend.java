@@ -339,6 +339,33 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * {@link #groupNormSiluDropout} (p = 0: {@link #groupNormSilu}) of the input (x + xBias[c]) + xAdd[n, c]: x a
+     * convolution's output before its bias xBias [C], xAdd [N, C] (a ResBlock's time embedding). The same values as
+     * {@link #addBiasPerSampleChannel} into a tensor and the GroupNorm of that; a backend that fuses GroupNorm and SiLU
+     * ({@link #fusesGroupNormSilu}) reads that input as needed instead of storing it. x is left unchanged.
+     */
+    default void groupNormSiluDropoutOffset(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd,
+                                            Tensor gamma, Tensor beta, int groups, float eps, float p, long seed,
+                                            long offset) {
+        Tensor h = scratch(x.shape());
+        addBiasPerSampleChannel(h, x, xBias, xAdd);
+        if (p > 0f) groupNormSiluDropout(y, mean, rstd, h, gamma, beta, groups, eps, p, seed, offset);
+        else groupNormSilu(y, mean, rstd, h, gamma, beta, groups, eps);
+    }
+
+    /**
+     * The backward of {@link #groupNormSiluDropoutOffset}'s GroupNorm and SiLU ({@link #groupNormSiluBackward} at the
+     * input (x + xBias[c]) + xAdd[n, c]): dx is the gradient of that input, which is also x's. dx may alias dy.
+     */
+    default void groupNormSiluBackwardOffset(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor xBias,
+                                             Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta,
+                                             int groups, float eps) {
+        Tensor h = scratch(x.shape());
+        addBiasPerSampleChannel(h, x, xBias, xAdd);
+        groupNormSiluBackward(dx, dGamma, dBeta, dy, h, mean, rstd, gamma, beta, groups, eps);
+    }
+
+    /**
      * {@link #groupNormSiluBackward}, then dx += addend: the gradient of a residual branch that joins at the GroupNorm's
      * input (ResBlock). The same values as the two calls, addInPlace's rounding included; a backend that fuses
      * GroupNorm and SiLU adds in the same pass. addend must not alias dx or dy.

@@ -574,6 +574,42 @@ public final class BackendConformance {
             test.dropout(yo.t, ho.t, 0.25f, 78, offset);
             compare("groupNormSiluDropout vs groupNormSilu + dropout, H*W = 16, offset " + offset, yo.t, yd.t, 0);
         }
+        // the input (x + bias[c]) + v[n, c] read as needed (ResBlock's second norm): against the reference, and bitwise
+        // against the tested backend's own addBiasPerSampleChannel then the plain op, forward (with and without
+        // dropout, float4 rows of 16 and rows of 15) and backward
+        for (int[] sh : new int[][] {{2, 8, 4, 4}, {3, 12, 3, 5}}) {
+            int on = sh[0], oc = sh[1], oh = sh[2], ow = sh[3], og = 4;
+            D ox = uniform(73, -3f, 3f, on, oc, oh, ow), ob = randn(74, oc), ov = randn(75, on, oc);
+            D og1 = randn(76, oc), ob1 = randn(77, oc);
+            String at = " [" + on + ", " + oc + ", " + oh + ", " + ow + "]";
+            D oh2 = out(on, oc, oh, ow);
+            test.addBiasPerSampleChannel(oh2.t, ox.t, ob.t, ov.t);
+            for (float p : new float[] {0f, 0.2f}) {
+                D yd = out(on, oc, oh, ow), md = out(on * og), rd = out(on * og);
+                ref.groupNormSiluDropoutOffset(yd.r, md.r, rd.r, ox.r, ob.r, ov.r, og1.r, ob1.r, og, 1e-6f, p, 79, 8);
+                test.groupNormSiluDropoutOffset(yd.t, md.t, rd.t, ox.t, ob.t, ov.t, og1.t, ob1.t, og, 1e-6f, p, 79, 8);
+                compare("groupNormSiluDropoutOffset y, p " + p + at, yd, t);
+                compare("groupNormSiluDropoutOffset mean, p " + p + at, md, tol.norm());
+                D yo = out(on, oc, oh, ow), mo = out(on * og), ro = out(on * og);
+                if (p > 0f) test.groupNormSiluDropout(yo.t, mo.t, ro.t, oh2.t, og1.t, ob1.t, og, 1e-6f, p, 79, 8);
+                else test.groupNormSilu(yo.t, mo.t, ro.t, oh2.t, og1.t, ob1.t, og, 1e-6f);
+                compare("groupNormSiluDropoutOffset vs addBiasPerSampleChannel + the plain op, p " + p + at, yo.t, yd.t, 0);
+                compare("groupNormSiluDropoutOffset rstd vs the plain op, p " + p + at, ro.t, rd.t, 0);
+                if (p > 0f) continue;
+                D mR = host(md.r.toArray(), on * og), rR = host(rd.r.toArray(), on * og);
+                D ody = randn(80, on, oc, oh, ow), odx = out(on, oc, oh, ow), odg = randn(81, oc), odb = randn(82, oc);
+                ref.groupNormSiluBackwardOffset(odx.r, odg.r, odb.r, ody.r, ox.r, ob.r, ov.r, mR.r, rR.r, og1.r, ob1.r, og, 1e-6f);
+                test.groupNormSiluBackwardOffset(odx.t, odg.t, odb.t, ody.t, ox.t, ob.t, ov.t, mR.t, rR.t, og1.t, ob1.t, og, 1e-6f);
+                compare("groupNormSiluBackwardOffset dx" + at, odx, t);
+                compare("groupNormSiluBackwardOffset dGamma (accumulates)" + at, odg, t);
+                compare("groupNormSiluBackwardOffset dBeta (accumulates)" + at, odb, t);
+                D pdx = out(on, oc, oh, ow), pdg = randn(81, oc), pdb = randn(82, oc);
+                test.groupNormSiluBackward(pdx.t, pdg.t, pdb.t, ody.t, oh2.t, mR.t, rR.t, og1.t, ob1.t, og, 1e-6f);
+                compare("groupNormSiluBackwardOffset dx vs the plain op" + at, pdx.t, odx.t, 0);
+                compare("groupNormSiluBackwardOffset dGamma vs the plain op" + at, pdg.t, odg.t, 0);
+                compare("groupNormSiluBackwardOffset dBeta vs the plain op" + at, pdb.t, odb.t, 0);
+            }
+        }
     }
 
     void activations() {

@@ -258,7 +258,7 @@ public final class CudaBackend implements Backend {
     // kernels, looked up once
     private final KernelArgs kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward, kSumPartials, kSumFinalize,
             kNonfinite, kSumPerSample, kAddBias, kPlaneSums, kChannelSums, kAddPerSampleChannel, kAddBiasAdd, kAddBiasPerSampleChannel, kPerSampleChannelSum, kScaleShift,
-            kScaleShiftBackward, kGroupNorm, kGroupNormBackward, kSoftmax,
+            kScaleShiftBackward, kGroupNorm, kGroupNormBackward, kGroupNormOffset, kGroupNormBackwardOffset, kSoftmax,
             kSoftmaxBackward, kRandn, kRand, kDropout, kUpsample, kUpsampleBackward, kCopyChannels,
             kTimestepEmbedding, kOneHot, kAdamw, kQSample, kDiffusionStep, kRepaintBlend, kMseLoss;
 
@@ -313,6 +313,8 @@ public final class CudaBackend implements Backend {
             kScaleShiftBackward = kernel(Kernels.SCALE_SHIFT_BACKWARD);
             kGroupNorm = kernel(Kernels.GROUP_NORM_FORWARD);
             kGroupNormBackward = kernel(Kernels.GROUP_NORM_BACKWARD);
+            kGroupNormOffset = kernel(Kernels.GROUP_NORM_FORWARD_OFFSET);
+            kGroupNormBackwardOffset = kernel(Kernels.GROUP_NORM_BACKWARD_OFFSET);
             kSoftmax = kernel(Kernels.SOFTMAX);
             kSoftmaxBackward = kernel(Kernels.SOFTMAX_BACKWARD);
             kRandn = kernel(Kernels.RANDN);
@@ -1271,7 +1273,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                             Tensor rstd, Tensor gamma, int groups) {
-        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, null, groups, null);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, null, groups, null);
     }
 
     /** d4j_group_norm_* have the SiLU built in (fuseSilu = 1): one pass each way, no stored GroupNorm output. */
@@ -1285,7 +1287,24 @@ public final class CudaBackend implements Backend {
     @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                                 Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps) {
         if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackward: gamma/beta sizes differ");
-        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups, null);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, beta, groups, null);
+    }
+
+    @Override public void groupNormSiluBackwardOffset(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
+                                                      Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
+                                                      Tensor beta, int groups, float eps) {
+        if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackwardOffset: gamma/beta sizes differ");
+        checkOffsets(x, xBias, xAdd);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma, beta, groups, null);
+    }
+
+    /** xBias [C] and xAdd [N, C] of a GroupNorm input (x + xBias[c]) + xAdd[n, c]. */
+    private static void checkOffsets(Tensor x, Tensor xBias, Tensor xAdd) {
+        int n = x.dim(0), c = x.shape().c();
+        if (xBias.numel() != c || xAdd.numel() != (long) n * c) {
+            throw new IllegalArgumentException("groupNorm offsets: bias " + xBias.shape() + " and per-sample values "
+                    + xAdd.shape() + " for input " + x.shape() + " (need " + c + " and " + n + " x " + c + ")");
+        }
     }
 
     @Override public void groupNormSiluBackwardAdd(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
@@ -1293,22 +1312,32 @@ public final class CudaBackend implements Backend {
                                                    float eps, Tensor addend) {
         if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackwardAdd: gamma/beta sizes differ");
         sameSize(addend, x);
-        groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups, addend);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, beta, groups, addend);
     }
 
     private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                   float eps, boolean silu) {
-        groupNormForward(y, mean, rstd, x, gamma, beta, groups, eps, silu, 0f, 0L, 0L);
+        groupNormForward(y, mean, rstd, x, null, null, gamma, beta, groups, eps, silu, 0f, 0L, 0L);
     }
 
     @Override public void groupNormSiluDropout(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta,
                                                int groups, float eps, float p, long seed, long offset) {
         if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
-        groupNormForward(y, mean, rstd, x, gamma, beta, groups, eps, true, p, seed, offset);
+        groupNormForward(y, mean, rstd, x, null, null, gamma, beta, groups, eps, true, p, seed, offset);
     }
 
-    private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
-                                  float eps, boolean silu, float dropP, long dropSeed, long dropOffset) {
+    @Override public void groupNormSiluDropoutOffset(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias,
+                                                     Tensor xAdd, Tensor gamma, Tensor beta, int groups, float eps,
+                                                     float p, long seed, long offset) {
+        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
+        checkOffsets(x, xBias, xAdd);
+        groupNormForward(y, mean, rstd, x, xBias, xAdd, gamma, beta, groups, eps, true, p, seed, offset);
+    }
+
+    /** xBias == null: GroupNorm of x; else of (x + xBias[c]) + xAdd[n, c] (d4j_group_norm_forward_offset). */
+    private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd, Tensor gamma,
+                                  Tensor beta, int groups, float eps, boolean silu, float dropP, long dropSeed,
+                                  long dropOffset) {
         ensureContext();
         sameSize(y, x);
         int n = x.dim(0), c = x.shape().c();
@@ -1320,10 +1349,17 @@ public final class CudaBackend implements Backend {
         if (gamma.numel() != c || beta.numel() != c) throw new IllegalArgumentException("groupNorm: gamma/beta need " + c + " values");
         if (x.numel() == 0) return;
         checkGroupSize(c / groups * sp);
-        kGroupNorm.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c)
-                .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP).f32(dropP > 0f ? 1f / (1f - dropP) : 1f)
-                .i64(dropSeed).i64(dropOffset)
-                .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
+        float keep = dropP > 0f ? 1f / (1f - dropP) : 1f;
+        int grid = LaunchConfig.rows((long) n * groups), threads = LaunchConfig.rowThreads(c / groups * sp);
+        if (xBias == null) {
+            kGroupNorm.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c)
+                    .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed).i64(dropOffset)
+                    .launch(grid, threads);
+        } else {
+            kGroupNormOffset.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(xBias)).ptr(a(xAdd))
+                    .ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c).i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP)
+                    .f32(keep).i64(dropSeed).i64(dropOffset).launch(grid, threads);
+        }
     }
 
     /** The GroupNorm kernels find an element's channel within its group with 32-bit division. */
@@ -1333,8 +1369,9 @@ public final class CudaBackend implements Backend {
     }
 
     /** beta == null: plain GroupNorm; otherwise dy is the gradient at silu(groupNorm(x)) (fuseSilu = 1). */
-    private void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
-                                   Tensor rstd, Tensor gamma, Tensor beta, int groups, Tensor addend) {
+    private void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor xBias,
+                                   Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups,
+                                   Tensor addend) {
         ensureContext();
         sameSize(dx, x);
         sameSize(dy, x);
@@ -1349,9 +1386,16 @@ public final class CudaBackend implements Backend {
         // pass into dGamma and dBeta
         long nc = (long) n * c;
         long partials = scratchArena().allocate(16 * nc).address();
-        kGroupNormBackward.begin().ptr(partials).ptr(a(dx)).ptr(a(dy)).ptr(an(addend)).ptr(a(x)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma))
-                .ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
-                .launch(LaunchConfig.rows((long) n * groups), LaunchConfig.rowThreads(c / groups * sp));
+        int grid = LaunchConfig.rows((long) n * groups), threads = LaunchConfig.rowThreads(c / groups * sp);
+        if (xBias == null) {
+            kGroupNormBackward.begin().ptr(partials).ptr(a(dx)).ptr(a(dy)).ptr(an(addend)).ptr(a(x)).ptr(a(mean))
+                    .ptr(a(rstd)).ptr(a(gamma)).ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
+                    .launch(grid, threads);
+        } else {
+            kGroupNormBackwardOffset.begin().ptr(partials).ptr(a(dx)).ptr(a(dy)).ptr(an(addend)).ptr(a(x))
+                    .ptr(a(xBias)).ptr(a(xAdd)).ptr(a(mean)).ptr(a(rstd)).ptr(a(gamma)).ptr(betaPtr).i32(n).i32(c)
+                    .i64(sp).i32(groups).i32(fuse).launch(grid, threads);
+        }
         channelSums(a(dGamma), a(dBeta), partials, n, c);
     }
 

@@ -38,6 +38,8 @@ public final class Kernels {
     // groupnorm.cu
     public static final String GROUP_NORM_FORWARD = "d4j_group_norm_forward";
     public static final String GROUP_NORM_BACKWARD = "d4j_group_norm_backward";
+    public static final String GROUP_NORM_FORWARD_OFFSET = "d4j_group_norm_forward_offset";
+    public static final String GROUP_NORM_BACKWARD_OFFSET = "d4j_group_norm_backward_offset";
     // softmax.cu
     public static final String SOFTMAX = "d4j_softmax";
     public static final String SOFTMAX_BACKWARD = "d4j_softmax_backward";
@@ -65,7 +67,7 @@ public final class Kernels {
     public static final List<String> ALL = List.of(FILL, COPY, AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
-            PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
+            PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD_OFFSET, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
             UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, Q_SAMPLE, DIFFUSION_STEP,
             REPAINT_BLEND, MSE_LOSS);
 
@@ -100,6 +102,8 @@ public final class Kernels {
             Map.entry(SCALE_SHIFT_BACKWARD, "ppppppjj"),
             Map.entry(GROUP_NORM_FORWARD, "ppppppiijififfjj"),
             Map.entry(GROUP_NORM_BACKWARD, "pppppppppiijii"),
+            Map.entry(GROUP_NORM_FORWARD_OFFSET, "ppppppppiijififfjj"),
+            Map.entry(GROUP_NORM_BACKWARD_OFFSET, "pppppppppppiijii"),
             Map.entry(SOFTMAX, "ppji"),
             Map.entry(SOFTMAX_BACKWARD, "pppji"),
             Map.entry(RANDN, "pjjj"),
