@@ -113,8 +113,10 @@ struct GnIn {
 
 /**
  * y = (x - mean) * rstd * gamma[c] + beta[c] per (sample, group); mean and rstd ([N * G]) are written for the
- * backward pass. As on the CPU: mean and variance in double (two passes), rstd = (float) (1 / sqrt(var + eps)),
- * then per channel a = gamma * rstd, b = beta - mean * a (float) and y = x * a + b.
+ * backward pass. Mean and variance in double: with twoPass as on the CPU (the mean, then the squared deviations:
+ * the group read twice before the output pass), else from one read (sums shifted by the group's first element,
+ * equal up to double rounding); rstd = (float) (1 / sqrt(var + eps)), then per channel a = gamma * rstd,
+ * b = beta - mean * a (float) and y = x * a + b.
  *
  * With p > 0, dropout of the (SiLU'd) output in the same pass (Backend.groupNormSiluDropout): element e of the
  * tensor becomes out * keep when Philox.uniform(seed, offset + e) >= p, else 0, exactly what d4j_dropout would write
@@ -125,8 +127,9 @@ struct GnIn {
 template <bool OFF>
 __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, const float* x, const float* xBias,
                                            const float* xAdd, const float* gamma, const float* beta, int N, int C,
-                                           long long S, int G, float eps, int fuseSilu, float p, float keep,
-                                           unsigned long long seed, unsigned long long offset, double* scratch) {
+                                           long long S, int G, float eps, int twoPass, int fuseSilu, float p,
+                                           float keep, unsigned long long seed, unsigned long long offset,
+                                           double* scratch) {
     int ng = blockIdx.x;
     int cpg = C / G;
     long long gsize = (long long) cpg * S;
@@ -142,28 +145,66 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
     float4* y4 = (float4*) yg;
     long long q = gsize >> 2;
 
-    double s = in.sum(gsize, v4);
-    double mu = d4j::block_sum(s, scratch) / (double) gsize;
-    double v = 0.0;
-    if (v4) {
-        for (long long j = threadIdx.x; j < q; j += blockDim.x) {
-            float4 t = in.at4(j);
-            double d = (double) t.x - mu;
-            v += d * d;
-            d = (double) t.y - mu;
-            v += d * d;
-            d = (double) t.z - mu;
-            v += d * d;
-            d = (double) t.w - mu;
-            v += d * d;
+    double mu, v;
+    if (twoPass) {
+        // as on the CPU: the mean, then the squared deviations from it (the group read twice)
+        double s = in.sum(gsize, v4);
+        mu = d4j::block_sum(s, scratch) / (double) gsize;
+        v = 0.0;
+        if (v4) {
+            for (long long j = threadIdx.x; j < q; j += blockDim.x) {
+                float4 t = in.at4(j);
+                double d = (double) t.x - mu;
+                v += d * d;
+                d = (double) t.y - mu;
+                v += d * d;
+                d = (double) t.z - mu;
+                v += d * d;
+                d = (double) t.w - mu;
+                v += d * d;
+            }
+        } else {
+            for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
+                double d = (double) in.at(i) - mu;
+                v += d * d;
+            }
         }
+        v = d4j::block_sum(v, scratch);
     } else {
-        for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-            double d = (double) in.at(i) - mu;
-            v += d * d;
+        // one read: sums of d = x - k and d^2, shifted by the group's first element k (a value of the group, so
+        // within its range: no cancellation worth the name, unlike plain sums of x and x^2), in double; then
+        // mean = k + sum d / n and the squared deviations sum d^2 - (sum d)^2 / n. Equal to the two-pass result up
+        // to double rounding.
+        double k = (double) in.at(0), sd = 0.0, sd2 = 0.0;
+        if (v4) {
+            for (long long j = threadIdx.x; j < q; j += blockDim.x) {
+                float4 t = in.at4(j);
+                double d = (double) t.x - k;
+                sd += d;
+                sd2 += d * d;
+                d = (double) t.y - k;
+                sd += d;
+                sd2 += d * d;
+                d = (double) t.z - k;
+                sd += d;
+                sd2 += d * d;
+                d = (double) t.w - k;
+                sd += d;
+                sd2 += d * d;
+            }
+        } else {
+            for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
+                double d = (double) in.at(i) - k;
+                sd += d;
+                sd2 += d * d;
+            }
         }
+        sd = d4j::block_sum(sd, scratch);
+        sd2 = d4j::block_sum(sd2, scratch);
+        mu = k + sd / (double) gsize;
+        v = sd2 - sd * (sd / (double) gsize);
+        if (v < 0.0) v = 0.0;
     }
-    v = d4j::block_sum(v, scratch);
     float r = (float) (1.0 / sqrt(v / (double) gsize + (double) eps));
     float m = (float) mu;
     if (threadIdx.x == 0) {
@@ -221,12 +262,12 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
 
 extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* rstd, const float* x,
                                                   const float* gamma, const float* beta, int N, int C, long long S,
-                                                  int G, float eps, int fuseSilu, float p, float keep,
+                                                  int G, float eps, int twoPass, int fuseSilu, float p, float keep,
                                                   unsigned long long seed, unsigned long long offset) {
     __shared__ double scratch[32];
     if ((int) blockIdx.x >= N * G) return;
-    gn_forward<false>(y, mean, rstd, x, nullptr, nullptr, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed,
-                      offset, scratch);
+    gn_forward<false>(y, mean, rstd, x, nullptr, nullptr, gamma, beta, N, C, S, G, eps, twoPass, fuseSilu, p, keep,
+                      seed, offset, scratch);
 }
 
 /**
@@ -237,12 +278,12 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
 extern "C" __global__ void d4j_group_norm_forward_offset(float* y, float* mean, float* rstd, const float* x,
                                                          const float* xBias, const float* xAdd, const float* gamma,
                                                          const float* beta, int N, int C, long long S, int G,
-                                                         float eps, int fuseSilu, float p, float keep,
+                                                         float eps, int twoPass, int fuseSilu, float p, float keep,
                                                          unsigned long long seed, unsigned long long offset) {
     __shared__ double scratch[32];
     if ((int) blockIdx.x >= N * G) return;
-    gn_forward<true>(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed, offset,
-                     scratch);
+    gn_forward<true>(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, twoPass, fuseSilu, p, keep, seed,
+                     offset, scratch);
 }
 
 /**

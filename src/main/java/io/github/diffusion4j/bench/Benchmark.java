@@ -100,6 +100,7 @@ public final class Benchmark {
             CudaBackend.Options opt = cuda.options();
             s.put("tf32_gemm", opt.tf32Gemm());
             s.put("tf32_conv", opt.tf32Conv());
+            s.put("groupnorm_statistics", opt.groupNormTwoPass() ? "two passes (mean, then deviations)" : "one read (shifted sums)");
             s.put("cudnn_deterministic", opt.deterministicConv());
             s.put("cudnn_benchmark", opt.autotuneConv());
             s.put("conv_workspace_limit_bytes", opt.convWorkspaceLimit());

@@ -511,6 +511,16 @@ public final class BackendConformance {
             compare(what + " mean", gm, tol.norm());
             compare(what + " rstd", gr, tol.norm());
         }
+        // a mean far from zero against a small spread (1000 +- 0.01): statistics taken from one read must not lose the
+        // variance to cancellation (the CPU's two passes do not)
+        float[] far = uniform(46, -0.01f, 0.01f, 2, 8, 8, 8).r.toArray();
+        for (int i = 0; i < far.length; i++) far[i] += 1000f;
+        D fx = host(far, 2, 8, 8, 8), fa = randn(47, 8), fb = randn(48, 8);
+        D fy = out(2, 8, 8, 8), fm = out(2 * 2), fr = out(2 * 2);
+        ref.groupNorm(fy.r, fm.r, fr.r, fx.r, fa.r, fb.r, 2, 1e-8f);
+        test.groupNorm(fy.t, fm.t, fr.t, fx.t, fa.t, fb.t, 2, 1e-8f);
+        compare("groupNorm of 1000 +- 0.01 y", fy, tol.norm());
+        compare("groupNorm of 1000 +- 0.01 rstd", fr, tol.norm());
     }
 
     /**

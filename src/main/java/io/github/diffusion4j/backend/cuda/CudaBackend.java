@@ -113,7 +113,8 @@ public final class CudaBackend implements Backend {
      *                           differ between runs, so results are then not bit-reproducible across processes
      */
     public record Options(int device, boolean tf32Gemm, boolean tf32Conv, boolean deterministicConv,
-                          long convWorkspaceLimit, boolean syncEveryLaunch, boolean autotuneConv) {
+                          long convWorkspaceLimit, boolean syncEveryLaunch, boolean autotuneConv,
+                          boolean groupNormTwoPass) {
         public Options {
             if (device < 0) throw new IllegalArgumentException("GPU index must be >= 0, got " + device);
             if (convWorkspaceLimit < 0) throw new IllegalArgumentException("negative workspace limit");
@@ -123,7 +124,9 @@ public final class CudaBackend implements Backend {
          * Defaults for device {@code device}, from system properties: {@code diffusion4j.tf32} (unset: FP32 GEMMs,
          * TF32 convolutions, as PyTorch; {@code true}: TF32 for both; {@code false}: FP32 for both),
          * {@code diffusion4j.cudnn.deterministic} (default true), {@code diffusion4j.cuda.syncLaunches} (default
-         * false), {@code diffusion4j.cudnn.benchmark} (default false: heuristic algorithm choice, reproducible).
+         * false), {@code diffusion4j.cudnn.benchmark} (default false: heuristic algorithm choice, reproducible),
+         * {@code diffusion4j.cuda.groupNormTwoPass} (default false: GroupNorm statistics from one read of the group;
+         * true: the mean, then the deviations from it, as the CPU computes them).
          */
         public static Options defaults(int device) {
             String tf32 = System.getProperty("diffusion4j.tf32");
@@ -132,20 +135,28 @@ public final class CudaBackend implements Backend {
             boolean det = !"false".equalsIgnoreCase(System.getProperty("diffusion4j.cudnn.deterministic"));
             boolean sync = Boolean.getBoolean("diffusion4j.cuda.syncLaunches");
             boolean autotune = Boolean.getBoolean("diffusion4j.cudnn.benchmark");
-            return new Options(device, gemm, conv, det, 1L << 30, sync, autotune);
+            boolean twoPass = Boolean.getBoolean("diffusion4j.cuda.groupNormTwoPass");
+            return new Options(device, gemm, conv, det, 1L << 30, sync, autotune, twoPass);
         }
 
         /** Full FP32 everywhere (no TF32), deterministic convolutions: for comparisons with the CPU backend. */
         public static Options strictFp32(int device) {
-            return new Options(device, false, false, true, 1L << 30, false, false);
+            return new Options(device, false, false, true, 1L << 30, false, false, false);
         }
 
         public Options withSyncEveryLaunch(boolean sync) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync, autotuneConv);
+            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync, autotuneConv,
+                    groupNormTwoPass);
         }
 
         public Options withAutotuneConv(boolean autotune) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch, autotune);
+            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch, autotune,
+                    groupNormTwoPass);
+        }
+
+        public Options withGroupNormTwoPass(boolean twoPass) {
+            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
+                    autotuneConv, twoPass);
         }
     }
 
@@ -1350,15 +1361,16 @@ public final class CudaBackend implements Backend {
         if (x.numel() == 0) return;
         checkGroupSize(c / groups * sp);
         float keep = dropP > 0f ? 1f / (1f - dropP) : 1f;
+        int twoPass = options.groupNormTwoPass() ? 1 : 0;
         int grid = LaunchConfig.rows((long) n * groups), threads = LaunchConfig.rowThreads(c / groups * sp);
         if (xBias == null) {
             kGroupNorm.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c)
-                    .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed).i64(dropOffset)
-                    .launch(grid, threads);
+                    .i64(sp).i32(groups).f32(eps).i32(twoPass).i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed)
+                    .i64(dropOffset).launch(grid, threads);
         } else {
             kGroupNormOffset.begin().ptr(a(y)).ptr(a(mean)).ptr(a(rstd)).ptr(a(x)).ptr(a(xBias)).ptr(a(xAdd))
-                    .ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c).i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP)
-                    .f32(keep).i64(dropSeed).i64(dropOffset).launch(grid, threads);
+                    .ptr(a(gamma)).ptr(a(beta)).i32(n).i32(c).i64(sp).i32(groups).f32(eps).i32(twoPass)
+                    .i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed).i64(dropOffset).launch(grid, threads);
         }
     }
 
