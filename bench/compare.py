@@ -109,6 +109,22 @@ def main(folder):
                 (f"ms per model evaluation, {label}", get(other, "sampling", "ms_per_model_eval", "median"),
                  lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
             ]
+    # an A/B run of phase 2 with other JVM options (gpu-all.sh AB_JAVA_OPTS)
+    ab_train = load_json(os.path.join(folder, "d4j-train-ab.json"))
+    ab_sample = load_json(os.path.join(folder, "d4j-sample-ab.json"))
+    if ab_train or ab_sample:
+        try:
+            ab = open(os.path.join(folder, "ab-options.txt")).read().strip()
+        except OSError:
+            ab = "other options"
+        rows += [
+            (f"training ms/step, diffusion4j {ab}", get(ab_train, "training", "ms_per_step", "median"),
+             lambda r: get(r, "training", "ms_per_step", "median"), "time"),
+            (f"DDIM run ms, diffusion4j {ab}", get(ab_sample, "sampling", "ms_per_run", "median"),
+             lambda r: get(r, "sampling", "ms_per_run", "median"), "time"),
+            (f"ms per model evaluation, {ab}", get(ab_sample, "sampling", "ms_per_model_eval", "median"),
+             lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
+        ]
     names = [c for c, _ in cols] + [f"ratio vs {c[8:]}" for c, r in cols if r]
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))

@@ -21,6 +21,8 @@
 #   8. the diffusion4j training bench once more (its run-to-run spread)
 #   9. bench/compare.py: the table for bench/README.md
 # Knobs for a dry run against the CUDA emulator (no PyTorch): MODEL, BATCH, SAMPLE_BATCH, SAMPLE_STEPS, TRAIN_STEPS.
+# AB_JAVA_OPTS="-Dname=value ...": phase 2 runs its training and sampling benches once more with these JVM options
+# (d4j-*-ab.json; compare.py adds their rows), to measure a setting against the defaults in the same run.
 # SKIP: phases to leave out, by number (e.g. SKIP="4 6 7" for a short rerun); PROFILE=1 adds `bench --profile`
 # (a per-operation GPU time table of one more training step and model evaluation, after the timed part).
 set -uo pipefail
@@ -109,6 +111,23 @@ timeout "$(lim 60)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --no-tr
   --sample-steps "$SAMPLE_STEPS" --no-cuda-graphs --json > "$W/d4j-sample-eager.json" 2> "$W/d4j-sample-eager.err"
 note "d4j sample bench --no-cuda-graphs: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-sample-eager.err" | tr '\n' ' ')"
 pack
+fi
+
+if [ -n "${AB_JAVA_OPTS:-}" ] && want 2; then
+  # the same two benches with other JVM options (an A/B of a setting: AB_JAVA_OPTS="-Dx=y", read by compare.py)
+  say "2b. diffusion4j bench on cuda with $AB_JAVA_OPTS"
+  echo "$AB_JAVA_OPTS" > "$W/ab-options.txt"
+  read -r -a AB <<< "$AB_JAVA_OPTS"
+  s=$(date +%s)
+  timeout "$(lim 60)" java "${AB[@]}" --add-modules jdk.incubator.vector -cp "$CLASSPATH" $MAIN bench --device cuda \
+    --model "$MODEL" --batch-size "$BATCH" --no-sampling --json > "$W/d4j-train-ab.json" 2> "$W/d4j-train-ab.err"
+  note "d4j train bench ($AB_JAVA_OPTS): exit $? after $(( $(date +%s) - s )) s"
+  s=$(date +%s)
+  timeout "$(lim 60)" java "${AB[@]}" --add-modules jdk.incubator.vector -cp "$CLASSPATH" $MAIN bench --device cuda \
+    --model "$MODEL" --no-training --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --json \
+    > "$W/d4j-sample-ab.json" 2> "$W/d4j-sample-ab.err"
+  note "d4j sample bench ($AB_JAVA_OPTS): exit $? after $(( $(date +%s) - s )) s; $(tail -n 1 "$W/d4j-sample-ab.err")"
+  pack
 fi
 
 if want 3; then
