@@ -24,7 +24,8 @@
 # AB_JAVA_OPTS="-Dname=value ...": phase 2 runs its training and sampling benches once more with these JVM options
 # (d4j-*-ab.json; compare.py adds their rows), to measure a setting against the defaults in the same run.
 # SKIP: phases to leave out, by number (e.g. SKIP="4 6 7" for a short rerun); PROFILE=1 adds `bench --profile`
-# (a per-operation GPU time table of one more training step and model evaluation, after the timed part).
+# (a per-operation GPU time table of one more training step and model evaluation, after the timed part);
+# with PROFILE_BASE=bench/results/<folder> as well, phase 9 adds bench/profile-diff.py's table against that run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${D4J_INNER:-}" ]; then
@@ -211,5 +212,10 @@ fi
 say "9. summary"
 python3 bench/compare.py "$W" > "$W/summary.md" 2>&1
 tee -a "$SUM" < "$W/summary.md"
+if [ -n "${PROFILE_BASE:-}" ] && [ "${PROFILE:-0}" = 1 ]; then
+  # which operations got faster or slower than in a committed run (best: one of the same card)
+  python3 bench/profile-diff.py "$PROFILE_BASE" "$W" > "$W/profile-diff.md" 2>&1
+  tee -a "$SUM" < "$W/profile-diff.md"
+fi
 pack
 say "done"

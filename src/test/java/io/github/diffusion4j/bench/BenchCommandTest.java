@@ -188,6 +188,46 @@ class BenchCommandTest {
         assertEquals(0, p.code(), p.output());
     }
 
+    /**
+     * bench/compare.py and bench/profile-diff.py on committed GPU runs: the ratio and the per-operation change they
+     * print are the ones computed here from the same JSON.
+     */
+    @Test
+    void theResultScriptsReadCommittedRuns() throws Exception {
+        String py = python("import json");
+        assumeTrue(py != null, "python3 not found");
+        ObjectMapper om = new ObjectMapper();
+        Path h200 = Path.of("bench/results/gpu-2026-11-27-h200-stop12");
+        double ours = om.readTree(h200.resolve("d4j-train.json").toFile()).at("/training/ms_per_step/median").asDouble();
+        double eager = Double.NaN;
+        for (String line : Files.readAllLines(h200.resolve("pytorch-eager.txt"))) {
+            if (!line.startsWith("speed-json ")) continue;
+            JsonNode j = om.readTree(line.substring("speed-json ".length()));
+            if (j.get("variant").asText().equals("eager")) eager = j.at("/training/ms_per_step/median").asDouble();
+        }
+        Proc compare = exec(py, "bench/compare.py", h200.toString());
+        assertEquals(0, compare.code(), compare.output());
+        String row = compare.output().lines().filter(l -> l.startsWith("| training ms/step |")).findFirst().orElse("");
+        assertTrue(row.contains(String.format(java.util.Locale.ROOT, "| %.2fx |", eager / ours)),
+                "compare.py's training ratio, expected " + eager / ours + ": " + row);
+
+        Path a = Path.of("bench/results/gpu-2026-11-27-h100-stop12"), b = Path.of("bench/results/gpu-2026-11-27-h100-stop12b");
+        double before = 0, after = 0;
+        for (JsonNode r : om.readTree(a.resolve("d4j-sample.json").toFile()).at("/sampling/profile_one_model_eval")) {
+            if (r.get("op").asText().equals("d4j_group_norm_forward")) before = r.get("ms").asDouble();
+        }
+        for (JsonNode r : om.readTree(b.resolve("d4j-sample.json").toFile()).at("/sampling/profile_one_model_eval")) {
+            if (r.get("op").asText().equals("d4j_group_norm_forward")) after = r.get("ms").asDouble();
+        }
+        Proc diff = exec(py, "bench/profile-diff.py", a.toString(), b.toString(), "--top", "3");
+        assertEquals(0, diff.code(), diff.output());
+        String eval = diff.output().substring(diff.output().indexOf("### model evaluation"));
+        String first = eval.lines().filter(l -> l.startsWith("| ") && !l.startsWith("| operation")).findFirst().orElse("");
+        assertTrue(first.startsWith("| d4j_group_norm_forward |")
+                        && first.endsWith(String.format(java.util.Locale.ROOT, "| %+.3f |", after - before)),
+                "the largest change per evaluation, expected d4j_group_norm_forward " + (after - before) + ": " + first);
+    }
+
     private static double absMax(float[] a) {
         double m = 0;
         for (float v : a) m = Math.max(m, Math.abs(v));
