@@ -1,6 +1,7 @@
 /*
- * The few CUDA driver API declarations the probe and the kernel launcher call, by value from CUDA 13.0's cuda.h (the driver API has
- * kept these signatures and values since CUDA 3.2; cuDeviceTotalMem is exported as cuDeviceTotalMem_v2).
+ * The few CUDA driver API declarations the probe and the kernel launcher call, by value from CUDA 13.0's cuda.h
+ * (the driver API has kept these signatures and values since CUDA 3.2; cuDeviceTotalMem is exported as
+ * cuDeviceTotalMem_v2).
  * No CUDA header is needed to build the shim.
  */
 #ifndef D4J_CUDA_DECLS_H

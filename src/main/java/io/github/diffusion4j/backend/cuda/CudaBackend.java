@@ -150,8 +150,8 @@ public final class CudaBackend implements Backend {
         }
 
         public Options withAutotuneConv(boolean autotune) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch, autotune,
-                    groupNormTwoPass);
+            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
+                    autotune, groupNormTwoPass);
         }
 
         public Options withGroupNormTwoPass(boolean twoPass) {

@@ -9,9 +9,10 @@ import java.util.function.ToLongFunction;
  * boxing: one 8-byte slot per parameter in native memory (a direct buffer), and beside it the {@code void**}
  * kernelParams array of cuLaunchKernel, pointing at the slots, built once. A launch passes that array's address
  * ({@link #params()}) to the shim ({@link Launch#kernel}); nothing is marshalled per launch. A launch sets the
- * values in declaration order ({@link #ptr}, {@link #i64}, {@link #i32}, {@link #f32}) and then launches; every setter checks the kernel's
- * signature ({@link Kernels#SIGNATURES}), so a launcher that passes a parameter of the wrong kind or count fails
- * with a clear message instead of corrupting the launch. Device pointers are passed as raw 64-bit addresses.
+ * values in declaration order ({@link #ptr}, {@link #i64}, {@link #i32}, {@link #f32}) and then launches; every
+ * setter checks the kernel's signature ({@link Kernels#SIGNATURES}), so a launcher that passes a parameter of the
+ * wrong kind or count fails with a clear message instead of corrupting the launch. Device pointers are passed as raw
+ * 64-bit addresses. The buffer is a field, so it lives (and its address stays valid) as long as the backend.
  *
  * <p>Not thread-safe: the backend launches from one thread at a time.
  */
