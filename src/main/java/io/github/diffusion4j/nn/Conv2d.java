@@ -52,6 +52,31 @@ public final class Conv2d {
         return y;
     }
 
+    /**
+     * The convolution of the channel concatenation [x1, x2] without its bias, for inference only (nothing is kept
+     * for {@link #backward}): the weight is split along its input channels into two packed copies, and the two
+     * convolutions add into one output ({@link Backend#conv2dAccumulate}), so the concatenation is never built.
+     * Sums in another order than {@link #forwardBeforeBias} of the concatenation.
+     */
+    public Tensor forwardBeforeBiasSplit(Tensor x1, Tensor x2) {
+        int c1 = x1.dim(1), c2 = x2.dim(1);
+        if (c1 + c2 != inChannels || !x1.shape().withDim(1, c2).equals(x2.shape())) {
+            throw new IllegalArgumentException("Conv2d(" + inChannels + " -> " + outChannels + ") split over "
+                    + x1.shape() + " and " + x2.shape());
+        }
+        this.x = null;
+        Backend b = x1.backend();
+        int kk = kernel * kernel;
+        Tensor w1 = b.scratch(Shape.of(outChannels, c1, kernel, kernel));
+        Tensor w2 = b.scratch(Shape.of(outChannels, c2, kernel, kernel));
+        b.splitChannels(new Tensor[] {w1.reshape(outChannels, c1, kk), w2.reshape(outChannels, c2, kk)},
+                weight.value().reshape(outChannels, inChannels, kk));
+        Tensor y = b.scratch(outputShape(x1.shape()));
+        b.conv2d(y, x1, w1, null, stride, pad);
+        b.conv2dAccumulate(y, x2, w2, stride, pad);
+        return y;
+    }
+
     /** Accumulates the parameter gradients and returns dL/dx. */
     public Tensor backward(Tensor dy) {
         return backward(dy, true);

@@ -70,6 +70,36 @@ public final class GroupNorm {
         return y;
     }
 
+    /**
+     * For inference only: GroupNorm + SiLU of the channels [from, from + C) of this layer's input, given as their
+     * own tensor x [N, C, ...] (one part of a concatenation that is never built). The part's groups must be whole
+     * groups of the layer ({@link #splitsAt}); the output equals that part of {@link #forward(Tensor, boolean)} of the
+     * concatenation. Keeps nothing for backward.
+     */
+    public Tensor forwardSiluPart(Tensor x, int from) {
+        int c = x.shape().c(), cpg = channels / groups;
+        if (from % cpg != 0 || c % cpg != 0 || from + c > channels) {
+            throw new IllegalArgumentException("GroupNorm(" + channels + ", " + groups + " groups): channels " + from
+                    + ".." + (from + c) + " are not whole groups");
+        }
+        Backend b = x.backend();
+        int g = c / cpg, ng = x.dim(0) * g;
+        Tensor gamma = weight.value().narrow0(from, from + c), beta = bias.value().narrow0(from, from + c);
+        Tensor m = b.scratch(Shape.of(ng)), r = b.scratch(Shape.of(ng)), y = b.scratch(x.shape());
+        if (b.fusesGroupNormSilu()) {
+            b.groupNormSilu(y, m, r, x, gamma, beta, g, eps);
+            return y;
+        }
+        b.groupNorm(y, m, r, x, gamma, beta, g, eps);
+        b.silu(y, y);
+        return y;
+    }
+
+    /** Whether channel {@code c} starts a group (a concatenation split there keeps its groups whole). */
+    public boolean splitsAt(int c) {
+        return c % (channels / groups) == 0;
+    }
+
     /** Checks x, keeps what backward needs, and returns the output tensor. */
     private Tensor begin(Tensor x, boolean silu) {
         if (x.shape().c() != channels) throw new IllegalArgumentException("GroupNorm(" + channels + ") got " + x.shape());

@@ -78,6 +78,33 @@ public final class ResBlock {
         return h;
     }
 
+    /**
+     * Whether {@link #forwardSplit} can take the input as the two parts [x1 (c1 channels), x2]: on backends that fuse
+     * the bias adds (the GPU), with a skip convolution, no scale-shift, and norm1's groups whole on either side.
+     */
+    public boolean canSplit(Backend b, int c1) {
+        return b.fusesBiasAdds() && !scaleShift && skip != null && skip.bias != null && conv1.bias != null
+                && conv2.bias != null && c1 > 0 && c1 < inChannels && norm1.splitsAt(c1);
+    }
+
+    /**
+     * {@link #forward} of the concatenation [x1, x2] without building it, for inference only ({@link Ctx#training()}
+     * false; nothing is kept for backward): norm1 per part, conv1 and the skip convolution as two convolutions each
+     * adding into one output ({@link Conv2d#forwardBeforeBiasSplit}). Sums in another order than {@link #forward}.
+     */
+    public Tensor forwardSplit(Ctx ctx, Tensor x1, Tensor x2, Tensor embAct) {
+        if (ctx.training()) throw new IllegalStateException("ResBlock.forwardSplit is for inference");
+        Backend b = x1.backend();
+        int c1 = x1.dim(1);
+        if (!canSplit(b, c1)) throw new IllegalStateException("this ResBlock cannot take its input in two parts at " + c1);
+        Tensor h = conv1.forwardBeforeBiasSplit(norm1.forwardSiluPart(x1, 0), norm1.forwardSiluPart(x2, c1));
+        Tensor e = embProj.forward(embAct);
+        h = norm2.forwardSiluDropoutOffset(ctx, h, conv1.bias.value(), e, dropout);
+        h = conv2.forwardBeforeBias(h);
+        b.addBiasAddBiased(h, h, conv2.bias.value(), skip.forwardBeforeBiasSplit(x1, x2), skip.bias.value());
+        return h;
+    }
+
     /** Returns dL/dx and adds dL/d(embAct) into {@code dEmbAct}. */
     public Tensor backward(Tensor dy, Tensor dEmbAct) {
         Backend b = dy.backend();

@@ -37,6 +37,14 @@ public final class UNet implements Model {
     // forward caches
     private Tensor oneHot;
     private int[] concatChannels;
+    /**
+     * In inference, an up-path block takes [h, skip] as two parts instead of their concatenation where its groups
+     * allow ({@link ResBlock#forwardSplit}): no concatenation copy, and each of its convolutions over the input as two
+     * smaller ones. Off by default, not yet measured on a GPU; {@code -Ddiffusion4j.unet.splitConcat=true} or
+     * {@link #splitConcatInInference(boolean)} turns it on.
+     */
+    private boolean splitConcatInInference = Boolean.getBoolean("diffusion4j.unet.splitConcat");
+    private int splitBlocks;
 
     /** A residual block optionally followed by self-attention. */
     private static final class ResAttn {
@@ -50,6 +58,12 @@ public final class UNet implements Model {
 
         Tensor forward(Ctx ctx, Tensor x, Tensor emb) {
             Tensor h = res.forward(ctx, x, emb);
+            return attn == null ? h : attn.forward(h);
+        }
+
+        /** forward of the concatenation [x1, x2], not built (inference: ResBlock.forwardSplit). */
+        Tensor forwardSplit(Ctx ctx, Tensor x1, Tensor x2, Tensor emb) {
+            Tensor h = res.forwardSplit(ctx, x1, x2, emb);
             return attn == null ? h : attn.forward(h);
         }
 
@@ -202,21 +216,36 @@ public final class UNet implements Model {
         }
         h = mid2.forward(ctx, mid1.forward(ctx, h, e), e);
         concatChannels = new int[2 * up.size()];
+        splitBlocks = 0;
         int k = 0;
         for (Object op : up) {
             if (op instanceof ResAttn ra) {
                 Tensor s = skips.pop();
-                Tensor cat = b.scratch(Shape.of(n, h.dim(1) + s.dim(1), h.dim(2), h.dim(3)));
-                b.concatChannels(cat, h, s);
                 concatChannels[2 * k] = h.dim(1);
                 concatChannels[2 * k + 1] = s.dim(1);
-                h = ra.forward(ctx, cat, e);
+                if (splitConcatInInference && !ctx.training() && ra.res.canSplit(b, h.dim(1))) {
+                    h = ra.forwardSplit(ctx, h, s, e);   // the concatenation is never built
+                    splitBlocks++;
+                } else {
+                    Tensor cat = b.scratch(Shape.of(n, h.dim(1) + s.dim(1), h.dim(2), h.dim(3)));
+                    b.concatChannels(cat, h, s);
+                    h = ra.forward(ctx, cat, e);
+                }
             } else {
                 h = ((Upsample) op).forward(h);
             }
             k++;
         }
         return convOut.forward(normOut.forward(h, true));
+    }
+
+    /** How many up-path blocks the last forward pass ran on two parts instead of a concatenation. */
+    public int splitBlocksLastForward() { return splitBlocks; }
+
+    /** See the field: whether inference skips the up path's concatenations where it can. */
+    public UNet splitConcatInInference(boolean on) {
+        this.splitConcatInInference = on;
+        return this;
     }
 
     /**

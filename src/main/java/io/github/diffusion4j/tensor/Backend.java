@@ -339,6 +339,17 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * y += conv2d(x, w) without bias (stride, pad as {@link #conv2d}): a convolution over channels split into parts,
+     * one part at a time (UNet's inference path that skips concatenations). The default convolves into a scratch
+     * tensor and adds it; a GPU backend accumulates in the convolution itself.
+     */
+    default void conv2dAccumulate(Tensor y, Tensor x, Tensor w, int stride, int pad) {
+        Tensor t = scratch(y.shape());
+        conv2d(t, x, w, null, stride, pad);
+        addInPlace(y, t);
+    }
+
+    /**
      * {@link #groupNormSiluDropout} (p = 0: {@link #groupNormSilu}) of the input (x + xBias[c]) + xAdd[n, c]: x a
      * convolution's output before its bias xBias [C], xAdd [N, C] (a ResBlock's time embedding). The same values as
      * {@link #addBiasPerSampleChannel} into a tensor and the GroupNorm of that; a backend that fuses GroupNorm and SiLU

@@ -1249,6 +1249,19 @@ public final class CudaBackend implements Backend {
         if (bias != null) addBias(y, y, bias);
     }
 
+    /** cuDNN with beta = 1: the convolution adds into y. */
+    @Override public void conv2dAccumulate(Tensor y, Tensor x, Tensor w, int stride, int pad) {
+        ensureContext();
+        ConvKey key = convKey(y, x, w, stride, pad);
+        if (y.numel() == 0) return;
+        ConvPlan p = plan(key);
+        long ws = workspace(p.fwdBytes());
+        if (profiling) profileBegin();
+        Cudnn.convForward(cudnnHandle, p.handle(), a(x), a(w), a(y), ws, workspaceBytes(), 1f, 1f);
+        if (profiling) profileEnd("conv fwd+= " + profileLabel(key));
+        afterLibraryCall("cudnnConvolutionForward");
+    }
+
     @Override public void conv2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
         ensureContext();
         ConvKey key = convKey(dy, dx, w, stride, pad);
