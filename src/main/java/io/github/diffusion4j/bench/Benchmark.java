@@ -101,6 +101,8 @@ public final class Benchmark {
             s.put("tf32_gemm", opt.tf32Gemm());
             s.put("tf32_conv", opt.tf32Conv());
             s.put("groupnorm_statistics", opt.groupNormTwoPass() ? "two passes (mean, then deviations)" : "one read (shifted sums)");
+            // read by UNet when it is built (-Ddiffusion4j.unet.splitConcat=true: inference without the concatenations)
+            s.put("unet_split_concat", Boolean.getBoolean("diffusion4j.unet.splitConcat"));
             s.put("cudnn_deterministic", opt.deterministicConv());
             s.put("cudnn_benchmark", opt.autotuneConv());
             s.put("conv_workspace_limit_bytes", opt.convWorkspaceLimit());
