@@ -1237,29 +1237,26 @@ public final class CudaBackend implements Backend {
     private long workspaceBytes() { return workspace == null ? 0 : workspace.bytes(); }
 
     @Override public void conv2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
-        ensureContext();
-        ConvKey key = convKey(y, x, w, stride, pad);
-        if (y.numel() == 0) return;
-        ConvPlan p = plan(key);
-        long ws = workspace(p.fwdBytes());
-        if (profiling) profileBegin();
-        Cudnn.convForward(cudnnHandle, p.handle(), a(x), a(w), a(y), ws, workspaceBytes(), 1f, 0f);
-        if (profiling) profileEnd("conv fwd " + profileLabel(key));
-        afterLibraryCall("cudnnConvolutionForward");
-        if (bias != null) addBias(y, y, bias);
+        if (convForward(y, x, w, stride, pad, 0f) && bias != null) addBias(y, y, bias);
     }
 
     /** cuDNN with beta = 1: the convolution adds into y. */
     @Override public void conv2dAccumulate(Tensor y, Tensor x, Tensor w, int stride, int pad) {
+        convForward(y, x, w, stride, pad, 1f);
+    }
+
+    /** y = conv(x, w) + beta * y; false when y is empty (nothing queued). */
+    private boolean convForward(Tensor y, Tensor x, Tensor w, int stride, int pad, float beta) {
         ensureContext();
         ConvKey key = convKey(y, x, w, stride, pad);
-        if (y.numel() == 0) return;
+        if (y.numel() == 0) return false;
         ConvPlan p = plan(key);
         long ws = workspace(p.fwdBytes());
         if (profiling) profileBegin();
-        Cudnn.convForward(cudnnHandle, p.handle(), a(x), a(w), a(y), ws, workspaceBytes(), 1f, 1f);
-        if (profiling) profileEnd("conv fwd+= " + profileLabel(key));
+        Cudnn.convForward(cudnnHandle, p.handle(), a(x), a(w), a(y), ws, workspaceBytes(), 1f, beta);
+        if (profiling) profileEnd((beta == 0f ? "conv fwd " : "conv fwd+= ") + profileLabel(key));
         afterLibraryCall("cudnnConvolutionForward");
+        return true;
     }
 
     @Override public void conv2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
