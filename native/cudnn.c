@@ -321,42 +321,31 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlanFin
     /* Find* honours the descriptor's math type, so search with what the caller allowed, not with the
        (possibly narrower) math type of the heuristic's choice */
     for (int d = 0; d < 3; d++) CHECK(env, setMath(p->conv[d], p->allowedMath), "cudnnSetConvolutionMathType", );
-    for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
-        CHECK(env, findF(hd, p->x, D4J_PTR(x), p->w, D4J_PTR(w), p->conv[FWD], p->y, D4J_PTR(y),
-                         D4J_CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
-              "cudnnFindConvolutionForwardAlgorithmEx", );
+    static const char *const FIND_NAMES[3] = {"cudnnFindConvolutionForwardAlgorithmEx",
+                                              "cudnnFindConvolutionBackwardDataAlgorithmEx",
+                                              "cudnnFindConvolutionBackwardFilterAlgorithmEx"};
+    for (int d = 0; d < 3; d++) {
+        for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
+            d4j_cudnnStatus_t st =
+                d == FWD ? findF(hd, p->x, D4J_PTR(x), p->w, D4J_PTR(w), p->conv[FWD], p->y, D4J_PTR(y),
+                                 D4J_CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes)
+                : d == BWD_DATA
+                    ? findD(hd, p->w, D4J_PTR(w), p->y, D4J_PTR(y), p->conv[BWD_DATA], p->x, D4J_PTR(dxScratch),
+                            D4J_CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes)
+                    : findW(hd, p->x, D4J_PTR(x), p->y, D4J_PTR(y), p->conv[BWD_FILTER], p->w, D4J_PTR(dwScratch),
+                            D4J_CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws),
+                            bytes);
+            CHECK(env, st, FIND_NAMES[d], );
+        }
+        int merged = merge_finds(p, d, perf, got, D4J_FIND_PASSES, best);
+        /* only the backward directions have non-deterministic algorithms (atomics) */
+        if ((i = pick(best, merged, bytes, d == FWD ? 0 : deterministic)) >= 0) {
+            p->algo[d] = best[i].algo;
+            p->math[d] = best[i].mathType;
+            p->workspace[d] = best[i].memory;
+        }
+        CHECK(env, setMath(p->conv[d], p->math[d]), "cudnnSetConvolutionMathType", );
     }
-    int merged = merge_finds(p, FWD, perf, got, D4J_FIND_PASSES, best);
-    if ((i = pick(best, merged, bytes, 0)) >= 0) {
-        p->algo[FWD] = best[i].algo;
-        p->math[FWD] = best[i].mathType;
-        p->workspace[FWD] = best[i].memory;
-    }
-    CHECK(env, setMath(p->conv[FWD], p->math[FWD]), "cudnnSetConvolutionMathType", );
-    for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
-        CHECK(env, findD(hd, p->w, D4J_PTR(w), p->y, D4J_PTR(y), p->conv[BWD_DATA], p->x, D4J_PTR(dxScratch),
-                         D4J_CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
-              "cudnnFindConvolutionBackwardDataAlgorithmEx", );
-    }
-    merged = merge_finds(p, BWD_DATA, perf, got, D4J_FIND_PASSES, best);
-    if ((i = pick(best, merged, bytes, deterministic)) >= 0) {
-        p->algo[BWD_DATA] = best[i].algo;
-        p->math[BWD_DATA] = best[i].mathType;
-        p->workspace[BWD_DATA] = best[i].memory;
-    }
-    CHECK(env, setMath(p->conv[BWD_DATA], p->math[BWD_DATA]), "cudnnSetConvolutionMathType", );
-    for (int pass = 0; pass < D4J_FIND_PASSES; pass++) {
-        CHECK(env, findW(hd, p->x, D4J_PTR(x), p->y, D4J_PTR(y), p->conv[BWD_FILTER], p->w, D4J_PTR(dwScratch),
-                         D4J_CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got[pass], perf[pass], D4J_PTR(ws), bytes),
-              "cudnnFindConvolutionBackwardFilterAlgorithmEx", );
-    }
-    merged = merge_finds(p, BWD_FILTER, perf, got, D4J_FIND_PASSES, best);
-    if ((i = pick(best, merged, bytes, deterministic)) >= 0) {
-        p->algo[BWD_FILTER] = best[i].algo;
-        p->math[BWD_FILTER] = best[i].mathType;
-        p->workspace[BWD_FILTER] = best[i].memory;
-    }
-    CHECK(env, setMath(p->conv[BWD_FILTER], p->math[BWD_FILTER]), "cudnnSetConvolutionMathType", );
 }
 
 /*
