@@ -1099,17 +1099,8 @@ public final class CudaBackend implements Backend {
         if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
                 + a.shape() + " @ " + b.shape());
         if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
-        if (batch == 0 || m == 0 || n == 0) return;
-        if (k == 0) {
-            emptyProduct(c, beta);
-            return;
-        }
-        if (profiling) profileBegin();
-        Cublas.batchedMatmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, an(a), an(b), beta, a(c), batch,
-                gemmCompute);
-        if (profiling) profileEnd("cublasGemmStridedBatchedEx " + batch + "x" + m + "x" + n + "x" + k
-                + (transA ? " A^T" : "") + (transB ? " B^T" : ""));
-        afterLibraryCall("cublasGemmStridedBatchedEx");
+        gemmStridedBatched(c, (long) m * n, a, (long) m * k, b, (long) k * n, batch, m, n, k, transA, transB, alpha,
+                beta, "");
     }
 
     @Override public void stridedBatchedMatmul(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB,
@@ -1117,6 +1108,13 @@ public final class CudaBackend implements Backend {
                                                float beta) {
         ensureContext();
         io.github.diffusion4j.tensor.StridedMatmul.check(c, strideC, a, strideA, b, strideB, batch, m, n, k);
+        gemmStridedBatched(c, strideC, a, strideA, b, strideB, batch, m, n, k, transA, transB, alpha, beta, " (strided)");
+    }
+
+    /** One cublasGemmStridedBatchedEx over checked operands (label: the profile's suffix for this caller). */
+    private void gemmStridedBatched(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB, int batch,
+                                    int m, int n, int k, boolean transA, boolean transB, float alpha, float beta,
+                                    String label) {
         if (batch == 0 || m == 0 || n == 0) return;
         if (k == 0) {
             for (int i = 0; i < batch; i++) emptyProduct(c.view(i * strideC, Shape.of(m, n)), beta);
@@ -1126,7 +1124,7 @@ public final class CudaBackend implements Backend {
         Cublas.batchedMatmulRowMajor(cublasHandle, transA, transB, m, n, k, alpha, a(a), strideA, a(b), strideB, beta,
                 a(c), strideC, batch, gemmCompute);
         if (profiling) profileEnd("cublasGemmStridedBatchedEx " + batch + "x" + m + "x" + n + "x" + k
-                + (transA ? " A^T" : "") + (transB ? " B^T" : "") + " (strided)");
+                + (transA ? " A^T" : "") + (transB ? " B^T" : "") + label);
         afterLibraryCall("cublasGemmStridedBatchedEx");
     }
 
@@ -1307,20 +1305,22 @@ public final class CudaBackend implements Backend {
 
     @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                                 Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps) {
-        if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackward: gamma/beta sizes differ");
         groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, beta, groups, null);
     }
 
     @Override public void groupNormSiluBackwardOffset(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
                                                       Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
                                                       Tensor beta, int groups, float eps) {
-        if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackwardOffset: gamma/beta sizes differ");
-        checkOffsets(x, xBias, xAdd);
         groupNormBackward(dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma, beta, groups, null);
     }
 
-    /** xBias [C] and xAdd [N, C] of a GroupNorm input (x + xBias[c]) + xAdd[n, c]. */
+    private static void checkDropout(float p) {
+        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
+    }
+
+    /** Where xBias is given: xBias [C] and xAdd [N, C] of a GroupNorm input (x + xBias[c]) + xAdd[n, c]. */
     private static void checkOffsets(Tensor x, Tensor xBias, Tensor xAdd) {
+        if (xBias == null) return;
         int n = x.dim(0), c = x.shape().c();
         if (xBias.numel() != c || xAdd.numel() != (long) n * c) {
             throw new IllegalArgumentException("groupNorm offsets: bias " + xBias.shape() + " and per-sample values "
@@ -1331,7 +1331,6 @@ public final class CudaBackend implements Backend {
     @Override public void groupNormSiluBackwardAdd(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
                                                    Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups,
                                                    float eps, Tensor addend) {
-        if (beta.numel() != gamma.numel()) throw new IllegalArgumentException("groupNormSiluBackwardAdd: gamma/beta sizes differ");
         sameSize(addend, x);
         groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, beta, groups, addend);
     }
@@ -1343,15 +1342,12 @@ public final class CudaBackend implements Backend {
 
     @Override public void groupNormSiluDropout(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta,
                                                int groups, float eps, float p, long seed, long offset) {
-        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
         groupNormForward(y, mean, rstd, x, null, null, gamma, beta, groups, eps, true, p, seed, offset);
     }
 
     @Override public void groupNormSiluDropoutOffset(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias,
                                                      Tensor xAdd, Tensor gamma, Tensor beta, int groups, float eps,
                                                      float p, long seed, long offset) {
-        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
-        checkOffsets(x, xBias, xAdd);
         groupNormForward(y, mean, rstd, x, xBias, xAdd, gamma, beta, groups, eps, true, p, seed, offset);
     }
 
@@ -1360,6 +1356,8 @@ public final class CudaBackend implements Backend {
                                   Tensor beta, int groups, float eps, boolean silu, float dropP, long dropSeed,
                                   long dropOffset) {
         ensureContext();
+        checkDropout(dropP);
+        checkOffsets(x, xBias, xAdd);
         sameSize(y, x);
         int n = x.dim(0), c = x.shape().c();
         long sp = x.shape().spatial();
@@ -1397,6 +1395,10 @@ public final class CudaBackend implements Backend {
         ensureContext();
         sameSize(dx, x);
         sameSize(dy, x);
+        if (beta != null && beta.numel() != gamma.numel()) {
+            throw new IllegalArgumentException("groupNorm backward: gamma/beta sizes differ");
+        }
+        checkOffsets(x, xBias, xAdd);
         int n = x.dim(0), c = x.shape().c();
         long sp = x.shape().spatial();
         if (groups <= 0 || c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
@@ -1469,7 +1471,7 @@ public final class CudaBackend implements Backend {
     private void dropoutApply(Tensor out, Tensor in, float p, long seed, long offset) {
         ensureContext();
         sameSize(out, in);
-        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
+        checkDropout(p);
         long n = in.numel();
         if (n == 0) return;
         float keep = 1f / (1f - p);
