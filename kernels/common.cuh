@@ -33,24 +33,34 @@ __device__ __forceinline__ bool vec4_ok(long long S, long long total, const void
 }
 
 /**
- * One thread's share of a row sum, in double: p[i] for i = start, start + step, ... below n; or, with vec4 (n % 4 == 0
- * and p 16-byte aligned), the float4 groups j = start, start + step, ... below n / 4, each group's four values in
- * order. The caller reduces the shares (warp_sum / block_sum); the result depends only on (n, step, vec4).
+ * Calls f(v) for one thread's share of a row's values, in order: load(i) for i = start, start + step, ... below n;
+ * or, with vec4 (n % 4 == 0 and the row 16-byte aligned), the float4 groups load4(j) for j = start, start + step, ...
+ * below n / 4, each group's four values in order.
+ */
+template <typename Load4, typename Load, typename F>
+__device__ __forceinline__ void strided_each(long long n, long long start, long long step, bool vec4, Load4 load4,
+                                             Load load, F f) {
+    if (vec4) {
+        for (long long j = start; j < (n >> 2); j += step) {
+            float4 v = load4(j);
+            f(v.x);
+            f(v.y);
+            f(v.z);
+            f(v.w);
+        }
+    } else {
+        for (long long i = start; i < n; i += step) f(load(i));
+    }
+}
+
+/**
+ * One thread's share of a row sum of p, in double, in strided_each's order. The caller reduces the shares
+ * (warp_sum / block_sum); the result depends only on (n, step, vec4).
  */
 __device__ __forceinline__ double strided_sum(const float* p, long long n, long long start, long long step, bool vec4) {
     double acc = 0.0;
-    if (vec4) {
-        const float4* p4 = (const float4*) p;
-        for (long long j = start; j < (n >> 2); j += step) {
-            float4 v = p4[j];
-            acc += (double) v.x;
-            acc += (double) v.y;
-            acc += (double) v.z;
-            acc += (double) v.w;
-        }
-    } else {
-        for (long long i = start; i < n; i += step) acc += (double) p[i];
-    }
+    strided_each(n, start, step, vec4, [=](long long j) { return ((const float4*) p)[j]; },
+                 [=](long long i) { return p[i]; }, [&](float v) { acc += (double) v; });
     return acc;
 }
 

@@ -90,22 +90,11 @@ struct GnIn {
         return v;
     }
 
-    /** The sum of the group in double, in strided_sum's order. */
-    __device__ __forceinline__ double sum(long long gsize, bool v4) const {
-        if (!OFF) return d4j::strided_sum(x, gsize, threadIdx.x, blockDim.x, v4);
-        double acc = 0.0;
-        if (v4) {
-            for (long long j = threadIdx.x; j < (gsize >> 2); j += blockDim.x) {
-                float4 v = at4(j);
-                acc += (double) v.x;
-                acc += (double) v.y;
-                acc += (double) v.z;
-                acc += (double) v.w;
-            }
-        } else {
-            for (long long i = threadIdx.x; i < gsize; i += blockDim.x) acc += (double) at(i);
-        }
-        return acc;
+    /** f(v) for each of this thread's values of the group, in d4j::strided_each's order (blockDim.x apart). */
+    template <typename F>
+    __device__ __forceinline__ void each(long long gsize, bool v4, F f) const {
+        d4j::strided_each(gsize, threadIdx.x, blockDim.x, v4, [&](long long j) { return at4(j); },
+                          [&](long long i) { return at(i); }, f);
     }
 };
 
@@ -148,27 +137,14 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
     double mu, v;
     if (twoPass) {
         // as on the CPU: the mean, then the squared deviations from it (the group read twice)
-        double s = in.sum(gsize, v4);
+        double s = 0.0;
+        in.each(gsize, v4, [&](float t) { s += (double) t; });
         mu = d4j::block_sum(s, scratch) / (double) gsize;
         v = 0.0;
-        if (v4) {
-            for (long long j = threadIdx.x; j < q; j += blockDim.x) {
-                float4 t = in.at4(j);
-                double d = (double) t.x - mu;
-                v += d * d;
-                d = (double) t.y - mu;
-                v += d * d;
-                d = (double) t.z - mu;
-                v += d * d;
-                d = (double) t.w - mu;
-                v += d * d;
-            }
-        } else {
-            for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-                double d = (double) in.at(i) - mu;
-                v += d * d;
-            }
-        }
+        in.each(gsize, v4, [&](float t) {
+            double d = (double) t - mu;
+            v += d * d;
+        });
         v = d4j::block_sum(v, scratch);
     } else {
         // one read: sums of d = x - k and d^2, shifted by the group's first element k (a value of the group, so
@@ -176,29 +152,11 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
         // mean = k + sum d / n and the squared deviations sum d^2 - (sum d)^2 / n. Equal to the two-pass result up
         // to double rounding.
         double k = (double) in.at(0), sd = 0.0, sd2 = 0.0;
-        if (v4) {
-            for (long long j = threadIdx.x; j < q; j += blockDim.x) {
-                float4 t = in.at4(j);
-                double d = (double) t.x - k;
-                sd += d;
-                sd2 += d * d;
-                d = (double) t.y - k;
-                sd += d;
-                sd2 += d * d;
-                d = (double) t.z - k;
-                sd += d;
-                sd2 += d * d;
-                d = (double) t.w - k;
-                sd += d;
-                sd2 += d * d;
-            }
-        } else {
-            for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
-                double d = (double) in.at(i) - k;
-                sd += d;
-                sd2 += d * d;
-            }
-        }
+        in.each(gsize, v4, [&](float t) {
+            double d = (double) t - k;
+            sd += d;
+            sd2 += d * d;
+        });
         sd = d4j::block_sum(sd, scratch);
         sd2 = d4j::block_sum(sd2, scratch);
         mu = k + sd / (double) gsize;
