@@ -53,6 +53,8 @@ public final class TrainingObjective implements AutoCloseable {
     private final int nullClass;
 
     private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
+    /** [2N]: the timesteps then the loss weights, so that the step's per-sample scalars go up in one copy. */
+    private Tensor perSample;
 
     private TrainingObjective(Builder b) {
         this.schedule = b.schedule;
@@ -246,14 +248,14 @@ public final class TrainingObjective implements AutoCloseable {
 
         Philox.Stream tRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
         int[] t = new int[n];
-        float[] tf = new float[n], w = new float[n];
+        float[] tw = new float[2 * n], w = new float[n];
         for (int i = 0; i < n; i++) {
             t[i] = tRng.nextInt(schedule.numTimesteps());
-            tf[i] = t[i];
+            tw[i] = t[i];
             w[i] = (float) weight(t[i]);
+            tw[n + i] = w[i];
         }
-        b.copyFromHost(timesteps, tf, 0);
-        b.copyFromHost(weightsBuf, w, 0);
+        b.copyFromHost(perSample, tw, 0);   // timesteps and loss weights: one host-to-device copy per step
 
         Tensor sa = schedule.sqrtAlphasCumprodTensor(b), sb = schedule.sqrtOneMinusAlphasCumprodTensor(b);
         if (offsetNoise == 0f) {
@@ -290,7 +292,7 @@ public final class TrainingObjective implements AutoCloseable {
         }
         Backend b = modelOut.backend();
         int n = batch.t().length;
-        b.copyFromHost(weightsBuf, batch.weights(), 0);
+        // the weights went up with the timesteps in prepare (valid until the next prepare, as the batch's tensors are)
         b.mseLoss(mse, dOut, modelOut, batch.target(), weightsBuf, 1f / n);
         int[] quartiles = new int[n];
         for (int i = 0; i < n; i++) quartiles[i] = quartile(batch.t()[i]);
@@ -306,16 +308,17 @@ public final class TrainingObjective implements AutoCloseable {
         noise = offsetNoise > 0 ? b.empty(shape) : null;
         dOut = b.empty(shape);
         offsetBuf = offsetNoise > 0 ? b.empty(Shape.of(n, shape.dim(1))) : null;
-        timesteps = b.empty(Shape.of(n));
+        perSample = b.empty(Shape.of(2 * n));
+        timesteps = perSample.view(0, Shape.of(n));
+        weightsBuf = perSample.view(n, Shape.of(n));
         labelsBuf = b.empty(Shape.of(n));
-        weightsBuf = b.empty(Shape.of(n));
         mse = b.empty(Shape.of(n));
     }
 
     @Override public void close() {
-        for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut}) {
+        for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, perSample, labelsBuf, mse, dOut}) {
             if (t != null) t.close();
         }
-        xt = target = noise = offsetBuf = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
+        xt = target = noise = offsetBuf = perSample = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
     }
 }

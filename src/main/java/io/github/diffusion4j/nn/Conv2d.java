@@ -41,8 +41,8 @@ public final class Conv2d {
     }
 
     /**
-     * The convolution without its bias, which the caller adds (fused with what follows, where the backend
-     * {@link Backend#fusesBiasAdds}); {@link #backward} is the same as after {@link #forward}.
+     * The convolution without its bias, which the caller adds together with what follows ({@link Backend#addBiasAdd},
+     * {@link GroupNorm#forwardSiluDropoutOffset}); {@link #backward} is the same as after {@link #forward}.
      */
     public Tensor forwardBeforeBias(Tensor x) {
         this.x = x;

@@ -27,7 +27,7 @@ public final class Dropout {
 
     /**
      * Takes this call's mask from {@code ctx} (its Philox seed and offset) as {@link #forward} does, for an operation
-     * that applies the mask itself (Backend.groupNormSiluDropout); {@link #backward} then works as after forward.
+     * that applies the mask itself (Backend.groupNormSilu); {@link #backward} then works as after forward.
      * Returns false, taking nothing, when the layer is inactive (inference, or p = 0).
      */
     public boolean take(Ctx ctx, Tensor x) {

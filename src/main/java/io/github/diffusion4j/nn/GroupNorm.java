@@ -6,18 +6,18 @@ import io.github.diffusion4j.tensor.Tensor;
 
 /**
  * GroupNorm over [N, C, *spatial] with a per-channel affine (weight = 1, bias = 0 initially), optionally followed by
- * SiLU: fused into one op per direction on backends that have it ({@link Backend#fusesGroupNormSilu()}, the CUDA
- * backend), else GroupNorm and SiLU one after the other.
+ * SiLU (and dropout): with SiLU it is one operation each way ({@link Backend#groupNormSilu}), which a backend may run as
+ * one pass; without, {@link Backend#groupNorm}. The same code runs on every backend.
  */
 public final class GroupNorm {
     public final Param weight;
     public final Param bias;
     public final int channels, groups;
     public final float eps;
-    private Tensor x, mean, rstd, normed;
+    private Tensor x, mean, rstd;
     /** Where the input was (x + xBias[c]) + xAdd[n, c] ({@link #forwardSiluDropoutOffset}), else null. */
     private Tensor xBias, xAdd;
-    private boolean silu, fused;
+    private boolean silu;
 
     public GroupNorm(ParamStore.Scope scope, int channels, int groups, float eps) {
         if (groups <= 0 || channels % groups != 0) {
@@ -35,37 +35,25 @@ public final class GroupNorm {
     }
 
     /**
-     * GroupNorm, SiLU, then {@code dropout} (active in training only): one pass where the backend fuses GroupNorm and
-     * SiLU ({@link Backend#groupNormSiluDropout}); the same values and the same mask as the three layers in turn.
+     * GroupNorm, SiLU, then {@code dropout} (active in training only), as one {@link Backend#groupNormSilu}: the same
+     * values and the same mask as the three layers in turn.
      */
     public Tensor forwardSiluDropout(Ctx ctx, Tensor x, Dropout dropout) {
-        Backend b = x.backend();
-        if (!b.fusesGroupNormSilu()) return dropout.forward(ctx, forward(x, true));
-        if (!dropout.take(ctx, x)) return forward(x, true);
-        Tensor y = begin(x, true);
-        b.groupNormSiluDropout(y, mean, rstd, x, weight.value(), bias.value(), groups, eps, dropout.p, dropout.seed(),
-                dropout.offset());
-        return y;
+        return forwardSiluDropoutOffset(ctx, x, null, null, dropout);
     }
 
     /**
      * {@link #forwardSiluDropout} of the input (x + xBias[c]) + xAdd[n, c] (a ResBlock's first convolution before its
-     * bias, and its time embedding [N, C]): where the backend fuses GroupNorm and SiLU, that input is read as needed,
-     * in this pass and in the backward one, and never stored ({@link Backend#groupNormSiluDropoutOffset}); x must
-     * stay unchanged until {@link #backward}. The same values as adding the two first.
+     * bias, and its time embedding [N, C]; both null: x itself). A backend may read that input as needed, in this pass
+     * and in the backward one, instead of storing it; x must stay unchanged until {@link #backward}.
      */
     public Tensor forwardSiluDropoutOffset(Ctx ctx, Tensor x, Tensor xBias, Tensor xAdd, Dropout dropout) {
         Backend b = x.backend();
-        if (!b.fusesGroupNormSilu()) {
-            Tensor h = b.scratch(x.shape());
-            b.addBiasPerSampleChannel(h, x, xBias, xAdd);
-            return forwardSiluDropout(ctx, h, dropout);
-        }
         boolean drop = dropout.take(ctx, x);
         Tensor y = begin(x, true);
         this.xBias = xBias;
         this.xAdd = xAdd;
-        b.groupNormSiluDropoutOffset(y, mean, rstd, x, xBias, xAdd, weight.value(), bias.value(), groups, eps,
+        b.groupNormSilu(y, mean, rstd, x, xBias, xAdd, weight.value(), bias.value(), groups, eps,
                 drop ? dropout.p : 0f, drop ? dropout.seed() : 0L, drop ? dropout.offset() : 0L);
         return y;
     }
@@ -86,12 +74,7 @@ public final class GroupNorm {
         int g = c / cpg, ng = x.dim(0) * g;
         Tensor gamma = weight.value().narrow0(from, from + c), beta = bias.value().narrow0(from, from + c);
         Tensor m = b.scratch(Shape.of(ng)), r = b.scratch(Shape.of(ng)), y = b.scratch(x.shape());
-        if (b.fusesGroupNormSilu()) {
-            b.groupNormSilu(y, m, r, x, gamma, beta, g, eps);
-            return y;
-        }
-        b.groupNorm(y, m, r, x, gamma, beta, g, eps);
-        b.silu(y, y);
+        b.groupNormSilu(y, m, r, x, null, null, gamma, beta, g, eps, 0f, 0L, 0L);
         return y;
     }
 
@@ -108,7 +91,6 @@ public final class GroupNorm {
         this.xBias = null;
         this.xAdd = null;
         this.silu = silu;
-        this.fused = silu && b.fusesGroupNormSilu();
         int ng = x.dim(0) * groups;
         mean = b.scratch(Shape.of(ng));
         rstd = b.scratch(Shape.of(ng));
@@ -119,21 +101,14 @@ public final class GroupNorm {
     public Tensor forward(Tensor x, boolean silu) {
         Tensor y = begin(x, silu);
         Backend b = x.backend();
-        if (fused) {
-            b.groupNormSilu(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
-            return y;
-        }
-        b.groupNorm(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
-        if (!silu) return y;
-        normed = y;
-        Tensor a = b.scratch(x.shape());
-        b.silu(a, y);
-        return a;
+        if (silu) b.groupNormSilu(y, mean, rstd, x, null, null, weight.value(), bias.value(), groups, eps, 0f, 0L, 0L);
+        else b.groupNorm(y, mean, rstd, x, weight.value(), bias.value(), groups, eps);
+        return y;
     }
 
     /**
      * Returns dL/dx + addend (the gradient of a residual branch joining at this layer's input, as in a ResBlock), in
-     * one pass where the backend fuses GroupNorm and SiLU; the same values as {@code addInPlace(backward(dy), addend)}.
+     * one pass where the backend can; the same values as {@code addInPlace(backward(dy), addend)}.
      */
     public Tensor backward(Tensor dy, Tensor addend) {
         Tensor dx = dy.backend().scratch(x.shape());
@@ -166,24 +141,10 @@ public final class GroupNorm {
     /** dx (which may be dy) = dL/dx, plus addend when not null; the parameter gradients accumulate. */
     private void backward(Tensor dx, Tensor dy, Tensor addend) {
         Backend b = dy.backend();
-        if (fused) {
-            if (xBias != null) {
-                if (addend != null) throw new IllegalStateException("a GroupNorm with input offsets takes no addend");
-                b.groupNormSiluBackwardOffset(dx, weight.grad(), bias.grad(), dy, x, xBias, xAdd, mean, rstd,
-                        weight.value(), bias.value(), groups, eps);
-            } else if (addend != null) {
-                b.groupNormSiluBackwardAdd(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(),
-                        groups, eps, addend);
-            } else {
-                b.groupNormSiluBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), bias.value(),
-                        groups, eps);
-            }
-            return;
-        }
         if (silu) {
-            Tensor du = dx == dy ? dy : b.scratch(x.shape());   // elementwise: may be computed in place
-            b.siluBackward(du, dy, normed);
-            dy = du;
+            b.groupNormSiluBackward(dx, weight.grad(), bias.grad(), dy, x, xBias, xAdd, mean, rstd, weight.value(),
+                    bias.value(), groups, eps, addend);
+            return;
         }
         b.groupNormBackward(dx, weight.grad(), bias.grad(), dy, x, mean, rstd, weight.value(), groups);
         if (addend != null) b.addInPlace(dx, addend);

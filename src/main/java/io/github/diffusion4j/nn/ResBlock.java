@@ -19,7 +19,7 @@ public final class ResBlock {
     public final Conv2d conv1, conv2;
     public final Linear embProj;
     public final Conv2d skip;
-    private final SiLU act2 = new SiLU();   // after scale-shift only; otherwise fused into norm1 / norm2
+    private final SiLU act2 = new SiLU();   // after scale-shift only; otherwise part of norm2's groupNormSilu
     private final Dropout dropout;
     // cached for backward
     private Tensor normed2, scale, shift;
@@ -41,9 +41,9 @@ public final class ResBlock {
     /** x [N, Cin, H, W], embAct = SiLU(temb) [N, embDim] → [N, Cout, H, W]. */
     public Tensor forward(Ctx ctx, Tensor x, Tensor embAct) {
         Backend b = x.backend();
-        // where the backend fuses them, the convolutions' biases are added in one pass with what follows (the
-        // time embedding, the residual): the same rounding as addBias then add
-        boolean fuse = b.fusesBiasAdds() && conv1.bias != null && conv2.bias != null;
+        // the convolutions' biases are added in one pass with what follows (the time embedding, the residual), where
+        // the backend can: addBiasPerSampleChannel and addBiasAdd have the rounding of separate adds
+        boolean fuse = conv1.bias != null && conv2.bias != null;
         Tensor h = fuse && !scaleShift ? conv1.forwardBeforeBias(norm1.forward(x, true)) : conv1.forward(norm1.forward(x, true));
         Tensor e = embProj.forward(embAct);
         int n = x.dim(0);
@@ -57,33 +57,33 @@ public final class ResBlock {
             h = dropout.forward(ctx, act2.forward(h));
         } else {
             if (fuse) {
-                // conv1's bias and the time embedding are added where norm2 reads its input (never stored on backends
-                // that fuse GroupNorm and SiLU: one activation pass fewer each way)
+                // conv1's bias and the time embedding are added where norm2 reads its input (a backend may do so
+                // without storing the sum: one activation pass fewer each way)
                 h = norm2.forwardSiluDropoutOffset(ctx, h, conv1.bias.value(), e, dropout);
             } else {
                 b.addPerSampleChannel(h, h, e);
-                h = norm2.forwardSiluDropout(ctx, h, dropout);   // one pass where the backend fuses them
+                h = norm2.forwardSiluDropout(ctx, h, dropout);
             }
         }
         h = fuse ? conv2.forwardBeforeBias(h) : conv2.forward(h);
         // the output is written over conv2's (which the backward pass does not read): one buffer fewer per block
         if (fuse && skip != null && skip.bias != null) {
             // the skip convolution's bias too: (h + b2) + (skip(x) + bs), one pass
-            b.addBiasAddBiased(h, h, conv2.bias.value(), skip.forwardBeforeBias(x), skip.bias.value());
+            b.addBiasAdd(h, h, conv2.bias.value(), skip.forwardBeforeBias(x), skip.bias.value());
         } else {
             Tensor s = skip != null ? skip.forward(x) : x;
-            if (fuse) b.addBiasAdd(h, h, conv2.bias.value(), s);
+            if (fuse) b.addBiasAdd(h, h, conv2.bias.value(), s, null);
             else b.add(h, s, h);
         }
         return h;
     }
 
     /**
-     * Whether {@link #forwardSplit} can take the input as the two parts [x1 (c1 channels), x2]: on backends that fuse
-     * the bias adds (the GPU), with a skip convolution, no scale-shift, and norm1's groups whole on either side.
+     * Whether {@link #forwardSplit} can take the input as the two parts [x1 (c1 channels), x2]: with a skip
+     * convolution, no scale-shift, and norm1's groups whole on either side.
      */
-    public boolean canSplit(Backend b, int c1) {
-        return b.fusesBiasAdds() && !scaleShift && skip != null && skip.bias != null && conv1.bias != null
+    public boolean canSplit(int c1) {
+        return !scaleShift && skip != null && skip.bias != null && conv1.bias != null
                 && conv2.bias != null && c1 > 0 && c1 < inChannels && norm1.splitsAt(c1);
     }
 
@@ -96,12 +96,12 @@ public final class ResBlock {
         if (ctx.training()) throw new IllegalStateException("ResBlock.forwardSplit is for inference");
         Backend b = x1.backend();
         int c1 = x1.dim(1);
-        if (!canSplit(b, c1)) throw new IllegalStateException("this ResBlock cannot take its input in two parts at " + c1);
+        if (!canSplit(c1)) throw new IllegalStateException("this ResBlock cannot take its input in two parts at " + c1);
         Tensor h = conv1.forwardBeforeBiasSplit(norm1.forwardSiluPart(x1, 0), norm1.forwardSiluPart(x2, c1));
         Tensor e = embProj.forward(embAct);
         h = norm2.forwardSiluDropoutOffset(ctx, h, conv1.bias.value(), e, dropout);
         h = conv2.forwardBeforeBias(h);
-        b.addBiasAddBiased(h, h, conv2.bias.value(), skip.forwardBeforeBiasSplit(x1, x2), skip.bias.value());
+        b.addBiasAdd(h, h, conv2.bias.value(), skip.forwardBeforeBiasSplit(x1, x2), skip.bias.value());
         return h;
     }
 
@@ -128,7 +128,7 @@ public final class ResBlock {
         }
         b.addInPlace(dEmbAct, embProj.backward(dE));
         Tensor dConv1 = conv1.backward(dh);
-        // the skip branch's gradient joins in norm1's backward pass (one pass on backends that fuse it)
+        // the skip branch's gradient joins in norm1's backward pass (one pass where the backend can)
         return norm1.backwardInPlace(dConv1, skip != null ? skip.backward(dy) : dy);
     }
 }

@@ -60,9 +60,9 @@ public final class SelfAttention {
                     heads * pp, n, headDim, p, p, false, true, 1f, 0f);
         }
         // the output is written over the projection's (which the backward pass does not read)
-        if (b.fusesBiasAdds() && proj.bias != null) {
+        if (proj.bias != null) {
             Tensor y = proj.forwardBeforeBias(mixed);
-            b.addBiasAdd(y, y, proj.bias.value(), x);   // the same rounding, one pass
+            b.addBiasAdd(y, y, proj.bias.value(), x, null);   // the bias and the residual, one pass
             return y;
         }
         Tensor y = proj.forward(mixed);

@@ -223,7 +223,7 @@ public final class UNet implements Model {
                 Tensor s = skips.pop();
                 concatChannels[2 * k] = h.dim(1);
                 concatChannels[2 * k + 1] = s.dim(1);
-                if (splitConcatInInference && !ctx.training() && ra.res.canSplit(b, h.dim(1))) {
+                if (splitConcatInInference && !ctx.training() && ra.res.canSplit(h.dim(1))) {
                     h = ra.forwardSplit(ctx, h, s, e);   // the concatenation is never built
                     splitBlocks++;
                 } else {

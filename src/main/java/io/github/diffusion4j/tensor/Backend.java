@@ -5,7 +5,8 @@ package io.github.diffusion4j.tensor;
  * and is the numerical reference; {@code CudaBackend} implements it with our kernels, cuDNN and cuBLAS.
  *
  * <p>Conventions (as in llm.c): arguments are <b>outputs first, then inputs, then dimensions</b>.
- * All tensors are contiguous float32, NCHW for images. Operations named {@code ...Grad} for parameters
+ * Tensors are contiguous, logically NCHW for images, of a {@link DType} the backend supports ({@link #dtypes()}); the
+ * ops compute in float32 and refuse other dtypes with a one-line error ({@link Check#dtype}). Operations named {@code ...Grad} for parameters
  * <b>accumulate</b> ({@code +=}) into their output so gradients can be summed over uses and micro-batches;
  * everything else <b>assigns</b>. Unless stated, an output may not alias an input, except in elementwise
  * operations where {@code out} may be the same tensor as an input.
@@ -28,6 +29,21 @@ public interface Backend extends AutoCloseable {
     Tensor zeros(Shape shape);
 
     default Tensor zeros(int... dims) { return zeros(Shape.of(dims)); }
+
+    /** The element types this backend can store and compute with (F32 on every backend today). */
+    default java.util.Set<DType> dtypes() { return java.util.EnumSet.of(DType.F32); }
+
+    /** A new zero-filled tensor of the given element type; a type not in {@link #dtypes()} is refused in one line. */
+    default Tensor zeros(Shape shape, DType dtype) {
+        Check.supported(this, dtype);
+        return zeros(shape);
+    }
+
+    /** {@link #scratch(Shape)} of the given element type, refused as {@link #zeros(Shape, DType)} refuses. */
+    default Tensor scratch(Shape shape, DType dtype) {
+        Check.supported(this, dtype);
+        return scratch(shape);
+    }
 
     /**
      * A new tensor whose contents are unspecified (for buffers that are fully overwritten before being read).
@@ -173,40 +189,15 @@ public interface Backend extends AutoCloseable {
     void addPerSampleChannel(Tensor out, Tensor in, Tensor v);
 
     /**
-     * Whether {@link #addBiasAdd} and {@link #addBiasPerSampleChannel} are single passes here (layers use them, on a
-     * convolution computed without its bias, only then: the CPU adds a convolution's bias inside the convolution,
-     * and keeps doing so).
+     * out = (in + bias[c]) + (other + otherBias[c]), in and other [N, C, *spatial]; otherBias may be null (then
+     * out = (in + bias[c]) + other): the join of a residual block or an attention block, whose convolutions are
+     * computed without their biases ({@code conv2d} with a null bias) so that the biases are added here, in one pass
+     * where the backend can. out may alias in, not other; other is left unchanged.
      */
-    default boolean fusesBiasAdds() { return false; }
+    void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias);
 
-    /**
-     * out = (in + bias[c]) + other elementwise, in is [N, C, *spatial]: {@link #addBias} then {@link #add} with
-     * the same rounding, in one pass where {@link #fusesBiasAdds}. out may alias in, not other.
-     */
-    default void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other) {
-        addBias(out, in, bias);
-        add(out, out, other);
-    }
-
-    /**
-     * out = (in + bias[c]) + (other + otherBias[c]): {@link #addBias} on other, then {@link #addBiasAdd}, with the same
-     * rounding (a residual block whose skip branch is a convolution with its own bias), in one pass where
-     * {@link #fusesBiasAdds}. out may alias in, not other; other is left unchanged.
-     */
-    default void addBiasAddBiased(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
-        Tensor o = scratch(other.shape());
-        addBias(o, other, otherBias);
-        addBiasAdd(out, in, bias, o);
-    }
-
-    /**
-     * out[n,c,...] = (in[n,c,...] + bias[c]) + v[n,c]: {@link #addBias} then {@link #addPerSampleChannel} with the
-     * same rounding, in one pass where {@link #fusesBiasAdds}. out may alias in.
-     */
-    default void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
-        addBias(out, in, bias);
-        addPerSampleChannel(out, out, v);
-    }
+    /** out[n,c,...] = (in[n,c,...] + bias[c]) + v[n,c], v [N, C]. out may alias in. */
+    void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v);
 
     /** dv[n,c] = sum over spatial of dOut[n,c,...] (assigns). */
     void perSampleChannelSum(Tensor dv, Tensor dOut);
@@ -299,44 +290,28 @@ public interface Backend extends AutoCloseable {
                            Tensor gamma, int groups);
 
     /**
-     * Whether {@link #groupNormSilu} and {@link #groupNormSiluBackward} run fused (one pass each, the GroupNorm
-     * output not stored); layers then use them instead of groupNorm + silu. The defaults below compose the two.
+     * y = dropout(silu(groupNorm(h))) with h = (x + xBias[c]) + xAdd[n, c]: a ResBlock's normalisation, activation and
+     * dropout, where x may be a convolution's output before its bias xBias [C] and xAdd [N, C] its time embedding.
+     * xBias and xAdd are both null (h = x) or both given; p = 0 means no dropout, else the mask is {@link #dropout}'s
+     * for (p, seed, offset). mean and rstd ([N * groups]) are those of h, as in {@link #groupNorm}. The same values as
+     * {@link #addBiasPerSampleChannel}, {@link #groupNorm}, {@link #silu} and {@link #dropout} in turn; a backend may
+     * do it in one pass without storing h or the normalised values (the backward pass recomputes them). x is left
+     * unchanged.
      */
-    default boolean fusesGroupNormSilu() { return false; }
-
-    /** y = silu(groupNorm(x)); mean and rstd as in {@link #groupNorm}. */
-    default void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
-                               float eps) {
-        groupNorm(y, mean, rstd, x, gamma, beta, groups, eps);
-        silu(y, y);
-    }
-
-    /**
-     * The backward of {@link #groupNormSilu}: dx assigned, dGamma and dBeta accumulated. The GroupNorm output is
-     * recomputed from x, mean, rstd, gamma and beta (the default recomputes it with groupNorm, which gives the same
-     * mean and rstd).
-     */
-    default void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
-                                       Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps) {
-        Tensor u = scratch(x.shape()), m = scratch(mean.shape()), r = scratch(rstd.shape());
-        groupNorm(u, m, r, x, gamma, beta, groups, eps);
-        Tensor du = scratch(x.shape());
-        siluBackward(du, dy, u);
-        groupNormBackward(dx, dGamma, dBeta, du, x, mean, rstd, gamma, groups);
-    }
+    void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd, Tensor gamma,
+                       Tensor beta, int groups, float eps, float p, long seed, long offset);
 
     /**
-     * y = dropout(silu(groupNorm(x))) with {@link #dropout}'s mask for (p, seed, offset): a ResBlock's second
-     * normalisation, activation and dropout. mean and rstd as in {@link #groupNorm}; the same values as the two calls.
-     * A backend that fuses GroupNorm and SiLU applies the mask in the same pass (the pre-dropout output is not stored;
-     * the backward pass needs only the mask, which {@link #dropoutBackward} regenerates).
+     * The backward of {@link #groupNormSilu}'s normalisation and activation (its dropout is undone by
+     * {@link #dropoutBackward} first): dy is the gradient at silu(groupNorm(h)), dx the gradient of h (which is also
+     * x's, xBias's per channel and xAdd's per sample and channel), plus {@code addend} when it is not null (the
+     * gradient of a residual branch joining at the input). dx assigned and may alias dy; addend must alias neither;
+     * dGamma and dBeta accumulate. The normalised values are recomputed from x (and the offsets), mean, rstd, gamma and
+     * beta.
      */
-    default void groupNormSiluDropout(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
-                                      float eps, float p, long seed, long offset) {
-        Tensor h = scratch(y.shape());
-        groupNormSilu(h, mean, rstd, x, gamma, beta, groups, eps);
-        dropout(y, h, p, seed, offset);
-    }
+    void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor xBias, Tensor xAdd,
+                               Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps,
+                               Tensor addend);
 
     /**
      * y += conv2d(x, w) without bias (stride, pad as {@link #conv2d}): a convolution over channels split into parts,
@@ -347,44 +322,6 @@ public interface Backend extends AutoCloseable {
         Tensor t = scratch(y.shape());
         conv2d(t, x, w, null, stride, pad);
         addInPlace(y, t);
-    }
-
-    /**
-     * {@link #groupNormSiluDropout} (p = 0: {@link #groupNormSilu}) of the input (x + xBias[c]) + xAdd[n, c]: x a
-     * convolution's output before its bias xBias [C], xAdd [N, C] (a ResBlock's time embedding). The same values as
-     * {@link #addBiasPerSampleChannel} into a tensor and the GroupNorm of that; a backend that fuses GroupNorm and SiLU
-     * ({@link #fusesGroupNormSilu}) reads that input as needed instead of storing it. x is left unchanged.
-     */
-    default void groupNormSiluDropoutOffset(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd,
-                                            Tensor gamma, Tensor beta, int groups, float eps, float p, long seed,
-                                            long offset) {
-        Tensor h = scratch(x.shape());
-        addBiasPerSampleChannel(h, x, xBias, xAdd);
-        if (p > 0f) groupNormSiluDropout(y, mean, rstd, h, gamma, beta, groups, eps, p, seed, offset);
-        else groupNormSilu(y, mean, rstd, h, gamma, beta, groups, eps);
-    }
-
-    /**
-     * The backward of {@link #groupNormSiluDropoutOffset}'s GroupNorm and SiLU ({@link #groupNormSiluBackward} at the
-     * input (x + xBias[c]) + xAdd[n, c]): dx is the gradient of that input, which is also x's. dx may alias dy.
-     */
-    default void groupNormSiluBackwardOffset(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor xBias,
-                                             Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta,
-                                             int groups, float eps) {
-        Tensor h = scratch(x.shape());
-        addBiasPerSampleChannel(h, x, xBias, xAdd);
-        groupNormSiluBackward(dx, dGamma, dBeta, dy, h, mean, rstd, gamma, beta, groups, eps);
-    }
-
-    /**
-     * {@link #groupNormSiluBackward}, then dx += addend: the gradient of a residual branch that joins at the GroupNorm's
-     * input (ResBlock). The same values as the two calls, addInPlace's rounding included; a backend that fuses
-     * GroupNorm and SiLU adds in the same pass. addend must not alias dx or dy.
-     */
-    default void groupNormSiluBackwardAdd(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
-                                          Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps, Tensor addend) {
-        groupNormSiluBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, beta, groups, eps);
-        addInPlace(dx, addend);
     }
 
     /** y = x * sigmoid(x). */

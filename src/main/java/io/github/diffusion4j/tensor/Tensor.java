@@ -3,9 +3,10 @@ package io.github.diffusion4j.tensor;
 import java.util.Objects;
 
 /**
- * A dense float32 tensor: a view (offset, shape) of a backend's {@link Storage}. Contiguous, row-major
- * (NCHW for images). Tensors do not compute anything themselves: every operation goes through
- * {@link Backend}.
+ * A dense tensor: a view (offset, shape) of a backend's {@link Storage}, whose element type ({@link #dtype()}) it
+ * has. Contiguous, row-major in the logical NCHW order for images (how a backend lays out memory internally is its own
+ * business). Offsets and sizes count elements of the dtype. Tensors do not compute anything themselves: every
+ * operation goes through {@link Backend}, which checks shapes and dtypes in {@link Check}.
  */
 public final class Tensor implements AutoCloseable {
     private final Storage storage;
@@ -20,13 +21,16 @@ public final class Tensor implements AutoCloseable {
         this.owner = owner;
         if (offset < 0 || offset + shape.numel() > storage.capacity()) {
             throw new IllegalArgumentException("view [" + offset + ", +" + shape.numel() + ") outside storage of "
-                    + storage.capacity() + " floats");
+                    + storage.capacity() + " " + storage.dtype() + " elements");
         }
     }
 
     public Storage storage() { return storage; }
 
-    /** Offset of the first element in the storage, in floats. */
+    /** The element type (the storage's). */
+    public DType dtype() { return storage.dtype(); }
+
+    /** Offset of the first element in the storage, in elements of {@link #dtype()}. */
     public long offset() { return offset; }
 
     public Shape shape() { return shape; }
@@ -86,6 +90,6 @@ public final class Tensor implements AutoCloseable {
     }
 
     @Override public String toString() {
-        return "Tensor" + shape + "@" + backend().name();
+        return "Tensor" + shape + (dtype() == DType.F32 ? "" : " " + dtype()) + "@" + backend().name();
     }
 }

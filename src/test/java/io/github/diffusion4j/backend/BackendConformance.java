@@ -284,12 +284,12 @@ public final class BackendConformance {
             int[] dims = xs.r.shape().dims();
             String sp = " [" + dims[0] + "," + dims[1] + "," + dims[2] + "," + dims[3] + "]";
             D other = randn(18, dims), ob = out(dims);
-            ref.addBiasAdd(ob.r, xs.r, bias.r, other.r);
-            test.addBiasAdd(ob.t, xs.t, bias.t, other.t);
+            ref.addBiasAdd(ob.r, xs.r, bias.r, other.r, null);
+            test.addBiasAdd(ob.t, xs.t, bias.t, other.t, null);
             compare("addBiasAdd" + sp, ob, 0);
             D obias = randn(30, dims[1]), ob2 = out(dims), otherCopy = host(other.r.toArray(), dims);
-            ref.addBiasAddBiased(ob2.r, xs.r, bias.r, other.r, obias.r);
-            test.addBiasAddBiased(ob2.t, xs.t, bias.t, other.t, obias.t);
+            ref.addBiasAdd(ob2.r, xs.r, bias.r, other.r, obias.r);
+            test.addBiasAdd(ob2.t, xs.t, bias.t, other.t, obias.t);
             compare("addBiasAddBiased" + sp, ob2, 0);
             compare("addBiasAddBiased leaves other unchanged" + sp, otherCopy.r, other.t, 0);
             D vv = randn(19, dims[0], dims[1]), ov = out(dims);
@@ -524,35 +524,36 @@ public final class BackendConformance {
     }
 
     /**
-     * GroupNorm followed by SiLU, forward and backward: a backend that fuses them ({@code fusesGroupNormSilu}, the
-     * CUDA kernels' fuseSilu path) against the reference's composition of groupNorm, silu and their backwards.
+     * GroupNorm followed by SiLU (and dropout, and input offsets), forward and backward: {@code groupNormSilu} of the
+     * tested backend (on CUDA one fused kernel each way) against the reference's composition of addBiasPerSampleChannel,
+     * groupNorm, silu, dropout and their backwards.
      */
     void groupNormSilu() {
         int n = 2, c = 16, h = 8, w = 6, groups = 4;
         D x = uniform(60, -3f, 3f, n, c, h, w), gamma = randn(61, c), beta = randn(62, c);
         D y = out(n, c, h, w), mean = out(n * groups), rstd = out(n * groups);
-        ref.groupNormSilu(y.r, mean.r, rstd.r, x.r, gamma.r, beta.r, groups, 1e-6f);
-        test.groupNormSilu(y.t, mean.t, rstd.t, x.t, gamma.t, beta.t, groups, 1e-6f);
+        ref.groupNormSilu(y.r, mean.r, rstd.r, x.r, null, null, gamma.r, beta.r, groups, 1e-6f, 0f, 0L, 0L);
+        test.groupNormSilu(y.t, mean.t, rstd.t, x.t, null, null, gamma.t, beta.t, groups, 1e-6f, 0f, 0L, 0L);
         double t = Math.max(tol.norm(), tol.transcendental());
         compare("groupNormSilu y", y, t);
         compare("groupNormSilu mean", mean, tol.norm());
         compare("groupNormSilu rstd", rstd, tol.norm());
         D meanR = host(mean.r.toArray(), n * groups), rstdR = host(rstd.r.toArray(), n * groups);
         D dy = randn(63, n, c, h, w), dx = out(n, c, h, w), dg = randn(64, c), dbt = randn(65, c);
-        ref.groupNormSiluBackward(dx.r, dg.r, dbt.r, dy.r, x.r, meanR.r, rstdR.r, gamma.r, beta.r, groups, 1e-6f);
-        test.groupNormSiluBackward(dx.t, dg.t, dbt.t, dy.t, x.t, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f);
+        ref.groupNormSiluBackward(dx.r, dg.r, dbt.r, dy.r, x.r, null, null, meanR.r, rstdR.r, gamma.r, beta.r, groups, 1e-6f, null);
+        test.groupNormSiluBackward(dx.t, dg.t, dbt.t, dy.t, x.t, null, null, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f, null);
         compare("groupNormSiluBackward dx", dx, t);
         compare("groupNormSiluBackward dGamma (accumulates)", dg, t);
         compare("groupNormSiluBackward dBeta (accumulates)", dbt, t);
         // with a residual branch's gradient added (ResBlock): against the reference, and bitwise against the tested
         // backend's own groupNormSiluBackward then addInPlace (a fusing backend must round the same way)
         D add = randn(66, n, c, h, w), dxa = out(n, c, h, w), dga = randn(64, c), dba = randn(65, c);
-        ref.groupNormSiluBackwardAdd(dxa.r, dga.r, dba.r, dy.r, x.r, meanR.r, rstdR.r, gamma.r, beta.r, groups, 1e-6f, add.r);
-        test.groupNormSiluBackwardAdd(dxa.t, dga.t, dba.t, dy.t, x.t, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f, add.t);
+        ref.groupNormSiluBackward(dxa.r, dga.r, dba.r, dy.r, x.r, null, null, meanR.r, rstdR.r, gamma.r, beta.r, groups, 1e-6f, add.r);
+        test.groupNormSiluBackward(dxa.t, dga.t, dba.t, dy.t, x.t, null, null, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f, add.t);
         compare("groupNormSiluBackwardAdd dx", dxa, t);
         compare("groupNormSiluBackwardAdd dGamma (accumulates)", dga, t);
         D dxo = out(n, c, h, w), dgo = randn(64, c), dbo = randn(65, c);
-        test.groupNormSiluBackward(dxo.t, dgo.t, dbo.t, dy.t, x.t, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f);
+        test.groupNormSiluBackward(dxo.t, dgo.t, dbo.t, dy.t, x.t, null, null, meanR.t, rstdR.t, gamma.t, beta.t, groups, 1e-6f, null);
         test.addInPlace(dxo.t, add.t);
         compare("groupNormSiluBackwardAdd dx vs backward + addInPlace", dxo.t, dxa.t, 0);
         compare("groupNormSiluBackwardAdd dBeta vs backward", dbo.t, dba.t, 0);
@@ -562,12 +563,12 @@ public final class BackendConformance {
         D dx2 = uniform(67, -3f, 3f, dn, dc, dh, dw), dga2 = randn(68, dc), dbe2 = randn(69, dc);
         for (long offset : new long[] {6, (1L << 40) + 3}) {
             D yd = out(dn, dc, dh, dw), md = out(dn * dgr), rd = out(dn * dgr);
-            ref.groupNormSiluDropout(yd.r, md.r, rd.r, dx2.r, dga2.r, dbe2.r, dgr, 1e-6f, 0.3f, 77, offset);
-            test.groupNormSiluDropout(yd.t, md.t, rd.t, dx2.t, dga2.t, dbe2.t, dgr, 1e-6f, 0.3f, 77, offset);
+            ref.groupNormSilu(yd.r, md.r, rd.r, dx2.r, null, null, dga2.r, dbe2.r, dgr, 1e-6f, 0.3f, 77, offset);
+            test.groupNormSilu(yd.t, md.t, rd.t, dx2.t, null, null, dga2.t, dbe2.t, dgr, 1e-6f, 0.3f, 77, offset);
             compare("groupNormSiluDropout y, offset " + offset, yd, t);
             compare("groupNormSiluDropout mean, offset " + offset, md, tol.norm());
             D yo = out(dn, dc, dh, dw), ho = out(dn, dc, dh, dw), mo = out(dn * dgr), ro = out(dn * dgr);
-            test.groupNormSilu(ho.t, mo.t, ro.t, dx2.t, dga2.t, dbe2.t, dgr, 1e-6f);
+            test.groupNormSilu(ho.t, mo.t, ro.t, dx2.t, null, null, dga2.t, dbe2.t, dgr, 1e-6f, 0f, 0L, 0L);
             test.dropout(yo.t, ho.t, 0.3f, 77, offset);
             compare("groupNormSiluDropout vs groupNormSilu + dropout, offset " + offset, yo.t, yd.t, 0);
         }
@@ -576,11 +577,11 @@ public final class BackendConformance {
         D vx = uniform(70, -3f, 3f, 2, 8, 4, 4), vg = randn(71, 8), vb = randn(72, 8);
         for (long offset : new long[] {8, 6}) {
             D yd = out(2, 8, 4, 4), md = out(4), rd = out(4);
-            ref.groupNormSiluDropout(yd.r, md.r, rd.r, vx.r, vg.r, vb.r, 2, 1e-6f, 0.25f, 78, offset);
-            test.groupNormSiluDropout(yd.t, md.t, rd.t, vx.t, vg.t, vb.t, 2, 1e-6f, 0.25f, 78, offset);
+            ref.groupNormSilu(yd.r, md.r, rd.r, vx.r, null, null, vg.r, vb.r, 2, 1e-6f, 0.25f, 78, offset);
+            test.groupNormSilu(yd.t, md.t, rd.t, vx.t, null, null, vg.t, vb.t, 2, 1e-6f, 0.25f, 78, offset);
             compare("groupNormSiluDropout y, H*W = 16, offset " + offset, yd, t);
             D yo = out(2, 8, 4, 4), ho = out(2, 8, 4, 4), mo = out(4), ro = out(4);
-            test.groupNormSilu(ho.t, mo.t, ro.t, vx.t, vg.t, vb.t, 2, 1e-6f);
+            test.groupNormSilu(ho.t, mo.t, ro.t, vx.t, null, null, vg.t, vb.t, 2, 1e-6f, 0f, 0L, 0L);
             test.dropout(yo.t, ho.t, 0.25f, 78, offset);
             compare("groupNormSiluDropout vs groupNormSilu + dropout, H*W = 16, offset " + offset, yo.t, yd.t, 0);
         }
@@ -596,25 +597,25 @@ public final class BackendConformance {
             test.addBiasPerSampleChannel(oh2.t, ox.t, ob.t, ov.t);
             for (float p : new float[] {0f, 0.2f}) {
                 D yd = out(on, oc, oh, ow), md = out(on * og), rd = out(on * og);
-                ref.groupNormSiluDropoutOffset(yd.r, md.r, rd.r, ox.r, ob.r, ov.r, og1.r, ob1.r, og, 1e-6f, p, 79, 8);
-                test.groupNormSiluDropoutOffset(yd.t, md.t, rd.t, ox.t, ob.t, ov.t, og1.t, ob1.t, og, 1e-6f, p, 79, 8);
+                ref.groupNormSilu(yd.r, md.r, rd.r, ox.r, ob.r, ov.r, og1.r, ob1.r, og, 1e-6f, p, 79, 8);
+                test.groupNormSilu(yd.t, md.t, rd.t, ox.t, ob.t, ov.t, og1.t, ob1.t, og, 1e-6f, p, 79, 8);
                 compare("groupNormSiluDropoutOffset y, p " + p + at, yd, t);
                 compare("groupNormSiluDropoutOffset mean, p " + p + at, md, tol.norm());
                 D yo = out(on, oc, oh, ow), mo = out(on * og), ro = out(on * og);
-                if (p > 0f) test.groupNormSiluDropout(yo.t, mo.t, ro.t, oh2.t, og1.t, ob1.t, og, 1e-6f, p, 79, 8);
-                else test.groupNormSilu(yo.t, mo.t, ro.t, oh2.t, og1.t, ob1.t, og, 1e-6f);
+                if (p > 0f) test.groupNormSilu(yo.t, mo.t, ro.t, oh2.t, null, null, og1.t, ob1.t, og, 1e-6f, p, 79, 8);
+                else test.groupNormSilu(yo.t, mo.t, ro.t, oh2.t, null, null, og1.t, ob1.t, og, 1e-6f, 0f, 0L, 0L);
                 compare("groupNormSiluDropoutOffset vs addBiasPerSampleChannel + the plain op, p " + p + at, yo.t, yd.t, 0);
                 compare("groupNormSiluDropoutOffset rstd vs the plain op, p " + p + at, ro.t, rd.t, 0);
                 if (p > 0f) continue;
                 D mR = host(md.r.toArray(), on * og), rR = host(rd.r.toArray(), on * og);
                 D ody = randn(80, on, oc, oh, ow), odx = out(on, oc, oh, ow), odg = randn(81, oc), odb = randn(82, oc);
-                ref.groupNormSiluBackwardOffset(odx.r, odg.r, odb.r, ody.r, ox.r, ob.r, ov.r, mR.r, rR.r, og1.r, ob1.r, og, 1e-6f);
-                test.groupNormSiluBackwardOffset(odx.t, odg.t, odb.t, ody.t, ox.t, ob.t, ov.t, mR.t, rR.t, og1.t, ob1.t, og, 1e-6f);
+                ref.groupNormSiluBackward(odx.r, odg.r, odb.r, ody.r, ox.r, ob.r, ov.r, mR.r, rR.r, og1.r, ob1.r, og, 1e-6f, null);
+                test.groupNormSiluBackward(odx.t, odg.t, odb.t, ody.t, ox.t, ob.t, ov.t, mR.t, rR.t, og1.t, ob1.t, og, 1e-6f, null);
                 compare("groupNormSiluBackwardOffset dx" + at, odx, t);
                 compare("groupNormSiluBackwardOffset dGamma (accumulates)" + at, odg, t);
                 compare("groupNormSiluBackwardOffset dBeta (accumulates)" + at, odb, t);
                 D pdx = out(on, oc, oh, ow), pdg = randn(81, oc), pdb = randn(82, oc);
-                test.groupNormSiluBackward(pdx.t, pdg.t, pdb.t, ody.t, oh2.t, mR.t, rR.t, og1.t, ob1.t, og, 1e-6f);
+                test.groupNormSiluBackward(pdx.t, pdg.t, pdb.t, ody.t, oh2.t, null, null, mR.t, rR.t, og1.t, ob1.t, og, 1e-6f, null);
                 compare("groupNormSiluBackwardOffset dx vs the plain op" + at, pdx.t, odx.t, 0);
                 compare("groupNormSiluBackwardOffset dGamma vs the plain op" + at, pdg.t, odg.t, 0);
                 compare("groupNormSiluBackwardOffset dBeta vs the plain op" + at, pdb.t, odb.t, 0);

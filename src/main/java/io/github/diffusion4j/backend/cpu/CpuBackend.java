@@ -1,6 +1,8 @@
 package io.github.diffusion4j.backend.cpu;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
@@ -31,6 +33,7 @@ public final class CpuBackend implements Backend {
         if (!(t.storage() instanceof CpuStorage s)) {
             throw new IllegalArgumentException("tensor " + t + " does not live on the CPU backend");
         }
+        if (t.dtype() != DType.F32) Check.dtype("cpu", DType.F32, t);
         return s.data();
     }
 
@@ -42,7 +45,7 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private static final int GRAIN = 1 << 14;
+    static final int GRAIN = 1 << 14;
 
     // ------------------------------------------------------------------ memory
 
@@ -203,6 +206,44 @@ public final class CpuBackend implements Backend {
         });
     }
 
+    @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
+        sameSize(out, in);
+        sameSize(other, in);
+        Check.channelVector("bias", bias, in);
+        if (otherBias != null) Check.channelVector("bias", otherBias, other);
+        int n = in.dim(0), c = in.shape().c(), sp = in.shape().spatial();
+        float[] o = arr(out), x = arr(in), b = arr(bias), r = arr(other), rb = otherBias == null ? null : arr(otherBias);
+        int oo = off(out), xo = off(in), bo = off(bias), ro = off(other), rbo = otherBias == null ? 0 : off(otherBias);
+        Parallel.forRange(n * c, Math.max(1, GRAIN / Math.max(1, sp)), (lo, hi) -> {
+            for (int nc = lo; nc < hi; nc++) {
+                float bv = b[bo + nc % c];
+                int base = nc * sp;
+                if (rb == null) {
+                    for (int i = 0; i < sp; i++) o[oo + base + i] = (x[xo + base + i] + bv) + r[ro + base + i];
+                } else {
+                    float rv = rb[rbo + nc % c];
+                    for (int i = 0; i < sp; i++) o[oo + base + i] = (x[xo + base + i] + bv) + (r[ro + base + i] + rv);
+                }
+            }
+        });
+    }
+
+    @Override public void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
+        sameSize(out, in);
+        Check.channelVector("bias", bias, in);
+        Check.perSampleChannel("per-sample-channel values", v, in);
+        int n = in.dim(0), c = in.shape().c(), sp = in.shape().spatial();
+        float[] o = arr(out), x = arr(in), b = arr(bias), e = arr(v);
+        int oo = off(out), xo = off(in), bo = off(bias), eo = off(v);
+        Parallel.forRange(n * c, Math.max(1, GRAIN / Math.max(1, sp)), (lo, hi) -> {
+            for (int nc = lo; nc < hi; nc++) {
+                float bv = b[bo + nc % c], ev = e[eo + nc];
+                int base = nc * sp;
+                for (int i = 0; i < sp; i++) o[oo + base + i] = (x[xo + base + i] + bv) + ev;
+            }
+        });
+    }
+
     @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
         int nc = dOut.dim(0) * dOut.shape().c(), sp = dOut.shape().spatial();
         if (dv.numel() != nc) throw new IllegalArgumentException("per-channel grad " + dv.shape() + " for " + dOut.shape());
@@ -353,94 +394,25 @@ public final class CpuBackend implements Backend {
 
     @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                     float eps) {
-        sameSize(y, x);
-        int n = x.dim(0), c = x.shape().c(), sp = x.shape().spatial();
-        if (c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
-        int cpg = c / groups, gsize = cpg * sp;
-        float[] yo = arr(y), xo = arr(x), mo = arr(mean), ro = arr(rstd), ga = arr(gamma), be = arr(beta);
-        int yOff = off(y), xOff = off(x), mOff = off(mean), rOff = off(rstd), gOff = off(gamma), bOff = off(beta);
-        Parallel.forRange(n * groups, Math.max(1, GRAIN / gsize), (lo, hi) -> {
-            for (int ng = lo; ng < hi; ng++) {
-                int base = ng * gsize;
-                double mu = sum(xo, xOff + base, gsize) / gsize;
-                double v = sumSquaredDeviations(xo, xOff + base, gsize, mu);
-                float r = (float) (1.0 / Math.sqrt(v / gsize + eps));
-                float m = (float) mu;
-                mo[mOff + ng] = m;
-                ro[rOff + ng] = r;
-                int g = ng % groups;
-                for (int cc = 0; cc < cpg; cc++) {
-                    int ch = g * cpg + cc;
-                    float a = ga[gOff + ch] * r, b = be[bOff + ch] - m * a;
-                    int cb = base + cc * sp;
-                    for (int i = 0; i < sp; i++) yo[yOff + cb + i] = xo[xOff + cb + i] * a + b;
-                }
-            }
-        });
+        CpuGroupNorm.forward(y, mean, rstd, x, gamma, beta, groups, eps);
     }
 
     @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                             Tensor rstd, Tensor gamma, int groups) {
-        int n = x.dim(0), c = x.shape().c(), sp = x.shape().spatial();
-        int cpg = c / groups, gsize = cpg * sp;
-        float[] dxa = arr(dx), dga = arr(dGamma), dba = arr(dBeta), dya = arr(dy), xa = arr(x), ma = arr(mean),
-                ra = arr(rstd), ga = arr(gamma);
-        int dxo = off(dx), dgo = off(dGamma), dbo = off(dBeta), dyo = off(dy), xo = off(x), mo = off(mean),
-                ro = off(rstd), go = off(gamma);
-        // One pass per (sample, group): per channel sumD = sum(dy) and sumDX = sum(dy * xhat) (in double), which give
-        // both the group's input-gradient terms and, summed over the samples afterwards in a fixed order, the
-        // parameter gradients; then dx = r * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)) while dy and x are cached.
-        double[] sumD = new double[n * c], sumDX = new double[n * c];
-        Parallel.forRange(n * groups, Math.max(1, GRAIN / gsize), (lo, hi) -> {
-            for (int ng = lo; ng < hi; ng++) {
-                int s = ng / groups, gi = ng % groups;
-                float m = ma[mo + ng], r = ra[ro + ng];
-                int base = ng * gsize;
-                double s1 = 0, s2 = 0;
-                for (int cc = 0; cc < cpg; cc++) {
-                    int ch = gi * cpg + cc, cb = base + cc * sp;
-                    // two partial sums each (even and odd elements) break the add latency chain
-                    double p0 = 0, p1 = 0, q0 = 0, q1 = 0;
-                    int i = 0;
-                    for (; i + 2 <= sp; i += 2) {
-                        float d0 = dya[dyo + cb + i], d1 = dya[dyo + cb + i + 1];
-                        p0 += d0;
-                        p1 += d1;
-                        q0 += d0 * (xa[xo + cb + i] - m) * r;
-                        q1 += d1 * (xa[xo + cb + i + 1] - m) * r;
-                    }
-                    for (; i < sp; i++) {
-                        float d = dya[dyo + cb + i];
-                        p0 += d;
-                        q0 += d * (xa[xo + cb + i] - m) * r;
-                    }
-                    double sd = p0 + p1, sdx = q0 + q1;
-                    sumD[s * c + ch] = sd;
-                    sumDX[s * c + ch] = sdx;
-                    float gm = ga[go + ch];
-                    s1 += gm * sd;
-                    s2 += gm * sdx;
-                }
-                float a1 = (float) (s1 / gsize), a2 = (float) (s2 / gsize);
-                for (int cc = 0; cc < cpg; cc++) {
-                    float gm = ga[go + gi * cpg + cc];
-                    int cb = base + cc * sp;
-                    for (int i = 0; i < sp; i++) {
-                        float xhat = (xa[xo + cb + i] - m) * r;
-                        dxa[dxo + cb + i] = r * (gm * dya[dyo + cb + i] - a1 - xhat * a2);
-                    }
-                }
-            }
-        });
-        for (int ch = 0; ch < c; ch++) {
-            double accG = 0, accB = 0;
-            for (int s = 0; s < n; s++) {
-                accG += sumDX[s * c + ch];
-                accB += sumD[s * c + ch];
-            }
-            dga[dgo + ch] += (float) accG;
-            dba[dbo + ch] += (float) accB;
-        }
+        CpuGroupNorm.backward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, groups);
+    }
+
+    @Override public void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd,
+                                        Tensor gamma, Tensor beta, int groups, float eps, float p, long seed,
+                                        long offset) {
+        CpuGroupNorm.forwardSilu(this, y, mean, rstd, x, xBias, xAdd, gamma, beta, groups, eps, p, seed, offset);
+    }
+
+    @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
+                                                Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
+                                                Tensor beta, int groups, float eps, Tensor addend) {
+        CpuGroupNorm.backwardSilu(this, dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma, beta, groups, eps,
+                addend);
     }
 
     @Override public void silu(Tensor y, Tensor x) {

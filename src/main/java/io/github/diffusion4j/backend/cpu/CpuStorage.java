@@ -3,7 +3,7 @@ package io.github.diffusion4j.backend.cpu;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Storage;
 
-/** CPU storage: a Java float array. */
+/** CPU storage: a Java float array (dtype F32). */
 public final class CpuStorage implements Storage {
     private final CpuBackend backend;
     private float[] data;

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
@@ -989,13 +990,7 @@ public final class CudaBackend implements Backend {
     /** 32 channels times 32 slices of the samples per block of d4j_channel_sums. */
     private static final int CHANNEL_SUMS_THREADS = 1024;
 
-    @Override public boolean fusesBiasAdds() { return true; }
-
-    @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other) {
-        addBiasAddBiased(out, in, bias, other, null);
-    }
-
-    @Override public void addBiasAddBiased(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
+    @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
         boolean work = biasBroadcast(out, in, bias);
         sameSize(other, in);
         if (otherBias != null && otherBias.numel() != in.shape().c()) {
@@ -1295,44 +1290,18 @@ public final class CudaBackend implements Backend {
         groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, null, groups, null);
     }
 
-    /** d4j_group_norm_* have the SiLU built in (fuseSilu = 1): one pass each way, no stored GroupNorm output. */
-    @Override public boolean fusesGroupNormSilu() { return true; }
-
-    @Override public void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta,
-                                        int groups, float eps) {
-        groupNormForward(y, mean, rstd, x, gamma, beta, groups, eps, true);
+    /** d4j_group_norm_* have the SiLU (and the dropout) built in (fuseSilu = 1): one pass each way. */
+    @Override public void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd,
+                                        Tensor gamma, Tensor beta, int groups, float eps, float p, long seed,
+                                        long offset) {
+        groupNormForward(y, mean, rstd, x, xBias, xAdd, gamma, beta, groups, eps, true, p, seed, offset);
     }
 
-    @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
-                                                Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps) {
-        groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, beta, groups, null);
-    }
-
-    @Override public void groupNormSiluBackwardOffset(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
-                                                      Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
-                                                      Tensor beta, int groups, float eps) {
-        groupNormBackward(dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma, beta, groups, null);
-    }
-
-    private static void checkDropout(float p) {
-        if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
-    }
-
-    /** Where xBias is given: xBias [C] and xAdd [N, C] of a GroupNorm input (x + xBias[c]) + xAdd[n, c]. */
-    private static void checkOffsets(Tensor x, Tensor xBias, Tensor xAdd) {
-        if (xBias == null) return;
-        int n = x.dim(0), c = x.shape().c();
-        if (xBias.numel() != c || xAdd.numel() != (long) n * c) {
-            throw new IllegalArgumentException("groupNorm offsets: bias " + xBias.shape() + " and per-sample values "
-                    + xAdd.shape() + " for input " + x.shape() + " (need " + c + " and " + n + " x " + c + ")");
-        }
-    }
-
-    @Override public void groupNormSiluBackwardAdd(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
-                                                   Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups,
-                                                   float eps, Tensor addend) {
-        sameSize(addend, x);
-        groupNormBackward(dx, dGamma, dBeta, dy, x, null, null, mean, rstd, gamma, beta, groups, addend);
+    @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
+                                                Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
+                                                Tensor beta, int groups, float eps, Tensor addend) {
+        if (addend != null) sameSize(addend, x);
+        groupNormBackward(dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma, beta, groups, addend);
     }
 
     private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
@@ -1340,32 +1309,16 @@ public final class CudaBackend implements Backend {
         groupNormForward(y, mean, rstd, x, null, null, gamma, beta, groups, eps, silu, 0f, 0L, 0L);
     }
 
-    @Override public void groupNormSiluDropout(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta,
-                                               int groups, float eps, float p, long seed, long offset) {
-        groupNormForward(y, mean, rstd, x, null, null, gamma, beta, groups, eps, true, p, seed, offset);
-    }
-
-    @Override public void groupNormSiluDropoutOffset(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias,
-                                                     Tensor xAdd, Tensor gamma, Tensor beta, int groups, float eps,
-                                                     float p, long seed, long offset) {
-        groupNormForward(y, mean, rstd, x, xBias, xAdd, gamma, beta, groups, eps, true, p, seed, offset);
-    }
-
     /** xBias == null: GroupNorm of x; else of (x + xBias[c]) + xAdd[n, c] (d4j_group_norm_forward_offset). */
     private void groupNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd, Tensor gamma,
                                   Tensor beta, int groups, float eps, boolean silu, float dropP, long dropSeed,
                                   long dropOffset) {
         ensureContext();
-        checkDropout(dropP);
-        checkOffsets(x, xBias, xAdd);
-        sameSize(y, x);
+        Check.dropout(dropP);
+        Check.groupNormOffsets(x, xBias, xAdd);
+        Check.groupNorm(y, mean, rstd, x, gamma, beta, groups);
         int n = x.dim(0), c = x.shape().c();
         long sp = x.shape().spatial();
-        if (groups <= 0 || c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
-        if (mean.numel() != (long) n * groups || rstd.numel() != (long) n * groups) {
-            throw new IllegalArgumentException("groupNorm: mean/rstd need " + n * groups + " values");
-        }
-        if (gamma.numel() != c || beta.numel() != c) throw new IllegalArgumentException("groupNorm: gamma/beta need " + c + " values");
         if (x.numel() == 0) return;
         checkGroupSize(c / groups * sp);
         float keep = dropP > 0f ? 1f / (1f - dropP) : 1f;
@@ -1393,15 +1346,11 @@ public final class CudaBackend implements Backend {
                                    Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups,
                                    Tensor addend) {
         ensureContext();
-        sameSize(dx, x);
+        Check.groupNormOffsets(x, xBias, xAdd);
+        Check.groupNorm(dx, mean, rstd, x, gamma, beta, groups);
         sameSize(dy, x);
-        if (beta != null && beta.numel() != gamma.numel()) {
-            throw new IllegalArgumentException("groupNorm backward: gamma/beta sizes differ");
-        }
-        checkOffsets(x, xBias, xAdd);
         int n = x.dim(0), c = x.shape().c();
         long sp = x.shape().spatial();
-        if (groups <= 0 || c % groups != 0) throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
         if (x.numel() == 0) return;
         checkGroupSize(c / groups * sp);
         long betaPtr = an(beta);
@@ -1471,7 +1420,7 @@ public final class CudaBackend implements Backend {
     private void dropoutApply(Tensor out, Tensor in, float p, long seed, long offset) {
         ensureContext();
         sameSize(out, in);
-        checkDropout(p);
+        Check.dropout(p);
         long n = in.numel();
         if (n == 0) return;
         float keep = 1f / (1f - p);

@@ -79,6 +79,58 @@ class CpuOpsTest {
         System.out.printf("groupNorm backward vs finite differences: max abs error %.3g%n", err);
     }
 
+    /**
+     * groupNormSilu with input offsets and dropout, the ResBlock op, against its definition in double: h = x + bias[c] +
+     * v[n, c], y = mask * silu(groupNorm(h)) / (1 - p) with dropout's own mask; and its backward (with an addend)
+     * against central differences of sum(dy * y) in double precision inputs.
+     */
+    @Test void groupNormSiluWithOffsetsAndDropoutMatchesDefinition() {
+        int n = 2, c = 4, h = 3, w = 5, groups = 2, sp = h * w;
+        float eps = 1e-5f, p = 0.25f;
+        float[] x = random(n * c * sp, 2), xb = random(c, 1), xa = random(n * c, 1), gamma = random(c, 1),
+                beta = random(c, 1);
+        double[] hin = new double[x.length];
+        for (int i = 0; i < x.length; i++) hin[i] = x[i] + (double) xb[(i / sp) % c] + xa[i / sp];
+        double[] gn = groupNormRef(hin, gamma, beta, n, c, sp, groups, eps);
+        Tensor ones = BE.zeros(n, c, h, w), mask = BE.zeros(n, c, h, w);
+        BE.fill(ones, 1f);
+        BE.dropout(mask, ones, p, 91, 5);
+        float[] m = BE.toHost(mask);
+        double[] ref = new double[x.length];
+        for (int i = 0; i < x.length; i++) ref[i] = m[i] * gn[i] / (1 + Math.exp(-gn[i]));
+        Tensor tx = BE.fromArray(x, n, c, h, w), tb = BE.fromArray(xb, c), ta = BE.fromArray(xa, n, c);
+        Tensor tg = BE.fromArray(gamma, c), tbe = BE.fromArray(beta, c);
+        Tensor ty = BE.zeros(n, c, h, w), tm = BE.zeros(n * groups), tr = BE.zeros(n * groups);
+        BE.groupNormSilu(ty, tm, tr, tx, tb, ta, tg, tbe, groups, eps, p, 91, 5);
+        double err = maxErr(ref, BE.toHost(ty), 1e-5, "groupNormSilu y");
+
+        // backward: dL/dh of L = sum(dy * silu(groupNorm(h))) (no dropout: p = 0) plus the addend, by central differences
+        float[] dy = random(x.length, 1), addend = random(x.length, 1);
+        BE.groupNormSilu(ty, tm, tr, tx, tb, ta, tg, tbe, groups, eps, 0f, 0, 0);
+        Tensor tdx = BE.zeros(n, c, h, w), tdg = BE.zeros(c), tdb = BE.zeros(c);
+        BE.groupNormSiluBackward(tdx, tdg, tdb, BE.fromArray(dy, n, c, h, w), tx, tb, ta, tm, tr, tg, tbe, groups, eps,
+                BE.fromArray(addend, n, c, h, w));
+        float[] dx = BE.toHost(tdx);
+        double step = 1e-4, worst = 0;
+        for (int i = 0; i < x.length; i += 7) {
+            double[] plus = hin.clone(), minus = hin.clone();
+            plus[i] += step;
+            minus[i] -= step;
+            double fd = (siluLoss(groupNormRef(plus, gamma, beta, n, c, sp, groups, eps), dy)
+                    - siluLoss(groupNormRef(minus, gamma, beta, n, c, sp, groups, eps), dy)) / (2 * step) + addend[i];
+            worst = Math.max(worst, Math.abs(fd - dx[i]));
+            assertEquals(fd, dx[i], 1e-3 * Math.max(1, Math.abs(fd)), "groupNormSiluBackward dx[" + i + "]");
+        }
+        System.out.printf("groupNormSilu (offsets, dropout): max abs error %.3g; backward vs central differences %.3g%n",
+                err, worst);
+    }
+
+    private static double siluLoss(double[] u, float[] dy) {
+        double s = 0;
+        for (int i = 0; i < u.length; i++) s += dy[i] * u[i] / (1 + Math.exp(-u[i]));
+        return s;
+    }
+
     @Test void softmaxAndBackward() {
         int rows = 7, cols = 37;
         float[] x = random(rows * cols, 8), dy = random(rows * cols, 1);

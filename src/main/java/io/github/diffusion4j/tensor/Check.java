@@ -1,0 +1,103 @@
+package io.github.diffusion4j.tensor;
+
+/**
+ * The argument checks that every backend makes for an operation, written once: each backend's entry point calls the
+ * one for its op before it touches memory, so a wrong shape, size or dtype gives the same one-line error on the CPU
+ * and on the GPU.
+ */
+public final class Check {
+    private Check() {}
+
+    /**
+     * Every tensor given (nulls are skipped) has dtype {@code want}: the check of an op that computes in one type only,
+     * e.g. {@code Check.dtype("conv2d", DType.F32, y, x, w, bias)}.
+     */
+    public static void dtype(String op, DType want, Tensor... ts) {
+        for (Tensor t : ts) {
+            if (t != null && t.dtype() != want) {
+                throw new IllegalArgumentException(op + ": a " + t.dtype() + " tensor " + t.shape() + " where " + want
+                        + " is needed (on the " + t.backend().name() + " backend)");
+            }
+        }
+    }
+
+    /** The tensors given (nulls skipped) share one dtype, which is returned (F32 when none is given). */
+    public static DType sameDType(String op, Tensor... ts) {
+        DType d = null;
+        for (Tensor t : ts) {
+            if (t == null) continue;
+            if (d == null) d = t.dtype();
+            else if (t.dtype() != d) {
+                throw new IllegalArgumentException(op + ": dtype mismatch, " + d + " and " + t.dtype() + " " + t.shape());
+            }
+        }
+        return d == null ? DType.F32 : d;
+    }
+
+    /** The backend can store {@code dtype} ({@link Backend#dtypes()}). */
+    public static void supported(Backend b, DType dtype) {
+        if (!b.dtypes().contains(dtype)) {
+            throw new IllegalArgumentException("the " + b.name() + " backend has no " + dtype + " tensors (it has "
+                    + b.dtypes() + ")");
+        }
+    }
+
+    /** a and b hold the same number of elements. */
+    public static void sameSize(Tensor a, Tensor b) {
+        if (a.numel() != b.numel()) {
+            throw new IllegalArgumentException("size mismatch: " + a.shape() + " vs " + b.shape());
+        }
+    }
+
+    /** A per-channel vector of in [N, C, *spatial] (a bias): C elements. */
+    public static void channelVector(String what, Tensor v, Tensor in) {
+        if (v.numel() != in.shape().c()) throw new IllegalArgumentException(what + " " + v.shape() + " for " + in.shape());
+    }
+
+    /** A per-sample, per-channel matrix of in [N, C, *spatial]: N * C elements. */
+    public static void perSampleChannel(String what, Tensor v, Tensor in) {
+        if (v.numel() != (long) in.dim(0) * in.shape().c()) {
+            throw new IllegalArgumentException(what + " " + v.shape() + " for " + in.shape());
+        }
+    }
+
+    /** A dropout probability in [0, 1). */
+    public static void dropout(float p) {
+        if (!(p >= 0f && p < 1f)) throw new IllegalArgumentException("dropout probability must be in [0, 1): " + p);
+    }
+
+    /**
+     * GroupNorm over x [N, C, *spatial]: C splits into {@code groups}, mean and rstd hold N * groups values, gamma
+     * (and beta when not null) C, and y (an output or a gradient, may be null) as many elements as x.
+     */
+    public static void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups) {
+        int n = x.dim(0), c = x.shape().c();
+        if (groups <= 0 || c % groups != 0) {
+            throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");
+        }
+        if (y != null) sameSize(y, x);
+        if (mean.numel() != (long) n * groups || rstd.numel() != (long) n * groups) {
+            throw new IllegalArgumentException("groupNorm: mean/rstd need " + (long) n * groups + " values, got "
+                    + mean.shape() + " and " + rstd.shape());
+        }
+        if (gamma.numel() != c || (beta != null && beta.numel() != c)) {
+            throw new IllegalArgumentException("groupNorm: gamma/beta need " + c + " values");
+        }
+    }
+
+    /**
+     * The input offsets of {@link Backend#groupNormSilu}: xBias [C] and xAdd [N, C] of the input (x + xBias[c]) +
+     * xAdd[n, c], both given or both null.
+     */
+    public static void groupNormOffsets(Tensor x, Tensor xBias, Tensor xAdd) {
+        if ((xBias == null) != (xAdd == null)) {
+            throw new IllegalArgumentException("groupNorm offsets: give both the bias and the per-sample values, or neither");
+        }
+        if (xBias == null) return;
+        int n = x.dim(0), c = x.shape().c();
+        if (xBias.numel() != c || xAdd.numel() != (long) n * c) {
+            throw new IllegalArgumentException("groupNorm offsets: bias " + xBias.shape() + " and per-sample values "
+                    + xAdd.shape() + " for input " + x.shape() + " (need " + c + " and " + n + " x " + c + ")");
+        }
+    }
+}
