@@ -1,5 +1,5 @@
 // The fused diffusion operations of the Backend interface, one pass each: Backend.qSample, diffusionStep,
-// repaintBlend and mseLoss. CPU twins: the CpuBackend methods of the same names, whose javadoc (Backend.java)
+// repaintBlend, mseLoss and drawTimesteps. CPU twins: the CpuBackend methods of the same names, whose javadoc (Backend.java)
 // gives the per-element formulas; every float expression below is written in the same order (compiled with
 // -fmad=false), so the elementwise outputs agree with the CPU bit for bit (mseLoss's per-sample sums are double
 // sums in another order: they agree to double rounding).
@@ -148,4 +148,27 @@ extern "C" __global__ void d4j_mse_loss(float* mse, float* dOut, const float* mo
     }
     acc = d4j::block_sum(acc, scratch);
     if (threadIdx.x == 0) mse[s] = (float) (acc / (double) per);
+}
+
+/**
+ * Training timesteps and their loss weights (Backend.drawTimesteps; CPU twin: CpuBackend.drawTimesteps): t[i] is the
+ * i-th value of Philox.Stream(seed, position).nextInt(bound), which takes word (position & 3) of Philox block
+ * position >> 2, rejects it when it is at or above 2^32 - (2^32 mod bound) (unbiased), and returns it mod bound;
+ * w[i] = weightTable[t[i]] when w != nullptr. Rejections make each draw depend on the ones before, so one thread
+ * walks the stream (n is a batch size: a few hundred Philox blocks). Launch: one block of one thread.
+ */
+extern "C" __global__ void d4j_draw_timesteps(float* t, float* w, const float* weightTable, int n, int bound,
+                                              unsigned long long seed, unsigned long long position) {
+    if (blockIdx.x != 0 || threadIdx.x != 0 || bound <= 0) return;
+    unsigned long long limit = (1ull << 32) - ((1ull << 32) % (unsigned long long) bound);
+    for (int i = 0; i < n; i++) {
+        unsigned long long v;
+        do {
+            v = d4j::philox_word(d4j::philox_block(seed, position >> 2), (int) (position & 3));
+            position++;
+        } while (v >= limit);
+        int s = (int) (v % (unsigned long long) bound);
+        t[i] = (float) s;
+        if (w != nullptr) w[i] = weightTable[s];
+    }
 }

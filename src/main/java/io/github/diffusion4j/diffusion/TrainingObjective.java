@@ -53,8 +53,11 @@ public final class TrainingObjective implements AutoCloseable {
     private final int nullClass;
 
     private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
-    /** [2N]: the timesteps then the loss weights, so that the step's per-sample scalars go up in one copy. */
+    /** [2N]: the timesteps then the loss weights of the step ({@link Backend#drawTimesteps}). */
     private Tensor perSample;
+    /** The loss weight of every timestep, [T] on the backend (uploaded with the step's buffers) and on the host. */
+    private Tensor weightTable;
+    private float[] weightTableHost;
 
     private TrainingObjective(Builder b) {
         this.schedule = b.schedule;
@@ -248,14 +251,14 @@ public final class TrainingObjective implements AutoCloseable {
 
         Philox.Stream tRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
         int[] t = new int[n];
-        float[] tw = new float[2 * n], w = new float[n];
+        float[] w = new float[n];
         for (int i = 0; i < n; i++) {
             t[i] = tRng.nextInt(schedule.numTimesteps());
-            tw[i] = t[i];
-            w[i] = (float) weight(t[i]);
-            tw[n + i] = w[i];
+            w[i] = weightTableHost[t[i]];
         }
-        b.copyFromHost(perSample, tw, 0);   // timesteps and loss weights: one host-to-device copy per step
+        // the same draws where the step runs, from the same stream: the host's copy above is only for the logs
+        // (quartiles, weighted losses), so nothing goes up to the device
+        b.drawTimesteps(timesteps, weightsBuf, weightTable, seed, base + TIMESTEPS_AT);
 
         Tensor sa = schedule.sqrtAlphasCumprodTensor(b), sb = schedule.sqrtOneMinusAlphasCumprodTensor(b);
         if (offsetNoise == 0f) {
@@ -308,6 +311,10 @@ public final class TrainingObjective implements AutoCloseable {
         noise = offsetNoise > 0 ? b.empty(shape) : null;
         dOut = b.empty(shape);
         offsetBuf = offsetNoise > 0 ? b.empty(Shape.of(n, shape.dim(1))) : null;
+        int steps = schedule.numTimesteps();
+        weightTableHost = new float[steps];
+        for (int s = 0; s < steps; s++) weightTableHost[s] = (float) weight(s);
+        weightTable = b.fromArray(weightTableHost, steps);
         perSample = b.empty(Shape.of(2 * n));
         timesteps = perSample.view(0, Shape.of(n));
         weightsBuf = perSample.view(n, Shape.of(n));
@@ -316,9 +323,9 @@ public final class TrainingObjective implements AutoCloseable {
     }
 
     @Override public void close() {
-        for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, perSample, labelsBuf, mse, dOut}) {
+        for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, perSample, weightTable, labelsBuf, mse, dOut}) {
             if (t != null) t.close();
         }
-        xt = target = noise = offsetBuf = perSample = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
+        xt = target = noise = offsetBuf = perSample = weightTable = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
     }
 }

@@ -427,6 +427,14 @@ public interface Backend extends AutoCloseable {
                  Tensor sqrtOneMinusAlphaBar, int targetType, long seed, long offset);
 
     /**
+     * Training timesteps and their loss weights, drawn where the step runs (no host copy): with {@code T =
+     * weightTable.numel()}, t[i] is the i-th value that {@code new Philox.Stream(seed, position).nextInt(T)} returns
+     * (rejection sampling, so the draws are taken in order), stored as a float, and weights[i] = weightTable[t[i]]
+     * (weights may be null). The host can draw the same values with the same stream when it needs them for its logs.
+     */
+    void drawTimesteps(Tensor t, Tensor weights, Tensor weightTable, long seed, long position);
+
+    /**
      * One sampler step (DDPM, DDIM, DPM-Solver++ all reduce to it), fused into one pass. Per element {@code i},
      * with {@code k} the coefficients:
      * <pre>

@@ -42,6 +42,15 @@ public final class Check {
         }
     }
 
+    /** {@link Backend#drawTimesteps}: a non-empty table, and as many weights (when given) as timesteps. */
+    public static void drawTimesteps(Tensor t, Tensor weights, Tensor weightTable) {
+        if (weightTable.numel() <= 0 || weightTable.numel() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("drawTimesteps: a weight table of " + weightTable.numel() + " timesteps");
+        }
+        if (weights != null) sameSize(weights, t);
+        if (t.numel() > Integer.MAX_VALUE) throw new IllegalArgumentException("drawTimesteps: " + t.numel() + " draws");
+    }
+
     /** a and b hold the same number of elements. */
     public static void sameSize(Tensor a, Tensor b) {
         if (a.numel() != b.numel()) {

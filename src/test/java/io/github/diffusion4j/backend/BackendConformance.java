@@ -178,6 +178,7 @@ public final class BackendConformance {
         add(l, "random", this::random);
         add(l, "timestepEmbedding", this::timestepEmbedding);
         add(l, "qSample", this::qSample);
+        add(l, "drawTimesteps", this::drawTimesteps);
         add(l, "diffusionStep", this::diffusionStep);
         add(l, "repaintBlend", this::repaintBlend);
         add(l, "mseLoss", this::mseLoss);
@@ -810,6 +811,39 @@ public final class BackendConformance {
         }, "a timestep outside [0, T) must be reported");
         test.synchronize();
         assertEquals(total, x0.r.numel());
+    }
+
+    /**
+     * Timesteps and loss weights drawn on the backend: bitwise the values of Philox.Stream.nextInt on the host (the
+     * training loop's own copy for its logs) and the table's entries at them; also at a position that is not a
+     * multiple of 4 (the draws start inside a Philox block) and without weights.
+     */
+    void drawTimesteps() {
+        for (int bound : new int[] {1000, 7}) {
+            float[] table = new float[bound];
+            for (int s = 0; s < bound; s++) table[s] = 0.5f + s * 0.25f;
+            D tab = host(table, bound);
+            for (long position : new long[] {(1L << 39) + 3 * (1L << 40), 6}) {
+                int n = 37;
+                D t = out(n), w = out(n);
+                test.drawTimesteps(t.t, w.t, tab.t, 11, position);
+                ref.drawTimesteps(t.r, w.r, tab.r, 11, position);
+                float[] want = new float[n], wantW = new float[n];
+                io.github.diffusion4j.tensor.Philox.Stream rng = new io.github.diffusion4j.tensor.Philox.Stream(11, position);
+                for (int i = 0; i < n; i++) {
+                    int v = rng.nextInt(bound);
+                    want[i] = v;
+                    wantW[i] = table[v];
+                }
+                String at = " T " + bound + ", position " + position;
+                compare("drawTimesteps t vs Philox.Stream.nextInt" + at, host(want, n).r, t.t, 0);
+                compare("drawTimesteps weights vs the table" + at, host(wantW, n).r, w.t, 0);
+                compare("drawTimesteps t vs the reference" + at, t, 0);
+                D t2 = out(n);
+                test.drawTimesteps(t2.t, null, tab.t, 11, position);
+                compare("drawTimesteps without weights" + at, t.t, t2.t, 0);
+            }
+        }
     }
 
     void diffusionStep() {

@@ -725,6 +725,19 @@ public final class CpuBackend implements Backend {
         });
     }
 
+    @Override public void drawTimesteps(Tensor t, Tensor weights, Tensor weightTable, long seed, long position) {
+        Check.drawTimesteps(t, weights, weightTable);
+        float[] ta = arr(t), wt = arr(weightTable), wa = weights == null ? null : arr(weights);
+        int to = off(t), wto = off(weightTable), wo = weights == null ? 0 : off(weights);
+        Philox.Stream rng = new Philox.Stream(seed, position);
+        int bound = weightTable.size();
+        for (int i = 0; i < t.size(); i++) {
+            int s = rng.nextInt(bound);
+            ta[to + i] = s;
+            if (wa != null) wa[wo + i] = wt[wto + s];
+        }
+    }
+
     @Override public void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
                                         StepCoefficients k, long seed, long offset) {
         sameSize(prev, sample);

@@ -272,7 +272,8 @@ public final class CudaBackend implements Backend {
             kNonfinite, kSumPerSample, kAddBias, kPlaneSums, kChannelSums, kAddPerSampleChannel, kAddBiasAdd, kAddBiasPerSampleChannel, kPerSampleChannelSum, kScaleShift,
             kScaleShiftBackward, kGroupNorm, kGroupNormBackward, kGroupNormOffset, kGroupNormBackwardOffset, kSoftmax,
             kSoftmaxBackward, kRandn, kRand, kDropout, kUpsample, kUpsampleBackward, kCopyChannels,
-            kTimestepEmbedding, kOneHot, kAdamw, kQSample, kDiffusionStep, kRepaintBlend, kMseLoss;
+            kTimestepEmbedding, kOneHot, kAdamw, kQSample, kDiffusionStep, kRepaintBlend, kMseLoss,
+            kDrawTimesteps;
 
     // ------------------------------------------------------------------ construction
 
@@ -342,6 +343,7 @@ public final class CudaBackend implements Backend {
             kDiffusionStep = kernel(Kernels.DIFFUSION_STEP);
             kRepaintBlend = kernel(Kernels.REPAINT_BLEND);
             kMseLoss = kernel(Kernels.MSE_LOSS);
+            kDrawTimesteps = kernel(Kernels.DRAW_TIMESTEPS);
             initLibraries();
         } catch (LinkageError e) {
             // JCuda's JNI library (it links libcuda.so.1) or a class it needs failed to load
@@ -1567,6 +1569,15 @@ public final class CudaBackend implements Backend {
                 .ptr(a(sqrtOneMinusAlphaBar)).ptr(scratch.address() + SCRATCH_ERRORS).i64(total).i64(total / n)
                 .i32((int) steps).i32(targetType).i64(seed).i64(off)
                 .launch(LaunchConfig.philoxBlocks(total, off), LaunchConfig.THREADS);
+    }
+
+    /** One thread walks the Philox stream (rejection sampling makes each draw depend on the ones before). */
+    @Override public void drawTimesteps(Tensor t, Tensor weights, Tensor weightTable, long seed, long position) {
+        ensureContext();
+        Check.drawTimesteps(t, weights, weightTable);
+        if (t.numel() == 0) return;
+        kDrawTimesteps.begin().ptr(a(t)).ptr(an(weights)).ptr(a(weightTable)).i32((int) t.numel())
+                .i32((int) weightTable.numel()).i64(seed).i64(position).launch(1, 1);
     }
 
     @Override public void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,

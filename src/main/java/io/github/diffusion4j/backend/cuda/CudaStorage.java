@@ -1,10 +1,12 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Storage;
 
 /**
- * Device memory of the CUDA backend: {@code capacity} floats at a device address. Two kinds:
+ * Device memory of the CUDA backend: {@code capacity} elements of {@link #dtype()} (F32 today) at a device address.
+ * Two kinds:
  * <ul>
  *   <li><b>owned</b> ({@code zeros}, {@code fromArray}): its own cuMemAlloc allocation, freed by {@link #close()};</li>
  *   <li><b>arena</b> ({@code empty}): a slice of the activation arena, valid until the next
@@ -47,17 +49,20 @@ public final class CudaStorage implements Storage {
     /** The arena generation (step) this storage belongs to, or -1 when it is owned. */
     public int generation() { return slice == null ? -1 : slice.generation(); }
 
-    /** The device address of element {@code floatOffset}, after checking that the storage may be used. */
-    long address(long floatOffset) {
+    /** Every CUDA storage holds F32 until the backend has kernels for another dtype. */
+    @Override public DType dtype() { return DType.F32; }
+
+    /** The device address of element {@code elementOffset}, after checking that the storage may be used. */
+    long address(long elementOffset) {
         checkUsable();
-        return allocation == null ? 0L : allocation.address() + byteOffset + 4 * floatOffset;
+        return allocation == null ? 0L : allocation.address() + byteOffset + (long) dtype().bytes() * elementOffset;
     }
 
-    /** A JCuda pointer to element {@code floatOffset} (for cuMemcpy / cuMemset), after the same checks. */
-    DevicePtr pointer(long floatOffset) {
+    /** A JCuda pointer to element {@code elementOffset} (for cuMemcpy / cuMemset), after the same checks. */
+    DevicePtr pointer(long elementOffset) {
         checkUsable();
         if (allocation == null) throw new IllegalStateException("zero-size CUDA tensor has no device memory");
-        return ((DevicePtr) allocation.handle()).offsetBytes(byteOffset + 4 * floatOffset);
+        return ((DevicePtr) allocation.handle()).offsetBytes(byteOffset + (long) dtype().bytes() * elementOffset);
     }
 
     void checkUsable() {

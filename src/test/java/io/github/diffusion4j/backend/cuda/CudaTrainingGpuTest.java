@@ -70,7 +70,10 @@ class CudaTrainingGpuTest {
         assertArrayEquals(grads[0], grads[1], "two identical runs give bitwise identical gradients");
     }
 
-    /** Inside a training step only the logged per-sample losses come to the host, and nothing is allocated. */
+    /**
+     * Inside a training step only the logged per-sample losses come to the host, nothing goes to the device (the
+     * timesteps and loss weights are drawn there), and nothing is allocated.
+     */
     @Test void steadyStateStepsCopyOnlyTheLossAndAllocateNothing() {
         try (TrainingStepComparison.Run run = new TrainingStepComparison.Run(strict, Variant.TINY)) {
             run.step(0);
@@ -84,6 +87,7 @@ class CudaTrainingGpuTest {
             System.out.println("two steady-state steps: " + d + "; memory " + m1);
             assertEquals(2, d.deviceToHostCount(), "one device-to-host copy per step (the per-sample mse)");
             assertEquals(2L * 4 * TrainingStepComparison.BATCH, d.deviceToHostBytes());
+            assertEquals(0, d.hostToDeviceCount(), "no host-to-device copy (timesteps and loss weights are drawn on the device)");
             assertEquals(m0.allocations(), m1.allocations(), "no cuMemAlloc in the steady state");
             assertEquals(m0.arenaCapacity(), m1.arenaCapacity());
         }
