@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -16,33 +17,48 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Every kernel launch written in CudaBackend.java passes its parameters in the order and kinds of the kernel's
+ * Every kernel launch written in backend/cuda (CudaBackend.java and its op families, GroupNormOps.java ...) passes its parameters in the order and kinds of the kernel's
  * signature. KernelArgs checks this at run time, but the run time is on a GPU; this reads the launch chains
  * ({@code kFoo.begin().ptr(..).i64(..)...launch(..)}) from the source so that a wrong launcher fails here, without
  * one. Together with KernelSignatureTest (signatures vs kernels/*.cu) it ties every launch to the CUDA source.
  */
 class LauncherCallSiteTest {
-    static final Path SOURCE = Path.of("src/main/java/io/github/diffusion4j/backend/cuda/CudaBackend.java");
+    static final Path SOURCES = Path.of("src/main/java/io/github/diffusion4j/backend/cuda");
 
     @Test void everyLaunchMatchesItsKernelSignature() throws Exception {
-        Assumptions.assumeTrue(Files.isRegularFile(SOURCE), "sources not found (tests not run from the project root)");
-        String src = Files.readString(SOURCE);
+        Assumptions.assumeTrue(Files.isDirectory(SOURCES), "sources not found (tests not run from the project root)");
+        List<Path> files;
+        try (var s = Files.list(SOURCES)) {
+            files = s.filter(f -> f.toString().endsWith(".java")).sorted().toList();
+        }
+        Set<String> declared = new HashSet<>(), launched = new HashSet<>();
+        int chains = 0;
+        for (Path file : files) chains += checkFile(file, declared, launched);
+        assertTrue(declared.size() >= 30, "launcher fields found: " + declared.size());
+        System.out.println(chains + " launch sites checked in " + files.size() + " files, " + launched.size()
+                + " kernels launched");
+        // every kernel the backend looks up is launched somewhere
+        assertEquals(declared, launched);
+    }
+
+    /** The launch chains of one source file against the kernel(...) fields it declares; returns how many. */
+    private static int checkFile(Path file, Set<String> declared, Set<String> launched) throws Exception {
+        String src = Files.readString(file);
         Map<String, String> fieldToKernel = new HashMap<>();
-        Matcher decl = Pattern.compile("(k\\w+) = kernel\\(Kernels\\.(\\w+)\\)").matcher(src);
+        Matcher decl = Pattern.compile("(k\\w+) = (?:\\w+\\.)?kernel\\(Kernels\\.(\\w+)\\)").matcher(src);
         while (decl.find()) {
             String kernel = (String) Kernels.class.getField(decl.group(2)).get(null);
             fieldToKernel.put(decl.group(1), kernel);
         }
-        assertTrue(fieldToKernel.size() >= 30, "launcher fields found: " + fieldToKernel.size());
+        declared.addAll(fieldToKernel.values());
 
         Pattern setter = Pattern.compile("\\.(ptr|i64|i32|f32|launch)\\(");
         Matcher chain = Pattern.compile("\\b(k\\w+)\\.begin\\(\\)").matcher(src);
-        Set<String> launched = new HashSet<>();
         int chains = 0;
         while (chain.find()) {
             String field = chain.group(1);
             String kernel = fieldToKernel.get(field);
-            assertTrue(kernel != null, "launch of " + field + ", which is not a kernel(...) field");
+            assertTrue(kernel != null, file.getFileName() + ": launch of " + field + ", which is not a kernel(...) field");
             StringBuilder sig = new StringBuilder();
             Matcher m = setter.matcher(src);
             m.region(chain.end(), src.length());
@@ -63,12 +79,10 @@ class LauncherCallSiteTest {
             assertTrue(ended, "launch chain of " + field + " never launches");
             int line = src.substring(0, chain.start()).split("\n", -1).length;
             assertEquals(Kernels.SIGNATURES.get(kernel), sig.toString(),
-                    "CudaBackend.java line " + line + ": parameters passed to " + kernel);
+                    file.getFileName() + " line " + line + ": parameters passed to " + kernel);
             launched.add(kernel);
             chains++;
         }
-        System.out.println(chains + " launch sites checked, " + launched.size() + " kernels launched");
-        // every kernel the backend looks up is launched somewhere
-        assertEquals(new HashSet<>(fieldToKernel.values()), launched);
+        return chains;
     }
 }

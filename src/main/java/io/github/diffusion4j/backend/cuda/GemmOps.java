@@ -1,0 +1,87 @@
+package io.github.diffusion4j.backend.cuda;
+
+import io.github.diffusion4j.tensor.Shape;
+import io.github.diffusion4j.tensor.Tensor;
+
+/**
+ * The matrix products of the CUDA backend: cuBLAS (cublasGemmEx, cublasGemmStridedBatchedEx) through the JNI shim
+ * ({@link Cublas}, native/cublas.c), row-major operands mapped to cuBLAS's column-major calls. CPU reference:
+ * {@code backend/cpu/CpuGemm} (CpuBackend.matmul, batchedMatmul, stridedBatchedMatmul); conformance:
+ * {@code BackendConformance.matmul / batchedMatmul}.
+ */
+final class GemmOps {
+    private final CudaBackend cb;
+
+    GemmOps(CudaBackend cb) {
+        this.cb = cb;
+    }
+
+    void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta) {
+        cb.ensureContext();
+        if (a.rank() < 2 || b.rank() < 2) {
+            throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
+        }
+        int ac = a.dim(-1), ar = a.shape().sizeBefore(a.rank() - 1);
+        int bc = b.dim(-1), br = b.shape().sizeBefore(b.rank() - 1);
+        int m = transA ? ac : ar, k = transA ? ar : ac;
+        int kb = transB ? bc : br, n = transB ? br : bc;
+        if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")
+                + " @ " + b.shape() + (transB ? "^T" : ""));
+        if (c.numel() != (long) m * n) throw new IllegalArgumentException("matmul output " + c.shape() + " for " + m + "x" + n);
+        if (m == 0 || n == 0) return;
+        if (k == 0) {   // C = beta C; cuBLAS would refuse the zero leading dimension of an empty operand
+            emptyProduct(c, beta);
+            return;
+        }
+        if (cb.profiling()) cb.profileBegin();
+        Cublas.matmulRowMajor(cb.cublasHandle, transA, transB, m, n, k, alpha, cb.an(a), cb.an(b), beta, cb.a(c), cb.gemmCompute);
+        if (cb.profiling()) cb.profileEnd("cublasGemmEx " + m + "x" + n + "x" + k + (transA ? " A^T" : "") + (transB ? " B^T" : ""));
+        cb.afterLibraryCall("cublasGemmEx");
+    }
+
+    void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta) {
+        cb.ensureContext();
+        if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3) {
+            throw new IllegalArgumentException("batchedMatmul needs rank-3 operands: " + a.shape() + ", " + b.shape() + ", " + c.shape());
+        }
+        int batch = a.dim(0);
+        if (b.dim(0) != batch || c.dim(0) != batch) throw new IllegalArgumentException("batch sizes differ");
+        int ar = a.dim(1), ac = a.dim(2), br = b.dim(1), bc = b.dim(2);
+        int m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc;
+        if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
+                + a.shape() + " @ " + b.shape());
+        if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
+        gemmStridedBatched(c, (long) m * n, a, (long) m * k, b, (long) k * n, batch, m, n, k, transA, transB, alpha,
+                beta, "");
+    }
+
+    void stridedBatchedMatmul(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB, int batch, int m,
+                              int n, int k, boolean transA, boolean transB, float alpha, float beta) {
+        cb.ensureContext();
+        io.github.diffusion4j.tensor.StridedMatmul.check(c, strideC, a, strideA, b, strideB, batch, m, n, k);
+        gemmStridedBatched(c, strideC, a, strideA, b, strideB, batch, m, n, k, transA, transB, alpha, beta, " (strided)");
+    }
+
+    /** One cublasGemmStridedBatchedEx over checked operands (label: the profile's suffix for this caller). */
+    private void gemmStridedBatched(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB, int batch,
+                                    int m, int n, int k, boolean transA, boolean transB, float alpha, float beta,
+                                    String label) {
+        if (batch == 0 || m == 0 || n == 0) return;
+        if (k == 0) {
+            for (int i = 0; i < batch; i++) emptyProduct(c.view(i * strideC, Shape.of(m, n)), beta);
+            return;
+        }
+        if (cb.profiling()) cb.profileBegin();
+        Cublas.batchedMatmulRowMajor(cb.cublasHandle, transA, transB, m, n, k, alpha, cb.a(a), strideA, cb.a(b), strideB, beta,
+                cb.a(c), strideC, batch, cb.gemmCompute);
+        if (cb.profiling()) cb.profileEnd("cublasGemmStridedBatchedEx " + batch + "x" + m + "x" + n + "x" + k
+                + (transA ? " A^T" : "") + (transB ? " B^T" : "") + label);
+        cb.afterLibraryCall("cublasGemmStridedBatchedEx");
+    }
+
+    /** A product over an empty inner dimension: C = beta C, where beta = 0 does not read C (as cuBLAS). */
+    private void emptyProduct(Tensor c, float beta) {
+        if (beta == 0f) cb.fill(c, 0f);
+        else if (beta != 1f) cb.scale(c, c, beta);
+    }
+}
