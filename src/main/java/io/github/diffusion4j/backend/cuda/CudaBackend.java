@@ -276,7 +276,7 @@ public final class CudaBackend implements Backend {
         this.convOps = new ConvOps(this);
         try {
             initDriver();
-            // the kernels are looked up family by family, in the order of kernels/*.cu as Kernels.ALL lists them
+            // each family looks up its kernels (the same lookups, in the same order, as before the split)
             elementwiseOps = new ElementwiseOps(this);
             reduceOps = new ReduceOps(this);
             broadcastOps = new BroadcastOps(this);
@@ -517,29 +517,18 @@ public final class CudaBackend implements Backend {
     // ------------------------------------------------------------------ for the op families
 
     StreamHandle stream() { return stream; }
-
     DeviceMemory memory() { return memory; }
-
     long memoryFrees() { return memory.frees; }
-
     /** A driver memset or device-to-device copy was queued. */
     void countMemoryOp() { memoryOps++; }
-
     void countGraphLaunch() { graphLaunches++; }
-
     boolean isClosed() { return closed; }
-
     /** An event destroyed with the backend. */
     void trackEvent(CUevent e) { events.add(e); }
-
     boolean profiling() { return profiler.active; }
-
     void profileBegin() { profiler.begin(); }
-
     void profileEnd(String label) { profiler.end(label); }
-
     boolean recording() { return graphRecorder.recording(); }
-
     void refuseWhileRecording(String what) { graphRecorder.refuseWhileRecording(what); }
 
     // ------------------------------------------------------------------ Backend: identity
