@@ -20,6 +20,16 @@ final class CpuGroupNorm {
 
     static void forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                         float eps) {
+        normalize(y, mean, rstd, x, gamma, beta, groups, eps, false);
+    }
+
+    /**
+     * y = (x - mean) * rstd * gamma + beta per group; the statistics are computed (and written) unless
+     * {@code statsGiven}, when those in mean and rstd are used: the backward pass's recomputation, bitwise the forward
+     * pass's output without its two statistics passes.
+     */
+    private static void normalize(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
+                                  float eps, boolean statsGiven) {
         Check.groupNorm(y, mean, rstd, x, gamma, beta, groups);
         int n = x.dim(0), c = x.shape().c(), sp = x.shape().spatial();
         int cpg = c / groups, gsize = cpg * sp;
@@ -28,12 +38,18 @@ final class CpuGroupNorm {
         Parallel.forRange(n * groups, Math.max(1, GRAIN / gsize), (lo, hi) -> {
             for (int ng = lo; ng < hi; ng++) {
                 int base = ng * gsize;
-                double mu = sum(xo, xOff + base, gsize) / gsize;
-                double v = sumSquaredDeviations(xo, xOff + base, gsize, mu);
-                float r = (float) (1.0 / Math.sqrt(v / gsize + eps));
-                float m = (float) mu;
-                mo[mOff + ng] = m;
-                ro[rOff + ng] = r;
+                float m, r;
+                if (statsGiven) {
+                    m = mo[mOff + ng];
+                    r = ro[rOff + ng];
+                } else {
+                    double mu = sum(xo, xOff + base, gsize) / gsize;
+                    double v = sumSquaredDeviations(xo, xOff + base, gsize, mu);
+                    r = (float) (1.0 / Math.sqrt(v / gsize + eps));
+                    m = (float) mu;
+                    mo[mOff + ng] = m;
+                    ro[rOff + ng] = r;
+                }
                 int g = ng % groups;
                 for (int cc = 0; cc < cpg; cc++) {
                     int ch = g * cpg + cc;
@@ -131,9 +147,9 @@ final class CpuGroupNorm {
         Check.sameSize(dy, x);
         if (addend != null) Check.sameSize(addend, x);
         Tensor h = input(b, x, xBias, xAdd);
-        // the normalised values again (the same mean and rstd as the forward pass wrote), then SiLU's gradient at them
+        // the normalised values again, from the mean and rstd the forward pass wrote, then SiLU's gradient at them
         Tensor u = b.scratch(x.shape());
-        forward(u, b.scratch(mean.shape()), b.scratch(rstd.shape()), h, gamma, beta, groups, eps);
+        normalize(u, mean, rstd, h, gamma, beta, groups, eps, true);
         b.siluBackward(u, dy, u);
         backward(dx, dGamma, dBeta, u, h, mean, rstd, gamma, groups);
         if (addend != null) b.addInPlace(dx, addend);
