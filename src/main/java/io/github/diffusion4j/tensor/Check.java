@@ -51,6 +51,42 @@ public final class Check {
         if (t.numel() > Integer.MAX_VALUE) throw new IllegalArgumentException("drawTimesteps: " + t.numel() + " draws");
     }
 
+    /** The sizes of a checked matrix product: op(A) is m x k, op(B) k x n, C m x n, for each of batch products. */
+    public record Gemm(int batch, int m, int n, int k) {}
+
+    /**
+     * {@link Backend#matmul}: a and b of rank 2 or more, viewed as 2-D by their last axis, inner dimensions equal, c
+     * of m * n elements.
+     */
+    public static Gemm matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB) {
+        if (a.rank() < 2 || b.rank() < 2) {
+            throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
+        }
+        int ac = a.dim(-1), ar = a.shape().sizeBefore(a.rank() - 1);
+        int bc = b.dim(-1), br = b.shape().sizeBefore(b.rank() - 1);
+        int m = transA ? ac : ar, k = transA ? ar : ac;
+        int kb = transB ? bc : br, n = transB ? br : bc;
+        if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")
+                + " @ " + b.shape() + (transB ? "^T" : ""));
+        if (c.numel() != (long) m * n) throw new IllegalArgumentException("matmul output " + c.shape() + " for " + m + "x" + n);
+        return new Gemm(1, m, n, k);
+    }
+
+    /** {@link Backend#batchedMatmul}: a, b, c of rank 3 with one batch size, inner dimensions equal, c [batch, m, n]. */
+    public static Gemm batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB) {
+        if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3) {
+            throw new IllegalArgumentException("batchedMatmul needs rank-3 operands: " + a.shape() + ", " + b.shape() + ", " + c.shape());
+        }
+        int batch = a.dim(0);
+        if (b.dim(0) != batch || c.dim(0) != batch) throw new IllegalArgumentException("batch sizes differ");
+        int ar = a.dim(1), ac = a.dim(2), br = b.dim(1), bc = b.dim(2);
+        int m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc;
+        if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
+                + a.shape() + " @ " + b.shape());
+        if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
+        return new Gemm(batch, m, n, k);
+    }
+
     /** a and b hold the same number of elements. */
     public static void sameSize(Tensor a, Tensor b) {
         if (a.numel() != b.numel()) {

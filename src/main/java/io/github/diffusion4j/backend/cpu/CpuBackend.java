@@ -8,6 +8,8 @@ import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
 
+import static io.github.diffusion4j.tensor.Check.sameSize;
+
 /**
  * The pure-Java backend: float32, multi-threaded over the machine's cores, and the numerical reference for
  * every GPU kernel. Hot loops work on raw arrays and offsets (no per-element virtual calls).
@@ -38,12 +40,6 @@ public final class CpuBackend implements Backend {
     }
 
     static int off(Tensor t) { return (int) t.offset(); }
-
-    private static void sameSize(Tensor a, Tensor b) {
-        if (a.numel() != b.numel()) {
-            throw new IllegalArgumentException("size mismatch: " + a.shape() + " vs " + b.shape());
-        }
-    }
 
     static final int GRAIN = 1 << 14;
 
@@ -299,31 +295,15 @@ public final class CpuBackend implements Backend {
 
     @Override public void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha,
                                  float beta) {
-        if (a.rank() < 2 || b.rank() < 2) {
-            throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
-        }
-        int ac = a.dim(-1), ar = a.shape().sizeBefore(a.rank() - 1);
-        int bc = b.dim(-1), br = b.shape().sizeBefore(b.rank() - 1);
-        int m = transA ? ac : ar, k = transA ? ar : ac;
-        int kb = transB ? bc : br, n = transB ? br : bc;
-        if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")
-                + " @ " + b.shape() + (transB ? "^T" : ""));
-        if (c.numel() != (long) m * n) throw new IllegalArgumentException("matmul output " + c.shape() + " for " + m + "x" + n);
+        Check.Gemm g = Check.matmul(c, a, b, transA, transB);
+        int m = g.m(), n = g.n(), k = g.k(), ac = a.dim(-1), bc = b.dim(-1);
         CpuGemm.sgemm(transA, transB, m, n, k, alpha, arr(a), off(a), ac, arr(b), off(b), bc, beta, arr(c), off(c), n);
     }
 
     @Override public void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha,
                                         float beta) {
-        if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3) {
-            throw new IllegalArgumentException("batchedMatmul needs rank-3 operands: " + a.shape() + ", " + b.shape() + ", " + c.shape());
-        }
-        int batch = a.dim(0);
-        if (b.dim(0) != batch || c.dim(0) != batch) throw new IllegalArgumentException("batch sizes differ");
-        int ar = a.dim(1), ac = a.dim(2), br = b.dim(1), bc = b.dim(2);
-        int m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc;
-        if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
-                + a.shape() + " @ " + b.shape());
-        if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
+        Check.Gemm g = Check.batchedMatmul(c, a, b, transA, transB);
+        int batch = g.batch(), m = g.m(), n = g.n(), k = g.k(), ar = a.dim(1), ac = a.dim(2), br = b.dim(1), bc = b.dim(2);
         CpuGemm.sgemmBatched(batch, transA, transB, m, n, k, alpha, arr(a), off(a), ar * ac, ac, arr(b), off(b), br * bc, bc,
                 beta, arr(c), off(c), m * n, n);
     }

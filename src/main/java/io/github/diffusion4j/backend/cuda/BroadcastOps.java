@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cuda;
 
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
@@ -32,7 +33,7 @@ final class BroadcastOps {
      */
     private boolean biasBroadcast(Tensor out, Tensor in, Tensor bias) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, in);
+        Check.sameSize(out, in);
         if (bias.numel() != in.shape().c()) throw new IllegalArgumentException("bias " + bias.shape() + " for " + in.shape());
         return in.numel() != 0;
     }
@@ -70,7 +71,7 @@ final class BroadcastOps {
 
     void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
         boolean work = biasBroadcast(out, in, bias);
-        CudaBackend.sameSize(other, in);
+        Check.sameSize(other, in);
         if (otherBias != null && otherBias.numel() != in.shape().c()) {
             throw new IllegalArgumentException("bias " + otherBias.shape() + " for " + other.shape());
         }
@@ -92,7 +93,7 @@ final class BroadcastOps {
 
     void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, in);
+        Check.sameSize(out, in);
         long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
         if (v.numel() != nc) throw new IllegalArgumentException("per-channel vector " + v.shape() + " for " + in.shape());
         if (nc * sp == 0) return;
@@ -110,7 +111,7 @@ final class BroadcastOps {
 
     void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, in);
+        Check.sameSize(out, in);
         long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
         if (scale.numel() != nc || shift.numel() != nc) {
             throw new IllegalArgumentException("scale/shift " + scale.shape() + " for " + in.shape());
@@ -123,8 +124,8 @@ final class BroadcastOps {
     void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in, Tensor scale) {
         cb.ensureContext();
         long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
-        CudaBackend.sameSize(dIn, in);
-        CudaBackend.sameSize(dOut, in);
+        Check.sameSize(dIn, in);
+        Check.sameSize(dOut, in);
         if (dScale.numel() != nc || dShift.numel() != nc || scale.numel() != nc) {
             throw new IllegalArgumentException("scaleShiftBackward: per-channel tensors must have " + nc + " values");
         }

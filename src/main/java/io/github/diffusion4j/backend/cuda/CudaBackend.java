@@ -22,6 +22,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
+import static io.github.diffusion4j.tensor.Check.sameSize;
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
@@ -492,10 +493,6 @@ public final class CudaBackend implements Backend {
 
     DevicePtr dp(Tensor t) {
         return storage(t).pointer(t.offset());
-    }
-
-    static void sameSize(Tensor a, Tensor b) {
-        if (a.numel() != b.numel()) throw new IllegalArgumentException("size mismatch: " + a.shape() + " vs " + b.shape());
     }
 
     /**

@@ -26,9 +26,9 @@ final class DiffusionOps {
     void qSample(Tensor xt, Tensor target, Tensor x0, Tensor noise, Tensor t, Tensor sqrtAlphaBar,
                  Tensor sqrtOneMinusAlphaBar, int targetType, long seed, long offset) {
         cb.ensureContext();
-        CudaBackend.sameSize(xt, x0);
-        if (target != null) CudaBackend.sameSize(target, x0);
-        if (noise != null) CudaBackend.sameSize(noise, x0);
+        Check.sameSize(xt, x0);
+        if (target != null) Check.sameSize(target, x0);
+        if (noise != null) Check.sameSize(noise, x0);
         long n = t.numel(), total = x0.numel();
         if (n == 0 || total % n != 0) throw new IllegalArgumentException("qSample: " + n + " timesteps for tensor " + x0.shape());
         if (target != null && targetType != Backend.TARGET_EPSILON && targetType != Backend.TARGET_SAMPLE && targetType != Backend.TARGET_V) {
@@ -56,10 +56,10 @@ final class DiffusionOps {
     void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0, StepCoefficients k,
                        long seed, long offset) {
         cb.ensureContext();
-        CudaBackend.sameSize(prev, sample);
-        CudaBackend.sameSize(modelOut, sample);
-        if (predX0 != null) CudaBackend.sameSize(predX0, sample);
-        if (prevX0 != null) CudaBackend.sameSize(prevX0, sample);
+        Check.sameSize(prev, sample);
+        Check.sameSize(modelOut, sample);
+        if (predX0 != null) Check.sameSize(predX0, sample);
+        if (prevX0 != null) Check.sameSize(prevX0, sample);
         long n = sample.numel();
         if (n == 0) return;
         long off = k.sigma() != 0f ? offset : 0L;
@@ -72,8 +72,8 @@ final class DiffusionOps {
     void repaintBlend(Tensor out, Tensor sample, Tensor original, Tensor keepMask, float sqrtAlphaBar,
                       float sqrtOneMinusAlphaBar, long seed, long offset) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, sample);
-        CudaBackend.sameSize(original, sample);
+        Check.sameSize(out, sample);
+        Check.sameSize(original, sample);
         long total = sample.numel(), masks = keepMask.numel();
         if (masks == 0 || total % masks != 0) {
             throw new IllegalArgumentException("repaintBlend: mask " + keepMask.shape() + " does not tile " + sample.shape());
@@ -87,8 +87,8 @@ final class DiffusionOps {
 
     void mseLoss(Tensor mse, Tensor dOut, Tensor modelOut, Tensor target, Tensor weights, float gradScale) {
         cb.ensureContext();
-        CudaBackend.sameSize(modelOut, target);
-        if (dOut != null) CudaBackend.sameSize(dOut, modelOut);
+        Check.sameSize(modelOut, target);
+        if (dOut != null) Check.sameSize(dOut, modelOut);
         long n = mse.numel(), total = modelOut.numel();
         if (n == 0 || total % n != 0) throw new IllegalArgumentException("mseLoss: " + n + " samples for " + modelOut.shape());
         if (weights != null && weights.numel() != n) throw new IllegalArgumentException("mseLoss: weights " + weights.shape());

@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cuda;
 
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Tensor;
 
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
@@ -35,7 +36,7 @@ final class ElementwiseOps {
 
     void copy(Tensor out, Tensor in) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, in);
+        Check.sameSize(out, in);
         long n = in.numel();
         if (n == 0) return;
         long dst = cb.a(out), src = cb.a(in);
@@ -49,8 +50,8 @@ final class ElementwiseOps {
 
     void axpby(Tensor out, float alpha, Tensor a, float beta, Tensor b) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, a);
-        CudaBackend.sameSize(out, b);
+        Check.sameSize(out, a);
+        Check.sameSize(out, b);
         long n = out.numel();
         if (n == 0) return;
         kAxpby.begin().ptr(cb.a(out)).ptr(cb.a(a)).ptr(cb.a(b)).i64(n).f32(alpha).f32(beta).launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
@@ -58,7 +59,7 @@ final class ElementwiseOps {
 
     void scale(Tensor out, Tensor a, float s) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, a);
+        Check.sameSize(out, a);
         long n = out.numel();
         if (n == 0) return;
         kScale.begin().ptr(cb.a(out)).ptr(cb.a(a)).i64(n).f32(s).launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
@@ -66,8 +67,8 @@ final class ElementwiseOps {
 
     void mul(Tensor out, Tensor a, Tensor b) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, a);
-        CudaBackend.sameSize(out, b);
+        Check.sameSize(out, a);
+        Check.sameSize(out, b);
         long n = out.numel();
         if (n == 0) return;
         kMul.begin().ptr(cb.a(out)).ptr(cb.a(a)).ptr(cb.a(b)).i64(n).launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
@@ -75,7 +76,7 @@ final class ElementwiseOps {
 
     void clamp(Tensor out, Tensor a, float lo, float hi) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, a);
+        Check.sameSize(out, a);
         long n = out.numel();
         if (n == 0) return;
         kClamp.begin().ptr(cb.a(out)).ptr(cb.a(a)).i64(n).f32(lo).f32(hi).launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
@@ -83,7 +84,7 @@ final class ElementwiseOps {
 
     void silu(Tensor y, Tensor x) {
         cb.ensureContext();
-        CudaBackend.sameSize(y, x);
+        Check.sameSize(y, x);
         long n = x.numel();
         if (n == 0) return;
         kSilu.begin().ptr(cb.a(y)).ptr(cb.a(x)).i64(n).launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
@@ -91,8 +92,8 @@ final class ElementwiseOps {
 
     void siluBackward(Tensor dx, Tensor dy, Tensor x) {
         cb.ensureContext();
-        CudaBackend.sameSize(dx, x);
-        CudaBackend.sameSize(dy, x);
+        Check.sameSize(dx, x);
+        Check.sameSize(dy, x);
         long n = x.numel();
         if (n == 0) return;
         kSiluBackward.begin().ptr(cb.a(dx)).ptr(cb.a(dy)).ptr(cb.a(x)).i64(n).launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);

@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cuda;
 
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -18,16 +19,8 @@ final class GemmOps {
 
     void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta) {
         cb.ensureContext();
-        if (a.rank() < 2 || b.rank() < 2) {
-            throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
-        }
-        int ac = a.dim(-1), ar = a.shape().sizeBefore(a.rank() - 1);
-        int bc = b.dim(-1), br = b.shape().sizeBefore(b.rank() - 1);
-        int m = transA ? ac : ar, k = transA ? ar : ac;
-        int kb = transB ? bc : br, n = transB ? br : bc;
-        if (k != kb) throw new IllegalArgumentException("matmul inner dimensions differ: " + a.shape() + (transA ? "^T" : "")
-                + " @ " + b.shape() + (transB ? "^T" : ""));
-        if (c.numel() != (long) m * n) throw new IllegalArgumentException("matmul output " + c.shape() + " for " + m + "x" + n);
+        Check.Gemm g = Check.matmul(c, a, b, transA, transB);
+        int m = g.m(), n = g.n(), k = g.k();
         if (m == 0 || n == 0) return;
         if (k == 0) {   // C = beta C; cuBLAS would refuse the zero leading dimension of an empty operand
             emptyProduct(c, beta);
@@ -41,16 +34,8 @@ final class GemmOps {
 
     void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta) {
         cb.ensureContext();
-        if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3) {
-            throw new IllegalArgumentException("batchedMatmul needs rank-3 operands: " + a.shape() + ", " + b.shape() + ", " + c.shape());
-        }
-        int batch = a.dim(0);
-        if (b.dim(0) != batch || c.dim(0) != batch) throw new IllegalArgumentException("batch sizes differ");
-        int ar = a.dim(1), ac = a.dim(2), br = b.dim(1), bc = b.dim(2);
-        int m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc;
-        if ((transB ? bc : br) != k) throw new IllegalArgumentException("batchedMatmul inner dimensions differ: "
-                + a.shape() + " @ " + b.shape());
-        if (c.dim(1) != m || c.dim(2) != n) throw new IllegalArgumentException("batchedMatmul output " + c.shape());
+        Check.Gemm g = Check.batchedMatmul(c, a, b, transA, transB);
+        int batch = g.batch(), m = g.m(), n = g.n(), k = g.k();
         gemmStridedBatched(c, (long) m * n, a, (long) m * k, b, (long) k * n, batch, m, n, k, transA, transB, alpha,
                 beta, "");
     }

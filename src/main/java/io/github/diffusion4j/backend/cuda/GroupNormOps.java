@@ -39,7 +39,7 @@ final class GroupNormOps {
     void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor xBias, Tensor xAdd,
                                Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups, float eps,
                                Tensor addend) {
-        if (addend != null) CudaBackend.sameSize(addend, x);
+        if (addend != null) Check.sameSize(addend, x);
         groupNormBackward(dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma, beta, groups, addend);
     }
 
@@ -87,7 +87,7 @@ final class GroupNormOps {
         cb.ensureContext();
         Check.groupNormOffsets(x, xBias, xAdd);
         Check.groupNorm(dx, mean, rstd, x, gamma, beta, groups);
-        CudaBackend.sameSize(dy, x);
+        Check.sameSize(dy, x);
         int n = x.dim(0), c = x.shape().c();
         long sp = x.shape().spatial();
         if (x.numel() == 0) return;

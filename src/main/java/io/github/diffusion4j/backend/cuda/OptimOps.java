@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cuda;
 
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
@@ -18,10 +19,10 @@ final class OptimOps {
     void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr, float beta1, float beta2,
                float eps, float weightDecay, float bc1, float bc2, float gradScale) {
         cb.ensureContext();
-        CudaBackend.sameSize(params, grads);
-        CudaBackend.sameSize(params, m);
-        CudaBackend.sameSize(params, v);
-        if (decayMask != null) CudaBackend.sameSize(params, decayMask);
+        Check.sameSize(params, grads);
+        Check.sameSize(params, m);
+        Check.sameSize(params, v);
+        if (decayMask != null) Check.sameSize(params, decayMask);
         long n = params.numel();
         if (n == 0) return;
         kAdamw.begin().ptr(cb.a(params)).ptr(cb.a(grads)).ptr(cb.a(m)).ptr(cb.a(v)).ptr(cb.an(decayMask)).i64(n).f32(lr).f32(beta1)

@@ -29,7 +29,7 @@ final class RandomOps {
 
     private void dropoutApply(Tensor out, Tensor in, float p, long seed, long offset) {
         cb.ensureContext();
-        CudaBackend.sameSize(out, in);
+        Check.sameSize(out, in);
         Check.dropout(p);
         long n = in.numel();
         if (n == 0) return;

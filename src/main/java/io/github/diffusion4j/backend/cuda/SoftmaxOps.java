@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cuda;
 
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
@@ -18,7 +19,7 @@ final class SoftmaxOps {
 
     void softmax(Tensor y, Tensor x) {
         cb.ensureContext();
-        CudaBackend.sameSize(y, x);
+        Check.sameSize(y, x);
         int cols = x.dim(-1);
         if (x.numel() == 0) return;
         long rows = x.numel() / cols;
@@ -27,8 +28,8 @@ final class SoftmaxOps {
 
     void softmaxBackward(Tensor dx, Tensor dy, Tensor y) {
         cb.ensureContext();
-        CudaBackend.sameSize(dx, y);
-        CudaBackend.sameSize(dy, y);
+        Check.sameSize(dx, y);
+        Check.sameSize(dy, y);
         int cols = y.dim(-1);
         if (y.numel() == 0) return;
         long rows = y.numel() / cols;
