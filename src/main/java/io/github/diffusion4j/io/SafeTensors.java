@@ -9,6 +9,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.github.diffusion4j.nn.Param;
 import io.github.diffusion4j.nn.ParamStore;
+import io.github.diffusion4j.tensor.DType;
+import io.github.diffusion4j.tensor.Rounding;
 import io.github.diffusion4j.tensor.Tensor;
 
 import java.io.IOException;
@@ -35,8 +37,9 @@ import java.util.Map;
  *             padded with spaces so that 8 + N is a multiple of 8
  *   rest      tensor data, little-endian, row-major; offsets count from the first byte after the header
  * </pre>
- * Tensors are written as F32 in the order given (insertion order of the map; parameter order for a
- * {@link ParamStore}), back to back. Reading accepts F32, F16, BF16 and F64 (converted to float) and refuses
+ * Tensors are written in the order given (insertion order of the map; parameter order for a {@link ParamStore}),
+ * back to back, all in one dtype: F32 by default (exact), or BF16 / F16 rounded to nearest, ties to even, by
+ * {@link Rounding} (F16 overflows to infinity beyond 65504 and keeps subnormals). Reading accepts F32, F16, BF16 and F64 (converted to float) and refuses
  * anything malformed with a one-line {@link FileFormatException} naming the file and, where one is at fault, the
  * tensor: header length beyond the file, bad JSON, missing fields, unsupported dtype, offsets that overlap, leave
  * gaps, fall outside the data or disagree with the shape.
@@ -85,34 +88,62 @@ public final class SafeTensors {
 
     /** Writes {@code tensors} (as F32, in map order) and {@code metadata} to {@code file}, atomically. */
     public static void write(Path file, Map<String, Entry> tensors, Map<String, String> metadata) throws IOException {
+        write(file, tensors, metadata, DType.F32);
+    }
+
+    /**
+     * Writes {@code tensors} (in map order) as {@code dtype} and {@code metadata} to {@code file}, atomically. BF16 and
+     * F16 values are rounded to nearest, ties to even ({@link Rounding}); reading the file back gives exactly
+     * {@code Rounding.to(dtype, v)} for every value {@code v}.
+     */
+    public static void write(Path file, Map<String, Entry> tensors, Map<String, String> metadata, DType dtype) throws IOException {
         List<String> names = new ArrayList<>(tensors.keySet());
-        List<int[]> shapes = new ArrayList<>();
-        for (String n : names) shapes.add(tensors.get(n).shape());
-        byte[] header = header(names, shapes, metadata);
+        byte[] header = header(tensors, metadata, dtype);
         AtomicFiles.write(file, ch -> {
             AtomicFiles.writeFully(ch, ByteBuffer.wrap(header));
-            for (String n : names) writeFloats(ch, tensors.get(n).data(), 0, tensors.get(n).data().length);
+            ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+            int chunk = buf.capacity() / dtype.bytes();
+            for (String n : names) {
+                float[] data = tensors.get(n).data();
+                for (int i = 0; i < data.length; i += chunk) {
+                    buf.clear();
+                    put(buf, data, i, Math.min(chunk, data.length - i), dtype);
+                    AtomicFiles.writeFully(ch, buf.flip());
+                }
+            }
         });
     }
 
     /** The file bytes {@link #write} would produce (for small tensors and tests). */
     public static byte[] encode(Map<String, Entry> tensors, Map<String, String> metadata) {
-        List<String> names = new ArrayList<>(tensors.keySet());
-        List<int[]> shapes = new ArrayList<>();
+        return encode(tensors, metadata, DType.F32);
+    }
+
+    /** The file bytes {@link #write(Path, Map, Map, DType)} would produce (for small tensors and tests). */
+    public static byte[] encode(Map<String, Entry> tensors, Map<String, String> metadata, DType dtype) {
         long total = 0;
-        for (String n : names) {
-            shapes.add(tensors.get(n).shape());
-            total += 4L * tensors.get(n).data().length;
-        }
-        byte[] header = header(names, shapes, metadata);
+        for (Entry e : tensors.values()) total += (long) dtype.bytes() * e.data().length;
+        byte[] header = header(tensors, metadata, dtype);
         ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(header.length + total)).order(ByteOrder.LITTLE_ENDIAN);
         b.put(header);
-        for (String n : names) for (float v : tensors.get(n).data()) b.putFloat(v);
+        for (Entry e : tensors.values()) put(b, e.data(), 0, e.data().length, dtype);
         return b.array();
     }
 
-    /** The 8-byte length plus the padded JSON header, offsets assigned contiguously in list order. */
-    private static byte[] header(List<String> names, List<int[]> shapes, Map<String, String> metadata) {
+    /** Puts {@code data[from, from + n)} as {@code dtype}, little-endian. */
+    private static void put(ByteBuffer b, float[] data, int from, int n, DType dtype) {
+        switch (dtype) {
+            case F32 -> {
+                b.asFloatBuffer().put(data, from, n);
+                b.position(b.position() + 4 * n);
+            }
+            case BF16 -> { for (int i = from; i < from + n; i++) b.putShort(Rounding.toBf16Bits(data[i])); }
+            case F16 -> { for (int i = from; i < from + n; i++) b.putShort(Rounding.toHalfBits(data[i])); }
+        }
+    }
+
+    /** The 8-byte length plus the padded JSON header, offsets assigned contiguously in map order. */
+    private static byte[] header(Map<String, Entry> tensors, Map<String, String> metadata, DType dtype) {
         ObjectNode root = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = root.putObject("__metadata__");
@@ -120,21 +151,18 @@ public final class SafeTensors {
             for (Map.Entry<String, String> e : new java.util.TreeMap<>(metadata).entrySet()) meta.put(e.getKey(), e.getValue());
         }
         long off = 0;
-        for (int i = 0; i < names.size(); i++) {
-            String name = names.get(i);
+        for (Map.Entry<String, Entry> e : tensors.entrySet()) {
+            String name = e.getKey();
             if (name.equals("__metadata__")) throw new IllegalArgumentException("'__metadata__' is not a valid tensor name");
             ObjectNode t = root.putObject(name);
-            t.put("dtype", "F32");
+            t.put("dtype", dtype.safetensorsName());
             ArrayNode shape = t.putArray("shape");
-            long n = 1;
-            for (int d : shapes.get(i)) {
-                shape.add(d);
-                n *= d;
-            }
+            for (int d : e.getValue().shape()) shape.add(d);
+            long bytes = (long) dtype.bytes() * e.getValue().data().length;
             ArrayNode offsets = t.putArray("data_offsets");
             offsets.add(off);
-            offsets.add(off + 4 * n);
-            off += 4 * n;
+            offsets.add(off + bytes);
+            off += bytes;
         }
         byte[] json;
         try {
@@ -148,19 +176,6 @@ public final class SafeTensors {
         b.put(json);
         while (b.hasRemaining()) b.put((byte) ' ');
         return b.array();
-    }
-
-    private static void writeFloats(FileChannel ch, float[] data, int from, int to) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-        int i = from;
-        while (i < to) {
-            buf.clear();
-            int k = Math.min(to - i, buf.capacity() / 4);
-            buf.asFloatBuffer().put(data, i, k);
-            buf.limit(4 * k);
-            AtomicFiles.writeFully(ch, buf);
-            i += k;
-        }
     }
 
     // ------------------------------------------------------------------ reading
@@ -315,28 +330,14 @@ public final class SafeTensors {
             switch (t.dtype()) {
                 case "F32" -> buf.asFloatBuffer().get(out, i, k);
                 case "F64" -> { for (int j = 0; j < k; j++) out[i + j] = (float) buf.getDouble(); }
-                case "F16" -> { for (int j = 0; j < k; j++) out[i + j] = halfToFloat(buf.getShort()); }
-                case "BF16" -> { for (int j = 0; j < k; j++) out[i + j] = Float.intBitsToFloat((buf.getShort() & 0xFFFF) << 16); }
+                case "F16" -> { for (int j = 0; j < k; j++) out[i + j] = Rounding.halfToFloat(buf.getShort()); }
+                case "BF16" -> { for (int j = 0; j < k; j++) out[i + j] = Rounding.fromBf16Bits(buf.getShort()); }
                 default -> throw new FileFormatException("safetensors file " + src + ": tensor '" + t.name() + "' has unsupported dtype " + t.dtype());
             }
             pos += (long) k * width;
             i += k;
         }
         return out;
-    }
-
-    /** IEEE 754 binary16 to float (exact). */
-    static float halfToFloat(short h) {
-        int bits = h & 0xFFFF;
-        int sign = (bits & 0x8000) << 16;
-        int exp = (bits >>> 10) & 0x1F;
-        int mant = bits & 0x3FF;
-        if (exp == 0x1F) return Float.intBitsToFloat(sign | 0x7F800000 | (mant << 13)); // inf / nan
-        if (exp == 0) {
-            float v = mant * 0x1p-24f; // subnormal (or zero)
-            return sign != 0 ? -v : v;
-        }
-        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
     }
 
     private static void readFully(Source ch, ByteBuffer b, long pos) throws IOException {
@@ -359,7 +360,12 @@ public final class SafeTensors {
      * one tensor per parameter, named and shaped like the parameters. One device-to-host copy.
      */
     public static void save(Path file, ParamStore layout, Tensor flat, Map<String, String> metadata) throws IOException {
-        write(file, entries(layout, flat, ""), metadata);
+        save(file, layout, flat, metadata, DType.F32);
+    }
+
+    /** As {@link #save(Path, ParamStore, Tensor, Map)}, with the values written as {@code dtype} (rounded to nearest even). */
+    public static void save(Path file, ParamStore layout, Tensor flat, Map<String, String> metadata, DType dtype) throws IOException {
+        write(file, entries(layout, flat, ""), metadata, dtype);
     }
 
     /**

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.diffusion4j.backend.cpu.CpuBackend;
 import io.github.diffusion4j.nn.Init;
 import io.github.diffusion4j.nn.ParamStore;
+import io.github.diffusion4j.tensor.DType;
+import io.github.diffusion4j.tensor.Rounding;
 import io.github.diffusion4j.tensor.Shape;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -125,11 +127,112 @@ class SafeTensorsTest {
     }
 
     @Test void halfPrecisionConversionIsExact() {
-        assertEquals(65504f, SafeTensors.halfToFloat((short) 0x7BFF));
-        assertEquals(Float.POSITIVE_INFINITY, SafeTensors.halfToFloat((short) 0x7C00));
-        assertTrue(Float.isNaN(SafeTensors.halfToFloat((short) 0x7E00)));
-        assertEquals(-0f, SafeTensors.halfToFloat((short) 0x8000));
-        assertEquals(0x1p-14f, SafeTensors.halfToFloat((short) 0x0400));
+        assertEquals(65504f, Rounding.halfToFloat((short) 0x7BFF));
+        assertEquals(Float.POSITIVE_INFINITY, Rounding.halfToFloat((short) 0x7C00));
+        assertTrue(Float.isNaN(Rounding.halfToFloat((short) 0x7E00)));
+        assertEquals(-0f, Rounding.halfToFloat((short) 0x8000));
+        assertEquals(0x1p-14f, Rounding.halfToFloat((short) 0x0400));
+    }
+
+    /** Values that exercise the rounding: ties, subnormals, F16 overflow, infinities, NaN, plus random ones. */
+    static Map<String, SafeTensors.Entry> roundingSample() {
+        float[] special = {0f, -0f, 1f, 1f + 0x1p-8f, 1f + 3 * 0x1p-8f, 1f + 0x1p-11f, 1f + 3 * 0x1p-11f, 3.14159265f,
+                -2.71828f, 65504f, 65519f, 65520f, -65520f, 1e10f, Float.MAX_VALUE, Float.MIN_VALUE, 0x1p-25f, 3 * 0x1p-25f,
+                0x1p-24f, 1023.5f * 0x1p-24f, 1e-30f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN};
+        java.util.SplittableRandom r = new java.util.SplittableRandom(11);
+        float[] random = new float[3 * 5 * 7];
+        for (int i = 0; i < random.length; i++) random[i] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(-6, 6)));
+        float[] big = new float[700_000];      // more than one 1 MiB write chunk in every dtype
+        for (int i = 0; i < big.length; i++) big[i] = (float) r.nextGaussian();
+        Map<String, SafeTensors.Entry> m = new LinkedHashMap<>();
+        m.put("special", new SafeTensors.Entry(new int[] {special.length}, special));
+        m.put("random", new SafeTensors.Entry(new int[] {3, 5, 7}, random));
+        m.put("scalar", new SafeTensors.Entry(new int[] {}, new float[] {0.1f}));
+        m.put("empty", new SafeTensors.Entry(new int[] {0, 5}, new float[0]));
+        m.put("big", new SafeTensors.Entry(new int[] {700, 1000}, big));
+        return m;
+    }
+
+    /** Writes in {@code dtype}, reads back, and checks values, header and size independently of the reader. */
+    private void roundTripIn(DType dtype) throws IOException {
+        Path f = dir.resolve("m-" + dtype + ".safetensors");
+        Map<String, SafeTensors.Entry> t = roundingSample();
+        Map<String, String> meta = Map.of("format", "pt", "step", "3");
+        SafeTensors.write(f, t, meta, dtype);
+        byte[] b = Files.readAllBytes(f);
+        assertArrayEquals(b, SafeTensors.encode(t, meta, dtype), "encode gives the file's bytes");
+
+        SafeTensors.Contents c = SafeTensors.read(f);
+        assertEquals(new ArrayList<>(t.keySet()), new ArrayList<>(c.tensors().keySet()));
+        assertEquals(meta, c.metadata());
+        long numel = 0;
+        for (Map.Entry<String, SafeTensors.Entry> e : t.entrySet()) {
+            float[] want = e.getValue().data(), got = c.tensors().get(e.getKey()).data();
+            assertArrayEquals(e.getValue().shape(), c.tensors().get(e.getKey()).shape());
+            assertEquals(want.length, got.length);
+            for (int i = 0; i < want.length; i++) {
+                float w = Rounding.to(dtype, want[i]);
+                int idx = i;
+                assertEquals(Float.floatToIntBits(w), Float.floatToIntBits(got[i]),
+                        () -> e.getKey() + "[" + idx + "] = " + want[idx] + " read back as " + got[idx] + ", expected " + w);
+            }
+            numel += want.length;
+        }
+        // the header, parsed independently of SafeTensors, names the dtype; the data is dtype.bytes() per element
+        long n = ByteBuffer.wrap(b, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        JsonNode root = new ObjectMapper().readTree(new String(b, 8, (int) n, StandardCharsets.UTF_8));
+        long expectBegin = 0;
+        for (Map.Entry<String, SafeTensors.Entry> e : t.entrySet()) {
+            JsonNode d = root.get(e.getKey());
+            assertEquals(dtype.safetensorsName(), d.get("dtype").asText(), e.getKey());
+            assertEquals(expectBegin, d.get("data_offsets").get(0).asLong());
+            expectBegin += (long) dtype.bytes() * e.getValue().data().length;
+            assertEquals(expectBegin, d.get("data_offsets").get(1).asLong());
+        }
+        assertEquals(8 + n + (long) dtype.bytes() * numel, b.length, "file size");
+        assertEquals(8 + n + (long) dtype.bytes() * numel, Files.size(f));
+        for (SafeTensors.TensorInfo i : SafeTensors.readHeader(f).tensors()) assertEquals(dtype.safetensorsName(), i.dtype());
+        if (dtype != DType.F32) {
+            // the raw bits of the first tensor are Rounding's, little-endian
+            ByteBuffer data = ByteBuffer.wrap(b, (int) (8 + n), b.length - (int) (8 + n)).order(ByteOrder.LITTLE_ENDIAN);
+            for (float v : t.get("special").data()) {
+                short want = dtype == DType.BF16 ? Rounding.toBf16Bits(v) : Rounding.toHalfBits(v);
+                assertEquals(want, data.getShort(), "bits of " + v);
+            }
+        }
+    }
+
+    @Test void bf16RoundTrip() throws IOException { roundTripIn(DType.BF16); }
+
+    @Test void f16RoundTrip() throws IOException { roundTripIn(DType.F16); }
+
+    @Test void f32RoundTripIsExactAndTheDefault() throws IOException {
+        roundTripIn(DType.F32);
+        Path a = dir.resolve("default.safetensors"), b = dir.resolve("f32.safetensors");
+        SafeTensors.write(a, sample(), Map.of("k", "v"));
+        SafeTensors.write(b, sample(), Map.of("k", "v"), DType.F32);
+        assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b));
+        assertArrayEquals(Files.readAllBytes(a), SafeTensors.encode(sample(), Map.of("k", "v")));
+    }
+
+    /** A reduced-precision file differs from the F32 one exactly where rounding changed a value. */
+    @Test void reducedPrecisionFilesReallyRound() {
+        Map<String, SafeTensors.Entry> t = Map.of("w", new SafeTensors.Entry(new int[] {3}, new float[] {1f + 0x1p-12f, 65519f, 0.1f}));
+        assertArrayEquals(new float[] {1f, 65536f, 0.10009765625f},
+                SafeTensors.decode(SafeTensors.encode(t, Map.of(), DType.BF16), "bf16").tensors().get("w").data());
+        assertArrayEquals(new float[] {1f, 65504f, 0.0999755859375f},
+                SafeTensors.decode(SafeTensors.encode(t, Map.of(), DType.F16), "f16").tensors().get("w").data());
+    }
+
+    @Test void paramStoreSavesInBf16AndLoadsBack() throws IOException {
+        Path f = dir.resolve("params-bf16.safetensors");
+        try (ParamStore a = store(Shape.of(2, 3, 3, 3), 1); ParamStore b = store(Shape.of(2, 3, 3, 3), 2)) {
+            SafeTensors.save(f, a, a.values(), Map.of("preset", "tiny"), DType.BF16);
+            assertEquals("BF16", SafeTensors.readHeader(f).tensors().get(0).dtype());
+            SafeTensors.load(f, b);
+            float[] want = a.values().toArray(), got = b.values().toArray();
+            for (int i = 0; i < want.length; i++) assertEquals(Rounding.bf16(want[i]), got[i], "element " + i);
+        }
     }
 
     private String refused(byte[] bytes) throws IOException {
