@@ -20,12 +20,14 @@ package io.github.diffusion4j.bench;
  * @param sampling      whether to measure sampling
  * @param profile       CUDA only: after the timed part, one more training step and one more model evaluation with
  *                      every operation timed by events (GPU time per kernel and per cuBLAS/cuDNN call and shape)
+ * @param precision     what the model computes in (AUTO is resolved on the backend when the benchmark runs)
  * @param cudaGraphs    sampling through {@link io.github.diffusion4j.train.RecordedDenoiser} (the model's forward pass
  *                      replayed from a CUDA graph) instead of direct forward passes
  */
 public record BenchOptions(String model, int imageSize, int channels, int classes, int batchSize, int warmup,
                            int steps, int sampleBatch, int sampleSteps, int sampleRepeats, int evalRepeats, long seed,
-                           boolean training, boolean sampling, boolean profile, boolean cudaGraphs) {
+                           boolean training, boolean sampling, boolean profile, boolean cudaGraphs,
+                           io.github.diffusion4j.nn.Precision precision) {
     public BenchOptions {
         if (imageSize <= 0 || channels <= 0) throw new IllegalArgumentException("image size and channels must be positive");
         if (classes < 0) throw new IllegalArgumentException("--classes must be >= 0");

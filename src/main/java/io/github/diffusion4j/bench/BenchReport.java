@@ -12,6 +12,7 @@ public final class BenchReport {
         StringBuilder sb = new StringBuilder();
         Map<String, Object> model = (Map<String, Object>) r.get("model");
         line(sb, "device", r.get("backend") + ": " + r.get("device"));
+        if (r.get("precision") != null) line(sb, "precision", String.valueOf(r.get("precision")));
         Map<String, Object> gpu = (Map<String, Object>) r.get("gpu");
         if (gpu != null) {
             line(sb, "gpu clocks (max)", gpu.getOrDefault("sm_clock_max_mhz", "?") + " MHz SM, "

@@ -81,6 +81,7 @@ public final class Benchmark {
 
         model.params().allocate(b, o.seed());
         try {
+            root.put("precision", o.precision().apply(model).cliName());
             if (o.training()) root.put("training", training(model, ts, macs));
             if (o.sampling()) root.put("sampling", sampling(model, ts, macs));
             if (b instanceof CudaBackend cuda) {
@@ -108,10 +109,10 @@ public final class Benchmark {
             s.put("conv_workspace_limit_bytes", opt.convWorkspaceLimit());
             s.put("layout", "NCHW");
             s.put("cuda_graphs", o.cudaGraphs() ? "sampling: the model's forward pass replayed from a CUDA graph" : "off");
-            s.put("precision", "fp32 storage" + (opt.tf32Conv() || opt.tf32Gemm() ? ", TF32 math where enabled" : ""));
+            s.put("arithmetic", "float32" + (opt.tf32Conv() || opt.tf32Gemm() ? ", TF32 tensor cores where enabled" : ""));
         } else {
             s.put("threads", Runtime.getRuntime().availableProcessors());
-            s.put("precision", "fp32");
+            s.put("arithmetic", "float32");
         }
         return s;
     }

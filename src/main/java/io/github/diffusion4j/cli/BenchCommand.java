@@ -7,6 +7,7 @@ import io.github.diffusion4j.bench.BenchOptions;
 import io.github.diffusion4j.bench.BenchReport;
 import io.github.diffusion4j.bench.Benchmark;
 import io.github.diffusion4j.bench.ParityDump;
+import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Presets;
 import io.github.diffusion4j.tensor.Backend;
 import picocli.CommandLine.Command;
@@ -80,6 +81,8 @@ public final class BenchCommand implements Callable<Integer> {
             + "operation from the host, as PyTorch eager does.")
     boolean cudaGraphs;
 
+    @Option(names = "--precision", defaultValue = "auto", description = "fp32, bf16 (mixed precision, as train) or auto (today fp32) (default: ${DEFAULT-VALUE}).")
+    String precision;
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
     @Option(names = "--dump", paramLabel = "DIR", description = "Write a parity dump (weights, one batch, output, every "
@@ -117,11 +120,12 @@ public final class BenchCommand implements Callable<Integer> {
                         or(batchSize, gpuRun ? 128 : 16), or(warmup, gpuRun ? 5 : 1), or(steps, gpuRun ? 20 : 5),
                         or(sampleBatch, gpuRun ? 256 : 8), or(sampleSteps, gpuRun ? 50 : 10),
                         or(sampleRepeats, gpuRun ? 3 : 2), or(evalRepeats, gpuRun ? 10 : 3), seed, !noTraining, !noSampling,
-                        profile, cudaGraphs);
+                        profile, cudaGraphs, Precision.parse(precision));
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage());
             }
             err.println("backend: " + choice.reason());
+            err.println("precision: " + o.precision().reason(b));
             err.flush();
             Map<String, Object> r = new Benchmark(o, b, line -> {
                 err.println(line);

@@ -2,6 +2,7 @@ package io.github.diffusion4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.backend.Backends;
 import io.github.diffusion4j.backend.cpu.CpuBackend;
 import io.github.diffusion4j.backend.cuda.CudaAvailability;
@@ -47,6 +48,7 @@ public final class InfoCommand implements Callable<Integer> {
             m.put("cublas", lib(cuda.cublas()));
             m.put("cudnn", lib(cuda.cudnn()));
             m.put("gpu", cuda.deviceDescription());
+            m.put("precision", Precision.SUMMARY);
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m));
         } else {
             out.println("java:    " + System.getProperty("java.vm.name") + " " + Runtime.version());
@@ -58,6 +60,7 @@ public final class InfoCommand implements Callable<Integer> {
                     + (vector ? "" : " (run java with --add-modules jdk.incubator.vector for SIMD)"));
             out.println(Backends.autoSummary());
             for (String line : cuda.details().subList(1, cuda.details().size())) out.println("  " + line);
+            out.println("precision: " + Precision.SUMMARY);
         }
         out.flush();
         return 0;

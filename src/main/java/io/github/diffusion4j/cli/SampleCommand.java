@@ -14,6 +14,7 @@ import io.github.diffusion4j.diffusion.TimestepSpacing;
 import io.github.diffusion4j.diffusion.VarianceType;
 import io.github.diffusion4j.io.AtomicFiles;
 import io.github.diffusion4j.io.ImageIo;
+import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Shape;
@@ -91,6 +92,8 @@ public final class SampleCommand implements Callable<Integer> {
             + "every step (same images, one launch instead of hundreds per step; default: on). --no-cuda-graphs "
             + "launches every operation from the host.")
     boolean cudaGraphs;
+    @Option(names = "--precision", defaultValue = "auto", description = "fp32, bf16 (bf16 weights copy and activations; the scheduler's state stays FP32) or auto (today fp32) (default: ${DEFAULT-VALUE}).")
+    String precision;
     @Option(names = "--check-shapes", description = "For models trained on 'shapes': check every image with the shape validity checker and print the share of valid ones.")
     boolean checkShapes;
 
@@ -111,6 +114,7 @@ public final class SampleCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage());
         }
+        Precision prec = Precision.parse(precision);
         PrintWriter o = spec.commandLine().getOut();
 
         Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
@@ -131,8 +135,11 @@ public final class SampleCommand implements Callable<Integer> {
         }
         model.params().allocate(b, 0);
         Checkpoint.loadWeights(info, model, !noEma);
-        o.printf(Locale.ROOT, "backend: %s%nmodel: %s from %s (step %d, %s weights), %s %d steps%n", choice.reason(),
-                model.name(), info.dir(), info.step(), noEma ? "raw" : "EMA", sampler, inferenceSteps());
+        String precisionUsed = prec.reason(b);
+        prec.apply(model);
+        o.printf(Locale.ROOT, "backend: %s%nprecision: %s%nmodel: %s from %s (step %d, %s weights), %s %d steps%n",
+                choice.reason(), precisionUsed, model.name(), info.dir(), info.step(), noEma ? "raw" : "EMA", sampler,
+                inferenceSteps());
         o.flush();
 
         float[] all = new float[count * c * size * size];

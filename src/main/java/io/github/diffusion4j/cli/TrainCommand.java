@@ -5,6 +5,7 @@ import io.github.diffusion4j.data.Datasets;
 import io.github.diffusion4j.diffusion.BetaSchedule;
 import io.github.diffusion4j.diffusion.PredictionType;
 import io.github.diffusion4j.io.AtomicDirectory;
+import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Presets;
 import io.github.diffusion4j.train.Checkpoint;
 import io.github.diffusion4j.train.TrainConfig;
@@ -103,10 +104,14 @@ public final class TrainCommand implements Callable<Integer> {
     int checkpointEvery;
     @Option(names = "--keep", defaultValue = "3", description = "Checkpoints to keep (default: ${DEFAULT-VALUE}).")
     int keep;
+    @Option(names = "--precision", defaultValue = "auto", description = {"fp32, bf16 (mixed: bf16 weights copy and activations, FP32",
+            "masters, statistics and loss) or auto (today fp32 everywhere; see 'info') (default: ${DEFAULT-VALUE}).",
+            "A run resumes in any precision."})
+    String precision;
 
     /** Options that may change when resuming; all others come from the checkpoint. */
     private static final List<String> RESUMABLE = List.of("--steps", "--out", "--resume", "--device", "--gpu", "--log-every",
-            "--sample-every", "--sample-count", "--sample-steps", "--checkpoint-every", "--keep", "--verbose");
+            "--sample-every", "--sample-count", "--sample-steps", "--checkpoint-every", "--keep", "--precision", "--verbose");
 
     @Override public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
@@ -137,10 +142,12 @@ public final class TrainCommand implements Callable<Integer> {
         if (resumeFrom == null || pr.hasMatchedOption("--sample-steps")) cfg.sampleSteps = sampleSteps;
         if (resumeFrom == null || pr.hasMatchedOption("--checkpoint-every")) cfg.checkpointEvery = checkpointEvery;
         if (resumeFrom == null || pr.hasMatchedOption("--keep")) cfg.keepCheckpoints = keep;
+        if (resumeFrom == null || pr.hasMatchedOption("--precision")) cfg.precision = Precision.parse(precision).cliName();
 
         Backends.Choice choice = Backends.select(device, gpu);
         PrintWriter o = spec.commandLine().getOut();
         o.println("backend: " + choice.reason());
+        o.println("precision: " + Precision.parse(cfg.precision).reason(choice.backend()));
         if (choice.backend().name().equals("cpu") && !ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
             o.println("hint: java --add-modules jdk.incubator.vector -jar ... makes the CPU backend several times faster");
         }

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.nn;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -35,8 +36,8 @@ public final class Conv2d {
     public Tensor forward(Tensor x) {
         this.x = x;
         Backend b = x.backend();
-        Tensor y = b.scratch(outputShape(x.shape()));
-        b.conv2d(y, x, weight.value(), bias == null ? null : bias.value(), stride, pad);
+        Tensor y = b.scratch(outputShape(x.shape()), x.dtype());
+        b.conv2d(y, x, weight.value(x.dtype()), bias == null ? null : bias.value(), stride, pad);
         return y;
     }
 
@@ -47,8 +48,8 @@ public final class Conv2d {
     public Tensor forwardBeforeBias(Tensor x) {
         this.x = x;
         Backend b = x.backend();
-        Tensor y = b.scratch(outputShape(x.shape()));
-        b.conv2d(y, x, weight.value(), null, stride, pad);
+        Tensor y = b.scratch(outputShape(x.shape()), x.dtype());
+        b.conv2d(y, x, weight.value(x.dtype()), null, stride, pad);
         return y;
     }
 
@@ -67,11 +68,12 @@ public final class Conv2d {
         this.x = null;
         Backend b = x1.backend();
         int kk = kernel * kernel;
-        Tensor w1 = b.scratch(Shape.of(outChannels, c1, kernel, kernel));
-        Tensor w2 = b.scratch(Shape.of(outChannels, c2, kernel, kernel));
+        DType dt = x1.dtype();
+        Tensor w1 = b.scratch(Shape.of(outChannels, c1, kernel, kernel), dt);
+        Tensor w2 = b.scratch(Shape.of(outChannels, c2, kernel, kernel), dt);
         b.splitChannels(new Tensor[] {w1.reshape(outChannels, c1, kk), w2.reshape(outChannels, c2, kk)},
-                weight.value().reshape(outChannels, inChannels, kk));
-        Tensor y = b.scratch(outputShape(x1.shape()));
+                weight.value(dt).reshape(outChannels, inChannels, kk));
+        Tensor y = b.scratch(outputShape(x1.shape()), dt);
         b.conv2d(y, x1, w1, null, stride, pad);
         b.conv2dAccumulate(y, x2, w2, stride, pad);
         return y;
@@ -87,8 +89,8 @@ public final class Conv2d {
         Backend b = dy.backend();
         b.conv2dBackwardFilter(weight.grad(), bias == null ? null : bias.grad(), dy, x, stride, pad);
         if (!needInputGrad) return null;
-        Tensor dx = b.scratch(x.shape());
-        b.conv2dBackwardData(dx, dy, weight.value(), stride, pad);
+        Tensor dx = b.scratch(x.shape(), x.dtype());
+        b.conv2dBackwardData(dx, dy, weight.value(dy.dtype()), stride, pad);
         return dx;
     }
 

@@ -38,16 +38,16 @@ public final class ConvTranspose2d {
         if (x.shape().c() != inChannels) throw new IllegalArgumentException("ConvTranspose2d(" + inChannels + ") got " + x.shape());
         this.x = x;
         Backend b = x.backend();
-        Tensor y = b.scratch(outputShape(x.shape()));
-        b.convTranspose2d(y, x, weight.value(), bias == null ? null : bias.value(), stride, pad);
+        Tensor y = b.scratch(outputShape(x.shape()), x.dtype());
+        b.convTranspose2d(y, x, weight.value(x.dtype()), bias == null ? null : bias.value(), stride, pad);
         return y;
     }
 
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
         b.convTranspose2dBackwardFilter(weight.grad(), bias == null ? null : bias.grad(), dy, x, stride, pad);
-        Tensor dx = b.scratch(x.shape());
-        b.convTranspose2dBackwardData(dx, dy, weight.value(), stride, pad);
+        Tensor dx = b.scratch(x.shape(), x.dtype());
+        b.convTranspose2dBackwardData(dx, dy, weight.value(dy.dtype()), stride, pad);
         return dx;
     }
 

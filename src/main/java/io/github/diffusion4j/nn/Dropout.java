@@ -20,7 +20,7 @@ public final class Dropout {
     public Tensor forward(Ctx ctx, Tensor x) {
         if (!take(ctx, x)) return x;
         Backend b = x.backend();
-        Tensor y = b.scratch(x.shape());
+        Tensor y = b.scratch(x.shape(), x.dtype());
         b.dropout(y, x, p, seed, offset);
         return y;
     }
@@ -54,7 +54,7 @@ public final class Dropout {
     public Tensor backward(Tensor dy) {
         if (!active) return dy;
         Backend b = dy.backend();
-        Tensor dx = b.scratch(dy.shape());
+        Tensor dx = b.scratch(dy.shape(), dy.dtype());
         b.dropoutBackward(dx, dy, p, seed, offset);
         return dx;
     }

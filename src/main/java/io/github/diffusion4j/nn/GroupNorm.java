@@ -73,7 +73,7 @@ public final class GroupNorm {
         Backend b = x.backend();
         int g = c / cpg, ng = x.dim(0) * g;
         Tensor gamma = weight.value().narrow0(from, from + c), beta = bias.value().narrow0(from, from + c);
-        Tensor m = b.scratch(Shape.of(ng)), r = b.scratch(Shape.of(ng)), y = b.scratch(x.shape());
+        Tensor m = b.scratch(Shape.of(ng)), r = b.scratch(Shape.of(ng)), y = b.scratch(x.shape(), x.dtype());
         b.groupNormSilu(y, m, r, x, null, null, gamma, beta, g, eps, 0f, 0L, 0L);
         return y;
     }
@@ -94,7 +94,7 @@ public final class GroupNorm {
         int ng = x.dim(0) * groups;
         mean = b.scratch(Shape.of(ng));
         rstd = b.scratch(Shape.of(ng));
-        return b.scratch(x.shape());
+        return b.scratch(x.shape(), x.dtype());
     }
 
     /** GroupNorm, then SiLU when {@code silu}. */
@@ -111,13 +111,13 @@ public final class GroupNorm {
      * one pass where the backend can; the same values as {@code addInPlace(backward(dy), addend)}.
      */
     public Tensor backward(Tensor dy, Tensor addend) {
-        Tensor dx = dy.backend().scratch(x.shape());
+        Tensor dx = dy.backend().scratch(x.shape(), x.dtype());
         backward(dx, dy, addend);
         return dx;
     }
 
     public Tensor backward(Tensor dy) {
-        Tensor dx = dy.backend().scratch(x.shape());
+        Tensor dx = dy.backend().scratch(x.shape(), x.dtype());
         backward(dx, dy, null);
         return dx;
     }

@@ -27,8 +27,8 @@ public final class Linear {
         this.x = x;
         Backend b = x.backend();
         int rows = (int) (x.numel() / in);
-        Tensor y = b.scratch(Shape.of(rows, out));
-        b.matmul(y, x, weight.value(), false, true, 1f, 0f);
+        Tensor y = b.scratch(Shape.of(rows, out), x.dtype());
+        b.matmul(y, x, weight.value(x.dtype()), false, true, 1f, 0f);
         if (bias != null) b.addBias(y, y, bias.value());
         return y;
     }
@@ -37,8 +37,8 @@ public final class Linear {
         Backend b = dy.backend();
         b.matmul(weight.grad(), dy, x, true, false, 1f, 1f);
         if (bias != null) b.biasGrad(bias.grad(), dy);
-        Tensor dx = b.scratch(x.shape());
-        b.matmul(dx, dy, weight.value(), false, false, 1f, 0f);
+        Tensor dx = b.scratch(x.shape(), x.dtype());
+        b.matmul(dx, dy, weight.value(dy.dtype()), false, false, 1f, 0f);
         return dx;
     }
 }

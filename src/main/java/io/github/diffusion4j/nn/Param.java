@@ -1,5 +1,6 @@
 package io.github.diffusion4j.nn;
 
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -15,6 +16,8 @@ public final class Param {
     private final boolean decay;
     Tensor value;
     Tensor grad;
+    Tensor copy;
+    ParamStore store;
 
     Param(String name, Shape shape, Init init, long offset, boolean decay) {
         this.name = name;
@@ -40,6 +43,21 @@ public final class Param {
     public Tensor value() {
         if (value == null) throw new IllegalStateException("parameter " + name + " used before ParamStore.allocate()");
         return value;
+    }
+
+    /**
+     * The value in {@code dtype} for an op that computes in it: the FP32 master for F32, else the store's
+     * {@link ParamStore#setComputeCopy compute copy} of that type (refreshed first if the masters changed since).
+     * A convolution or matrix product takes its weight in its input's dtype this way.
+     */
+    public Tensor value(DType dtype) {
+        if (dtype == DType.F32) return value();
+        if (copy == null || store.copyDType() != dtype) {
+            throw new IllegalStateException("parameter " + name + " has no " + dtype + " copy (the model computes in "
+                    + (store == null ? DType.F32 : store.copyDType()) + ")");
+        }
+        store.refreshCopy();
+        return copy;
     }
 
     public Tensor grad() {

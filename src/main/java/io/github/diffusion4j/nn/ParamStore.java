@@ -1,6 +1,7 @@
 package io.github.diffusion4j.nn;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -14,6 +15,13 @@ import java.util.Map;
  * Collects the parameters of a model while its layers are built, then allocates one contiguous buffer for
  * all values and one for all gradients (so AdamW, EMA, gradient clipping and checkpoints are flat passes).
  *
+ * <p>Mixed precision: the values are the FP32 masters, which the optimizer updates, checkpoints keep and gradients
+ * (always FP32) belong to. {@link #setComputeCopy} adds a flat copy in a lower precision (bf16), aligned with the
+ * masters, which convolutions and matrix products read ({@link Param#value(DType)}). The optimizer writes it in the
+ * same pass as the masters ({@link #copyForOptimizer}); whoever else takes the flat masters ({@link #values()}:
+ * loading weights, copying the EMA in) may write them, and the copy is refreshed before its next use. Writing a
+ * master through {@link Param#value()} needs {@link #valuesChanged}.
+ *
  * <p>Layers take a {@link Scope}, which prefixes the names they register: {@code scope.child("conv1")}
  * then {@code param("weight", ...)} gives {@code conv1.weight}.
  */
@@ -24,6 +32,8 @@ public final class ParamStore implements AutoCloseable {
     private Backend backend;
     private Tensor values;
     private Tensor grads;
+    private Tensor copy;
+    private boolean copyStale;
 
     /** The root scope (no prefix). */
     public Scope root() { return new Scope(this, ""); }
@@ -81,13 +91,64 @@ public final class ParamStore implements AutoCloseable {
         for (Param p : params) {
             p.value = values.view(p.offset(), p.shape());
             p.grad = grads.view(p.offset(), p.shape());
+            p.store = this;
         }
+    }
+
+    /**
+     * Keeps a copy of the values in {@code dtype} for ops that compute in it (F32: none, and an existing copy is
+     * released). The copy is filled from the masters now. A dtype the backend cannot store is refused in one line.
+     */
+    public void setComputeCopy(DType dtype) {
+        checked(values);
+        if (copy != null && copy.dtype() == dtype) return;
+        if (copy != null) {
+            copy.close();
+            copy = null;
+            for (Param p : params) p.copy = null;
+        }
+        if (dtype == DType.F32) return;
+        copy = backend.zeros(values.shape(), dtype);
+        for (Param p : params) p.copy = copy.view(p.offset(), p.shape());
+        copyStale = true;
+        refreshCopy();
+    }
+
+    /** The dtype of the compute copy; F32 when there is none. */
+    public DType copyDType() { return copy == null ? DType.F32 : copy.dtype(); }
+
+    /** The masters were written (not by the optimizer): the compute copy is refreshed before its next use. */
+    public void valuesChanged() { copyStale = true; }
+
+    /** Refreshes the compute copy from the masters if they changed since it was written. */
+    void refreshCopy() {
+        if (copy != null && copyStale) {
+            backend.copy(copy, values);
+            copyStale = false;
+        }
+    }
+
+    /**
+     * The compute copy (null when there is none), for an optimizer that writes it together with the masters: the
+     * copy counts as up to date from then on.
+     */
+    public Tensor copyForOptimizer() {
+        if (copy == null) return null;
+        copyStale = false;
+        return copy;
     }
 
     public Backend backend() { return backend; }
 
-    /** All values, flat (padding included, always zero). */
-    public Tensor values() { return checked(values); }
+    /**
+     * All values (the FP32 masters), flat, padding included (always zero). Whoever takes them may write them, so the
+     * compute copy, if any, is refreshed before its next use; the optimizer and the EMA, which take them once,
+     * write the copy themselves ({@link #copyForOptimizer}) or only read them.
+     */
+    public Tensor values() {
+        copyStale = true;
+        return checked(values);
+    }
 
     /** All gradients, flat. */
     public Tensor grads() { return checked(grads); }
@@ -104,6 +165,7 @@ public final class ParamStore implements AutoCloseable {
             values.close();
             grads.close();
         }
+        if (copy != null) copy.close();
     }
 
     /** A naming scope for registering parameters. */

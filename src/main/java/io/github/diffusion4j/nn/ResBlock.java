@@ -52,7 +52,7 @@ public final class ResBlock {
             scale = b.scratch(Shape.of(n, outChannels));
             shift = b.scratch(Shape.of(n, outChannels));
             b.splitChannels(new Tensor[] {scale, shift}, e);
-            h = b.scratch(normed2.shape());
+            h = b.scratch(normed2.shape(), normed2.dtype());
             b.scaleShift(h, normed2, scale, shift);
             h = dropout.forward(ctx, act2.forward(h));
         } else {
@@ -115,7 +115,7 @@ public final class ResBlock {
         int n = dy.dim(0);
         if (scaleShift) {
             dh = act2.backward(dh);
-            Tensor dNormed = b.scratch(dh.shape());
+            Tensor dNormed = b.scratch(dh.shape(), dh.dtype());
             Tensor dScale = b.scratch(Shape.of(n, outChannels)), dShift = b.scratch(Shape.of(n, outChannels));
             b.scaleShiftBackward(dNormed, dScale, dShift, dh, normed2, scale);
             dE = b.scratch(Shape.of(n, 2 * outChannels));

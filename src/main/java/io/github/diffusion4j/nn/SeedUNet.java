@@ -1,6 +1,7 @@
 package io.github.diffusion4j.nn;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -66,7 +67,7 @@ public final class SeedUNet implements Model {
             Backend b = x.backend();
             Tensor h = first.forward(x);
             Tensor tp = timeAct.forward(timeProj.forward(t));
-            Tensor sum = b.scratch(h.shape());
+            Tensor sum = b.scratch(h.shape(), h.dtype());
             b.addPerSampleChannel(sum, h, tp);
             return second.forward(sum);
         }
@@ -175,7 +176,8 @@ public final class SeedUNet implements Model {
         Tensor sin = b.scratch(Shape.of(n, timeDim));
         b.timestepEmbedding(sin, timesteps, 10000f, false);
         Tensor t = timeAct.forward(timeFc.forward(sin));
-        Tensor h = conv0.forward(x);
+        DType act = store.copyDType();
+        Tensor h = conv0.forward(Cast.to(act, x));
         for (int i = 0; i < 3; i++) {
             skips[i] = downs[i].forward(h, t);
             h = downsample[i].forward(skips[i]);
@@ -183,12 +185,12 @@ public final class SeedUNet implements Model {
         h = bottleneck2.forward(bottleneck1.forward(h));
         for (int i = 2; i >= 0; i--) {
             Tensor u = upsample[i].forward(h);
-            Tensor cat = b.scratch(Shape.of(n, 2 * u.dim(1), u.dim(2), u.dim(3)));
+            Tensor cat = b.scratch(Shape.of(n, 2 * u.dim(1), u.dim(2), u.dim(3)), act);
             b.concatChannels(cat, u, skips[i]);
             upIn[i] = u;
             h = ups[i].forward(cat, t);
         }
-        return output.forward(h);
+        return Cast.to(DType.F32, output.forward(h));
     }
 
     @Override public void backward(Tensor dOut) {
@@ -196,12 +198,13 @@ public final class SeedUNet implements Model {
         int n = dOut.dim(0);
         Tensor dT = b.scratch(Shape.of(n, timeDim));
         b.fill(dT, 0f);
-        Tensor dh = output.backward(dOut);
+        DType act = store.copyDType();
+        Tensor dh = output.backward(Cast.to(act, dOut));
         Tensor[] dSkips = new Tensor[3];
         for (int i = 0; i < 3; i++) {
             Tensor dCat = ups[i].backward(dh, dT);
-            Tensor dU = b.scratch(upIn[i].shape());
-            dSkips[i] = b.scratch(skips[i].shape());
+            Tensor dU = b.scratch(upIn[i].shape(), act);
+            dSkips[i] = b.scratch(skips[i].shape(), act);
             b.splitChannels(new Tensor[] {dU, dSkips[i]}, dCat);
             dh = upsample[i].backward(dU);
         }

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.nn;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -46,14 +47,18 @@ public final class SelfAttention {
         int n = x.dim(0), p = x.shape().spatial();
         qkvOut = qkv.forward(norm.forward(x));
         long cp = (long) channels * p, hp = (long) headDim * p, pp = (long) p * p;
-        attn = b.scratch(Shape.of(n * heads, p, p));
-        Tensor mixed = b.scratch(x.shape());
+        // the scores and the softmax in float32 whatever the activations' dtype; the probabilities are then stored in
+        // that dtype, which the product with v reads
+        DType act = x.dtype();
+        Tensor scores = b.scratch(Shape.of(n * heads, p, p));
+        attn = act == DType.F32 ? scores : b.scratch(scores.shape(), act);
+        Tensor mixed = b.scratch(x.shape(), act);
         for (int h = 0; h < heads; h++) {
             // S = scale q^T k  ([P, P] per sample and head)
-            b.stridedBatchedMatmul(from(attn, h * pp), heads * pp, from(qkvOut, h * hp), 3 * cp, from(qkvOut, cp + h * hp),
+            b.stridedBatchedMatmul(from(scores, h * pp), heads * pp, from(qkvOut, h * hp), 3 * cp, from(qkvOut, cp + h * hp),
                     3 * cp, n, p, p, headDim, true, false, scale(), 0f);
         }
-        b.softmax(attn, attn);
+        b.softmax(attn, scores);
         for (int h = 0; h < heads; h++) {
             // out[d, i] = sum_j v[d, j] A[i, j]
             b.stridedBatchedMatmul(from(mixed, h * hp), cp, from(qkvOut, 2 * cp + h * hp), 3 * cp, from(attn, h * pp),
@@ -75,18 +80,21 @@ public final class SelfAttention {
         int n = inShape.n(), p = inShape.spatial();
         long cp = (long) channels * p, hp = (long) headDim * p, pp = (long) p * p;
         Tensor dOut = proj.backward(dy);
-        Tensor dScores = b.scratch(Shape.of(n * heads, p, p));
-        Tensor dQkv = b.scratch(Shape.of(n, 3 * channels, p));
+        DType act = dy.dtype();
+        Tensor dAttn = b.scratch(Shape.of(n * heads, p, p));   // float32, as the scores
+        Tensor dQkv = b.scratch(Shape.of(n, 3 * channels, p), act);
         float sc = scale();
         for (int h = 0; h < heads; h++) {
             long ah = h * pp, qh = h * hp, vh = 2 * cp + h * hp;
             // dv = dOut A ; dA = dOut^T v
             b.stridedBatchedMatmul(from(dQkv, vh), 3 * cp, from(dOut, qh), cp, from(attn, ah), heads * pp, n, headDim, p, p,
                     false, false, 1f, 0f);
-            b.stridedBatchedMatmul(from(dScores, ah), heads * pp, from(dOut, qh), cp, from(qkvOut, vh), 3 * cp, n, p, p,
+            b.stridedBatchedMatmul(from(dAttn, ah), heads * pp, from(dOut, qh), cp, from(qkvOut, vh), 3 * cp, n, p, p,
                     headDim, true, false, 1f, 0f);
         }
-        b.softmaxBackward(dScores, dScores, attn);
+        // the scores' gradient in the activations' dtype, for the products with q and k
+        Tensor dScores = act == DType.F32 ? dAttn : b.scratch(dAttn.shape(), act);
+        b.softmaxBackward(dScores, dAttn, attn);
         for (int h = 0; h < heads; h++) {
             long ah = h * pp, qh = h * hp, kh = cp + h * hp;
             // S = sc q^T k: dq = sc k dS^T ; dk = sc q dS

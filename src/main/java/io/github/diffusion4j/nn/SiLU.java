@@ -10,14 +10,14 @@ public final class SiLU {
     public Tensor forward(Tensor x) {
         this.x = x;
         Backend b = x.backend();
-        Tensor y = b.scratch(x.shape());
+        Tensor y = b.scratch(x.shape(), x.dtype());
         b.silu(y, x);
         return y;
     }
 
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
-        Tensor dx = b.scratch(x.shape());
+        Tensor dx = b.scratch(x.shape(), x.dtype());
         b.siluBackward(dx, dy, x);
         return dx;
     }

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.nn;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -207,8 +208,10 @@ public final class UNet implements Model {
         }
         Tensor e = embAct.forward(emb);
 
+        // the network computes in its parameters' compute dtype between an F32 input and an F32 output
+        DType act = store.copyDType();
         Deque<Tensor> skips = new ArrayDeque<>();
-        Tensor h = convIn.forward(x);
+        Tensor h = convIn.forward(Cast.to(act, x));
         skips.push(h);
         for (Object op : down) {
             h = op instanceof ResAttn ra ? ra.forward(ctx, h, e) : ((Downsample) op).forward(h);
@@ -227,7 +230,7 @@ public final class UNet implements Model {
                     h = ra.forwardSplit(ctx, h, s, e);   // the concatenation is never built
                     splitBlocks++;
                 } else {
-                    Tensor cat = b.scratch(Shape.of(n, h.dim(1) + s.dim(1), h.dim(2), h.dim(3)));
+                    Tensor cat = b.scratch(Shape.of(n, h.dim(1) + s.dim(1), h.dim(2), h.dim(3)), act);
                     b.concatChannels(cat, h, s);
                     h = ra.forward(ctx, cat, e);
                 }
@@ -236,7 +239,7 @@ public final class UNet implements Model {
             }
             k++;
         }
-        return convOut.forward(normOut.forward(h, true));
+        return Cast.to(DType.F32, convOut.forward(normOut.forward(h, true)));
     }
 
     /** How many up-path blocks the last forward pass ran on two parts instead of a concatenation. */
@@ -263,7 +266,8 @@ public final class UNet implements Model {
         Runnable nextBlock = () -> b.scratchRegion(turn[0]++ % 2);
         try {
             nextBlock.run();
-            Tensor dh = normOut.backwardInPlace(convOut.backward(dOut));
+            DType act = store.copyDType();
+            Tensor dh = normOut.backwardInPlace(convOut.backward(Cast.to(act, dOut)));
             // gradients of the skips; pushed shallowest first, so the deepest skip's gradient ends up on top
             Deque<Tensor> dSkips = new ArrayDeque<>();
             for (int k = up.size() - 1; k >= 0; k--) {
@@ -271,10 +275,10 @@ public final class UNet implements Model {
                 if (op instanceof ResAttn ra) {
                     int hc = concatChannels[2 * k], sc = concatChannels[2 * k + 1];
                     b.scratchRegion(-1);
-                    Tensor dS = b.scratch(Shape.of(n, sc, dh.dim(2), dh.dim(3)));
+                    Tensor dS = b.scratch(Shape.of(n, sc, dh.dim(2), dh.dim(3)), act);
                     nextBlock.run();
                     Tensor dCat = ra.backward(dh, dEmbAct);
-                    Tensor dH = b.scratch(Shape.of(n, hc, dCat.dim(2), dCat.dim(3)));
+                    Tensor dH = b.scratch(Shape.of(n, hc, dCat.dim(2), dCat.dim(3)), act);
                     b.splitChannels(new Tensor[] {dH, dS}, dCat);
                     dSkips.push(dS);
                     dh = dH;

@@ -16,7 +16,7 @@ public final class Upsample {
     public Tensor forward(Tensor x) {
         Backend b = x.backend();
         inShape = x.shape();
-        Tensor up = b.scratch(Shape.of(x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)));
+        Tensor up = b.scratch(Shape.of(x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)), x.dtype());
         b.upsampleNearest2x(up, x);
         return conv.forward(up);
     }
@@ -24,7 +24,7 @@ public final class Upsample {
     public Tensor backward(Tensor dy) {
         Backend b = dy.backend();
         Tensor dUp = conv.backward(dy);
-        Tensor dx = b.scratch(inShape);
+        Tensor dx = b.scratch(inShape, dy.dtype());
         b.upsampleNearest2xBackward(dx, dUp);
         return dx;
     }

@@ -5,8 +5,12 @@ package io.github.diffusion4j.tensor;
  * and is the numerical reference; {@code CudaBackend} implements it with our kernels, cuDNN and cuBLAS.
  *
  * <p>Conventions (as in llm.c): arguments are <b>outputs first, then inputs, then dimensions</b>.
- * Tensors are contiguous, logically NCHW for images, of a {@link DType} the backend supports ({@link #dtypes()}); the
- * ops compute in float32 and refuse other dtypes with a one-line error ({@link Check#dtype}). Operations named {@code ...Grad} for parameters
+ * Tensors are contiguous, logically NCHW for images, of a {@link DType} the backend supports ({@link #dtypes()}).
+ * <b>Every op computes in float32, whatever the dtypes of its tensors, and rounds each output to its tensor's dtype
+ * (nearest-even) when it stores it</b>: an op may read a bf16 activation and an F32 bias and write a bf16 or an F32
+ * output. The operands of a matrix product (a, b) and of a convolution (x, w and dy) share one dtype, as cuBLAS and
+ * cuDNN require; statistics (GroupNorm's mean and rstd), timesteps, class ids, tables and optimizer state are F32
+ * ({@link Check}). {@link #copy} between dtypes converts. Operations named {@code ...Grad} for parameters
  * <b>accumulate</b> ({@code +=}) into their output so gradients can be summed over uses and micro-batches;
  * everything else <b>assigns</b>. Unless stated, an output may not alias an input, except in elementwise
  * operations where {@code out} may be the same tensor as an input.
@@ -79,7 +83,7 @@ public interface Backend extends AutoCloseable {
 
     default Tensor fromArray(float[] data, int... dims) { return fromArray(data, Shape.of(dims)); }
 
-    /** Copies {@code src} (host) into {@code dst}, element {@code srcOffset} first. */
+    /** Copies {@code src} (host) into {@code dst}, element {@code srcOffset} first (rounded to dst's dtype). */
     void copyFromHost(Tensor dst, float[] src, int srcOffset);
 
     /** Copies the tensor into a new host array. */
@@ -140,7 +144,7 @@ public interface Backend extends AutoCloseable {
 
     void fill(Tensor out, float value);
 
-    /** out = in (same number of elements; shapes may differ). */
+    /** out = in (same number of elements; shapes may differ; dtypes may differ: a conversion). */
     void copy(Tensor out, Tensor in);
 
     /** out = alpha * a + beta * b. */
@@ -374,9 +378,11 @@ public interface Backend extends AutoCloseable {
      *   p  = p - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
      * </pre>
      * with bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. gradScale folds gradient clipping and
-     * micro-batch averaging into the same pass.
+     * micro-batch averaging into the same pass. params, grads, m, v and the mask are F32 (master weights, gradients
+     * and moments stay in float32 under mixed precision); {@code paramsCopy}, when not null, receives the updated
+     * params in its own dtype (the bf16 copy the model computes with), written by the same pass where the backend can.
      */
-    void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr, float beta1, float beta2,
+    void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr, float beta1, float beta2,
                float eps, float weightDecay, float bc1, float bc2, float gradScale);
 
     // ------------------------------------------------------------------ random numbers and embeddings

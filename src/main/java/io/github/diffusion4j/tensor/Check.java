@@ -44,12 +44,19 @@ public final class Check {
 
     /** {@link Backend#drawTimesteps}: a non-empty table, and as many weights (when given) as timesteps. */
     public static void drawTimesteps(Tensor t, Tensor weights, Tensor weightTable) {
+        dtype("drawTimesteps", DType.F32, t, weights, weightTable);
         if (weightTable.numel() <= 0 || weightTable.numel() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("drawTimesteps: a weight table of " + weightTable.numel() + " timesteps");
         }
         if (weights != null) sameSize(weights, t);
         if (t.numel() > Integer.MAX_VALUE) throw new IllegalArgumentException("drawTimesteps: " + t.numel() + " draws");
     }
+
+    /**
+     * The operands of a convolution pass share one dtype (cuDNN's rule): x and w forward, dy and w for the data
+     * gradient, dy and x for the filter gradient (whose dw, a parameter gradient, is F32).
+     */
+    public static void convOperands(String op, Tensor a, Tensor b) { sameDType(op, a, b); }
 
     /** The sizes of a checked matrix product: op(A) is m x k, op(B) k x n, C m x n, for each of batch products. */
     public record Gemm(int batch, int m, int n, int k) {}
@@ -59,6 +66,7 @@ public final class Check {
      * of m * n elements.
      */
     public static Gemm matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB) {
+        sameDType("matmul", a, b);
         if (a.rank() < 2 || b.rank() < 2) {
             throw new IllegalArgumentException("matmul needs 2-D operands, got " + a.shape() + " and " + b.shape());
         }
@@ -74,6 +82,7 @@ public final class Check {
 
     /** {@link Backend#batchedMatmul}: a, b, c of rank 3 with one batch size, inner dimensions equal, c [batch, m, n]. */
     public static Gemm batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB) {
+        sameDType("batchedMatmul", a, b);
         if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3) {
             throw new IllegalArgumentException("batchedMatmul needs rank-3 operands: " + a.shape() + ", " + b.shape() + ", " + c.shape());
         }
@@ -116,6 +125,7 @@ public final class Check {
      * (and beta when not null) C, and y (an output or a gradient, may be null) as many elements as x.
      */
     public static void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups) {
+        dtype("groupNorm (statistics and affine parameters)", DType.F32, mean, rstd, gamma, beta);
         int n = x.dim(0), c = x.shape().c();
         if (groups <= 0 || c % groups != 0) {
             throw new IllegalArgumentException(c + " channels not divisible into " + groups + " groups");

@@ -25,14 +25,15 @@ public final class AdamW implements AutoCloseable {
 
     private final ParamStore store;
     private final Config cfg;
-    private final Tensor m, v, decayMask;
+    private final Tensor params, m, v, decayMask;
     private long step;
 
     public AdamW(ParamStore store, Config cfg) {
         this.store = store;
         this.cfg = cfg;
         Backend b = store.backend();
-        Shape flat = store.values().shape();
+        params = store.values();
+        Shape flat = params.shape();
         m = b.zeros(flat);
         v = b.zeros(flat);
         float[] mask = new float[flat.size()];
@@ -73,7 +74,7 @@ public final class AdamW implements AutoCloseable {
         step++;
         float bc1 = (float) (1 - Math.pow(cfg.beta1(), step));
         float bc2 = (float) (1 - Math.pow(cfg.beta2(), step));
-        store.backend().adamw(store.values(), store.grads(), m, v, decayMask, lr, cfg.beta1(), cfg.beta2(), cfg.eps(),
+        store.backend().adamw(params, store.copyForOptimizer(), store.grads(), m, v, decayMask, lr, cfg.beta1(), cfg.beta2(), cfg.eps(),
                 cfg.weightDecay(), bc1, bc2, gradScale);
     }
 

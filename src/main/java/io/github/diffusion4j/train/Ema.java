@@ -13,7 +13,7 @@ public final class Ema implements AutoCloseable {
     public enum Warmup { DDPM, POWER, NONE }
 
     private final ParamStore store;
-    private final Tensor shadow;
+    private final Tensor shadow, params;
     private final float target;
     private final Warmup warmup;
     private final double power, invGamma;
@@ -30,8 +30,9 @@ public final class Ema implements AutoCloseable {
         this.power = power;
         this.invGamma = invGamma;
         Backend b = store.backend();
-        shadow = b.zeros(store.values().shape());
-        b.copy(shadow, store.values());
+        params = store.values();
+        shadow = b.zeros(params.shape());
+        b.copy(shadow, params);
     }
 
     /** The decay used after {@code step} optimizer updates (step counts from 1 for the first update). */
@@ -47,7 +48,7 @@ public final class Ema implements AutoCloseable {
     /** Moves the average toward the current weights; returns the decay used. */
     public float update(long step) {
         float d = decay(step);
-        store.backend().axpby(shadow, d, shadow, 1f - d, store.values());
+        store.backend().axpby(shadow, d, shadow, 1f - d, params);
         return d;
     }
 

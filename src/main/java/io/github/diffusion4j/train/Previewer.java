@@ -5,6 +5,7 @@ import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.io.ImageIo;
 import io.github.diffusion4j.nn.Model;
+import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Presets;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Shape;
@@ -32,6 +33,7 @@ final class Previewer implements AutoCloseable {
         this.sampleModel = Presets.create(cfg.model, cfg.channels, cfg.imageSize, trained.numClasses(), cfg.dropout);
         Backend b = trained.params().backend();
         sampleModel.params().allocate(b, 0);
+        Precision.parse(cfg.precision).apply(sampleModel);   // the grids show the model as it trains
         this.scheduler = new DdpmScheduler(schedule);
         scheduler.setTimesteps(Math.min(cfg.sampleSteps, cfg.timesteps));
         if (trained.numClasses() > 0) {

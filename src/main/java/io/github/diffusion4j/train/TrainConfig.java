@@ -46,6 +46,8 @@ public final class TrainConfig {
     public float emaDecay = 0.995f;
     public String emaWarmup = "ddpm";
     public long seed;
+    /** fp32, bf16 or auto; the run's config holds the one used (auto resolved on the run's backend). */
+    public String precision = "auto";
     // bookkeeping
     public int logEvery = 10;
     public int sampleEvery = 500;
@@ -88,6 +90,7 @@ public final class TrainConfig {
         require(maxBadSteps >= 1, "max bad steps must be at least 1");
         require(minSnrGamma >= 0, "min-SNR gamma must be >= 0");
         require(offsetNoise >= 0, "offset noise must be >= 0");
+        io.github.diffusion4j.nn.Precision.parse(precision);   // refuses anything but fp32, bf16, auto
         require(emaWarmup.equals("ddpm") || emaWarmup.equals("power") || emaWarmup.equals("none"),
                 "EMA warmup must be ddpm, power or none");
     }

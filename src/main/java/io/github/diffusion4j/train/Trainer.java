@@ -10,6 +10,7 @@ import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.diffusion.TimestepSpacing;
 import io.github.diffusion4j.diffusion.TrainingObjective;
 import io.github.diffusion4j.nn.Model;
+import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Presets;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Shape;
@@ -78,6 +79,7 @@ public final class Trainer implements AutoCloseable {
             cfg.sampleSteps = given.sampleSteps;
             cfg.checkpointEvery = given.checkpointEvery;
             cfg.keepCheckpoints = given.keepCheckpoints;
+            cfg.precision = given.precision;   // the checkpoint holds FP32 masters: any precision can resume it
         }
         cfg.validate();
         this.cfg = cfg;
@@ -93,6 +95,7 @@ public final class Trainer implements AutoCloseable {
         this.model = resume != null ? Checkpoint.buildModel(resume)
                 : Presets.create(cfg.model, cfg.channels, cfg.imageSize, classes, cfg.dropout);
         model.params().allocate(backend, cfg.seed);
+        cfg.precision = Precision.parse(cfg.precision).apply(model).cliName();
         this.adam = new AdamW(model.params(), new AdamW.Config(0.9f, 0.999f, 1e-8f, cfg.weightDecay));
         this.ema = new Ema(model.params(), cfg.emaDecay, Ema.Warmup.valueOf(cfg.emaWarmup.toUpperCase(Locale.ROOT)));
         this.lrSchedule = new LrSchedule(cfg.lr, cfg.warmup, cfg.cosineDecay, cfg.steps, Math.min(cfg.minLr, cfg.lr));

@@ -731,8 +731,8 @@ public final class BackendConformance {
             D p = randn(54, n), g = randn(55, n), m = randn(56, n), v = uniform(57, 0f, 2f, n);
             for (int step = 1; step <= 3; step++) {
                 float bc1 = (float) (1 - Math.pow(0.9, step)), bc2 = (float) (1 - Math.pow(0.999, step));
-                ref.adamw(p.r, g.r, m.r, v.r, withMask ? dm.r : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
-                test.adamw(p.t, g.t, m.t, v.t, withMask ? dm.t : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
+                ref.adamw(p.r, null, g.r, m.r, v.r, withMask ? dm.r : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
+                test.adamw(p.t, null, g.t, m.t, v.t, withMask ? dm.t : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
             }
             String tag = withMask ? "with decay mask" : "no mask";
             compare("adamw params (3 steps, " + tag + ")", p, 0);

@@ -8,6 +8,7 @@ import io.github.diffusion4j.diffusion.TrainingObjective;
 import io.github.diffusion4j.nn.Ctx;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.nn.Param;
+import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Presets;
 import io.github.diffusion4j.nn.UNet;
 import io.github.diffusion4j.nn.UNetConfig;
@@ -88,12 +89,16 @@ public final class TrainingStepComparison {
         public final TrainingObjective objective;
         public final Tensor x0, labels;
 
-        public Run(Backend b, Variant v) {
+        public Run(Backend b, Variant v) { this(b, v, Precision.FP32); }
+
+        /** The run computing in {@code precision} (bf16: FP32 masters, a bf16 weight copy and activations). */
+        public Run(Backend b, Variant v, Precision precision) {
             backend = b;
             variant = v;
             model = v.build();
             model.params().allocate(b, SEED);
             b.copyFromHost(model.params().values(), initialWeights(v), 0);
+            precision.apply(model);
             opt = new AdamW(model.params(), new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.01f));
             TrainingObjective.Builder ob = TrainingObjective.builder(NoiseSchedule.linear());
             if (v.conditional()) ob.labelDropout(0.25f, 3);
@@ -132,7 +137,13 @@ public final class TrainingStepComparison {
 
     /** Runs {@code steps} training steps on both backends and compares the last one. */
     public static Result compareTraining(Backend ref, Backend test, Variant v, int steps) {
-        try (Run r = new Run(ref, v); Run t = new Run(test, v)) {
+        return compareTraining(ref, Precision.FP32, test, Precision.FP32, v, steps);
+    }
+
+    /** The same, each backend computing in its own precision. */
+    public static Result compareTraining(Backend ref, Precision refPrecision, Backend test, Precision testPrecision,
+                                         Variant v, int steps) {
+        try (Run r = new Run(ref, v, refPrecision); Run t = new Run(test, v, testPrecision)) {
             double lr = 0, lt = 0;
             float[] before = null;
             for (int s = 0; s < steps; s++) {
@@ -176,7 +187,8 @@ public final class TrainingStepComparison {
             // an AdamW step moves a weight by about lr: beyond rounding means the update itself differs
             if (d > 1e-3 * LR) differing++;
         }
-        String tag = "[" + r.backend.name() + " vs " + t.backend.name() + ", " + r.variant + "]";
+        String tag = "[" + r.backend.name() + " " + r.model.params().copyDType() + " vs " + t.backend.name() + " "
+                + t.model.params().copyDType() + ", " + r.variant + "]";
         lines.add(String.format(Locale.ROOT, "%s loss %.9f vs %.9f (rel err %.2e)", tag, lossRef, lossTest,
                 Math.abs(lossRef - lossTest) / Math.abs(lossRef)));
         errs.entrySet().stream().sorted((a, b) -> Double.compare(b.getValue(), a.getValue())).limit(8)
@@ -203,9 +215,16 @@ public final class TrainingStepComparison {
     /** The same with the model wrapped by {@code denoiser} (closed afterwards when it is AutoCloseable). */
     public static float[] ddimSamples(Backend b, Variant v, int steps, Sampler.StepCallback callback,
                                       java.util.function.Function<Model, io.github.diffusion4j.diffusion.Denoiser> denoiser) {
+        return ddimSamples(b, Precision.FP32, v, steps, callback, denoiser);
+    }
+
+    /** The same with the model computing in {@code precision}. */
+    public static float[] ddimSamples(Backend b, Precision precision, Variant v, int steps, Sampler.StepCallback callback,
+                                      java.util.function.Function<Model, io.github.diffusion4j.diffusion.Denoiser> denoiser) {
         Model m = v.build();
         m.params().allocate(b, SEED);
         b.copyFromHost(m.params().values(), initialWeights(v), 0);
+        precision.apply(m);
         io.github.diffusion4j.diffusion.Denoiser d = denoiser.apply(m);
         try (DdimScheduler s = new DdimScheduler(SchedulerConfig.builder().eta(0.5).build())) {
             s.setTimesteps(steps);

@@ -4,6 +4,7 @@ import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Philox;
+import io.github.diffusion4j.tensor.Rounding;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
@@ -31,12 +32,24 @@ public final class CpuBackend implements Backend {
 
     // ------------------------------------------------------------------ helpers
 
+    /**
+     * The array behind a tensor, for reading and writing it: every op reaches memory only through here. For a BF16
+     * tensor the viewed elements are first rounded to bfloat16 (nearest-even) in place: what an earlier op wrote
+     * there in float32 becomes a bfloat16 value before anything reads it, which is rounding on every write as a
+     * reader can observe it, done in one place instead of in each op. Rounding is idempotent, so an op that only
+     * reads a bf16 tensor changes nothing, and one that writes it rounds old contents it then overwrites.
+     */
     static float[] arr(Tensor t) {
         if (!(t.storage() instanceof CpuStorage s)) {
             throw new IllegalArgumentException("tensor " + t + " does not live on the CPU backend");
         }
-        if (t.dtype() != DType.F32) Check.dtype("cpu", DType.F32, t);
-        return s.data();
+        float[] a = s.data();
+        switch (t.dtype()) {
+            case F32 -> { }
+            case BF16 -> Rounding.bf16InPlace(a, (int) t.offset(), t.size());
+            default -> Check.supported(t.backend(), t.dtype());
+        }
+        return a;
     }
 
     static int off(Tensor t) { return (int) t.offset(); }
@@ -48,6 +61,19 @@ public final class CpuBackend implements Backend {
     @Override public Tensor zeros(Shape shape) {
         return new Tensor(new CpuStorage(this, new float[shape.size()]), 0, shape, true);
     }
+
+    private static final java.util.Set<DType> DTYPES = java.util.Collections.unmodifiableSet(
+            java.util.EnumSet.of(DType.F32, DType.BF16));
+
+    /** F32, and BF16 stored as bfloat16 values in float arrays (see {@link CpuStorage}). */
+    @Override public java.util.Set<DType> dtypes() { return DTYPES; }
+
+    @Override public Tensor zeros(Shape shape, DType dtype) {
+        Check.supported(this, dtype);
+        return new Tensor(new CpuStorage(this, new float[shape.size()], dtype), 0, shape, true);
+    }
+
+    @Override public Tensor scratch(Shape shape, DType dtype) { return zeros(shape, dtype); }
 
     @Override public Tensor fromArray(float[] data, Shape shape) {
         if (data.length != shape.numel()) {
@@ -583,9 +609,11 @@ public final class CpuBackend implements Backend {
 
     // ------------------------------------------------------------------ optimiser
 
-    @Override public void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
-                                float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
+    @Override public void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask,
+                                float lr, float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
                                 float gradScale) {
+        Check.dtype("adamw", DType.F32, params, grads, m, v, decayMask);
+        if (paramsCopy != null) sameSize(params, paramsCopy);
         sameSize(params, grads);
         sameSize(params, m);
         sameSize(params, v);
@@ -597,10 +625,11 @@ public final class CpuBackend implements Backend {
         if (CpuGemm.vectorized()) {
             Parallel.forRange(params.size(), GRAIN, (lo, hi) -> VectorOps.adamw(p, po, g, go, ma, mo, va, vo, dm, dmo,
                     gradScale, beta1, beta2, ob1, ob2, decay, stepSize, sqrtBc2, eps, lo, hi));
-            return;
+        } else {
+            Parallel.forRange(params.size(), GRAIN, (lo, hi) -> adamwScalar(p, po, g, go, ma, mo, va, vo, dm, dmo,
+                    gradScale, beta1, beta2, ob1, ob2, decay, stepSize, sqrtBc2, eps, lo, hi));
         }
-        Parallel.forRange(params.size(), GRAIN, (lo, hi) -> adamwScalar(p, po, g, go, ma, mo, va, vo, dm, dmo,
-                gradScale, beta1, beta2, ob1, ob2, decay, stepSize, sqrtBc2, eps, lo, hi));
+        if (paramsCopy != null) copy(paramsCopy, params);   // rounded to the copy's dtype as it is read (arr)
     }
 
     /** The scalar AdamW loop over [lo, hi) (also the tail of {@link VectorOps#adamw}, which matches it bit for bit). */

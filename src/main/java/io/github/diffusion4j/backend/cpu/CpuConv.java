@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cpu;
 
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Tensor;
 
 import java.util.Arrays;
@@ -117,6 +118,7 @@ final class CpuConv {
 
     /** y = conv2d(x, w) + bias (bias may be null). */
     static void forward(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
+        Check.convOperands("conv2d", x, w);
         Dims d = dims(y, x, w, stride, pad);
         float[] xa = arr(x), wa = arr(w), ya = arr(y), ba = bias == null ? null : arr(bias);
         int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);
@@ -156,6 +158,7 @@ final class CpuConv {
 
     /** dx = gradient of conv2d w.r.t. x (assigns). */
     static void backwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
+        Check.convOperands("conv2dBackwardData", dy, w);
         Dims d = dims(dy, dx, w, stride, pad);
         float[] dxa = arr(dx), wa = arr(w), dya = arr(dy);
         int dxo = off(dx), wo = off(w), dyo = off(dy);
@@ -190,6 +193,7 @@ final class CpuConv {
 
     /** dw += gradient of conv2d w.r.t. w. */
     static void backwardFilter(Tensor dw, Tensor dy, Tensor x, int stride, int pad) {
+        Check.convOperands("conv2dBackwardFilter", dy, x);
         Dims d = dims(dy, x, dw, stride, pad);
         float[] xa = arr(x), dwa = arr(dw), dya = arr(dy);
         int xo = off(x), dwo = off(dw), dyo = off(dy);

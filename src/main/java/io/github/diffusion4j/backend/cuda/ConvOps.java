@@ -1,5 +1,6 @@
 package io.github.diffusion4j.backend.cuda;
 
+import io.github.diffusion4j.tensor.Check;
 import io.github.diffusion4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -138,6 +139,7 @@ final class ConvOps {
     /** y = conv(x, w) + beta * y; false when y is empty (nothing queued). */
     private boolean convForward(Tensor y, Tensor x, Tensor w, int stride, int pad, float beta) {
         cb.ensureContext();
+        Check.convOperands("conv2d", x, w);
         ConvKey key = convKey(y, x, w, stride, pad);
         if (y.numel() == 0) return false;
         ConvPlan p = plan(key);
@@ -151,6 +153,7 @@ final class ConvOps {
 
     void conv2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
         cb.ensureContext();
+        Check.convOperands("conv2dBackwardData", dy, w);
         ConvKey key = convKey(dy, dx, w, stride, pad);
         if (dx.numel() == 0) return;
         ConvPlan p = plan(key);
@@ -163,6 +166,7 @@ final class ConvOps {
 
     void conv2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad) {
         cb.ensureContext();
+        Check.convOperands("conv2dBackwardFilter", dy, x);
         ConvKey key = convKey(dy, x, dw, stride, pad);
         if (dw.numel() == 0) return;
         ConvPlan p = plan(key);

@@ -823,10 +823,12 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ optimiser
 
-    @Override public void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
-                                float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
+    @Override public void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask,
+                                float lr, float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
                                 float gradScale) {
         optimOps.adamw(params, grads, m, v, decayMask, lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale);
+        // no bf16 tensors on this backend yet, so a copy can only be an F32 one: a plain device copy
+        if (paramsCopy != null) copy(paramsCopy, params);
     }
 
     // ------------------------------------------------------------------ random numbers and embeddings
