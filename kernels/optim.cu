@@ -1,7 +1,6 @@
 // Optimiser kernels over flat buffers (parameters, gradients and moments each live in one contiguous
-// allocation, so one launch updates the whole model). CPU twins: CpuBackend.adamw (Backend.adamw) and, for
-// d4j_ema, CpuBackend.axpby as train.Ema calls it (the Java Ema goes through Backend.axpby, so d4j_ema is an
-// optional fused form with the same expression).
+// allocation, so one launch updates the whole model). CPU twins: CpuBackend.updateGate (UpdateGate.decide),
+// CpuBackend.adamw and CpuBackend.emaUpdate; conformance: BackendConformance.adamw and .updateGate.
 //
 // Compiled with -fmad=false (no FMA contraction) and IEEE division/sqrt, so every float expression below rounds
 // exactly like its Java twin and CPU and GPU updates agree bit for bit.
@@ -10,19 +9,54 @@
 #include "common.cuh"
 
 /**
+ * The optimizer update's gate (tensor.UpdateGate, whose decide() is the Java reference of this kernel): one thread
+ * turns the sum of squares of the gradients (the double that d4j_sum_finalize wrote) and the gate's own step count
+ * into the gradient norm, the non-finite skip, the clip factor and gradient scale, the bias corrections and the EMA
+ * decay of this update, so that neither AdamW nor the EMA needs a value from the host. Gate elements: 0 norm,
+ * 1 clip, 2 scale, 3 skip, 4 bc1, 5 bc2, 6 EMA decay, 7 step count t. Launch: 1 block of 1 thread.
+ */
+extern "C" __global__ void d4j_update_gate(float* gate, const double* sumSquares, float gradClip, int microBatches,
+                                           float beta1, float beta2, int emaWarmup, float emaTarget, double emaPower,
+                                           double emaInvGamma) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    double norm = sqrt(*sumSquares) / microBatches;
+    bool skip = !isfinite(norm);
+    gate[0] = (float) norm;
+    gate[3] = skip ? 1.0f : 0.0f;
+    if (skip) {
+        gate[1] = 0.0f;
+        gate[2] = 0.0f;
+        return;
+    }
+    float clip = gradClip > 0 && norm > gradClip ? (float) (gradClip / norm) : 1.0f;
+    float t = gate[7] + 1.0f;
+    gate[1] = clip;
+    gate[2] = clip / (float) microBatches;
+    gate[7] = t;
+    gate[4] = (float) (1.0 - pow((double) beta1, (double) t));
+    gate[5] = (float) (1.0 - pow((double) beta2, (double) t));
+    double tt = (double) t, d;
+    if (emaWarmup == 0) d = fmin((double) emaTarget, (1.0 + tt) / (10.0 + tt));
+    else if (emaWarmup == 1) d = fmax(0.0, fmin((double) emaTarget, 1.0 - pow(1.0 + tt / emaInvGamma, -emaPower)));
+    else d = emaTarget;
+    gate[6] = (float) d;
+}
+
+/**
  * AdamW with decoupled weight decay (PyTorch's torch.optim.AdamW, amsgrad = false), exactly as
- * CpuBackend.adamw evaluates it, per element i:
+ * CpuBackend.adamw evaluates it, per element i, with gradScale, bc1 and bc2 read from the gate:
  *   g  = grads[i] * gradScale
  *   m  = beta1 * m + (1 - beta1) * g
  *   v  = beta2 * v + (1 - beta2) * g * g
  *   p  = p - (lr * weightDecay) * decayMask[i] * p          (decayMask == nullptr: p - (lr * weightDecay) * p)
  *   p  = p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
- * bc1 = 1 - beta1^t, bc2 = 1 - beta2^t are computed by the caller (in double, rounded to float). The scalar
- * factors are float expressions of the arguments, identical in every thread and to the Java code.
+ * and nothing at all when the gate says skip. paramsCopy (nullptr: none) receives the new p too.
  */
-extern "C" __global__ void d4j_adamw(float* params, const float* grads, float* m, float* v, const float* decayMask,
-                                     long long n, float lr, float beta1, float beta2, float eps, float weightDecay,
-                                     float bc1, float bc2, float gradScale) {
+extern "C" __global__ void d4j_adamw(float* params, float* paramsCopy, const float* grads, float* m, float* v,
+                                     const float* decayMask, long long n, float lr, float beta1, float beta2, float eps,
+                                     float weightDecay, const float* gate) {
+    if (gate[3] != 0.0f) return;
+    float gradScale = gate[2], bc1 = gate[4], bc2 = gate[5];
     float stepSize = lr / bc1;
     float sqrtBc2 = sqrtf(bc2);
     float decay = lr * weightDecay;
@@ -36,12 +70,19 @@ extern "C" __global__ void d4j_adamw(float* params, const float* grads, float* m
         float pi = params[i];
         if (decayMask != nullptr) pi -= decay * decayMask[i] * pi;
         else pi -= decay * pi;
-        params[i] = pi - stepSize * mi / (sqrtf(vi) / sqrtBc2 + eps);
+        pi = pi - stepSize * mi / (sqrtf(vi) / sqrtBc2 + eps);
+        params[i] = pi;
+        if (paramsCopy != nullptr) paramsCopy[i] = pi;
     }
 }
 
-/** Exponential moving average of the weights: ema = decay * ema + (1 - decay) * params (Backend.axpby's order). */
-extern "C" __global__ void d4j_ema(float* emaParams, const float* params, long long n, float decay) {
+/**
+ * Exponential moving average of the weights with the gate's decay: ema = decay * ema + (1 - decay) * params
+ * (Backend.axpby's order); nothing when the gate says skip.
+ */
+extern "C" __global__ void d4j_ema(float* emaParams, const float* params, long long n, const float* gate) {
+    if (gate[3] != 0.0f) return;
+    float decay = gate[6];
     float oneMinus = 1.0f - decay;
     D4J_GRID_LOOP(i, n) emaParams[i] = decay * emaParams[i] + oneMinus * params[i];
 }

@@ -56,7 +56,7 @@ public final class TrainingStep implements AutoCloseable {
 
     /** Gradient-norm clipping, AdamW and EMA, as the trainer applies them after the backward pass. */
     public Result update(double loss) {
-        io.github.diffusion4j.train.TrainingStep.Update u = step.update(loss, settings.lr(), settings.gradClip(), 1);
+        io.github.diffusion4j.train.TrainingStep.Update u = step.update(settings.lr(), settings.gradClip(), 1);
         return new Result(loss, u.gradNorm(), u.clipScale(), u.emaDecay(), u.skipped());
     }
 

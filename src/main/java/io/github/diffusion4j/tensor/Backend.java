@@ -369,7 +369,17 @@ public interface Backend extends AutoCloseable {
     // ------------------------------------------------------------------ optimiser
 
     /**
-     * One AdamW step over flat buffers (PyTorch's AdamW semantics, decoupled weight decay). Per element i:
+     * Decides the coming optimizer update where the step runs, without the host: writes {@code gate} (an F32 tensor
+     * of {@link UpdateGate#SIZE}) from the sum of squares of {@code grads} and the gate's own step count, exactly as
+     * {@link UpdateGate#decide} does (the gradient norm, the non-finite skip, clip factor and gradient scale, the bias
+     * corrections and EMA decay of this update). The sum of squares accumulates in double (summed in another order
+     * on a GPU). Start a run with a zero gate (its step count t = 0) or restore t there.
+     */
+    void updateGate(Tensor gate, Tensor grads, UpdateGate g);
+
+    /**
+     * One AdamW step over flat buffers (PyTorch's AdamW semantics, decoupled weight decay), with gradScale, bc1 and
+     * bc2 from the {@link #updateGate gate}, and nothing changed when the gate says skip. Per element i:
      * <pre>
      *   g  = grads[i] * gradScale
      *   m  = beta1 m + (1 - beta1) g
@@ -382,8 +392,14 @@ public interface Backend extends AutoCloseable {
      * and moments stay in float32 under mixed precision); {@code paramsCopy}, when not null, receives the updated
      * params in its own dtype (the bf16 copy the model computes with), written by the same pass where the backend can.
      */
-    void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr, float beta1, float beta2,
-               float eps, float weightDecay, float bc1, float bc2, float gradScale);
+    void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
+               float beta1, float beta2, float eps, float weightDecay, Tensor gate);
+
+    /**
+     * The EMA of the weights with the gate's decay d: shadow = d shadow + (1 - d) params ({@link #axpby}'s
+     * expression), nothing when the gate says skip.
+     */
+    void emaUpdate(Tensor shadow, Tensor params, Tensor gate);
 
     // ------------------------------------------------------------------ random numbers and embeddings
 

@@ -58,6 +58,38 @@ public final class Check {
      */
     public static void convOperands(String op, Tensor a, Tensor b) { sameDType(op, a, b); }
 
+    /** {@link Backend#updateGate}: an F32 gate of {@link UpdateGate#SIZE} elements and F32 gradients. */
+    public static void updateGate(Tensor gate, Tensor grads) {
+        gate(gate);
+        dtype("updateGate", DType.F32, grads);
+    }
+
+    /** {@link Backend#adamw}: F32 state of one size, a copy (any dtype) of that size, and a gate. */
+    public static void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask,
+                             Tensor gate) {
+        dtype("adamw", DType.F32, params, grads, m, v, decayMask);
+        sameSize(params, grads);
+        sameSize(params, m);
+        sameSize(params, v);
+        if (decayMask != null) sameSize(params, decayMask);
+        if (paramsCopy != null) sameSize(params, paramsCopy);
+        gate(gate);
+    }
+
+    /** {@link Backend#emaUpdate}: F32 shadow and params of one size, and a gate. */
+    public static void emaUpdate(Tensor shadow, Tensor params, Tensor gate) {
+        dtype("emaUpdate", DType.F32, shadow, params);
+        sameSize(shadow, params);
+        gate(gate);
+    }
+
+    private static void gate(Tensor gate) {
+        dtype("update gate", DType.F32, gate);
+        if (gate.numel() != UpdateGate.SIZE) {
+            throw new IllegalArgumentException("an update gate has " + UpdateGate.SIZE + " elements, not " + gate.shape());
+        }
+    }
+
     /** The sizes of a checked matrix product: op(A) is m x k, op(B) k x n, C m x n, for each of batch products. */
     public record Gemm(int batch, int m, int n, int k) {}
 

@@ -5,10 +5,15 @@ import io.github.diffusion4j.nn.ParamStore;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.tensor.UpdateGate;
 
 /**
  * AdamW (Loshchilov & Hutter) over a model's flat parameter buffer: one fused pass per step. Weight decay
  * applies to the parameters registered as weights ({@link Param#decay()}), not to biases and norm scales.
+ *
+ * <p>Each update is decided on the backend first ({@link Backend#updateGate}: clipping, the non-finite skip, the
+ * bias corrections), into a gate tensor that this optimizer owns and the EMA reads too, so an update needs no value
+ * from the host and the host no value from the device. The count of applied updates lives in the gate as well.
  */
 public final class AdamW implements AutoCloseable {
     public record Config(float beta1, float beta2, float eps, float weightDecay) {
@@ -25,8 +30,7 @@ public final class AdamW implements AutoCloseable {
 
     private final ParamStore store;
     private final Config cfg;
-    private final Tensor params, m, v, decayMask;
-    private long step;
+    private final Tensor params, m, v, decayMask, gate;
 
     public AdamW(ParamStore store, Config cfg) {
         this.store = store;
@@ -45,12 +49,19 @@ public final class AdamW implements AutoCloseable {
             }
         }
         decayMask = any ? b.fromArray(mask, flat) : b.zeros(flat);
+        gate = b.zeros(Shape.of(UpdateGate.SIZE));
     }
 
     public Config config() { return cfg; }
 
-    /** Number of updates applied so far. */
-    public long step() { return step; }
+    /** Number of updates applied so far (read from the gate: waits for the queued work). */
+    public long step() { return (long) gate.toArray()[UpdateGate.STEP]; }
+
+    /**
+     * The gate of the last update ({@link UpdateGate} elements), on the backend: what the EMA applies and what the
+     * host reads for its logs.
+     */
+    public Tensor gate() { return gate; }
 
     /** First moments (flat, aligned with the parameter buffer). */
     public Tensor firstMoment() { return m; }
@@ -66,21 +77,41 @@ public final class AdamW implements AutoCloseable {
         Backend b = store.backend();
         b.copyFromHost(m, firstMoment, 0);
         b.copyFromHost(v, secondMoment, 0);
-        this.step = step;
+        if (step < 0 || step > MAX_STEPS) throw new IllegalArgumentException("optimizer step " + step + " outside [0, 2^24]");
+        float[] g = new float[UpdateGate.SIZE];
+        g[UpdateGate.STEP] = step;
+        b.copyFromHost(gate, g, 0);
     }
 
-    /** One update with learning rate lr; the gradients are multiplied by gradScale first. */
-    public void update(float lr, float gradScale) {
-        step++;
-        float bc1 = (float) (1 - Math.pow(cfg.beta1(), step));
-        float bc2 = (float) (1 - Math.pow(cfg.beta2(), step));
-        store.backend().adamw(params, store.copyForOptimizer(), store.grads(), m, v, decayMask, lr, cfg.beta1(), cfg.beta2(), cfg.eps(),
-                cfg.weightDecay(), bc1, bc2, gradScale);
+    /** The most updates the gate counts exactly (its step count is a float32). */
+    public static final long MAX_STEPS = 1L << 24;
+
+    /**
+     * One update with learning rate lr, decided by {@code g} from the accumulated gradients (clipped, averaged over
+     * micro-batches, or skipped when not finite); the gate tells afterwards what was done.
+     */
+    public void update(float lr, UpdateGate g) {
+        Backend b = store.backend();
+        b.updateGate(gate, store.grads(), g);
+        b.adamw(params, store.copyForOptimizer(), store.grads(), m, v, decayMask, lr, cfg.beta1(), cfg.beta2(),
+                cfg.eps(), cfg.weightDecay(), gate);
+    }
+
+    /** One update with learning rate lr, no clipping, one micro-batch (skipped if the gradients are not finite). */
+    public void update(float lr) {
+        update(lr, new UpdateGate(0f, 1, cfg.beta1(), cfg.beta2(), UpdateGate.WARMUP_NONE, 0f, 1, 1));
+    }
+
+    /** The gate of AdamW's own config: clip at {@code gradClip} (0: off), {@code microBatches}, and the EMA's decay. */
+    public UpdateGate gateFor(float gradClip, int microBatches, Ema ema) {
+        return new UpdateGate(gradClip, microBatches, cfg.beta1(), cfg.beta2(), ema.warmupCode(), ema.target(),
+                ema.power(), ema.invGamma());
     }
 
     @Override public void close() {
         m.close();
         v.close();
         decayMask.close();
+        gate.close();
     }
 }

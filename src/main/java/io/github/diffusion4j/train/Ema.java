@@ -3,6 +3,7 @@ package io.github.diffusion4j.train;
 import io.github.diffusion4j.nn.ParamStore;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.tensor.UpdateGate;
 
 /**
  * Exponential moving average of the weights (one flat pass per step: ema = d ema + (1 - d) θ). The decay
@@ -36,20 +37,29 @@ public final class Ema implements AutoCloseable {
     }
 
     /** The decay used after {@code step} optimizer updates (step counts from 1 for the first update). */
-    public float decay(long step) {
-        double d = switch (warmup) {
-            case DDPM -> Math.min(target, (1.0 + step) / (10.0 + step));
-            case POWER -> Math.max(0.0, Math.min(target, 1.0 - Math.pow(1.0 + step / invGamma, -power)));
-            case NONE -> target;
+    public float decay(long step) { return UpdateGate.emaDecay(warmupCode(), target, power, invGamma, step); }
+
+    /** The warm-up as an {@link UpdateGate} code. */
+    int warmupCode() {
+        return switch (warmup) {
+            case DDPM -> UpdateGate.WARMUP_DDPM;
+            case POWER -> UpdateGate.WARMUP_POWER;
+            case NONE -> UpdateGate.WARMUP_NONE;
         };
-        return (float) d;
     }
 
-    /** Moves the average toward the current weights; returns the decay used. */
-    public float update(long step) {
-        float d = decay(step);
-        store.backend().axpby(shadow, d, shadow, 1f - d, params);
-        return d;
+    float target() { return target; }
+
+    double power() { return power; }
+
+    double invGamma() { return invGamma; }
+
+    /**
+     * Moves the average toward the current weights with the decay of the update that {@code gate} decided (nothing
+     * when it was skipped), on the backend.
+     */
+    public void update(Tensor gate) {
+        store.backend().emaUpdate(shadow, params, gate);
     }
 
     /** The averaged weights, flat and aligned with the parameter buffer. */

@@ -151,7 +151,12 @@ public final class Trainer implements AutoCloseable {
 
     public Path lastCheckpoint() { return lastCheckpoint; }
 
-    /** Asks the loop to stop after the current step (and write a checkpoint); safe from any thread. */
+    /**
+     * Asks the loop to stop (and write a checkpoint) after the step in flight: the trainer queues step s + 1 before
+     * it reads and reports step s (so the device never waits for the host), so a stop asked while step s is reported
+     * ends the run after step s + 1, unless step s ended with a checkpoint or a sample grid (nothing is queued ahead
+     * of those). Safe from any thread.
+     */
     public void requestStop() { stop.set(true); }
 
     /** Trains until {@code cfg.steps}, a stop request, or too many non-finite steps. Returns the last step. */
@@ -164,18 +169,22 @@ public final class Trainer implements AutoCloseable {
         double imagesPerSecond = 0;
         boolean interrupted = false;
         long startStep = step;
+        StepResult queued = null;
         while (step < cfg.steps) {
-            if (stop.get()) {
+            if (stop.get() && queued == null) {
                 interrupted = true;
                 break;
             }
             long next = step + 1;
-            StepResult r = trainStep(next);
+            StepResult r = queued != null ? queued : trainStep(next);
+            // the next step is queued before this one's results are read, so the device never waits for the host
+            // in between; not when this step ends with host work on its weights (checkpoint, grid, end of the run)
+            queued = !stop.get() && !endsWithHostWork(next) ? trainStep(next + 1) : null;
             imagesSinceLog += (long) cfg.batchSize * cfg.gradAccum;
-            if (r.skipped) {
+            if (r.skipped()) {
                 bad++;
                 listener.message(String.format(Locale.ROOT, "step %d: non-finite %s, update skipped (%d in a row)", next,
-                        Double.isFinite(r.loss) ? "gradient norm" : "loss", bad));
+                        Double.isFinite(r.loss()) ? "gradient norm" : "loss", bad));
                 if (bad >= cfg.maxBadSteps) {
                     step = next;
                     metrics.flush();
@@ -195,15 +204,15 @@ public final class Trainer implements AutoCloseable {
                 imagesSinceLog = 0;
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("step", step);
-                row.putAll(r.metrics);
+                row.putAll(r.metrics());
                 row.put("lr", r.lr);
-                row.put("grad_norm", r.gradNorm);
-                row.put("ema_decay", r.emaDecay);
+                row.put("grad_norm", r.gradNorm());
+                row.put("ema_decay", r.emaDecay());
                 row.put("images_per_s", imagesPerSecond);
                 row.put("elapsed_s", elapsed);
                 metrics.append(row);
             }
-            listener.step(new Status(step, cfg.steps, r.loss, r.lr, r.gradNorm, r.emaDecay, imagesPerSecond, elapsed, r.skipped));
+            listener.step(new Status(step, cfg.steps, r.loss(), r.lr, r.gradNorm(), r.emaDecay(), imagesPerSecond, elapsed, r.skipped()));
             boolean last = step == cfg.steps;
             if (previewer != null && !stop.get() && (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0 || last)) {
                 try {
@@ -234,14 +243,64 @@ public final class Trainer implements AutoCloseable {
         return Checkpoint.save(runDir, cfg, model, ema, adam, step, loader.position(), dataset);
     }
 
-    private record StepResult(double loss, Map<String, Double> metrics, float lr, double gradNorm, float emaDecay,
-                              boolean skipped) {}
+    /**
+     * A queued optimizer update: its loss, metrics and what the update did are read from the device when first
+     * asked for (the host waits then, not before).
+     */
+    private static final class StepResult {
+        private final java.util.List<TrainingObjective.LossResult> losses;
+        private final TrainingStep.Update update;
+        final float lr;
+        private Map<String, Double> metrics;
+        private double loss;
 
-    /** One optimizer update (gradAccum micro-batches), numbered {@code s} from 1. */
+        StepResult(java.util.List<TrainingObjective.LossResult> losses, float lr, TrainingStep.Update update) {
+            this.losses = losses;
+            this.lr = lr;
+            this.update = update;
+        }
+
+        /** The loss averaged over the micro-batches. */
+        double loss() {
+            metrics();
+            return loss;
+        }
+
+        Map<String, Double> metrics() {
+            if (metrics == null) {
+                Map<String, Double> sums = new LinkedHashMap<>();
+                double l = 0;
+                int k = losses.size();
+                for (TrainingObjective.LossResult r : losses) {
+                    l += r.loss() / k;
+                    r.metrics().forEach((key, v) -> sums.merge(key, v / k, Double::sum));
+                }
+                loss = l;
+                metrics = sums;
+            }
+            return metrics;
+        }
+
+        double gradNorm() { return update.gradNorm(); }
+
+        float emaDecay() { return update.emaDecay(); }
+
+        boolean skipped() { return update.skipped(); }
+    }
+
+    /**
+     * Whether step {@code s} must be finished, its results read, before the next one is queued: it writes a
+     * checkpoint or a sample grid, which need the weights of step s, or ends the run.
+     */
+    private boolean endsWithHostWork(long s) {
+        return s >= cfg.steps || cfg.checkpointEvery > 0 && s % cfg.checkpointEvery == 0
+                || previewer != null && cfg.sampleEvery > 0 && s % cfg.sampleEvery == 0;
+    }
+
+    /** Queues one optimizer update (gradAccum micro-batches), numbered {@code s} from 1; nothing waits for the device. */
     private StepResult trainStep(long s) {
         model.params().zeroGrad();
-        double loss = 0;
-        Map<String, Double> metricSums = new LinkedHashMap<>();
+        java.util.List<TrainingObjective.LossResult> losses = new java.util.ArrayList<>(cfg.gradAccum);
         for (int micro = 0; micro < cfg.gradAccum; micro++) {
             DataLoader.Batch batch = loader.next();
             backend.copyFromHost(x0, batch.images(), 0);
@@ -250,13 +309,10 @@ public final class Trainer implements AutoCloseable {
                 for (int i = 0; i < l.length; i++) l[i] = batch.labels()[i];
                 backend.copyFromHost(labels, l, 0);
             }
-            TrainingObjective.LossResult lr = stepper.forwardBackward(x0, labels, (s - 1) * cfg.gradAccum + micro);
-            loss += lr.loss() / cfg.gradAccum;
-            lr.metrics().forEach((k, v) -> metricSums.merge(k, v / cfg.gradAccum, Double::sum));
+            losses.add(stepper.forwardBackward(x0, labels, (s - 1) * cfg.gradAccum + micro));
         }
         float lrNow = lrSchedule.at(s);
-        TrainingStep.Update u = stepper.update(loss, lrNow, cfg.gradClip, cfg.gradAccum);
-        return new StepResult(loss, metricSums, lrNow, u.gradNorm(), u.emaDecay(), u.skipped());
+        return new StepResult(losses, lrNow, stepper.update(lrNow, cfg.gradClip, cfg.gradAccum));
     }
 
     @Override public void close() {

@@ -5,17 +5,36 @@ import io.github.diffusion4j.nn.Ctx;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.tensor.UpdateGate;
 
 /**
  * The mechanics of one optimizer update, shared by {@link Trainer} and the {@code bench} command: per micro-batch
  * {@link Backend#beginStep()}, {@link TrainingObjective#prepare} (timesteps, noise, x_t and the target), the model's
  * forward pass in training mode, {@link TrainingObjective#loss} and the backward pass (gradients accumulate); then
  * the global gradient norm, the non-finite guard, clipping folded into {@link AdamW#update}, and {@link Ema#update}.
- * Every random draw of micro-step m is a function of (seed, m), which is what makes resumes exact.
+ * Every random draw of micro-step m is a function of (seed, m), which is what makes resumes exact. Nothing of it
+ * waits for the device: the update is decided there ({@link io.github.diffusion4j.tensor.UpdateGate}), and what
+ * it did comes back with the queued work, read when asked ({@link Update}).
  */
 public final class TrainingStep {
-    /** What {@link #update} did: the gradient norm (of the averaged gradient), clip factor, EMA decay, or a skip. */
-    public record Update(double gradNorm, float clipScale, float emaDecay, boolean skipped) {}
+    /**
+     * What {@link #update} did: the gradient norm (of the averaged gradient), clip factor, EMA decay, or a skip. The
+     * values come from the device with the queued work: the first accessor called waits for them.
+     */
+    public static final class Update {
+        private final Backend.PendingCopy gate;
+
+        Update(Backend.PendingCopy gate) { this.gate = gate; }
+
+        public double gradNorm() { return gate.get()[UpdateGate.NORM]; }
+
+        public float clipScale() { return gate.get()[UpdateGate.CLIP]; }
+
+        /** The EMA decay applied (0 when skipped). */
+        public float emaDecay() { return skipped() ? 0f : gate.get()[UpdateGate.EMA_DECAY]; }
+
+        public boolean skipped() { return gate.get()[UpdateGate.SKIP] != 0f; }
+    }
 
     private final Backend backend;
     private final Model model;
@@ -51,16 +70,14 @@ public final class TrainingStep {
     }
 
     /**
-     * Applies the accumulated gradients of {@code microBatches} micro-batches (averaged): skipped when the loss or
-     * the gradient norm is not finite, else clipped to global norm {@code gradClip} (0: off), AdamW with
-     * learning rate {@code lr}, EMA.
+     * Queues the update with the accumulated gradients of {@code microBatches} micro-batches (averaged): skipped
+     * when the gradient norm is not finite (a non-finite loss makes it so: its gradient is not finite either), else
+     * clipped to global norm {@code gradClip} (0: off), AdamW with learning rate {@code lr}, EMA.
      */
-    public Update update(double loss, float lr, float gradClip, int microBatches) {
-        double gradNorm = Math.sqrt(backend.sumSquares(model.params().grads())) / microBatches;
-        if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) return new Update(gradNorm, 0f, 0f, true);
-        float clip = gradClip > 0 && gradNorm > gradClip ? (float) (gradClip / gradNorm) : 1f;
-        adam.update(lr, clip / microBatches);
-        return new Update(gradNorm, clip, ema.update(adam.step()), false);
+    public Update update(float lr, float gradClip, int microBatches) {
+        adam.update(lr, adam.gateFor(gradClip, microBatches, ema));
+        ema.update(adam.gate());
+        return new Update(backend.toHostLater(adam.gate()));
     }
 
     /** The prepared batch of the last forward pass (x_t, timesteps, labels, target); valid until the next one. */

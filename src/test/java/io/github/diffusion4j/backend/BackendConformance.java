@@ -5,6 +5,7 @@ import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.tensor.UpdateGate;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.function.Executable;
 
@@ -175,6 +176,7 @@ public final class BackendConformance {
         add(l, "reshaping", this::reshaping);
         add(l, "oneHot", this::oneHot);
         add(l, "adamw", this::adamw);
+        add(l, "updateGate", this::updateGate);
         add(l, "random", this::random);
         add(l, "timestepEmbedding", this::timestepEmbedding);
         add(l, "qSample", this::qSample);
@@ -722,22 +724,63 @@ public final class BackendConformance {
         test.synchronize();   // reported once, then cleared
     }
 
+    /** A gate as UpdateGate.decide leaves it: scale, bias corrections of step t, EMA decay, skip flag. */
+    D gate(float scale, int t, boolean skip, float emaDecay) {
+        float[] g = new float[UpdateGate.SIZE];
+        g[UpdateGate.SCALE] = scale;
+        g[UpdateGate.BC1] = (float) (1 - Math.pow(0.9, t));
+        g[UpdateGate.BC2] = (float) (1 - Math.pow(0.999, t));
+        g[UpdateGate.SKIP] = skip ? 1f : 0f;
+        g[UpdateGate.EMA_DECAY] = emaDecay;
+        g[UpdateGate.STEP] = t;
+        return host(g, UpdateGate.SIZE);
+    }
+
     void adamw() {
         int n = 4099;
         float[] mask = new float[n];
         for (int i = 0; i < n; i++) mask[i] = i % 3 == 0 ? 0f : 1f;
         D dm = host(mask, n);
         for (boolean withMask : new boolean[] {true, false}) {
-            D p = randn(54, n), g = randn(55, n), m = randn(56, n), v = uniform(57, 0f, 2f, n);
-            for (int step = 1; step <= 3; step++) {
-                float bc1 = (float) (1 - Math.pow(0.9, step)), bc2 = (float) (1 - Math.pow(0.999, step));
-                ref.adamw(p.r, null, g.r, m.r, v.r, withMask ? dm.r : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
-                test.adamw(p.t, null, g.t, m.t, v.t, withMask ? dm.t : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2, 0.25f);
+            D p = randn(54, n), g = randn(55, n), m = randn(56, n), v = uniform(57, 0f, 2f, n), copy = out(n);
+            D shadow = randn(58, n);
+            for (int step = 1; step <= 4; step++) {
+                // the third update is skipped: nothing may change then
+                D gate = gate(0.25f, step, step == 3, 0.9f + 0.01f * step);
+                ref.adamw(p.r, copy.r, g.r, m.r, v.r, withMask ? dm.r : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, gate.r);
+                test.adamw(p.t, copy.t, g.t, m.t, v.t, withMask ? dm.t : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, gate.t);
+                ref.emaUpdate(shadow.r, p.r, gate.r);
+                test.emaUpdate(shadow.t, p.t, gate.t);
             }
             String tag = withMask ? "with decay mask" : "no mask";
-            compare("adamw params (3 steps, " + tag + ")", p, 0);
+            compare("adamw params (4 updates, 1 skipped, " + tag + ")", p, 0);
+            compare("adamw params copy (" + tag + ")", copy, 0);
             compare("adamw m (" + tag + ")", m, 0);
             compare("adamw v (" + tag + ")", v, 0);
+            compare("emaUpdate (" + tag + ")", shadow, 0);
+        }
+    }
+
+    /**
+     * updateGate over clipped, unclipped and non-finite gradients, for every EMA warm-up: the gates agree (the sum of
+     * squares is summed in another order on a GPU, so to float rounding), and a skip leaves the step count.
+     */
+    void updateGate() {
+        int n = 70001;
+        for (int warmup : new int[] {UpdateGate.WARMUP_DDPM, UpdateGate.WARMUP_POWER, UpdateGate.WARMUP_NONE}) {
+            D gate = host(new float[UpdateGate.SIZE], UpdateGate.SIZE);
+            for (int k = 0; k < 4; k++) {
+                float[] gh = normals(60 + k, n, k == 0 ? 1e-3f : 1f);
+                if (k == 2) gh[n / 2] = Float.NaN;
+                D g = host(gh, n);
+                UpdateGate ug = new UpdateGate(k == 3 ? 0f : 5f, 2, 0.9f, 0.999f, warmup, 0.9999f, 2.0 / 3.0, 1.0);
+                ref.updateGate(gate.r, g.r, ug);
+                test.updateGate(gate.t, g.t, ug);
+                compare("updateGate (warm-up " + warmup + ", update " + k + ")", gate, 1e-6);
+            }
+            float[] last = gate.t.toArray();
+            assertEquals(3f, last[UpdateGate.STEP], "3 of 4 updates applied");
+            assertEquals(1f, last[UpdateGate.CLIP], "clipping off in the last update");
         }
     }
 

@@ -115,7 +115,7 @@ public final class TrainingStepComparison {
             Tensor out = model.forward(Ctx.training(backend, SEED + step), batch.xt(), batch.timesteps(), batch.labels());
             TrainingObjective.LossResult loss = objective.loss(batch, out);
             model.backward(loss.dOut());
-            opt.update(LR, 1f);
+            opt.update(LR);
             return loss.loss();
         }
 

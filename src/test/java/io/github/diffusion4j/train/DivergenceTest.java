@@ -40,9 +40,11 @@ class DivergenceTest {
     }
 
     /**
-     * Good steps 1..4 (checkpoints every 3), then the weights are poisoned with NaN after step 4: steps 5, 6, 7 are
-     * non-finite and skipped; the step-6 checkpoint falls inside that streak and must not be written (it would be
-     * named as the "last good" one); the exception after step 7 names step 3's checkpoint.
+     * Good steps 1..5 (checkpoints every 3), then the weights are poisoned with NaN when step 4 is reported: step 5
+     * was queued (and, on the CPU, run) before that report, as the trainer queues each step before it reads the
+     * previous one's results, so steps 6, 7, 8 are non-finite and skipped; the step-6 checkpoint falls inside that
+     * streak and must not be written (it would be named as the "last good" one); the exception after step 8 names
+     * step 3's checkpoint.
      */
     @Test
     void divergenceNamesTheLastGoodCheckpoint(@TempDir Path tmp) throws IOException {
@@ -65,18 +67,18 @@ class DivergenceTest {
 
                 @Override public void message(String line) { messages.add(line); }
             }));
-            assertEquals(7, t.step());
+            assertEquals(8, t.step());
         }
         Path good = run.resolve(Checkpoint.DIR).resolve(Checkpoint.folderName(3));
         String m = e.getMessage();
-        assertTrue(m.contains("3 consecutive non-finite steps up to step 7"), m);
+        assertTrue(m.contains("3 consecutive non-finite steps up to step 8"), m);
         assertTrue(m.endsWith("the last good checkpoint is " + good), m);
-        assertTrue(messages.contains("step 5: non-finite loss, update skipped (1 in a row)"), messages.toString());
-        assertTrue(messages.contains("step 6: non-finite loss, update skipped (2 in a row)"), messages.toString());
-        for (Trainer.Status s : statuses) assertEquals(s.step() >= 5, s.skipped(), "step " + s.step());
+        assertTrue(messages.contains("step 6: non-finite loss, update skipped (1 in a row)"), messages.toString());
+        assertTrue(messages.contains("step 7: non-finite loss, update skipped (2 in a row)"), messages.toString());
+        for (Trainer.Status s : statuses) assertEquals(s.step() >= 6, s.skipped(), "step " + s.step());
         assertFalse(Files.exists(run.resolve(Checkpoint.DIR).resolve(Checkpoint.folderName(6))), "no checkpoint inside the NaN streak");
         assertEquals(good, Checkpoint.resolve(run), "latest is the good one");
-        assertEquals(6, Files.readAllLines(run.resolve("metrics.jsonl")).size(), "metrics flushed up to step 6");
+        assertEquals(7, Files.readAllLines(run.resolve("metrics.jsonl")).size(), "metrics flushed up to step 7");
 
         // the named checkpoint loads, holds finite weights, and training resumes from it
         Checkpoint.Info info = Checkpoint.readInfo(good);

@@ -5,6 +5,7 @@ import io.github.diffusion4j.nn.Init;
 import io.github.diffusion4j.nn.Param;
 import io.github.diffusion4j.nn.ParamStore;
 import io.github.diffusion4j.tensor.Philox;
+import io.github.diffusion4j.tensor.UpdateGate;
 import io.github.diffusion4j.tensor.Shape;
 import org.junit.jupiter.api.Test;
 
@@ -41,7 +42,8 @@ class OptimTest {
             Philox.fillNormal(gb, 0, 78L, step * 1000L, 0, nb);
             CpuBackend.get().copyFromHost(w.grad(), gw, 0);
             CpuBackend.get().copyFromHost(b.grad(), gb, 0);
-            opt.update(lr, scale);
+            // 2 micro-batches, no clipping: the gradients are scaled by 1/2
+            opt.update(lr, new UpdateGate(0f, 2, 0.9f, 0.99f, UpdateGate.WARMUP_NONE, 0f, 1, 1));
             double bc1 = 1 - Math.pow(0.9, step), bc2 = 1 - Math.pow(0.99, step);
             for (int i = 0; i < p.length; i++) {
                 double g = (i < nw ? gw[i] : gb[i - nw]) * (double) scale;
@@ -71,7 +73,10 @@ class OptimTest {
         CpuBackend.get().copyFromHost(s.values(), c, 0);
         double prod = 1;
         for (int k = 1; k <= 50; k++) {
-            float d = ema.update(k);
+            float d = ema.decay(k);
+            float[] gate = new float[UpdateGate.SIZE];
+            gate[UpdateGate.EMA_DECAY] = d;
+            ema.update(CpuBackend.get().fromArray(gate, UpdateGate.SIZE));
             assertEquals(Math.min(0.999, (1.0 + k) / (10.0 + k)), d, 1e-7);
             prod *= d;
         }

@@ -81,7 +81,9 @@ class ResumeExactTest {
         try (Trainer t = new Trainer(c2, stopped, CpuBackend.get(), null)) {
             long last = t.run(new Trainer.Listener() {
                 @Override public void step(Trainer.Status s) {
-                    if (s.step() == N) t.requestStop();
+                    // step N is in flight when step N - 1 is reported (the trainer queues a step before it reads
+                    // the previous one's results), so a stop asked for then ends the run after step N
+                    if (s.step() == N - 1) t.requestStop();
                 }
 
                 @Override public void finished(Trainer tr, long step, boolean wasInterrupted) {

@@ -8,6 +8,7 @@ import io.github.diffusion4j.tensor.Rounding;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.tensor.UpdateGate;
 
 import static io.github.diffusion4j.tensor.Check.sameSize;
 
@@ -609,15 +610,18 @@ public final class CpuBackend implements Backend {
 
     // ------------------------------------------------------------------ optimiser
 
+    @Override public void updateGate(Tensor gate, Tensor grads, UpdateGate g) {
+        Check.updateGate(gate, grads);
+        g.decide(arr(gate), off(gate), sumSquares(grads));
+    }
+
     @Override public void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask,
-                                float lr, float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
-                                float gradScale) {
-        Check.dtype("adamw", DType.F32, params, grads, m, v, decayMask);
-        if (paramsCopy != null) sameSize(params, paramsCopy);
-        sameSize(params, grads);
-        sameSize(params, m);
-        sameSize(params, v);
-        if (decayMask != null) sameSize(params, decayMask);
+                                float lr, float beta1, float beta2, float eps, float weightDecay, Tensor gate) {
+        Check.adamw(params, paramsCopy, grads, m, v, decayMask, gate);
+        float[] gs = arr(gate);
+        int gso = off(gate);
+        if (gs[gso + UpdateGate.SKIP] != 0f) return;
+        float gradScale = gs[gso + UpdateGate.SCALE], bc1 = gs[gso + UpdateGate.BC1], bc2 = gs[gso + UpdateGate.BC2];
         float[] p = arr(params), g = arr(grads), ma = arr(m), va = arr(v), dm = decayMask == null ? null : arr(decayMask);
         int po = off(params), go = off(grads), mo = off(m), vo = off(v), dmo = decayMask == null ? 0 : off(decayMask);
         float stepSize = lr / bc1, sqrtBc2 = (float) Math.sqrt(bc2), decay = lr * weightDecay;
@@ -631,6 +635,15 @@ public final class CpuBackend implements Backend {
         }
         if (paramsCopy != null) copy(paramsCopy, params);   // rounded to the copy's dtype as it is read (arr)
     }
+
+    @Override public void emaUpdate(Tensor shadow, Tensor params, Tensor gate) {
+        Check.emaUpdate(shadow, params, gate);
+        float[] gs = arr(gate);
+        if (gs[off(gate) + UpdateGate.SKIP] != 0f) return;
+        float d = gs[off(gate) + UpdateGate.EMA_DECAY];
+        axpby(shadow, d, shadow, 1f - d, params);
+    }
+
 
     /** The scalar AdamW loop over [lo, hi) (also the tail of {@link VectorOps#adamw}, which matches it bit for bit). */
     static void adamwScalar(float[] p, int po, float[] g, int go, float[] ma, int mo, float[] va, int vo, float[] dm,

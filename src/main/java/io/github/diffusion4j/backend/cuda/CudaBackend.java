@@ -4,6 +4,7 @@ import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.tensor.UpdateGate;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
@@ -823,13 +824,14 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ optimiser
 
+    @Override public void updateGate(Tensor gate, Tensor grads, UpdateGate g) { optimOps.updateGate(gate, grads, g); }
+
     @Override public void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask,
-                                float lr, float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2,
-                                float gradScale) {
-        optimOps.adamw(params, grads, m, v, decayMask, lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale);
-        // no bf16 tensors on this backend yet, so a copy can only be an F32 one: a plain device copy
-        if (paramsCopy != null) copy(paramsCopy, params);
+                                float lr, float beta1, float beta2, float eps, float weightDecay, Tensor gate) {
+        optimOps.adamw(params, paramsCopy, grads, m, v, decayMask, lr, beta1, beta2, eps, weightDecay, gate);
     }
+
+    @Override public void emaUpdate(Tensor shadow, Tensor params, Tensor gate) { optimOps.emaUpdate(shadow, params, gate); }
 
     // ------------------------------------------------------------------ random numbers and embeddings
 

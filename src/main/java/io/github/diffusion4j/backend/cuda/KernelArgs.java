@@ -42,7 +42,7 @@ final class KernelArgs {
         int n = signature.length();
         for (int k = 0; k < n; k++) {
             switch (signature.charAt(k)) {
-                case 'p', 'j', 'i', 'f' -> { }
+                case 'p', 'j', 'i', 'f', 'd' -> { }
                 default -> throw new IllegalArgumentException("kernel " + name + ": unknown parameter kind '"
                         + signature.charAt(k) + "' in signature " + signature);
             }
@@ -104,6 +104,11 @@ final class KernelArgs {
         return this;
     }
 
+    KernelArgs f64(double value) {
+        buffer.putDouble(8 * slot('d'), value);
+        return this;
+    }
+
     /** Launches a 1-D grid once every parameter is set. */
     void launch(int gridX, int blockX) {
         launch(gridX, blockX, 0);
@@ -122,11 +127,12 @@ final class KernelArgs {
         next = 0;
     }
 
-    /** The value set for parameter k (for tests): Long, Integer or Float. */
+    /** The value set for parameter k (for tests): Long, Integer, Float or Double. */
     Object value(int k) {
         return switch (signature.charAt(k)) {
             case 'p', 'j' -> buffer.getLong(8 * k);
             case 'i' -> buffer.getInt(8 * k);
+            case 'd' -> buffer.getDouble(8 * k);
             default -> buffer.getFloat(8 * k);
         };
     }

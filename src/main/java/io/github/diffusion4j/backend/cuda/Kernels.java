@@ -57,6 +57,7 @@ public final class Kernels {
     // optim.cu
     public static final String ADAMW = "d4j_adamw";
     public static final String EMA = "d4j_ema";
+    public static final String UPDATE_GATE = "d4j_update_gate";
     // diffusion.cu
     public static final String Q_SAMPLE = "d4j_q_sample";
     public static final String DIFFUSION_STEP = "d4j_diffusion_step";
@@ -69,7 +70,7 @@ public final class Kernels {
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD_OFFSET, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
-            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, Q_SAMPLE, DIFFUSION_STEP,
+            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, UPDATE_GATE, Q_SAMPLE, DIFFUSION_STEP,
             REPAINT_BLEND, MSE_LOSS, DRAW_TIMESTEPS);
 
     /**
@@ -115,8 +116,9 @@ public final class Kernels {
             Map.entry(COPY_CHANNELS, "ppiiiiiij"),
             Map.entry(TIMESTEP_EMBEDDING, "ppiifi"),
             Map.entry(ONE_HOT, "pppii"),
-            Map.entry(ADAMW, "pppppjffffffff"),
-            Map.entry(EMA, "ppjf"),
+            Map.entry(ADAMW, "ppppppjfffffp"),
+            Map.entry(EMA, "ppjp"),
+            Map.entry(UPDATE_GATE, "ppfiffifdd"),
             Map.entry(Q_SAMPLE, "ppppppppjjiijj"),
             Map.entry(DIFFUSION_STEP, "pppppjffiffffffjj"),
             Map.entry(REPAINT_BLEND, "ppppjjffjj"),

@@ -1,32 +1,63 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Tensor;
+import io.github.diffusion4j.tensor.UpdateGate;
 
 /**
- * The optimiser launcher of the CUDA backend: kernels/optim.cu (AdamW over the flat parameter buffer in one pass).
- * CPU reference: CpuBackend.adamw; conformance: {@code BackendConformance.adamw}.
+ * The optimiser launchers of the CUDA backend: kernels/optim.cu (the update's gate, decided by one thread from the
+ * gradients' sum of squares; AdamW over the flat parameter buffer in one pass; the EMA), all reading their scalars
+ * from the gate on the device, so an update needs nothing from the host. CPU reference: CpuBackend.updateGate
+ * ({@link UpdateGate#decide}), adamw and emaUpdate; conformance: {@code BackendConformance.adamw} and
+ * {@code updateGate}.
  */
 final class OptimOps {
     private final CudaBackend cb;
-    private final KernelArgs kAdamw;
+    private final KernelArgs kAdamw, kEma, kGate, kSumPartials, kSumFinalize;
 
     OptimOps(CudaBackend cb) {
         this.cb = cb;
         kAdamw = cb.kernel(Kernels.ADAMW);
+        kEma = cb.kernel(Kernels.EMA);
+        kGate = cb.kernel(Kernels.UPDATE_GATE);
+        kSumPartials = cb.kernel(Kernels.SUM_PARTIALS);
+        kSumFinalize = cb.kernel(Kernels.SUM_FINALIZE);
     }
 
-    void adamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr, float beta1, float beta2,
-               float eps, float weightDecay, float bc1, float bc2, float gradScale) {
+    void updateGate(Tensor gate, Tensor grads, UpdateGate g) {
         cb.ensureContext();
-        Check.sameSize(params, grads);
-        Check.sameSize(params, m);
-        Check.sameSize(params, v);
-        if (decayMask != null) Check.sameSize(params, decayMask);
+        Check.updateGate(gate, grads);
+        long n = grads.numel();
+        long partials = cb.scratchAddress(CudaBackend.SCRATCH_PARTIALS), sum = cb.scratchAddress(CudaBackend.SCRATCH_RESULT);
+        int blocks = LaunchConfig.reduceBlocks(Math.max(n, 1));
+        // an empty gradient buffer still sums to 0: the partials kernel writes one zero partial per block
+        kSumPartials.begin().ptr(partials).ptr(cb.a(grads)).i64(n).i32(1).launch(blocks, LaunchConfig.REDUCE_THREADS);
+        kSumFinalize.begin().ptr(sum).ptr(partials).i32(blocks).launch(1, LaunchConfig.REDUCE_THREADS);
+        kGate.begin().ptr(cb.a(gate)).ptr(sum).f32(g.gradClip()).i32(g.microBatches()).f32(g.beta1()).f32(g.beta2())
+                .i32(g.emaWarmup()).f32(g.emaTarget()).f64(g.emaPower()).f64(g.emaInvGamma()).launch(1, 1);
+    }
+
+    void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
+               float beta1, float beta2, float eps, float weightDecay, Tensor gate) {
+        cb.ensureContext();
+        Check.adamw(params, paramsCopy, grads, m, v, decayMask, gate);
+        // the kernel writes the copy as float: a copy of another dtype (none on this backend yet) would need a
+        // conversion there
+        Check.dtype("adamw (parameter copy)", DType.F32, paramsCopy);
         long n = params.numel();
         if (n == 0) return;
-        kAdamw.begin().ptr(cb.a(params)).ptr(cb.a(grads)).ptr(cb.a(m)).ptr(cb.a(v)).ptr(cb.an(decayMask)).i64(n).f32(lr).f32(beta1)
-                .f32(beta2).f32(eps).f32(weightDecay).f32(bc1).f32(bc2).f32(gradScale)
+        kAdamw.begin().ptr(cb.a(params)).ptr(cb.an(paramsCopy)).ptr(cb.a(grads)).ptr(cb.a(m)).ptr(cb.a(v))
+                .ptr(cb.an(decayMask)).i64(n).f32(lr).f32(beta1).f32(beta2).f32(eps).f32(weightDecay).ptr(cb.a(gate))
+                .launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
+    }
+
+    void emaUpdate(Tensor shadow, Tensor params, Tensor gate) {
+        cb.ensureContext();
+        Check.emaUpdate(shadow, params, gate);
+        long n = params.numel();
+        if (n == 0) return;
+        kEma.begin().ptr(cb.a(shadow)).ptr(cb.a(params)).i64(n).ptr(cb.a(gate))
                 .launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
     }
 }

@@ -93,6 +93,34 @@ class CudaTrainingGpuTest {
         }
     }
 
+    /**
+     * The whole update of a training step (forward, backward, the update's gate, AdamW, EMA) is queued without the
+     * host waiting once: the gradient norm, clipping and the skip are decided on the device, and what the update did
+     * comes back with the queued work, read only when asked.
+     */
+    @Test void aTrainingStepIsQueuedWithoutAHostWait() {
+        try (TrainingStepComparison.Run run = new TrainingStepComparison.Run(strict, Variant.TINY);
+             io.github.diffusion4j.train.AdamW adam = new io.github.diffusion4j.train.AdamW(run.model.params(),
+                     io.github.diffusion4j.train.AdamW.Config.defaults());
+             io.github.diffusion4j.train.Ema ema = new io.github.diffusion4j.train.Ema(run.model.params(), 0.999f,
+                     io.github.diffusion4j.train.Ema.Warmup.DDPM)) {
+            var step = new io.github.diffusion4j.train.TrainingStep(run.model, run.objective, adam, ema, 5L);
+            for (int k = 0; k < 2; k++) {
+                run.model.params().zeroGrad();
+                step.forwardBackward(run.x0, null, k).loss();
+                step.update(1e-3f, 1f, 1).gradNorm();
+            }
+            CudaBackend.Launches l0 = strict.launches();
+            run.model.params().zeroGrad();
+            var loss = step.forwardBackward(run.x0, null, 2);
+            var update = step.update(1e-3f, 0.5f, 1);
+            long waits = strict.launches().minus(l0).hostSyncs();
+            assertEquals(0, waits, "host waits while queueing a training step");
+            assertTrue(Double.isFinite(loss.loss()) && update.gradNorm() > 0 && !update.skipped());
+            assertEquals(3, adam.step(), "three updates applied, counted on the device");
+        }
+    }
+
     @Test void ddimSamplingMatchesTheCpu() {
         for (Variant v : Variant.values()) {
             float[] cpu = TrainingStepComparison.ddimSamples(CpuBackend.get(), v, 5, null);

@@ -30,6 +30,7 @@ class KernelSignatureTest {
             case "long long", "unsigned long long", "long long int", "int64_t", "uint64_t" -> 'j';
             case "int", "int32_t" -> 'i';
             case "float" -> 'f';
+            case "double" -> 'd';
             default -> {
                 fail("kernel " + kernel + ": parameter '" + decl + "' has a type the launchers cannot pass");
                 yield '?';

@@ -52,7 +52,7 @@ class LauncherCallSiteTest {
         }
         declared.addAll(fieldToKernel.values());
 
-        Pattern setter = Pattern.compile("\\.(ptr|i64|i32|f32|launch)\\(");
+        Pattern setter = Pattern.compile("\\.(ptr|i64|i32|f32|f64|launch)\\(");
         Matcher chain = Pattern.compile("\\b(k\\w+)\\.begin\\(\\)").matcher(src);
         int chains = 0;
         while (chain.find()) {
@@ -73,6 +73,7 @@ class LauncherCallSiteTest {
                     case "ptr" -> 'p';
                     case "i64" -> 'j';
                     case "i32" -> 'i';
+                    case "f64" -> 'd';
                     default -> 'f';
                 });
             }
