@@ -27,7 +27,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /** {@code train}: trains a model; with no arguments, a small U-Net on the embedded shapes data. */
-@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false, defaultValueProvider = TrainCommand.Defaults.class,
         description = {"Train a diffusion model. With no arguments: the embedded 'shapes' data at 32x32, preset 'small',",
                 "on the best available backend, for a few minutes on a laptop CPU. Ctrl-C writes a checkpoint;",
                 "--resume continues exactly where it stopped."})
@@ -35,51 +35,51 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin Verbosity verbosity;
     @Spec CommandSpec spec;
 
-    @Option(names = "--data", defaultValue = "shapes", description = "Dataset: shapes, fashion-mnist, mnist, cifar10, folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--data", description = "Dataset: shapes, fashion-mnist, mnist, cifar10, folder (default: ${DEFAULT-VALUE}).")
     String data;
     @Option(names = "--data-dir", paramLabel = "DIR", description = "Dataset directory (fashion-mnist defaults to /usr/share/datasets/fashion-mnist).")
     Path dataDir;
-    @Option(names = "--image-size", defaultValue = "32", description = "Image height and width (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--image-size", description = "Image height and width (default: ${DEFAULT-VALUE}).")
     int imageSize;
-    @Option(names = "--model", defaultValue = "small", description = "Model preset: tiny, small, medium, ddpm-cifar10, seed (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--model", description = "Model preset: tiny, small, medium, ddpm-cifar10, seed (default: ${DEFAULT-VALUE}).")
     String model;
     @Option(names = "--classes", description = "Train class-conditionally on the dataset's labels (for classifier-free guidance).")
     boolean classes;
-    @Option(names = "--steps", defaultValue = "3300", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     long steps;
-    @Option(names = "--batch-size", defaultValue = "16", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch-size", description = "Batch size (default: ${DEFAULT-VALUE}).")
     int batchSize;
-    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--grad-accum", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int gradAccum;
-    @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     float lr;
-    @Option(names = "--warmup", defaultValue = "50", description = "Linear warmup steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", description = "Linear warmup steps (default: ${DEFAULT-VALUE}).")
     int warmup;
-    @Option(names = "--lr-schedule", defaultValue = "cosine", description = "constant or cosine after warmup (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr-schedule", description = "constant or cosine after warmup (default: ${DEFAULT-VALUE}).")
     String lrSchedule;
-    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--weight-decay", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     float weightDecay;
-    @Option(names = "--grad-clip", defaultValue = "1.0", description = "Clip the global gradient norm to this (0: off; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--grad-clip", description = "Clip the global gradient norm to this (0: off; default: ${DEFAULT-VALUE}).")
     float gradClip;
-    @Option(names = "--ema-decay", defaultValue = "0.995", description = "EMA decay target (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ema-decay", description = "EMA decay target (default: ${DEFAULT-VALUE}).")
     float emaDecay;
-    @Option(names = "--schedule", defaultValue = "cosine", description = "Noise schedule: linear, cosine, scaled-linear, sigmoid (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--schedule", description = "Noise schedule: linear, cosine, scaled-linear, sigmoid (default: ${DEFAULT-VALUE}).")
     String schedule;
-    @Option(names = "--timesteps", defaultValue = "1000", description = "Diffusion timesteps T (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--timesteps", description = "Diffusion timesteps T (default: ${DEFAULT-VALUE}).")
     int timesteps;
-    @Option(names = "--prediction", defaultValue = "v_prediction", description = "What the model predicts: v_prediction, epsilon, sample (x0) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--prediction", description = "What the model predicts: v_prediction, epsilon, sample (x0) (default: ${DEFAULT-VALUE}).")
     String prediction;
-    @Option(names = "--min-snr", defaultValue = "5", paramLabel = "GAMMA", description = "Min-SNR-gamma loss weighting (Hang et al. 2023; 0: uniform; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--min-snr", paramLabel = "GAMMA", description = "Min-SNR-gamma loss weighting (Hang et al. 2023; 0: uniform; default: ${DEFAULT-VALUE}).")
     float minSnr;
-    @Option(names = "--offset-noise", defaultValue = "0", description = "Offset-noise strength (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--offset-noise", description = "Offset-noise strength (default: ${DEFAULT-VALUE}).")
     float offsetNoise;
-    @Option(names = "--cfg-dropout", defaultValue = "0.1", description = "Label dropout for classifier-free guidance, with --classes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--cfg-dropout", description = "Label dropout for classifier-free guidance, with --classes (default: ${DEFAULT-VALUE}).")
     float cfgDropout;
     @Option(names = "--dropout", description = "Dropout in residual blocks (default: the preset's).")
     Float dropout;
     @Option(names = "--no-flip", description = "No random horizontal flips.")
     boolean noFlip;
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of initialisation, data order and noise (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", description = "Seed of initialisation, data order and noise (default: ${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: runs/<data>-<model>).")
     Path out;
@@ -92,22 +92,66 @@ public final class TrainCommand implements Callable<Integer> {
     String device;
     @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
     int gpu;
-    @Option(names = "--log-every", defaultValue = "10", description = "Steps between metrics lines (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--log-every", description = "Steps between metrics lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
-    @Option(names = "--sample-every", defaultValue = "1000", description = "Steps between sample grids (0: only at the end; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-every", description = "Steps between sample grids (0: only at the end; default: ${DEFAULT-VALUE}).")
     int sampleEvery;
-    @Option(names = "--sample-count", defaultValue = "16", description = "Images per sample grid (0: none; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-count", description = "Images per sample grid (0: none; default: ${DEFAULT-VALUE}).")
     int sampleCount;
-    @Option(names = "--sample-steps", defaultValue = "50", description = "DDPM steps for sample grids (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-steps", description = "DDPM steps for sample grids (default: ${DEFAULT-VALUE}).")
     int sampleSteps;
-    @Option(names = "--checkpoint-every", defaultValue = "1000", description = "Steps between checkpoints (0: only at the end; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--checkpoint-every", description = "Steps between checkpoints (0: only at the end; default: ${DEFAULT-VALUE}).")
     int checkpointEvery;
-    @Option(names = "--keep", defaultValue = "3", description = "Checkpoints to keep (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--keep", description = "Checkpoints to keep (default: ${DEFAULT-VALUE}).")
     int keep;
-    @Option(names = "--precision", defaultValue = "auto", description = {"fp32, bf16 (mixed: bf16 weights copy and activations, FP32",
+    @Option(names = "--precision", description = {"fp32, bf16 (mixed: bf16 weights copy and activations, FP32",
             "masters, statistics and loss) or auto (today fp32 everywhere; see 'info') (default: ${DEFAULT-VALUE}).",
             "A run resumes in any precision."})
     String precision;
+
+    /**
+     * The defaults of the options that are settings of the run: TrainConfig's, the one place they are written (a
+     * config built in Java and 'train' with no options are the same run).
+     */
+    public static final class Defaults implements CommandLine.IDefaultValueProvider {
+        private static final java.util.Map<String, String> MAP = defaults();
+
+        static java.util.Map<String, String> defaults() {
+            TrainConfig c = new TrainConfig();
+            java.util.Map<String, String> m = new java.util.HashMap<>();
+            m.put("--data", c.data);
+            m.put("--image-size", Integer.toString(c.imageSize));
+            m.put("--model", c.model);
+            m.put("--steps", Long.toString(c.steps));
+            m.put("--batch-size", Integer.toString(c.batchSize));
+            m.put("--grad-accum", Integer.toString(c.gradAccum));
+            m.put("--lr", Float.toString(c.lr));
+            m.put("--warmup", Integer.toString(c.warmup));
+            m.put("--lr-schedule", c.cosineDecay ? "cosine" : "constant");
+            m.put("--weight-decay", Float.toString(c.weightDecay));
+            m.put("--grad-clip", Float.toString(c.gradClip));
+            m.put("--ema-decay", Float.toString(c.emaDecay));
+            m.put("--schedule", c.schedule);
+            m.put("--timesteps", Integer.toString(c.timesteps));
+            m.put("--prediction", c.prediction);
+            m.put("--min-snr", Float.toString(c.minSnrGamma));
+            m.put("--offset-noise", Float.toString(c.offsetNoise));
+            m.put("--cfg-dropout", Float.toString(c.cfgDropout));
+            m.put("--seed", Long.toString(c.seed));
+            m.put("--log-every", Integer.toString(c.logEvery));
+            m.put("--sample-every", Integer.toString(c.sampleEvery));
+            m.put("--sample-count", Integer.toString(c.sampleCount));
+            m.put("--sample-steps", Integer.toString(c.sampleSteps));
+            m.put("--checkpoint-every", Integer.toString(c.checkpointEvery));
+            m.put("--keep", Integer.toString(c.keepCheckpoints));
+            m.put("--precision", c.precision);
+            return m;
+        }
+
+        @Override public String defaultValue(CommandLine.Model.ArgSpec arg) {
+            return arg instanceof CommandLine.Model.OptionSpec o ? MAP.get(o.longestName()) : null;
+        }
+    }
 
     /** Options that may change when resuming; all others come from the checkpoint. */
     private static final List<String> RESUMABLE = List.of("--steps", "--out", "--resume", "--device", "--gpu", "--log-every",
@@ -144,6 +188,11 @@ public final class TrainCommand implements Callable<Integer> {
         if (resumeFrom == null || pr.hasMatchedOption("--keep")) cfg.keepCheckpoints = keep;
         if (resumeFrom == null || pr.hasMatchedOption("--precision")) cfg.precision = Precision.parse(precision).cliName();
 
+        try {
+            cfg.validate(true);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
         Backends.Choice choice = Backends.select(device, gpu);
         PrintWriter o = spec.commandLine().getOut();
         o.println("backend: " + choice.reason());
@@ -183,7 +232,7 @@ public final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    private TrainConfig configFromOptions() {
+    TrainConfig configFromOptions() {
         if (!Datasets.NAMES.contains(data)) {
             throw new UserException("unknown dataset '" + data + "' (choose from " + String.join(", ", Datasets.NAMES) + ")");
         }

@@ -422,7 +422,23 @@ public final class SafeTensors {
                 throw new FileFormatException("tensor '" + name + "' in " + source + " has shape " + Arrays.toString(e.shape())
                         + " but the model expects " + p.shape());
             }
-            System.arraycopy(e.data(), 0, host, Math.toIntExact(p.offset()), e.data().length);
+            float[] d = e.data();
+            for (int i = 0; i < d.length; i++) {
+                if (!Float.isFinite(d[i])) {
+                    throw new FileFormatException("tensor '" + name + "' in " + source + " holds " + d[i] + " at element "
+                            + i + ": refusing non-finite weights");
+                }
+            }
+            System.arraycopy(d, 0, host, Math.toIntExact(p.offset()), d.length);
+        }
+        // a tensor of this prefix that the model does not have: another model's file, or a corrupted one
+        for (String name : contents.tensors().keySet()) {
+            if (!name.startsWith(prefix)) continue;
+            String param = name.substring(prefix.length());
+            if (!layout.has(param)) {
+                throw new FileFormatException("safetensors file " + source + " has tensor '" + name
+                        + "', which the model has no parameter for");
+            }
         }
         flat.backend().copyFromHost(flat, host, 0);
     }

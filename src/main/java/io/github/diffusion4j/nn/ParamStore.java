@@ -52,6 +52,9 @@ public final class ParamStore implements AutoCloseable {
 
     public List<Param> params() { return Collections.unmodifiableList(params); }
 
+    /** Whether a parameter of that name exists. */
+    public boolean has(String name) { return byName.containsKey(name); }
+
     public Param get(String name) {
         Param p = byName.get(name);
         if (p == null) throw new IllegalArgumentException("no parameter named " + name);

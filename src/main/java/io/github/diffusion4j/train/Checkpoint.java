@@ -34,6 +34,8 @@ public final class Checkpoint {
     public static final String MODEL = "model.safetensors", EMA = "ema.safetensors", OPTIMIZER = "optimizer.safetensors",
             CONFIG = "config.json";
     static final String FORMAT = "diffusion4j-checkpoint";
+    /** The config.json format this version writes and the newest it reads. */
+    static final int VERSION = 1;
 
     /** What config.json says. */
     public record Info(Path dir, TrainConfig config, long step, long adamStep, DataLoader.Position position,
@@ -73,7 +75,7 @@ public final class Checkpoint {
                              Dataset dataset) throws IOException {
         ObjectNode root = TrainConfig.json().createObjectNode();
         root.put("format", FORMAT);
-        root.put("version", 1);
+        root.put("version", VERSION);
         root.put("step", step);
         root.set("train", TrainConfig.json().valueToTree(cfg));
         ObjectNode m = root.putObject("model");
@@ -132,20 +134,53 @@ public final class Checkpoint {
         if (root == null || !FORMAT.equals(root.path("format").asText())) {
             throw new FileFormatException(file + " is not a diffusion4j checkpoint config");
         }
-        if (!root.path("train").isObject()) throw new FileFormatException("corrupt " + file + ": no \"train\" settings");
+        JsonNode version = root.path("version");
+        if (!version.canConvertToInt() || !version.isIntegralNumber() || version.asInt() < 1) {
+            throw new FileFormatException("corrupt " + file + ": format version " + version + " is not a positive integer");
+        }
+        if (version.asInt() > VERSION) {
+            throw new FileFormatException(file + " has format version " + version.asInt() + ", newer than this diffusion4j "
+                    + "reads (" + VERSION + "): use a newer diffusion4j");
+        }
+        for (String obj : new String[] {"train", "model", "schedule", "dataset", "data_position", "optimizer"}) {
+            if (!root.path(obj).isObject()) throw new FileFormatException("corrupt " + file + ": no \"" + obj + "\" object");
+        }
         TrainConfig cfg;
         try {
             cfg = TrainConfig.json().treeToValue(root.path("train"), TrainConfig.class);
-            cfg.validate();
+            cfg.validate(false);
+        } catch (com.fasterxml.jackson.databind.JsonMappingException e) {
+            // name the field: Jackson puts it on a later line of its message
+            StringBuilder path = new StringBuilder("train");
+            for (var ref : e.getPath()) if (ref.getFieldName() != null) path.append('.').append(ref.getFieldName());
+            throw new FileFormatException("corrupt " + file + ": " + path + ": " + oneLine(new IOException(e.getOriginalMessage())));
         } catch (IOException | IllegalArgumentException e) {
             throw new FileFormatException("corrupt " + file + ": " + oneLine(e));
         }
+        long step = integer(file, root, "step", 0, AdamW.MAX_STEPS);
+        long adamStep = integer(file, root.path("optimizer"), "step", 0, step);
         JsonNode pos = root.path("data_position");
+        long epoch = integer(file, pos, "epoch", 0, Long.MAX_VALUE);
+        int index = (int) integer(file, pos, "index", 0, Integer.MAX_VALUE);
+        int classes = (int) integer(file, root.path("model"), "num_classes", 0, 100_000);
+        if (classes != cfg.numClasses && cfg.numClasses != 0) {
+            throw new FileFormatException("corrupt " + file + ": model.num_classes " + classes + " but train.num_classes " + cfg.numClasses);
+        }
+        long parameters = integer(file, root.path("model"), "parameters", 0, Long.MAX_VALUE);
         java.util.List<String> names = new java.util.ArrayList<>();
         root.path("dataset").path("class_names").forEach(n -> names.add(n.asText()));
-        return new Info(dir, cfg, root.path("step").asLong(), root.path("optimizer").path("step").asLong(),
-                new DataLoader.Position(pos.path("epoch").asLong(), pos.path("index").asInt()),
-                root.path("model").path("num_classes").asInt(), names, root.path("model").path("parameters").asLong());
+        return new Info(dir, cfg, step, adamStep, new DataLoader.Position(epoch, index), classes, names, parameters);
+    }
+
+    /** A required integer field of a config.json object, in [lo, hi]. */
+    private static long integer(Path file, JsonNode obj, String field, long lo, long hi) {
+        JsonNode v = obj.path(field);
+        if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+            throw new FileFormatException("corrupt " + file + ": " + field + " " + (v.isMissingNode() ? "is missing" : v + " is not an integer"));
+        }
+        long x = v.asLong();
+        if (x < lo || x > hi) throw new FileFormatException("corrupt " + file + ": " + field + " " + x + " is out of range " + lo + ".." + hi);
+        return x;
     }
 
     /** Builds the checkpoint's model (not yet allocated) and checks its parameter count. */

@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
         isGetterVisibility = JsonAutoDetect.Visibility.NONE)
 @JsonIgnoreProperties(ignoreUnknown = true)
 public final class TrainConfig {
+    // The defaults are the CLI's ('train' with no options takes them from here: TrainCommand's default provider).
     // data
     public String data = "shapes";
     public String dataDir;
@@ -30,15 +31,15 @@ public final class TrainConfig {
     public String schedule = "cosine";
     public int timesteps = 1000;
     public String prediction = "v_prediction"; // the CLI default: on shapes it learns sizes and clean colours far sooner than epsilon
-    public float minSnrGamma;              // 0: uniform weighting
+    public float minSnrGamma = 5f;         // 0: uniform weighting
     public float offsetNoise;
     public float cfgDropout = 0.1f;
     // optimisation
-    public long steps = 2000;
-    public int batchSize = 32;
+    public long steps = 3300;
+    public int batchSize = 16;
     public int gradAccum = 1;
-    public float lr = 2e-3f;
-    public int warmup = 100;
+    public float lr = 1e-3f;
+    public int warmup = 50;
     public boolean cosineDecay = true;
     public float minLr = 1e-5f;
     public float weightDecay;
@@ -50,17 +51,26 @@ public final class TrainConfig {
     public String precision = "auto";
     // bookkeeping
     public int logEvery = 10;
-    public int sampleEvery = 500;
+    public int sampleEvery = 1000;
     public int sampleCount = 16;
     public int sampleSteps = 50;
-    public int checkpointEvery = 500;
+    public int checkpointEvery = 1000;
     public int keepCheckpoints = 3;
     public int maxBadSteps = 10;
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(SerializationFeature.INDENT_OUTPUT)
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            // 16.5 is not an image size, "32" is not a number, null is not a float
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+
+    static {
+        // a quoted number is not a number (Jackson would otherwise read "Infinity" or "32" into a float or int field)
+        JSON.coercionConfigDefaults().setCoercion(com.fasterxml.jackson.databind.cfg.CoercionInputShape.String,
+                com.fasterxml.jackson.databind.cfg.CoercionAction.Fail);
+    }
 
     public static ObjectMapper json() { return JSON; }
 
@@ -69,30 +79,78 @@ public final class TrainConfig {
         return JSON.convertValue(JSON.convertValue(this, java.util.Map.class), TrainConfig.class);
     }
 
-    /** Checks the values and throws IllegalArgumentException naming the first bad one. */
-    public void validate() {
-        require(imageSize > 0, "image size must be positive");
-        require(steps > 0, "steps must be positive");
-        require(batchSize > 0, "batch size must be positive");
-        require(gradAccum > 0, "gradient accumulation must be positive");
-        require(lr > 0, "learning rate must be positive");
-        require(warmup >= 0, "warmup must be >= 0");
-        require(minLr >= 0 && minLr <= lr, "minimum learning rate must be in [0, lr]");
-        require(weightDecay >= 0, "weight decay must be >= 0");
-        require(gradClip >= 0, "gradient clip must be >= 0 (0 disables clipping)");
-        require(emaDecay >= 0 && emaDecay < 1, "EMA decay must be in [0, 1)");
-        require(cfgDropout >= 0 && cfgDropout < 1, "label dropout must be in [0, 1)");
-        require(timesteps >= 2, "timesteps must be at least 2");
-        require(logEvery > 0, "log interval must be positive");
-        require(sampleEvery >= 0 && checkpointEvery >= 0, "intervals must be >= 0 (0 disables)");
-        require(sampleCount >= 0 && sampleSteps > 0, "sample count must be >= 0 and sample steps positive");
-        require(keepCheckpoints >= 1, "keep at least one checkpoint");
-        require(maxBadSteps >= 1, "max bad steps must be at least 1");
-        require(minSnrGamma >= 0, "min-SNR gamma must be >= 0");
-        require(offsetNoise >= 0, "offset noise must be >= 0");
+    /** Upper bounds that keep every allocation a configuration implies legitimate (checked before allocating). */
+    public static final int MAX_TIMESTEPS = 100_000, MAX_IMAGE_SIZE = 1024, MAX_BATCH = 65_536, MAX_GRAD_ACCUM = 1024;
+
+    /** Checks the values; the message names the first bad one by its CLI option ({@code --lr must be ...}). */
+    public void validate() { validate(true); }
+
+    /**
+     * Checks every value: types were checked by the JSON reader, here ranges, finiteness and names, so that no
+     * configuration can make a run allocate beyond what it legitimately needs or train on NaN. The message names the
+     * first bad value by its CLI option ({@code cli}) or its config.json field.
+     */
+    public void validate(boolean cli) {
+        Naming n = new Naming(cli);
+        requireOneOf(n.of("data", "--data"), data, io.github.diffusion4j.data.Datasets.NAMES);
+        requireOneOf(n.of("model", "--model"), model, io.github.diffusion4j.nn.Presets.NAMES);
+        requireIn(n.of("image_size", "--image-size"), imageSize, 4, MAX_IMAGE_SIZE);
+        requireIn(n.of("channels", "--channels"), channels, 1, 4);
+        requireIn(n.of("num_classes", "--classes"), numClasses, 0, 100_000);
+        require(dropout == -1f || dropout >= 0 && dropout < 1, n.of("dropout", "--dropout") + " must be in [0, 1), not " + dropout);
+        requireText(n.of("schedule", "--schedule"), schedule);
+        io.github.diffusion4j.diffusion.BetaSchedule.parse(schedule);
+        requireIn(n.of("timesteps", "--timesteps"), timesteps, 2, MAX_TIMESTEPS);
+        requireText(n.of("prediction", "--prediction"), prediction);
+        io.github.diffusion4j.diffusion.PredictionType.fromName(prediction);
+        requireFinite(n.of("min_snr_gamma", "--min-snr"), minSnrGamma, 0, Float.MAX_VALUE);
+        requireFinite(n.of("offset_noise", "--offset-noise"), offsetNoise, 0, Float.MAX_VALUE);
+        require(cfgDropout >= 0 && cfgDropout < 1, n.of("cfg_dropout", "--cfg-dropout") + " must be in [0, 1), not " + cfgDropout);
+        requireIn(n.of("steps", "--steps"), steps, 1, io.github.diffusion4j.train.AdamW.MAX_STEPS);
+        requireIn(n.of("batch_size", "--batch-size"), batchSize, 1, MAX_BATCH);
+        requireIn(n.of("grad_accum", "--grad-accum"), gradAccum, 1, MAX_GRAD_ACCUM);
+        require(Float.isFinite(lr) && lr > 0, n.of("lr", "--lr") + " must be finite and > 0, not " + lr);
+        requireIn(n.of("warmup", "--warmup"), warmup, 0, Integer.MAX_VALUE);
+        requireFinite(n.of("min_lr", "min_lr"), minLr, 0, lr);
+        requireFinite(n.of("weight_decay", "--weight-decay"), weightDecay, 0, Float.MAX_VALUE);
+        requireFinite(n.of("grad_clip", "--grad-clip"), gradClip, 0, Float.MAX_VALUE);
+        require(emaDecay >= 0 && emaDecay < 1, n.of("ema_decay", "--ema-decay") + " must be in [0, 1), not " + emaDecay);
+        requireOneOf(n.of("ema_warmup", "ema_warmup"), emaWarmup, java.util.List.of("ddpm", "power", "none"));
+        requireText(n.of("precision", "--precision"), precision);
         io.github.diffusion4j.nn.Precision.parse(precision);   // refuses anything but fp32, bf16, auto
-        require(emaWarmup.equals("ddpm") || emaWarmup.equals("power") || emaWarmup.equals("none"),
-                "EMA warmup must be ddpm, power or none");
+        requireIn(n.of("log_every", "--log-every"), logEvery, 1, Integer.MAX_VALUE);
+        requireIn(n.of("sample_every", "--sample-every"), sampleEvery, 0, Integer.MAX_VALUE);
+        requireIn(n.of("sample_count", "--sample-count"), sampleCount, 0, 4096);
+        requireIn(n.of("sample_steps", "--sample-steps"), sampleSteps, 1, MAX_TIMESTEPS);
+        requireIn(n.of("checkpoint_every", "--checkpoint-every"), checkpointEvery, 0, Integer.MAX_VALUE);
+        requireIn(n.of("keep_checkpoints", "--keep"), keepCheckpoints, 1, 1_000_000);
+        requireIn(n.of("max_bad_steps", "max_bad_steps"), maxBadSteps, 1, 1_000_000);
+    }
+
+    /** The name of a value in messages: its CLI option or its config.json field. */
+    private record Naming(boolean cli) {
+        String of(String json, String option) { return cli ? option : json; }
+    }
+
+    private static void requireIn(String name, long v, long lo, long hi) {
+        if (v < lo || v > hi) throw new IllegalArgumentException(name + " " + v + " is out of range " + lo + ".." + hi);
+    }
+
+    private static void requireFinite(String name, float v, float lo, float hi) {
+        if (!Float.isFinite(v) || v < lo || v > hi) {
+            throw new IllegalArgumentException(name + " must be finite and in [" + lo + ", " + hi + "], not " + v);
+        }
+    }
+
+    private static void requireText(String name, String v) {
+        if (v == null || v.isBlank()) throw new IllegalArgumentException(name + " is missing");
+    }
+
+    private static void requireOneOf(String name, String v, java.util.List<String> allowed) {
+        requireText(name, v);
+        if (!allowed.contains(v)) {
+            throw new IllegalArgumentException("unknown " + name + " '" + v + "' (choose from " + String.join(", ", allowed) + ")");
+        }
     }
 
     private static void require(boolean ok, String message) {

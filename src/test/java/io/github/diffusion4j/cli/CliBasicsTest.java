@@ -73,13 +73,13 @@ class CliBasicsTest {
     void badTrainValuesAreOneLineErrors(@TempDir Path tmp) {
         Path out = tmp.resolve("never");
         String[][] cases = {
-                {"--steps", "0", "steps"},
-                {"--lr", "-1", "learning rate"},
-                {"--batch-size", "0", "batch size"},
-                {"--grad-accum", "0", "accumulation"},
-                {"--ema-decay", "1", "EMA decay"},
-                {"--cfg-dropout", "1", "label dropout"},
-                {"--timesteps", "1", "timesteps"},
+                {"--steps", "0", "--steps 0 is out of range"},
+                {"--lr", "-1", "--lr must be finite and > 0"},
+                {"--batch-size", "0", "--batch-size 0 is out of range"},
+                {"--grad-accum", "0", "--grad-accum 0 is out of range"},
+                {"--ema-decay", "1", "--ema-decay must be in [0, 1)"},
+                {"--cfg-dropout", "1", "--cfg-dropout must be in [0, 1)"},
+                {"--timesteps", "1", "--timesteps 1 is out of range 2..100000"},
                 {"--image-size", "15", "15"},
                 {"--model", "huge", "huge"},
                 {"--data", "imagenet", "imagenet"},

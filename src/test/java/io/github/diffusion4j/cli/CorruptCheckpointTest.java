@@ -123,6 +123,69 @@ class CorruptCheckpointTest {
         }
     }
 
+    /**
+     * One field of config.json set to a hostile value (as issue 19's fuzzing did): each is refused with one line
+     * naming the file, never an internal error, an OutOfMemoryError or a run on nonsense.
+     */
+    @Test
+    void hostileConfigValuesAreRefused(@TempDir Path tmp) throws IOException {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        String[][] edits = {
+                // {object ("" = root), field, raw JSON value, what the message must say}
+                {"", "model", "null", "\"model\""},
+                {"", "schedule", "null", "\"schedule\""},
+                {"train", "model", "null", "model"},
+                {"train", "timesteps", "2147483647", "timesteps 2147483647 is out of range"},
+                {"train", "timesteps", "100000000", "timesteps 100000000 is out of range"},
+                {"train", "lr", "\"Infinity\"", "lr"},
+                {"train", "lr", "0", "lr must be finite and > 0"},
+                {"train", "dropout", "-2.0", "dropout"},
+                {"train", "image_size", "16.5", "image_size"},
+                {"train", "min_snr_gamma", "\"Infinity\"", "min_snr_gamma"},
+                {"train", "batch_size", "1000000000", "batch_size 1000000000 is out of range"},
+                {"train", "precision", "\"fp8\"", "precision"},
+                {"", "step", "-5", "step -5 is out of range"},
+                {"", "version", "999", "version 999"},
+        };
+        int i = 0;
+        for (String[] e : edits) {
+            Path run = copy(tmp, "hostile-" + i++);
+            Path file = ckptDir(run).resolve(Checkpoint.CONFIG);
+            var root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(file.toFile());
+            var obj = e[0].isEmpty() ? root : (com.fasterxml.jackson.databind.node.ObjectNode) root.get(e[0]);
+            obj.set(e[1], json.readTree(e[2]));
+            Files.writeString(file, json.writeValueAsString(root));
+            sample(run).oneLineError(file.toString(), e[3]);
+            resume(run).oneLineError(file.toString(), e[3]);
+        }
+    }
+
+    /** Weights holding NaN, an infinity or a tensor the model has no parameter for are refused, naming the tensor. */
+    @Test
+    void nonFiniteAndForeignWeightsAreRefused(@TempDir Path tmp) throws IOException {
+        Path src = ckptDir(good).resolve(Checkpoint.EMA);
+        var contents = io.github.diffusion4j.io.SafeTensors.read(src);
+        String first = contents.tensors().keySet().iterator().next();
+        float[] bad = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        for (int k = 0; k < bad.length; k++) {
+            Path run = copy(tmp, "nonfinite-" + k);
+            var tensors = new java.util.LinkedHashMap<>(contents.tensors());
+            var e = tensors.get(first);
+            float[] d = e.data().clone();
+            d[d.length / 2] = bad[k];
+            tensors.put(first, new io.github.diffusion4j.io.SafeTensors.Entry(e.shape(), d));
+            Path file = ckptDir(run).resolve(Checkpoint.EMA);
+            io.github.diffusion4j.io.SafeTensors.write(file, tensors, contents.metadata());
+            sample(run).oneLineError(file.toString(), first, "non-finite");
+        }
+        Path run = copy(tmp, "foreign");
+        var tensors = new java.util.LinkedHashMap<>(contents.tensors());
+        tensors.put("extra.weight", new io.github.diffusion4j.io.SafeTensors.Entry(new int[] {2}, new float[] {1, 2}));
+        Path file = ckptDir(run).resolve(Checkpoint.EMA);
+        io.github.diffusion4j.io.SafeTensors.write(file, tensors, contents.metadata());
+        sample(run).oneLineError(file.toString(), "extra.weight");
+    }
+
     @Test
     void brokenLatestPointerIsRefused(@TempDir Path tmp) throws IOException {
         Path run = copy(tmp, "latest");
