@@ -11,7 +11,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "diffusion4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train and sample image diffusion models (DDPM family) on the JVM.",
-        subcommands = {TrainCommand.class, SampleCommand.class, ExportCommand.class, DataCommand.class, InfoCommand.class, ModelCommand.class, ScheduleCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, SampleCommand.class, EvaluateCommand.class, ExportCommand.class, DataCommand.class, InfoCommand.class, ModelCommand.class, ScheduleCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
 
     public static void main(String[] args) {

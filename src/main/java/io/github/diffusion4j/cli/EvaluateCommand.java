@@ -1,0 +1,222 @@
+package io.github.diffusion4j.cli;
+
+import io.github.diffusion4j.backend.Backends;
+import io.github.diffusion4j.data.Dataset;
+import io.github.diffusion4j.data.Datasets;
+import io.github.diffusion4j.eval.Evaluation;
+import io.github.diffusion4j.eval.FeatureNet;
+import io.github.diffusion4j.eval.FeatureNetTrainer;
+import io.github.diffusion4j.eval.FeatureNetWeights;
+import io.github.diffusion4j.eval.ImageSet;
+import io.github.diffusion4j.tensor.Backend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+/**
+ * {@code evaluate}: FD, KID, precision/recall and class accuracy of a folder of images (or of samples drawn from a
+ * run) against a dataset's test split, in the features of the committed Fashion-MNIST classifier. These are not
+ * FIDs: the features are not Inception-v3's, so the numbers compare only with numbers from the same feature net,
+ * the same sample count and the same reference split.
+ */
+@Command(name = "evaluate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Score images against a dataset's test split: FD and KID in the features of the committed "
+                + "Fashion-MNIST classifier (not FID: not comparable to published FIDs), precision/recall (k-NN "
+                + "manifolds) and, with labels.csv, the classifier's accuracy on the labels."})
+public final class EvaluateCommand implements Callable<Integer> {
+    @Mixin Verbosity verbosity;
+    @Spec CommandSpec spec;
+
+    @Option(names = "--images", paramLabel = "DIR", description = "Folder of 28x28 or 32x32 greyscale PNGs (as sample --out-dir writes them), with optional labels.csv.")
+    Path images;
+    @Option(names = "--run", paramLabel = "PATH", description = "Sample --count images from this run's EMA weights (through the sample command) and score them.")
+    Path run;
+    @Option(names = "--data", defaultValue = "fashion-mnist", description = "Reference dataset (default: ${DEFAULT-VALUE}; the only one with a committed feature net).")
+    String data;
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Directory of the dataset's IDX files (default: /usr/share/datasets/fashion-mnist).")
+    Path dataDir;
+    @Option(names = "--reference-count", defaultValue = "10000", description = "Test images in the reference (default: ${DEFAULT-VALUE}, the whole split).")
+    int referenceCount;
+    @Option(names = "--class-accuracy", description = "Require labels (labels.csv) and report the feature net's accuracy on them.")
+    boolean requireLabels;
+    @Option(names = "--features", paramLabel = "FILE", description = "Feature-net weights to use instead of the committed ones (their hash is reported).")
+    Path features;
+    @Option(names = "--train-features", description = "Retrain the feature net reproducibly from the train split, write it to --features-out and use it.")
+    boolean trainFeatures;
+    @Option(names = "--features-out", defaultValue = "fashion-mnist-features.safetensors", paramLabel = "FILE", description = "Where --train-features writes the weights (default: ${DEFAULT-VALUE}).")
+    Path featuresOut;
+    @Option(names = "--feature-epochs", description = "Epochs for --train-features (default: the committed recipe's).")
+    Integer featureEpochs;
+    @Option(names = "--kid-subsets", defaultValue = "100", description = "KID subsets (default: ${DEFAULT-VALUE}).")
+    int kidSubsets;
+    @Option(names = "--kid-subset-size", defaultValue = "1000", description = "KID subset size (default: ${DEFAULT-VALUE}, capped at the counts).")
+    int kidSubsetSize;
+    @Option(names = "--k", defaultValue = "3", description = "Neighbours for precision/recall (default: ${DEFAULT-VALUE}).")
+    int k;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the KID subsets and of the samples with --run (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--json", description = "Print one JSON object instead of text.")
+    boolean json;
+    @Option(names = "--device", defaultValue = "cpu", description = "Backend of the feature net: cpu (default, the reference numbers), auto or cuda.")
+    String device;
+    @Option(names = "--count", defaultValue = "2000", description = "With --run: images to sample (default: ${DEFAULT-VALUE}).")
+    int count;
+    @Option(names = "--sampler", description = "With --run: passed to sample.")
+    String sampler;
+    @Option(names = "--steps", description = "With --run: passed to sample.")
+    Integer steps;
+    @Option(names = "--guidance", description = "With --run: passed to sample.")
+    Float guidance;
+    @Option(names = "--batch-size", description = "With --run: passed to sample.")
+    Integer batchSize;
+    @Option(names = "--sample-device", defaultValue = "auto", description = "With --run: the device sampling runs on (default: ${DEFAULT-VALUE}).")
+    String sampleDevice;
+
+    @Override public Integer call() throws Exception {
+        if (images != null && run != null) throw new UserException("give --images or --run, not both");
+        if (images == null && run == null && !trainFeatures) throw new UserException("give --images DIR or --run RUN (or --train-features)");
+        if (!data.equals("fashion-mnist")) {
+            throw new UserException("--data " + data + ": evaluate has a feature net for fashion-mnist only");
+        }
+        if (referenceCount < 2) throw new UserException("--reference-count must be at least 2");
+        if (kidSubsets < 1 || kidSubsetSize < 2) throw new UserException("--kid-subsets must be >= 1 and --kid-subset-size >= 2");
+        if (k < 1) throw new UserException("--k must be >= 1");
+        if (count < 2) throw new UserException("--count must be at least 2");
+        if (features != null && trainFeatures) throw new UserException("give --features or --train-features, not both");
+        PrintWriter o = spec.commandLine().getOut();
+        long t0 = System.nanoTime();
+
+        Dataset test = Datasets.open(data, dataDir, FeatureNet.IMAGE_SIZE, false);
+        Backend b = Backends.select(device).backend();
+        FeatureNetWeights.Loaded loaded;
+        if (trainFeatures) {
+            Dataset train = Datasets.open(data, dataDir, FeatureNet.IMAGE_SIZE, true);
+            FeatureNetTrainer.Settings s = FeatureNetTrainer.Settings.defaults();
+            if (featureEpochs != null) {
+                if (featureEpochs < 1) throw new UserException("--feature-epochs must be >= 1");
+                s = s.withEpochs(featureEpochs);
+            }
+            long tt = System.nanoTime();
+            PrintStream log = json ? null : new PrintStream(new java.io.OutputStream() {
+                @Override public void write(int c) { o.write(c); }
+                @Override public void flush() { o.flush(); }
+            }, true);
+            FeatureNet net = FeatureNetTrainer.train(b, FeatureNet.Config.defaults(), train, s, log);
+            double acc = FeatureNetTrainer.accuracy(net, test, test.size());
+            Map<String, String> meta = new java.util.LinkedHashMap<>(); // ordered: the same run gives the same bytes
+            meta.put("test_accuracy", String.format(Locale.ROOT, "%.4f", acc));
+            meta.put("recipe", s.toString());
+            String sha = FeatureNetWeights.save(net, featuresOut, meta);
+            if (!json) {
+                o.printf(Locale.ROOT, "feature net trained in %.0f s: test accuracy %.4f, written to %s (sha256 %s)%n",
+                        (System.nanoTime() - tt) / 1e9, acc, featuresOut, sha);
+                o.flush();
+            }
+            loaded = new FeatureNetWeights.Loaded(net, sha, Map.of());
+            if (images == null && run == null) {
+                net.close();
+                return 0;
+            }
+        } else if (features != null) {
+            loaded = FeatureNetWeights.file(features, null, b);
+        } else {
+            loaded = FeatureNetWeights.committed(b);
+        }
+
+        Path sampleDir = null;
+        try (FeatureNet net = loaded.net()) {
+            Path dir = images;
+            if (run != null) {
+                sampleDir = Files.createTempDirectory("d4j-evaluate");
+                dir = sampleDir.resolve("images");
+                List<String> args = new ArrayList<>(List.of("sample", "--run", run.toString(), "--count", Integer.toString(count),
+                        "--seed", Long.toString(seed), "--device", sampleDevice, "--out", sampleDir.resolve("grid.png").toString(),
+                        "--out-dir", dir.toString()));
+                if (sampler != null) args.addAll(List.of("--sampler", sampler));
+                if (steps != null) args.addAll(List.of("--steps", steps.toString()));
+                if (guidance != null) args.addAll(List.of("--guidance", guidance.toString()));
+                if (batchSize != null) args.addAll(List.of("--batch-size", batchSize.toString()));
+                picocli.CommandLine cl = Main.commandLine();
+                if (json) cl.setOut(new PrintWriter(java.io.OutputStream.nullOutputStream()));
+                else cl.setOut(o);
+                cl.setErr(spec.commandLine().getErr());
+                int rc = cl.execute(args.toArray(String[]::new));
+                if (rc != 0) return rc;
+            }
+            ImageSet set = ImageSet.read(dir);
+            if (set.count() < 2) throw new UserException("image folder " + dir + " holds " + set.count() + " image; scoring needs at least 2");
+            if (requireLabels && !set.labelled()) {
+                throw new UserException("--class-accuracy: " + dir + " has no labels.csv with class labels (an unconditional run?)");
+            }
+            int nRef = Math.min(referenceCount, test.size());
+            Evaluation.Reference ref = Evaluation.Reference.of(net, FeatureNetTrainer.images(test, nRef), nRef, 250);
+            Evaluation.Options opts = new Evaluation.Options(kidSubsets, kidSubsetSize, k, 5000, seed, 250);
+            Evaluation.Report r = Evaluation.score(net, ref, set.images(), set.count(), set.labels(), opts);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            if (json) {
+                o.println(json(r, loaded.sha256(), run != null ? run : dir, secs));
+            } else {
+                o.printf(Locale.ROOT, "features: Fashion-MNIST classifier, penultimate layer (%d-d), sha256 %s%n", net.featureDim(), loaded.sha256());
+                o.printf(Locale.ROOT, "reference: %s, %d images; scored: %s, %d images%n", test.name(), r.referenceCount(),
+                        run != null ? "samples of " + run : dir, r.count());
+                o.printf(Locale.ROOT, "FD  (Fashion-MNIST classifier features): %.4f%n", r.fd());
+                o.printf(Locale.ROOT, "KID (Fashion-MNIST classifier features): %.6f ± %.6f (%d subsets of %d)%n", r.kid(), r.kidStd(),
+                        r.kidSubsets(), r.kidSubsetSize());
+                o.printf(Locale.ROOT, "precision %.4f, recall %.4f (k = %d, %d vs %d)%n", r.precision(), r.recall(), r.k(), r.prCount(), r.prCount());
+                if (!Double.isNaN(r.classAccuracy())) o.printf(Locale.ROOT, "class accuracy: %.4f%n", r.classAccuracy());
+                o.printf(Locale.ROOT, "time: %.1f s%n", secs);
+            }
+            o.flush();
+            return 0;
+        } finally {
+            if (sampleDir != null) deleteTree(sampleDir);
+        }
+    }
+
+    static String json(Evaluation.Report r, String sha, Path source, double secs) {
+        StringBuilder s = new StringBuilder("{");
+        s.append("\"fd\":").append(num(r.fd()));
+        s.append(",\"kid\":").append(num(r.kid()));
+        s.append(",\"kid_std\":").append(num(r.kidStd()));
+        s.append(",\"kid_subsets\":").append(r.kidSubsets());
+        s.append(",\"kid_subset_size\":").append(r.kidSubsetSize());
+        s.append(",\"precision\":").append(num(r.precision()));
+        s.append(",\"recall\":").append(num(r.recall()));
+        s.append(",\"k\":").append(r.k());
+        s.append(",\"count\":").append(r.count());
+        s.append(",\"reference_count\":").append(r.referenceCount());
+        s.append(",\"class_accuracy\":").append(Double.isNaN(r.classAccuracy()) ? "null" : num(r.classAccuracy()));
+        s.append(",\"features\":\"fashion-mnist classifier\"");
+        s.append(",\"feature_net_sha256\":\"").append(sha).append('"');
+        s.append(",\"source\":\"").append(source.toString().replace("\\", "\\\\").replace("\"", "\\\"")).append('"');
+        s.append(",\"seconds\":").append(String.format(Locale.ROOT, "%.2f", secs));
+        return s.append('}').toString();
+    }
+
+    private static String num(double v) {
+        if (!Double.isFinite(v)) return "null";
+        return String.format(Locale.ROOT, "%.8g", v);
+    }
+
+    private static void deleteTree(Path p) {
+        try (Stream<Path> s = Files.walk(p)) {
+            s.sorted(Comparator.reverseOrder()).forEach(q -> q.toFile().delete());
+        } catch (java.io.IOException ignored) {
+            // a temporary folder left behind is harmless
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package io.github.diffusion4j.cli;
+
+import io.github.diffusion4j.data.IdxDataset;
+import io.github.diffusion4j.io.AtomicFiles;
+import io.github.diffusion4j.io.ImageIo;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class EvaluateCommandTest {
+    static IdxDataset test;
+    static final String[] FAST = {"--reference-count", "1000", "--kid-subsets", "10", "--kid-subset-size", "200"};
+
+    @BeforeAll static void data() {
+        Assumptions.assumeTrue(Files.isDirectory(IdxDataset.FASHION_MNIST_DIR), "Fashion-MNIST is not installed");
+        test = IdxDataset.fashionMnist(IdxDataset.FASHION_MNIST_DIR, false, 32);
+    }
+
+    /** Test images [from, from + n) as PNGs (28x28: the native size, or 32x32) with labels.csv, noised by sigma. */
+    static Path writeImages(Path dir, int from, int n, int size, double sigma, boolean labels) throws Exception {
+        Files.createDirectories(dir);
+        IdxDataset d = size == 32 ? test : IdxDataset.fashionMnist(IdxDataset.FASHION_MNIST_DIR, false, 28);
+        int px = size * size;
+        float[] all = new float[n * px];
+        SplittableRandom r = new SplittableRandom(3);
+        for (int i = 0; i < n; i++) d.image(from + i, all, i * px);
+        if (sigma > 0) for (int i = 0; i < all.length; i++) all[i] = (float) Math.max(-1, Math.min(1, all[i] + sigma * r.nextGaussian()));
+        List<Path> files = ImageIo.writeEach(dir, "sample", all, n, 1, size, size, 1);
+        if (labels) {
+            StringBuilder csv = new StringBuilder("file,label,class\n");
+            for (int i = 0; i < n; i++) csv.append(files.get(i).getFileName()).append(',').append(d.label(from + i)).append(",x\n");
+            AtomicFiles.writeString(dir.resolve("labels.csv"), csv.toString());
+        }
+        return dir;
+    }
+
+    static double field(String json, String name) {
+        Matcher m = Pattern.compile("\"" + name + "\":([-0-9.eE+]+)").matcher(json);
+        assertTrue(m.find(), name + " missing in " + json);
+        return Double.parseDouble(m.group(1));
+    }
+
+    static CliRun.Result evaluate(Path dir, String... extra) {
+        String[] base = {"evaluate", "--images", dir.toString(), "--data", "fashion-mnist", "--json"};
+        String[] a = new String[base.length + FAST.length + extra.length];
+        System.arraycopy(base, 0, a, 0, base.length);
+        System.arraycopy(FAST, 0, a, base.length, FAST.length);
+        System.arraycopy(extra, 0, a, base.length + FAST.length, extra.length);
+        return CliRun.run(a);
+    }
+
+    @Test void realTestImagesScoreNearZeroAndNoisedOnesDoNot(@TempDir Path tmp) throws Exception {
+        // images 2000..2399 of the test split, not in the reference (the first 1000)
+        String real = evaluate(writeImages(tmp.resolve("real"), 2000, 400, 28, 0, true)).ok().out().strip();
+        String noisy = evaluate(writeImages(tmp.resolve("noisy"), 2000, 400, 32, 0.5, false)).ok().out().strip();
+        assertFalse(real.contains("\n"), real);
+        double fdReal = field(real, "fd"), fdNoisy = field(noisy, "fd");
+        // FD of 400 vs 1000 real images is not 0 (its bias grows with dim / count), but far below a corruption's
+        assertTrue(fdNoisy > 5 * fdReal, "real " + fdReal + " vs noisy " + fdNoisy);
+        assertTrue(field(noisy, "kid") > 10 * Math.abs(field(real, "kid")), real + "\n" + noisy);
+        assertTrue(field(real, "precision") > 0.6 && field(real, "recall") > 0.6, real);
+        assertTrue(field(real, "class_accuracy") > 0.85, real);
+        assertTrue(noisy.contains("\"class_accuracy\":null"), noisy);
+        assertEquals(400, (int) field(real, "count"));
+        assertTrue(real.contains("\"feature_net_sha256\":\"" + io.github.diffusion4j.eval.FeatureNetWeights.SHA256 + "\""), real);
+        // deterministic
+        assertEquals(real.replaceAll(",\"seconds\":[0-9.]+", ""),
+                evaluate(tmp.resolve("real")).ok().out().strip().replaceAll(",\"seconds\":[0-9.]+", ""));
+    }
+
+    @Test void textOutputNamesTheMetricsHonestly(@TempDir Path tmp) throws Exception {
+        String out = CliRun.run("evaluate", "--images", writeImages(tmp.resolve("a"), 0, 50, 32, 0, false).toString(),
+                "--reference-count", "200", "--kid-subsets", "3", "--kid-subset-size", "50").ok().out();
+        assertTrue(out.contains("FD  (Fashion-MNIST classifier features)"), out);
+        assertTrue(out.contains("KID (Fashion-MNIST classifier features)"), out);
+        assertFalse(out.contains("FID"), out);
+    }
+
+    /** --run: samples through the sample command (a 2-step class-conditional tiny model) and scores them. */
+    @Test void scoresSamplesOfARun(@TempDir Path tmp) {
+        Path run = tmp.resolve("run");
+        CliRun.run("train", "--model", "tiny", "--data", "fashion-mnist", "--classes", "--image-size", "32", "--batch-size", "4",
+                "--steps", "2", "--sample-count", "0", "--device", "cpu", "--out", run.toString()).ok();
+        CliRun.Result r = CliRun.run("evaluate", "--run", run.toString(), "--count", "12", "--sampler", "ddim", "--steps", "2",
+                "--sample-device", "cpu", "--reference-count", "100", "--kid-subsets", "3", "--kid-subset-size", "10", "--json").ok();
+        String json = r.out().strip();
+        assertFalse(json.contains("\n"), json);
+        assertEquals(12, (int) field(json, "count"));
+        // an untrained model's samples are far from real images; labels.csv from sample gives class accuracy
+        assertTrue(field(json, "fd") > 50, json);
+        assertTrue(field(json, "class_accuracy") >= 0, json);
+    }
+
+    @Test void missingDataset(@TempDir Path tmp) throws Exception {
+        Path dir = writeImages(tmp.resolve("a"), 0, 5, 32, 0, false);
+        CliRun.run("evaluate", "--images", dir.toString(), "--data-dir", tmp.resolve("nowhere").toString())
+                .oneLineError("fashion-mnist", "nowhere");
+    }
+
+    @Test void wrongImageSize(@TempDir Path tmp) throws Exception {
+        Path dir = writeImages(tmp.resolve("a"), 0, 3, 32, 0, false);
+        ImageIo.writeImage(dir.resolve("sample-9999.png"), new float[16 * 16], 1, 16, 16, 1);
+        CliRun.run("evaluate", "--images", dir.toString()).oneLineError("sample-9999.png", "16x16");
+    }
+
+    @Test void colourImage(@TempDir Path tmp) throws Exception {
+        Path dir = writeImages(tmp.resolve("a"), 0, 3, 32, 0, false);
+        BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+        img.setRGB(3, 4, 0xFF0000);
+        ImageIo.writePng(dir.resolve("zz.png"), img);
+        CliRun.run("evaluate", "--images", dir.toString()).oneLineError("zz.png", "channel");
+    }
+
+    @Test void emptyFolderAndMissingLabels(@TempDir Path tmp) throws Exception {
+        Files.createDirectories(tmp.resolve("empty"));
+        CliRun.run("evaluate", "--images", tmp.resolve("empty").toString()).oneLineError("no PNG");
+        Path dir = writeImages(tmp.resolve("a"), 0, 20, 32, 0, false);
+        CliRun.run("evaluate", "--images", dir.toString(), "--class-accuracy").oneLineError("labels");
+        CliRun.run("evaluate").oneLineError("--images");
+        CliRun.run("evaluate", "--images", dir.toString(), "--data", "cifar10").oneLineError("fashion-mnist");
+    }
+}
