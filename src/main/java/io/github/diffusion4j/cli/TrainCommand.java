@@ -5,6 +5,7 @@ import io.github.diffusion4j.data.Datasets;
 import io.github.diffusion4j.diffusion.BetaSchedule;
 import io.github.diffusion4j.diffusion.PredictionType;
 import io.github.diffusion4j.io.AtomicDirectory;
+import io.github.diffusion4j.io.TensorBoardWriter;
 import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Presets;
 import io.github.diffusion4j.train.Checkpoint;
@@ -104,6 +105,9 @@ public final class TrainCommand implements Callable<Integer> {
     int checkpointEvery;
     @Option(names = "--keep", description = "Checkpoints to keep (default: ${DEFAULT-VALUE}).")
     int keep;
+    @Option(names = "--tensorboard", arity = "0..1", fallbackValue = "", paramLabel = "DIR",
+            description = "Also write TensorBoard event files: metrics and sample grids (default DIR: <run>/tensorboard).")
+    String tensorboard;
     @Option(names = "--precision", description = {"fp32, bf16 (mixed: bf16 weights copy and activations, FP32",
             "masters, statistics and loss) or auto (today fp32 everywhere; see 'info') (default: ${DEFAULT-VALUE}).",
             "A run resumes in any precision."})
@@ -155,7 +159,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** Options that may change when resuming; all others come from the checkpoint. */
     private static final List<String> RESUMABLE = List.of("--steps", "--out", "--resume", "--device", "--gpu", "--log-every",
-            "--sample-every", "--sample-count", "--sample-steps", "--checkpoint-every", "--keep", "--precision", "--verbose");
+            "--sample-every", "--sample-count", "--sample-steps", "--checkpoint-every", "--keep", "--precision", "--tensorboard", "--verbose");
 
     @Override public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
@@ -201,7 +205,11 @@ public final class TrainCommand implements Callable<Integer> {
             o.println("hint: java --add-modules jdk.incubator.vector -jar ... makes the CPU backend several times faster");
         }
         o.flush();
-        try (Trainer trainer = new Trainer(cfg, runDir, choice.backend(), resumeFrom)) {
+        try (Trainer trainer = new Trainer(cfg, runDir, choice.backend(), resumeFrom);
+             TensorBoardWriter tb = tensorboard == null ? null
+                     : new TensorBoardWriter(tensorboard.isEmpty() ? runDir.resolve("tensorboard") : Path.of(tensorboard))) {
+            if (tb != null) o.println("tensorboard: " + tb.file());
+            trainer.tensorboard(tb);
             return runWithSignals(trainer, o, err);
         }
     }

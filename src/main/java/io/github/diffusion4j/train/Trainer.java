@@ -9,6 +9,7 @@ import io.github.diffusion4j.diffusion.PredictionType;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.diffusion.TimestepSpacing;
 import io.github.diffusion4j.diffusion.TrainingObjective;
+import io.github.diffusion4j.io.TensorBoardWriter;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.nn.Presets;
@@ -62,6 +63,17 @@ public final class Trainer implements AutoCloseable {
     private final AtomicBoolean stop = new AtomicBoolean();
     private long step;
     private Path lastCheckpoint;
+    private TensorBoardWriter tensorboard;   // null: off; owned (closed) by the caller
+
+    /**
+     * Also logs every metrics row (as scalars {@code train/<name>}) and every sample grid (image {@code samples}) to
+     * TensorBoard. On a resumed run a session start hides, in TensorBoard, what a stopped run logged after the
+     * checkpoint it resumes from.
+     */
+    public void tensorboard(TensorBoardWriter tb) throws IOException {
+        this.tensorboard = tb;
+        if (tb != null) tb.sessionStart(step + 1);
+    }
 
     /**
      * Sets up a run in {@code runDir}: fresh, or resumed from {@code resumeFrom} (a checkpoint folder; the config
@@ -211,12 +223,23 @@ public final class Trainer implements AutoCloseable {
                 row.put("images_per_s", imagesPerSecond);
                 row.put("elapsed_s", elapsed);
                 metrics.append(row);
+                if (tensorboard != null) {
+                    Map<String, Object> scalars = new LinkedHashMap<>(row);
+                    scalars.remove("step");
+                    scalars.remove("elapsed_s");
+                    tensorboard.scalars("train/", step, scalars);
+                    tensorboard.flush();
+                }
             }
             listener.step(new Status(step, cfg.steps, r.loss(), r.lr, r.gradNorm(), r.emaDecay(), imagesPerSecond, elapsed, r.skipped()));
             boolean last = step == cfg.steps;
             if (previewer != null && !stop.get() && (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0 || last)) {
                 try {
                     Path png = previewer.write(runDir, step, ema, backend);
+                    if (tensorboard != null) {
+                        tensorboard.image("samples", step, png);
+                        tensorboard.flush();
+                    }
                     metrics.plot(runDir.resolve("loss.png"));
                     listener.message("samples: " + png);
                 } catch (IOException | RuntimeException e) {

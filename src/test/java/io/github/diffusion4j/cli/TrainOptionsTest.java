@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** 'train' options: their defaults are TrainConfig's (one place), and bad values get the shared one-line messages. */
 class TrainOptionsTest {
@@ -35,6 +36,24 @@ class TrainOptionsTest {
         };
         for (String[] c : cases) {
             CliRun.run("train", c[0], c[1], "--out", out, "--device", "cpu", "--sample-count", "0").oneLineError(c[2]);
+        }
+    }
+
+    /** --tensorboard writes an event file with the logged scalars and the sample grid. */
+    @Test void tensorboardEventsAreWritten(@TempDir Path tmp) throws java.io.IOException {
+        Path run = tmp.resolve("tb");
+        CliRun.Result r = CliRun.run("train", "--model", "tiny", "--image-size", "16", "--batch-size", "4", "--steps",
+                "2", "--device", "cpu", "--out", run.toString(), "--tensorboard", "--log-every", "1", "--sample-count",
+                "2", "--sample-steps", "2").ok();
+        assertTrue(r.out().contains("tensorboard: "), r.describe());
+        java.util.List<Path> files;
+        try (var s = java.nio.file.Files.list(run.resolve("tensorboard"))) {
+            files = s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents.")).toList();
+        }
+        assertEquals(1, files.size(), files.toString());
+        String bytes = new String(java.nio.file.Files.readAllBytes(files.get(0)), java.nio.charset.StandardCharsets.ISO_8859_1);
+        for (String tag : new String[] {"brain.Event:2", "train/loss", "train/lr", "train/grad_norm", "samples", "\u0089PNG"}) {
+            assertTrue(bytes.contains(tag), "no " + tag + " in the event file");
         }
     }
 }
