@@ -56,7 +56,8 @@ public final class Main implements Callable<Integer> {
             if (verbose) ex.printStackTrace(cmd.getErr());
             return 2;
         }
-        if (ex instanceof io.github.diffusion4j.train.TrainingDivergedException) {
+        if (ex instanceof io.github.diffusion4j.train.TrainingDivergedException
+                || ex instanceof io.github.diffusion4j.io.StorageException) {
             cmd.getErr().println("error: " + ex.getMessage());
             if (verbose) ex.printStackTrace(cmd.getErr());
             return 1;

@@ -8,6 +8,7 @@ import io.github.diffusion4j.io.AtomicDirectory;
 import io.github.diffusion4j.io.AtomicFiles;
 import io.github.diffusion4j.io.FileFormatException;
 import io.github.diffusion4j.io.SafeTensors;
+import io.github.diffusion4j.io.StorageException;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.nn.ParamStore;
 import io.github.diffusion4j.nn.Presets;
@@ -55,6 +56,23 @@ public final class Checkpoint {
         ParamStore store = model.params();
         Map<String, String> meta = Map.of("format", FORMAT, "step", Long.toString(step), "model", model.name());
         Path dir;
+        try {
+            dir = write(parent, name, cfg, model, ema, adam, step, position, dataset, store, meta);
+            AtomicDirectory.writeLatest(parent, name);
+            AtomicDirectory.prune(parent, "step-", cfg.keepCheckpoints);
+        } catch (StorageException e) {
+            throw e;
+        } catch (IOException e) {
+            // the staging folder is gone (AtomicDirectory), the earlier checkpoints and the latest pointer intact
+            throw StorageException.writing("checkpoint " + parent.resolve(name), e);
+        }
+        return dir;
+    }
+
+    private static Path write(Path parent, String name, TrainConfig cfg, Model model, Ema ema, AdamW adam, long step,
+                              DataLoader.Position position, Dataset dataset, ParamStore store, Map<String, String> meta)
+            throws IOException {
+        Path dir;
         try (AtomicDirectory d = AtomicDirectory.begin(parent, name)) {
             SafeTensors.save(d.path().resolve(MODEL), store, meta);
             SafeTensors.save(d.path().resolve(EMA), store, ema.weights(), meta);
@@ -66,8 +84,6 @@ public final class Checkpoint {
             AtomicFiles.writeString(d.path().resolve(CONFIG), configJson(cfg, model, adam, step, position, dataset));
             dir = d.commit();
         }
-        AtomicDirectory.writeLatest(parent, name);
-        AtomicDirectory.prune(parent, "step-", cfg.keepCheckpoints);
         return dir;
     }
 

@@ -9,6 +9,8 @@ import io.github.diffusion4j.diffusion.PredictionType;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.diffusion.TimestepSpacing;
 import io.github.diffusion4j.diffusion.TrainingObjective;
+import io.github.diffusion4j.io.AtomicDirectory;
+import io.github.diffusion4j.io.RunLock;
 import io.github.diffusion4j.io.TensorBoardWriter;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.nn.Precision;
@@ -63,6 +65,7 @@ public final class Trainer implements AutoCloseable {
     private final AtomicBoolean stop = new AtomicBoolean();
     private long step;
     private Path lastCheckpoint;
+    private final RunLock lock;
     private TensorBoardWriter tensorboard;   // null: off; owned (closed) by the caller
 
     /**
@@ -80,57 +83,65 @@ public final class Trainer implements AutoCloseable {
      * stored there wins, except the total number of steps, which {@code cfg.steps} may extend).
      */
     public Trainer(TrainConfig cfg, Path runDir, Backend backend, Path resumeFrom) throws IOException {
-        Checkpoint.Info resume = resumeFrom == null ? null : Checkpoint.readInfo(resumeFrom);
-        if (resume != null) {
-            TrainConfig given = cfg;
-            cfg = resume.config().copy();
-            cfg.steps = Math.max(given.steps, resume.step());
-            cfg.logEvery = given.logEvery;
-            cfg.sampleEvery = given.sampleEvery;
-            cfg.sampleCount = given.sampleCount;
-            cfg.sampleSteps = given.sampleSteps;
-            cfg.checkpointEvery = given.checkpointEvery;
-            cfg.keepCheckpoints = given.keepCheckpoints;
-            cfg.precision = given.precision;   // the checkpoint holds FP32 masters: any precision can resume it
+        // one trainer per run folder; then what a killed one left half-written can go
+        this.lock = RunLock.acquire(runDir);
+        try {
+            AtomicDirectory.cleanStale(runDir.resolve(Checkpoint.DIR));
+            Checkpoint.Info resume = resumeFrom == null ? null : Checkpoint.readInfo(resumeFrom);
+            if (resume != null) {
+                TrainConfig given = cfg;
+                cfg = resume.config().copy();
+                cfg.steps = Math.max(given.steps, resume.step());
+                cfg.logEvery = given.logEvery;
+                cfg.sampleEvery = given.sampleEvery;
+                cfg.sampleCount = given.sampleCount;
+                cfg.sampleSteps = given.sampleSteps;
+                cfg.checkpointEvery = given.checkpointEvery;
+                cfg.keepCheckpoints = given.keepCheckpoints;
+                cfg.precision = given.precision;   // the checkpoint holds FP32 masters: any precision can resume it
+            }
+            cfg.validate();
+            this.cfg = cfg;
+            this.runDir = runDir;
+            this.backend = backend;
+            this.dataset = Datasets.open(cfg.data, cfg.dataDir == null ? null : Path.of(cfg.dataDir), cfg.imageSize);
+            cfg.channels = dataset.channels();
+            int classes = cfg.classes ? dataset.numClasses() : 0;
+            if (cfg.classes && classes == 0) {
+                throw new IllegalArgumentException("--classes needs a labelled dataset, and " + cfg.data + " has no labels");
+            }
+            cfg.numClasses = classes;
+            this.model = resume != null ? Checkpoint.buildModel(resume)
+                    : Presets.create(cfg.model, cfg.channels, cfg.imageSize, classes, cfg.dropout);
+            model.params().allocate(backend, cfg.seed);
+            cfg.precision = Precision.parse(cfg.precision).apply(model).cliName();
+            this.adam = new AdamW(model.params(), new AdamW.Config(0.9f, 0.999f, 1e-8f, cfg.weightDecay));
+            this.ema = new Ema(model.params(), cfg.emaDecay, Ema.Warmup.valueOf(cfg.emaWarmup.toUpperCase(Locale.ROOT)));
+            this.lrSchedule = new LrSchedule(cfg.lr, cfg.warmup, cfg.cosineDecay, cfg.steps, Math.min(cfg.minLr, cfg.lr));
+            NoiseSchedule schedule = NoiseSchedule.of(schedulerConfig(cfg));
+            TrainingObjective.Builder ob = TrainingObjective.builder(schedule).predictionType(PredictionType.fromName(cfg.prediction));
+            if (cfg.minSnrGamma > 0) ob.minSnrWeighting(cfg.minSnrGamma);
+            if (cfg.offsetNoise > 0) ob.offsetNoise(cfg.offsetNoise);
+            if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
+            this.objective = ob.build();
+            this.stepper = new TrainingStep(model, objective, adam, ema, cfg.seed);
+            DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data));
+            this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts);
+            this.x0 = backend.empty(Shape.of(cfg.batchSize, cfg.channels, cfg.imageSize, cfg.imageSize));
+            this.labels = classes > 0 ? backend.empty(Shape.of(cfg.batchSize)) : null;
+            this.previewer = cfg.sampleCount > 0 ? new Previewer(cfg, model, schedulerConfig(cfg)) : null;
+            if (resume != null) {
+                Checkpoint.restore(resume, model, ema, adam);
+                step = resume.step();
+                loader.seek(resume.position());
+                lastCheckpoint = resume.dir();
+            }
+            Files.createDirectories(runDir);
+            this.metrics = new MetricsLog(runDir, step);
+        } catch (IOException | RuntimeException e) {
+            lock.close();
+            throw e;
         }
-        cfg.validate();
-        this.cfg = cfg;
-        this.runDir = runDir;
-        this.backend = backend;
-        this.dataset = Datasets.open(cfg.data, cfg.dataDir == null ? null : Path.of(cfg.dataDir), cfg.imageSize);
-        cfg.channels = dataset.channels();
-        int classes = cfg.classes ? dataset.numClasses() : 0;
-        if (cfg.classes && classes == 0) {
-            throw new IllegalArgumentException("--classes needs a labelled dataset, and " + cfg.data + " has no labels");
-        }
-        cfg.numClasses = classes;
-        this.model = resume != null ? Checkpoint.buildModel(resume)
-                : Presets.create(cfg.model, cfg.channels, cfg.imageSize, classes, cfg.dropout);
-        model.params().allocate(backend, cfg.seed);
-        cfg.precision = Precision.parse(cfg.precision).apply(model).cliName();
-        this.adam = new AdamW(model.params(), new AdamW.Config(0.9f, 0.999f, 1e-8f, cfg.weightDecay));
-        this.ema = new Ema(model.params(), cfg.emaDecay, Ema.Warmup.valueOf(cfg.emaWarmup.toUpperCase(Locale.ROOT)));
-        this.lrSchedule = new LrSchedule(cfg.lr, cfg.warmup, cfg.cosineDecay, cfg.steps, Math.min(cfg.minLr, cfg.lr));
-        NoiseSchedule schedule = NoiseSchedule.of(schedulerConfig(cfg));
-        TrainingObjective.Builder ob = TrainingObjective.builder(schedule).predictionType(PredictionType.fromName(cfg.prediction));
-        if (cfg.minSnrGamma > 0) ob.minSnrWeighting(cfg.minSnrGamma);
-        if (cfg.offsetNoise > 0) ob.offsetNoise(cfg.offsetNoise);
-        if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
-        this.objective = ob.build();
-        this.stepper = new TrainingStep(model, objective, adam, ema, cfg.seed);
-        DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data));
-        this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts);
-        this.x0 = backend.empty(Shape.of(cfg.batchSize, cfg.channels, cfg.imageSize, cfg.imageSize));
-        this.labels = classes > 0 ? backend.empty(Shape.of(cfg.batchSize)) : null;
-        this.previewer = cfg.sampleCount > 0 ? new Previewer(cfg, model, schedulerConfig(cfg)) : null;
-        if (resume != null) {
-            Checkpoint.restore(resume, model, ema, adam);
-            step = resume.step();
-            loader.seek(resume.position());
-            lastCheckpoint = resume.dir();
-        }
-        Files.createDirectories(runDir);
-        this.metrics = new MetricsLog(runDir, step);
     }
 
     /**
@@ -263,6 +274,7 @@ public final class Trainer implements AutoCloseable {
     }
 
     private Path saveCheckpoint() throws IOException {
+        metrics.flush();   // the log reaches the disk up to the checkpoint, whatever happens to the checkpoint
         return Checkpoint.save(runDir, cfg, model, ema, adam, step, loader.position(), dataset);
     }
 
@@ -339,6 +351,11 @@ public final class Trainer implements AutoCloseable {
     }
 
     @Override public void close() {
+        try {
+            lock.close();
+        } catch (IOException ignored) {
+            // the OS releases the lock with the process anyway
+        }
         loader.close();
         objective.close();
         if (previewer != null) previewer.close();
