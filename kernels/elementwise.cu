@@ -1,5 +1,5 @@
-// Elementwise kernels: Backend.fill / axpby / scale / mul / clamp / silu / siluBackward and the copy used by
-// Backend.copy when a plain memcpy is not wanted. CPU twins: the CpuBackend methods of the same names.
+// Elementwise kernels: Backend.axpby / scale / mul / clamp / silu / siluBackward (Backend.fill and Backend.copy are
+// driver memsets and device-to-device copies). CPU twins: the CpuBackend methods of the same names.
 //
 // All assign (out may alias an input, as the Backend contract allows for elementwise ops). Every expression is
 // written in the CPU twin's operation order; with -fmad=false (no FMA contraction) and IEEE float arithmetic
@@ -8,16 +8,6 @@
 //
 // Launch: 1-D grid-stride over n (see common.cuh).
 #include "common.cuh"
-
-/** out[i] = value. */
-extern "C" __global__ void d4j_fill(float* out, long long n, float value) {
-    D4J_GRID_LOOP(i, n) out[i] = value;
-}
-
-/** out[i] = in[i] (device copy for views; the launcher may use cuMemcpyDtoDAsync instead). */
-extern "C" __global__ void d4j_copy(float* out, const float* in, long long n) {
-    D4J_GRID_LOOP(i, n) out[i] = in[i];
-}
 
 /** out = alpha * a + beta * b (two products, one sum, each rounded to float, as in Java). */
 extern "C" __global__ void d4j_axpby(float* out, const float* a, const float* b, long long n, float alpha,

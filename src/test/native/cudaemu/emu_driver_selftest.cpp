@@ -96,15 +96,17 @@ int main(int argc, char** argv) {
     check(cuMemcpyDtoHAsync_v2(h.data(), x, n * 4, nullptr) == 0 && isnan(h[0]) && isnan(h[n - 1]),
           "fresh allocation reads as NaN");
 
-    // grid-stride fill with a grid smaller than the data
+    // grid-stride scale (in place, as Backend.scale allows) with a grid smaller than the data
     long long nn = n;
-    float value = 2.5f;
-    void* fillArgs[] = {&x, &nn, &value};
-    check(cuLaunchKernel(fn("d4j_fill"), 3, 1, 1, 64, 1, 1, 0, nullptr, fillArgs, nullptr) == 0, "d4j_fill launch");
+    float value = 2.0f;
+    for (int i = 0; i < n; i++) h[i] = 1.25f;
+    cuMemcpyHtoDAsync_v2(x, h.data(), n * 4, nullptr);
+    void* scaleArgs[] = {&x, &x, &nn, &value};
+    check(cuLaunchKernel(fn("d4j_scale"), 3, 1, 1, 64, 1, 1, 0, nullptr, scaleArgs, nullptr) == 0, "d4j_scale launch");
     cuMemcpyDtoHAsync_v2(h.data(), x, n * 4, nullptr);
     bool all = true;
     for (int i = 0; i < n; i++) all &= h[i] == 2.5f;
-    check(all, "d4j_fill (grid 3 x 64 over 1000 elements) wrote every element");
+    check(all, "d4j_scale (grid 3 x 64 over 1000 elements) wrote every element");
 
     // block reductions with 32 warps (block_sum: shuffles, shared memory, two barriers)
     for (int i = 0; i < n; i++) h[i] = (float) ((i * 7919) % 1009) - 500.0f;
@@ -144,21 +146,23 @@ int main(int argc, char** argv) {
     check(cuMemAllocHost_v2(&pinnedHost, n * 4) == 0, "cuMemAllocHost");
     float* ph = (float*) pinnedHost;
     for (int i = 0; i < n; i++) ph[i] = -7.0f;
-    float one = 1.0f;
-    void* oneArgs[] = {&x, &nn, &one};
+    float half = 0.5f;
+    void* halfArgs[] = {&x, &x, &nn, &half};
     void *e0 = nullptr, *e1 = nullptr;
     cuEventCreate(&e0, 0);
     cuEventCreate(&e1, 0);
     cuEventRecord(e0, nullptr);
-    check(cuLaunchKernel(fn("d4j_fill"), 4, 1, 1, 256, 1, 1, 0, nullptr, oneArgs, nullptr) == 0, "d4j_fill with 1.0 queued");
-    one = 2.0f;   // too late to change the launch
+    check(cuLaunchKernel(fn("d4j_scale"), 4, 1, 1, 256, 1, 1, 0, nullptr, halfArgs, nullptr) == 0,
+          "d4j_scale by 0.5 queued");
+    half = 2.0f;   // too late to change the launch
     cuEventRecord(e1, nullptr);
     float ms = -1;
     check(cuEventElapsedTime(&ms, e0, e1) == 600, "elapsed time of events not yet reached: CUDA_ERROR_NOT_READY");
     check(cuMemcpyDtoHAsync_v2(ph, x, n * 4, nullptr) == 0 && ph[0] == -7.0f && ph[n - 1] == -7.0f,
           "a copy into page-locked memory has not landed before synchronising");
     check(cuEventSynchronize(e1) == 0 && cuEventElapsedTime(&ms, e0, e1) == 0 && ms >= 0, "events after synchronising");
-    check(ph[0] == 1.0f && ph[n - 1] == 1.0f, "after synchronising: the copy landed, with the value set at launch time");
+    check(ph[0] == 0.5f * h[0] && ph[n - 1] == 0.5f * h[n - 1] && h[0] != 0.0f && h[n - 1] != 0.0f,
+          "after synchronising: the copy landed, with the value set at launch time");
     check(cuMemFreeHost(pinnedHost) == 0, "cuMemFreeHost");
     cuMemcpyHtoDAsync_v2(x, h.data(), n * 4, nullptr);
 
@@ -170,17 +174,19 @@ int main(int argc, char** argv) {
     CUdeviceptr src100 = alloc(100 * 4), dst101 = alloc(101 * 4);
     cuMemcpyHtoDAsync_v2(src100, h.data(), 100 * 4, nullptr);
     long long n101 = 101;
-    void* readArgs[] = {&dst101, &src100, &n101};
+    float unit = 1.0f;
+    void* readArgs[] = {&dst101, &src100, &n101, &unit};
     std::vector<float> r101(101);
-    check(cuLaunchKernel(fn("d4j_copy"), 1, 1, 1, 128, 1, 1, 0, nullptr, readArgs, nullptr) == 0
+    check(cuLaunchKernel(fn("d4j_scale"), 1, 1, 1, 128, 1, 1, 0, nullptr, readArgs, nullptr) == 0
               && cuMemcpyDtoHAsync_v2(r101.data(), dst101, 101 * 4, nullptr) == 0 && r101[99] == h[99] && isnan(r101[100]),
           "a kernel reading one float past the end reads NaN");
 
     // a kernel writing past the end of its allocation is caught (and the context is then unusable)
     CUdeviceptr small = alloc(100 * 4);
     long long tooMany = 101;
-    void* oobArgs[] = {&small, &tooMany, &value};
-    check(cuLaunchKernel(fn("d4j_fill"), 1, 1, 1, 128, 1, 1, 0, nullptr, oobArgs, nullptr) == 0
+    // reads 101 finite floats of x, writes one past the end of small (a finite value: guard bytes read as NaN)
+    void* oobArgs[] = {&small, &x, &tooMany, &value};
+    check(cuLaunchKernel(fn("d4j_scale"), 1, 1, 1, 128, 1, 1, 0, nullptr, oobArgs, nullptr) == 0
               && cuCtxSynchronize() == 700,
           "a kernel writing one float past the end: CUDA_ERROR_ILLEGAL_ADDRESS at the next synchronisation");
     CUdeviceptr q = 0;
@@ -189,7 +195,7 @@ int main(int argc, char** argv) {
               && cuCtxSetCurrent(ctx) == 0 && cuMemAlloc_v2(&q, 16) == 0,
           "releasing the last reference resets the context");
 
-    check(cuLaunchKernel(fn("d4j_fill"), 1, 1, 1, 2048, 1, 1, 0, nullptr, oobArgs, nullptr) != 0,
+    check(cuLaunchKernel(fn("d4j_scale"), 1, 1, 1, 2048, 1, 1, 0, nullptr, oobArgs, nullptr) != 0,
           "a 2048-thread block is refused");
     // d4j_group_norm_backward is declared __launch_bounds__(256, 4): a 512-thread block is refused before it runs
     // (nothing is read, so the arguments need not make sense)

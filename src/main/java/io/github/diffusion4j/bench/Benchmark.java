@@ -1,5 +1,6 @@
 package io.github.diffusion4j.bench;
 
+import io.github.diffusion4j.backend.cpu.Parallel;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
 import io.github.diffusion4j.diffusion.DdimScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
@@ -41,12 +42,22 @@ public final class Benchmark {
     private final Backend b;
     private final Consumer<String> progress;
     private final BenchTimer timer;
+    private boolean unetSplitConcat;
 
     public Benchmark(BenchOptions options, Backend backend, Consumer<String> progress) {
         this.o = options;
         this.b = backend;
         this.progress = progress;
         this.timer = BenchTimer.forBackend(backend);
+    }
+
+    /**
+     * {@code bench --unet-split-concat}: a U-Net runs inference on [h, skip] as two parts instead of their
+     * concatenation ({@link UNet#splitConcatInInference(boolean)}; off by default, until this A/B measurement says).
+     */
+    public Benchmark unetSplitConcat(boolean on) {
+        this.unetSplitConcat = on;
+        return this;
     }
 
     public Map<String, Object> run() {
@@ -72,6 +83,7 @@ public final class Benchmark {
         mm.put("channels", o.channels());
         mm.put("classes", o.classes());
         if (model instanceof UNet u) {
+            u.splitConcatInInference(unetSplitConcat);
             mm.put("dropout", u.config().dropout());
             mm.put("config", u.config().toMap());
         }
@@ -99,19 +111,22 @@ public final class Benchmark {
         Map<String, Object> s = new LinkedHashMap<>();
         if (b instanceof CudaBackend cuda) {
             CudaBackend.Options opt = cuda.options();
+            s.put("tf32", opt.tf32Mode());
             s.put("tf32_gemm", opt.tf32Gemm());
             s.put("tf32_conv", opt.tf32Conv());
-            s.put("groupnorm_statistics", opt.groupNormTwoPass() ? "two passes (mean, then deviations)" : "one read (shifted sums)");
-            // read by UNet when it is built (-Ddiffusion4j.unet.splitConcat=true: inference without the concatenations)
-            s.put("unet_split_concat", Boolean.getBoolean("diffusion4j.unet.splitConcat"));
+            s.put("groupnorm_statistics", "one read (shifted sums)");
+            s.put("unet_split_concat", unetSplitConcat);
             s.put("cudnn_deterministic", opt.deterministicConv());
             s.put("cudnn_benchmark", opt.autotuneConv());
+            s.put("sync_launches", opt.syncEveryLaunch());
+            s.put("trace_syncs", opt.traceSyncs());
             s.put("conv_workspace_limit_bytes", opt.convWorkspaceLimit());
             s.put("layout", "NCHW");
             s.put("cuda_graphs", o.cudaGraphs() ? "sampling: the model's forward pass replayed from a CUDA graph" : "off");
             s.put("arithmetic", "float32" + (opt.tf32Conv() || opt.tf32Gemm() ? ", TF32 tensor cores where enabled" : ""));
         } else {
-            s.put("threads", Runtime.getRuntime().availableProcessors());
+            s.put("threads", Parallel.threads());
+            s.put("unet_split_concat", unetSplitConcat);
             s.put("arithmetic", "float32");
         }
         return s;

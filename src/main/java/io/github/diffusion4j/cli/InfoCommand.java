@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.backend.Backends;
 import io.github.diffusion4j.backend.cpu.CpuBackend;
+import io.github.diffusion4j.backend.cpu.Parallel;
 import io.github.diffusion4j.backend.cuda.CudaAvailability;
+import io.github.diffusion4j.backend.cuda.CudaBackend;
 import io.github.diffusion4j.backend.cuda.LibraryInfo;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -40,6 +42,7 @@ public final class InfoCommand implements Callable<Integer> {
             m.put("max_heap_mib", Runtime.getRuntime().maxMemory() >> 20);
             m.put("vector_api", vector);
             m.put("cpu_backend", CpuBackend.get().description());
+            m.put("cpu_threads", Parallel.threads());
             m.put("auto_backend", cuda.autoBackend());
             m.put("reason", Backends.cudaUnavailableReason());
             m.put("cuda_available", cuda.available());
@@ -48,6 +51,7 @@ public final class InfoCommand implements Callable<Integer> {
             m.put("cublas", lib(cuda.cublas()));
             m.put("cudnn", lib(cuda.cudnn()));
             m.put("gpu", cuda.deviceDescription());
+            m.put("cuda_defaults", CudaBackend.Options.defaults(0).summary());
             m.put("precision", Precision.SUMMARY);
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m));
         } else {
@@ -60,6 +64,8 @@ public final class InfoCommand implements Callable<Integer> {
                     + (vector ? "" : " (run java with --add-modules jdk.incubator.vector for SIMD)"));
             out.println(Backends.autoSummary());
             for (String line : cuda.details().subList(1, cuda.details().size())) out.println("  " + line);
+            out.println("cuda defaults: " + CudaBackend.Options.defaults(0).summary()
+                    + " (options --tf32, --[no-]cudnn-deterministic, --sync-launches change them)");
             out.println("precision: " + Precision.SUMMARY);
         }
         out.flush();

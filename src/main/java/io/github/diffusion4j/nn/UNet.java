@@ -41,10 +41,10 @@ public final class UNet implements Model {
     /**
      * In inference, an up-path block takes [h, skip] as two parts instead of their concatenation where its groups
      * allow ({@link ResBlock#forwardSplit}): no concatenation copy, and each of its convolutions over the input as two
-     * smaller ones. Off by default, not yet measured on a GPU; {@code -Ddiffusion4j.unet.splitConcat=true} or
-     * {@link #splitConcatInInference(boolean)} turns it on.
+     * smaller ones. Off by default, not yet measured on a GPU: {@link #splitConcatInInference(boolean)} turns it on
+     * ({@code bench --unet-split-concat} for the A/B measurement that decides whether it becomes the default or goes).
      */
-    private boolean splitConcatInInference = Boolean.getBoolean("diffusion4j.unet.splitConcat");
+    private boolean splitConcatInInference;
     private int splitBlocks;
 
     /** A residual block optionally followed by self-attention. */
@@ -244,6 +244,9 @@ public final class UNet implements Model {
 
     /** How many up-path blocks the last forward pass ran on two parts instead of a concatenation. */
     public int splitBlocksLastForward() { return splitBlocks; }
+
+    /** Whether inference skips the up path's concatenations where it can (see the field). */
+    public boolean splitConcatInInference() { return splitConcatInInference; }
 
     /** See the field: whether inference skips the up path's concatenations where it can. */
     public UNet splitConcatInInference(boolean on) {

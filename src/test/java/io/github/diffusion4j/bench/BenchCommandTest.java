@@ -91,6 +91,50 @@ class BenchCommandTest {
         assertTrue(seed.err().contains("UNet preset"), seed.err());
     }
 
+    /** The options that replaced the -D switches: set, validated, and named in the settings the JSON reports. */
+    @Test
+    void backendAndModelOptionsAreSettingsOfTheRun() throws Exception {
+        int threads = io.github.diffusion4j.backend.cpu.Parallel.threads();
+        try {
+            List<String> args = new ArrayList<>(List.of(QUICK));
+            args.addAll(List.of("--threads", "1", "--unet-split-concat", "--no-training", "--json"));
+            Result r = run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            JsonNode j = new ObjectMapper().readTree(r.out());
+            assertEquals(1, j.at("/settings/threads").asInt());
+            assertTrue(j.at("/settings/unet_split_concat").asBoolean());
+            assertTrue(j.get("device").asText().contains("1 threads"), j.get("device").asText());
+            assertTrue(j.at("/sampling/ms_per_run/median").asDouble() > 0);
+        } finally {
+            io.github.diffusion4j.backend.cpu.Parallel.setThreads(threads);
+        }
+        Result noSplit = run(withJson("--no-training"));
+        assertEquals(0, noSplit.code(), noSplit.err());
+        assertTrue(!new ObjectMapper().readTree(noSplit.out()).at("/settings/unet_split_concat").asBoolean());
+
+        Result badTf32 = run("bench", "--device", "cpu", "--tf32", "yes");
+        assertEquals(2, badTf32.code());
+        assertTrue(badTf32.err().contains("--tf32 must be default, on or off, got 'yes'"), badTf32.err());
+        Result badThreads = run("bench", "--device", "cpu", "--threads", "0");
+        assertEquals(2, badThreads.code());
+        assertTrue(badThreads.err().contains("--threads must be >= 1, got 0"), badThreads.err());
+        // accepted on the CPU too (they only change a CUDA backend)
+        assertEquals(0, run(withJson("--no-training", "--tf32", "off", "--no-cudnn-deterministic", "--sync-launches",
+                "--trace-syncs")).code());
+        String help = run("bench", "--help").out();
+        for (String o : new String[] {"--tf32", "--[no-]cudnn-deterministic", "--sync-launches", "--trace-syncs", "--threads",
+                "--unet-split-concat"}) {
+            assertTrue(help.contains(o), o + " in bench --help:\n" + help);
+        }
+    }
+
+    private static String[] withJson(String... extra) {
+        List<String> args = new ArrayList<>(List.of(QUICK));
+        args.addAll(List.of(extra));
+        args.add("--json");
+        return args.toArray(String[]::new);
+    }
+
     @Test
     void dumpHoldsTheBatchOutputAndEveryGradient(@TempDir Path dir) throws Exception {
         Result r = run("bench", "--device", "cpu", "--dump", dir.toString(), "--classes", "3", "--batch-size", "3");

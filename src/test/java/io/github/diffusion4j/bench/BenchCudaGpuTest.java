@@ -64,6 +64,25 @@ class BenchCudaGpuTest {
         assertTrue(s.at("/ms_per_run/median").asDouble() > 0 && s.at("/ms_per_model_eval/median").asDouble() > 0);
     }
 
+    /** The CUDA backend's options reach the backend and the settings the JSON reports. */
+    @Test void cudaOptionsAreTheRunsSettings() throws Exception {
+        BenchCommandTest.Result r = BenchCommandTest.run(quick(2, "--device", "cuda", "--json", "--no-training",
+                "--tf32", "off", "--no-cudnn-deterministic", "--no-cudnn-benchmark", "--sync-launches", "--unet-split-concat"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode s = new ObjectMapper().readTree(r.out()).get("settings");
+        System.out.println("settings: " + s);
+        assertEquals("off", s.get("tf32").asText());
+        assertTrue(!s.get("tf32_gemm").asBoolean() && !s.get("tf32_conv").asBoolean(), s.toString());
+        assertTrue(!s.get("cudnn_deterministic").asBoolean() && !s.get("cudnn_benchmark").asBoolean(), s.toString());
+        assertTrue(s.get("sync_launches").asBoolean() && !s.get("trace_syncs").asBoolean(), s.toString());
+        assertTrue(s.get("unet_split_concat").asBoolean(), s.toString());
+        BenchCommandTest.Result d = BenchCommandTest.run(quick(2, "--device", "cuda", "--json", "--no-training"));
+        assertEquals(0, d.code(), d.err());
+        JsonNode ds = new ObjectMapper().readTree(d.out()).get("settings");
+        assertEquals("default", ds.get("tf32").asText());
+        assertTrue(ds.get("cudnn_deterministic").asBoolean() && !ds.get("sync_launches").asBoolean(), ds.toString());
+    }
+
     /**
      * With --cuda-graphs every model evaluation after a run's first two is one graph launch beside the input copies,
      * and the untimed evaluation that counts launches is a replay too.
@@ -124,6 +143,8 @@ class BenchCudaGpuTest {
         BenchCommandTest.Result r = BenchCommandTest.run(with("--device", "cuda", "--dump", gpu.toString(),
                 "--no-cudnn-benchmark"));
         assertEquals(0, r.code(), r.err());
+        // a dump compares FP32 arithmetic: --tf32 defaults to off there
+        assertTrue(r.out().contains("FP32 GEMMs, FP32 convolutions"), r.out());
         Map<String, SafeTensors.Entry> a = SafeTensors.read(cpu.resolve("batch.safetensors")).tensors();
         Map<String, SafeTensors.Entry> b = SafeTensors.read(gpu.resolve("batch.safetensors")).tensors();
         assertEquals(a.keySet(), b.keySet());

@@ -14,7 +14,7 @@ package io.github.diffusion4j.backend.cpu;
  *
  * <p>The micro-kernel is {@link VectorGemmKernel} (Vector API, 6 x 16 tile of FMAs) when the
  * {@code jdk.incubator.vector} module is present and 256-bit vectors are native, else
- * {@link ScalarGemmKernel}. {@code -Ddiffusion4j.vector=false} forces the scalar path.
+ * {@link ScalarGemmKernel} (tests switch between the two with {@link #useVectorApi}).
  */
 public final class CpuGemm {
     /** Depth of a packed block: a 6 x KC strip of A (6 KB) and a KC x 16 strip of B (16 KB) fit in L1. */
@@ -35,8 +35,7 @@ public final class CpuGemm {
     static final long PARALLEL_MIN_FMAS = 1L << 18;
 
     private static final boolean VECTOR_AVAILABLE = vectorApiPresent();
-    private static volatile GemmKernel kernel = VECTOR_AVAILABLE && Boolean.parseBoolean(
-            System.getProperty("diffusion4j.vector", "true")) ? vectorKernel() : ScalarGemmKernel.INSTANCE;
+    private static volatile GemmKernel kernel = VECTOR_AVAILABLE ? vectorKernel() : ScalarGemmKernel.INSTANCE;
 
     /** Per-calling-thread packing buffers, grown on demand and reused across calls. */
     private static final ThreadLocal<float[][]> PACK = ThreadLocal.withInitial(() -> new float[2][0]);
@@ -50,7 +49,7 @@ public final class CpuGemm {
     static boolean vectorAvailable() { return VECTOR_AVAILABLE; }
 
     /**
-     * Selects the Vector API kernel ({@code true}) or the scalar fallback, for tests and benchmarks.
+     * Selects the Vector API kernel ({@code true}) or the scalar fallback, for tests.
      *
      * @throws IllegalStateException when the Vector API kernel is requested but not available
      */

@@ -19,20 +19,40 @@ public final class Parallel {
         void run(int lo, int hi);
     }
 
-    private static final int THREADS = Math.max(1, Integer.getInteger("diffusion4j.threads",
-            Runtime.getRuntime().availableProcessors()));
+    /** The thread count and its helpers (null for one thread); replaced as a whole by {@link #setThreads}. */
+    private record Pool(int threads, ExecutorService helpers) {}
+
     private static final AtomicInteger HELPER_COUNT = new AtomicInteger();
-    private static final ExecutorService HELPERS = THREADS > 1 ? Executors.newFixedThreadPool(THREADS - 1, r -> {
-        Thread t = new Thread(r, "diffusion4j-cpu-" + HELPER_COUNT.incrementAndGet());
-        t.setDaemon(true);
-        return t;
-    }) : null;
+    private static volatile Pool pool = newPool(Runtime.getRuntime().availableProcessors());
     /** Set while a thread runs chunks of a parallel range, so nested ranges stay on that thread. */
     private static final ThreadLocal<Boolean> IN_RANGE = ThreadLocal.withInitial(() -> false);
 
     private Parallel() {}
 
-    public static int threads() { return THREADS; }
+    /** Threads a parallel range uses: the caller plus {@code threads() - 1} helpers (default: the available cores). */
+    public static int threads() { return pool.threads(); }
+
+    /**
+     * Sets the thread count ({@code --threads}); ranges already running finish on the threads they started with.
+     *
+     * @throws IllegalArgumentException when {@code threads < 1}
+     */
+    public static synchronized void setThreads(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+        Pool old = pool;
+        if (old.threads() == threads) return;
+        pool = newPool(threads);
+        if (old.helpers() != null) old.helpers().shutdown();   // queued chunks still run; idle helpers then exit
+    }
+
+    private static Pool newPool(int threads) {
+        int n = Math.max(1, threads);
+        return new Pool(n, n > 1 ? Executors.newFixedThreadPool(n - 1, r -> {
+            Thread t = new Thread(r, "diffusion4j-cpu-" + HELPER_COUNT.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        }) : null);
+    }
 
     /**
      * Runs body over [0, n) in chunks of at least {@code grain} items, in parallel when worthwhile. The chunks
@@ -42,11 +62,12 @@ public final class Parallel {
     public static void forRange(int n, int grain, RangeBody body) {
         if (n <= 0) return;
         int g = Math.max(1, grain);
-        if (HELPERS == null || n <= g || IN_RANGE.get()) {
+        Pool p = pool;
+        if (p.helpers() == null || n <= g || IN_RANGE.get()) {
             body.run(0, n);
             return;
         }
-        new Job(n, Math.min((n + g - 1) / g, THREADS * 4), body).invoke();
+        new Job(n, Math.min((n + g - 1) / g, p.threads() * 4), body).invoke(p);
     }
 
     /** One parallel range: chunk c covers [c * n / chunks, (c + 1) * n / chunks). */
@@ -65,8 +86,14 @@ public final class Parallel {
         }
 
         /** On the caller: enlists the helpers, works along, then waits for chunks still running elsewhere. */
-        void invoke() {
-            for (int i = 0; i < Math.min(THREADS, chunks) - 1; i++) HELPERS.execute(this);
+        void invoke(Pool p) {
+            for (int i = 0; i < Math.min(p.threads(), chunks) - 1; i++) {
+                try {
+                    p.helpers().execute(this);
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    break;   // the pool was replaced meanwhile: the caller (and helpers already enlisted) do the rest
+                }
+            }
             work();
             boolean interrupted = false;
             while (true) {

@@ -68,8 +68,7 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
  *       with one plan (algorithms chosen once) per shape, cached, and one shared workspace grown as needed;
  *       transposed convolutions through backward-data (the Backend defaults).</li>
  *   <li><b>Math</b>: GEMMs in full FP32 and convolutions with TF32 allowed by default, as PyTorch's defaults;
- *       {@code -Ddiffusion4j.tf32=true} allows TF32 for both, {@code =false} forbids it for both (see
- *       {@link Options}).</li>
+ *       {@code --tf32 on} allows TF32 for both, {@code --tf32 off} forbids it for both (see {@link Options}).</li>
  *   <li><b>Errors</b>: every driver/library status is checked ({@link CudaException}). Kernels that validate data
  *       the host cannot see without a copy (qSample's timesteps, oneHot's class ids) set a device error word that
  *       is read at the next {@link #synchronize()} or scalar reduction, which then throws.</li>
@@ -83,44 +82,41 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 public final class CudaBackend implements Backend {
 
     /**
-     * Settings of a CUDA backend.
+     * Settings of a CUDA backend. The commands that start one ({@code bench}, and {@code train}/{@code sample} where
+     * they offer them) set these from options, and {@code bench} lists them in its output; there are no hidden
+     * system-property switches.
      *
      * @param device             CUDA device index ({@code --gpu N})
-     * @param tf32Gemm           allow TF32 tensor cores in cuBLAS GEMMs (PyTorch's default: no)
-     * @param tf32Conv           allow TF32 in cuDNN convolutions (PyTorch's default: yes)
-     * @param deterministicConv  only deterministic cuDNN backward algorithms (bit-reproducible gradients)
+     * @param tf32Gemm           allow TF32 tensor cores in cuBLAS GEMMs (PyTorch's default: no; {@code --tf32 on})
+     * @param tf32Conv           allow TF32 in cuDNN convolutions (PyTorch's default: yes; {@code --tf32 off})
+     * @param deterministicConv  only deterministic cuDNN backward algorithms (bit-reproducible gradients;
+     *                           {@code --no-cudnn-deterministic} lifts it)
      * @param convWorkspaceLimit largest cuDNN workspace an algorithm may need, in bytes
-     * @param syncEveryLaunch    synchronise and check after every kernel and library call (debugging: an
-     *                           asynchronous fault is then reported at the op that caused it)
+     * @param syncEveryLaunch    synchronise and check after every kernel and library call ({@code --sync-launches},
+     *                           debugging: an asynchronous fault is then reported at the op that caused it)
      * @param autotuneConv       choose each convolution shape's algorithms by timing them once (cudnnFind*, as
      *                           PyTorch's {@code cudnn.benchmark}) instead of by cuDNN's heuristics; the choice can
      *                           differ between runs, so results are then not bit-reproducible across processes
+     * @param traceSyncs         print on stderr where the host waits for the GPU, with the calling frames
+     *                           ({@code bench --trace-syncs}: finding the stalls behind a step's host waits)
      */
     public record Options(int device, boolean tf32Gemm, boolean tf32Conv, boolean deterministicConv,
                           long convWorkspaceLimit, boolean syncEveryLaunch, boolean autotuneConv,
-                          boolean groupNormTwoPass) {
+                          boolean traceSyncs) {
+        /** The values {@link #withTf32(String)} accepts ({@code --tf32}). */
+        public static final String TF32_MODES = "default, on or off";
+
         public Options {
             if (device < 0) throw new IllegalArgumentException("GPU index must be >= 0, got " + device);
             if (convWorkspaceLimit < 0) throw new IllegalArgumentException("negative workspace limit");
         }
 
         /**
-         * Defaults for device {@code device}, from system properties: {@code diffusion4j.tf32} (unset: FP32 GEMMs,
-         * TF32 convolutions, as PyTorch; {@code true}: TF32 for both; {@code false}: FP32 for both),
-         * {@code diffusion4j.cudnn.deterministic} (default true), {@code diffusion4j.cuda.syncLaunches} (default
-         * false), {@code diffusion4j.cudnn.benchmark} (default false: heuristic algorithm choice, reproducible),
-         * {@code diffusion4j.cuda.groupNormTwoPass} (default false: GroupNorm statistics from one read of the group;
-         * true: the mean, then the deviations from it, as the CPU computes them).
+         * PyTorch's defaults on device {@code device}: FP32 GEMMs, TF32 convolutions, deterministic cuDNN algorithms
+         * chosen by heuristics (reproducible), a 1 GiB workspace limit, asynchronous launches, no tracing.
          */
         public static Options defaults(int device) {
-            String tf32 = System.getProperty("diffusion4j.tf32");
-            boolean gemm = "true".equalsIgnoreCase(tf32);
-            boolean conv = tf32 == null || tf32.isBlank() || "true".equalsIgnoreCase(tf32);
-            boolean det = !"false".equalsIgnoreCase(System.getProperty("diffusion4j.cudnn.deterministic"));
-            boolean sync = Boolean.getBoolean("diffusion4j.cuda.syncLaunches");
-            boolean autotune = Boolean.getBoolean("diffusion4j.cudnn.benchmark");
-            boolean twoPass = Boolean.getBoolean("diffusion4j.cuda.groupNormTwoPass");
-            return new Options(device, gemm, conv, det, 1L << 30, sync, autotune, twoPass);
+            return new Options(device, false, true, true, 1L << 30, false, false, false);
         }
 
         /** Full FP32 everywhere (no TF32), deterministic convolutions: for comparisons with the CPU backend. */
@@ -128,19 +124,62 @@ public final class CudaBackend implements Backend {
             return new Options(device, false, false, true, 1L << 30, false, false, false);
         }
 
+        /**
+         * {@code --tf32 MODE}: {@code default} (PyTorch's: FP32 GEMMs, TF32 convolutions), {@code on} (TF32 for both)
+         * or {@code off} (FP32 for both).
+         *
+         * @throws IllegalArgumentException for any other mode (the message names the option and the choices)
+         */
+        public Options withTf32(String mode) {
+            String m = mode == null ? "" : mode.trim().toLowerCase(Locale.ROOT);
+            return switch (m) {
+                case "default" -> withTf32(false, true);
+                case "on" -> withTf32(true, true);
+                case "off" -> withTf32(false, false);
+                default -> throw new IllegalArgumentException("--tf32 must be " + TF32_MODES + ", got '" + mode + "'");
+            };
+        }
+
+        /** What {@code --tf32} is set to: {@code default}, {@code on}, {@code off}, or {@code custom}. */
+        public String tf32Mode() {
+            if (!tf32Gemm && tf32Conv) return "default";
+            if (tf32Gemm && tf32Conv) return "on";
+            if (!tf32Gemm) return "off";
+            return "custom";
+        }
+
+        public Options withTf32(boolean gemm, boolean conv) {
+            return new Options(device, gemm, conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch, autotuneConv,
+                    traceSyncs);
+        }
+
+        public Options withDeterministicConv(boolean deterministic) {
+            return new Options(device, tf32Gemm, tf32Conv, deterministic, convWorkspaceLimit, syncEveryLaunch,
+                    autotuneConv, traceSyncs);
+        }
+
         public Options withSyncEveryLaunch(boolean sync) {
             return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync, autotuneConv,
-                    groupNormTwoPass);
+                    traceSyncs);
         }
 
         public Options withAutotuneConv(boolean autotune) {
             return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
-                    autotune, groupNormTwoPass);
+                    autotune, traceSyncs);
         }
 
-        public Options withGroupNormTwoPass(boolean twoPass) {
+        public Options withTraceSyncs(boolean trace) {
             return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
-                    autotuneConv, twoPass);
+                    autotuneConv, trace);
+        }
+
+        /** The settings in one line, for logs and {@code info}. */
+        public String summary() {
+            return "GEMMs " + (tf32Gemm ? "TF32" : "FP32") + ", convolutions " + (tf32Conv ? "TF32" : "FP32")
+                    + " (--tf32 " + tf32Mode() + "), cuDNN algorithms " + (deterministicConv ? "deterministic" : "any")
+                    + (autotuneConv ? ", timed per shape" : ", by heuristics")
+                    + (syncEveryLaunch ? ", synchronised after every launch" : "")
+                    + (traceSyncs ? ", host waits traced" : "");
         }
     }
 
@@ -404,8 +443,8 @@ public final class CudaBackend implements Backend {
 
     private static void fail(int result, String call) {
         String extra = result == CUresult.CUDA_ERROR_ILLEGAL_ADDRESS || result == CUresult.CUDA_ERROR_LAUNCH_FAILED
-                ? " (may come from an earlier asynchronous kernel; run with -Ddiffusion4j.cuda.syncLaunches=true "
-                + "to find it)" : "";
+                ? " (may come from an earlier asynchronous kernel; run again with --sync-launches to "
+                + "find it)" : "";
         throw new CudaException(call + ": " + CUresult.stringFor(result) + " (" + result + ")" + extra);
     }
 
@@ -607,9 +646,6 @@ public final class CudaBackend implements Backend {
         hostCopies.copyFromHost(dst, src, srcOffset);
     }
 
-    /** -Ddiffusion4j.cuda.traceSyncs=true: print where the host waits for the GPU (finding stalls in a step). */
-    static final boolean TRACE_SYNCS = Boolean.getBoolean("diffusion4j.cuda.traceSyncs");
-
     /** The host waits for everything queued on the stream (counted). */
     void syncStream(String what) {
         hostWait(what, () -> cuStreamSynchronize(stream));
@@ -625,7 +661,7 @@ public final class CudaBackend implements Backend {
     private void hostWait(String what, java.util.function.IntSupplier wait) {
         refuseWhileRecording(what);
         hostSyncs++;
-        if (TRACE_SYNCS) traceSync(what);
+        if (options.traceSyncs()) traceSync(what);
         long t0 = System.nanoTime();
         int r = wait.getAsInt();
         hostWaitNanos += System.nanoTime() - t0;

@@ -73,7 +73,7 @@ final class GraphRecorder {
             if (r == CUresult.CUDA_SUCCESS) CudaBackend.check(cuGraphDestroy(graph), "cuGraphDestroy");
             if (failure != null && !(failure instanceof NotRecordable) && !(failure instanceof CudaException)) throw failure;
             lastRecordingFailure = failure != null ? failure.getMessage() : "cuStreamEndCapture: " + CUresult.stringFor(r);
-            if (CudaBackend.TRACE_SYNCS) System.err.println("CUDA graph not recorded: " + lastRecordingFailure);
+            if (cb.options().traceSyncs()) System.err.println("CUDA graph not recorded: " + lastRecordingFailure);
             return null;
         }
         CUgraphExec exec = new CUgraphExec();

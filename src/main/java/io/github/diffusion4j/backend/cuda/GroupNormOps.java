@@ -61,7 +61,9 @@ final class GroupNormOps {
         if (x.numel() == 0) return;
         checkGroupSize(c / groups * sp);
         float keep = dropP > 0f ? 1f / (1f - dropP) : 1f;
-        int twoPass = cb.options().groupNormTwoPass() ? 1 : 0;
+        // statistics from one read of the group; the kernel's twoPass = 1 branch (the CPU's two passes, slower on the
+        // H200: bench/results/gpu-2026-11-27-h200-stop12) is no longer selected and goes with groupnorm.cu's next edit
+        int twoPass = 0;
         int grid = LaunchConfig.rows((long) n * groups), threads = LaunchConfig.rowThreads(c / groups * sp);
         if (xBias == null) {
             kGroupNorm.begin().ptr(cb.a(y)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(x)).ptr(cb.a(gamma)).ptr(cb.a(beta)).i32(n).i32(c)

@@ -12,8 +12,6 @@ public final class Kernels {
     private Kernels() {}
 
     // elementwise.cu
-    public static final String FILL = "d4j_fill";
-    public static final String COPY = "d4j_copy";
     public static final String AXPBY = "d4j_axpby";
     public static final String SCALE = "d4j_scale";
     public static final String MUL = "d4j_mul";
@@ -66,7 +64,7 @@ public final class Kernels {
     public static final String DRAW_TIMESTEPS = "d4j_draw_timesteps";
 
     /** Every kernel above. */
-    public static final List<String> ALL = List.of(FILL, COPY, AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
+    public static final List<String> ALL = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD_OFFSET, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
@@ -81,8 +79,6 @@ public final class Kernels {
      * wrong width.
      */
     public static final Map<String, String> SIGNATURES = Map.ofEntries(
-            Map.entry(FILL, "pjf"),
-            Map.entry(COPY, "ppj"),
             Map.entry(AXPBY, "pppjff"),
             Map.entry(SCALE, "ppjf"),
             Map.entry(MUL, "pppj"),

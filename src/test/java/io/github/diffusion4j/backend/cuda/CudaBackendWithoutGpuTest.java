@@ -72,25 +72,43 @@ class CudaBackendWithoutGpuTest {
         assertThrows(CudaException.class, () -> CudaBackend.createUnchecked(CudaBackend.Options.strictFp32(0)));
     }
 
-    @Test void optionsFromSystemProperties() {
+    @Test void optionsAreSetExplicitlyNotBySystemProperties() {
         String old = System.getProperty("diffusion4j.tf32");
         try {
-            System.clearProperty("diffusion4j.tf32");
+            // the switch this replaced is ignored: defaults are PyTorch's whatever the JVM was started with
+            System.setProperty("diffusion4j.tf32", "true");
             CudaBackend.Options d = CudaBackend.Options.defaults(2);
             assertEquals(2, d.device());
             assertFalse(d.tf32Gemm(), "PyTorch default: FP32 GEMMs");
             assertTrue(d.tf32Conv(), "PyTorch default: TF32 convolutions");
             assertTrue(d.deterministicConv());
-            System.setProperty("diffusion4j.tf32", "true");
-            assertTrue(CudaBackend.Options.defaults(0).tf32Gemm());
-            assertTrue(CudaBackend.Options.defaults(0).tf32Conv());
-            System.setProperty("diffusion4j.tf32", "false");
-            assertFalse(CudaBackend.Options.defaults(0).tf32Gemm());
-            assertFalse(CudaBackend.Options.defaults(0).tf32Conv());
+            assertFalse(d.autotuneConv());
+            assertFalse(d.syncEveryLaunch());
+            assertFalse(d.traceSyncs());
+            assertEquals("default", d.tf32Mode());
         } finally {
             if (old == null) System.clearProperty("diffusion4j.tf32");
             else System.setProperty("diffusion4j.tf32", old);
         }
+        CudaBackend.Options on = CudaBackend.Options.defaults(0).withTf32("on");
+        assertTrue(on.tf32Gemm() && on.tf32Conv());
+        assertEquals("on", on.tf32Mode());
+        CudaBackend.Options off = CudaBackend.Options.defaults(0).withTf32("OFF");
+        assertFalse(off.tf32Gemm() || off.tf32Conv());
+        assertEquals("off", off.tf32Mode());
+        assertEquals(CudaBackend.Options.defaults(0), off.withTf32("default"));
+        assertEquals("custom", CudaBackend.Options.defaults(0).withTf32(true, false).tf32Mode());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CudaBackend.Options.defaults(0).withTf32("yes"));
+        assertEquals("--tf32 must be default, on or off, got 'yes'", e.getMessage());
+        CudaBackend.Options all = CudaBackend.Options.defaults(0).withDeterministicConv(false).withAutotuneConv(true)
+                .withSyncEveryLaunch(true).withTraceSyncs(true);
+        assertFalse(all.deterministicConv());
+        assertTrue(all.autotuneConv() && all.syncEveryLaunch() && all.traceSyncs());
+        assertEquals("GEMMs FP32, convolutions TF32 (--tf32 default), cuDNN algorithms any, timed per shape, "
+                + "synchronised after every launch, host waits traced", all.summary());
+        assertEquals("GEMMs FP32, convolutions TF32 (--tf32 default), cuDNN algorithms deterministic, by heuristics",
+                CudaBackend.Options.defaults(0).summary());
         assertThrows(IllegalArgumentException.class, () -> CudaBackend.Options.defaults(-1));
     }
 

@@ -26,8 +26,7 @@ class CudaOpsGpuTest {
         Assumptions.assumeTrue(a.available(), a.reason());
         strict = CudaBackend.create(CudaBackend.Options.strictFp32(0).withSyncEveryLaunch(true));
         defaults = CudaBackend.create(CudaBackend.Options.defaults(0));
-        // also the GroupNorm statistics in two passes (the CPU's order; the others take them from one read)
-        autotuned = CudaBackend.create(CudaBackend.Options.strictFp32(0).withAutotuneConv(true).withGroupNormTwoPass(true));
+        autotuned = CudaBackend.create(CudaBackend.Options.strictFp32(0).withAutotuneConv(true));
         System.out.println("GPU (strict FP32): " + strict.description());
         System.out.println("GPU (defaults):    " + defaults.description());
     }
@@ -47,8 +46,7 @@ class CudaOpsGpuTest {
     }
 
     /**
-     * Strict FP32 with the convolution algorithms chosen by timing (cudnnFind*, bench's default) instead of heuristics,
-     * and GroupNorm statistics in two passes.
+     * Strict FP32 with the convolution algorithms chosen by timing (cudnnFind*, bench's default) instead of heuristics.
      */
     @TestFactory List<DynamicTest> everyOpMatchesTheCpuWithTimedConvolutionAlgorithms() {
         return new BackendConformance(CpuBackend.get(), autotuned, BackendConformance.Tolerance.gpuFp32()).tests();

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * UNet inference that takes the up path's [h, skip] as two parts instead of their concatenation
- * ({@code -Ddiffusion4j.unet.splitConcat=true}, ResBlock.forwardSplit): the same output as the concatenated forward
+ * ({@code bench --unet-split-concat}, ResBlock.forwardSplit): the same output as the concatenated forward
  * pass on the GPU and as the CPU's, up to the order of the convolutions' sums. Skips without a GPU.
  */
 @Tag("gpu")
