@@ -28,7 +28,7 @@ import java.util.function.Consumer;
 
 /**
  * The measurements behind {@code diffusion4j bench}: a training step (forward, backward, clipping, AdamW, EMA; see
- * {@link TrainingStep}) and DDIM sampling with one model, on random data, after warm-up; every figure is the median
+ * {@link BenchTraining}) and DDIM sampling with one model, on random data, after warm-up; every figure is the median
  * of repeats timed with CUDA events on a GPU and {@code System.nanoTime} elsewhere (see {@link BenchTimer}).
  *
  * <p>FLOPs are counted from the layer shapes ({@link Model#macsPerImage()}: convolutions, linear layers and the two
@@ -139,13 +139,13 @@ public final class Benchmark {
         Shape shape = Shape.of(n, o.channels(), o.imageSize(), o.imageSize());
         Map<String, Object> r = new LinkedHashMap<>();
         try (Tensor x0 = b.empty(shape); Tensor labels = labels(n, 1);
-             TrainingStep step = new TrainingStep(model, settings, o.seed())) {
+             BenchTraining step = new BenchTraining(model, settings, o.seed())) {
             // images-like data: N(0, 1) clamped to [-1, 1], fixed on the device (no data loading in the timing)
             b.randn(x0, o.seed() ^ 0x5EEDL, 0);
             b.clamp(x0, x0, -1f, 1f);
             long s = 0;
             progress.accept(String.format(Locale.ROOT, "training: %d warm-up + %d timed steps, batch %d", o.warmup(), o.steps(), n));
-            TrainingStep.Result[] last = new TrainingStep.Result[1];
+            BenchTraining.Result[] last = new BenchTraining.Result[1];
             for (int i = 0; i < o.warmup(); i++) {
                 long k = ++s;
                 double w = timer.millis(() -> last[0] = step.run(x0, labels, k));

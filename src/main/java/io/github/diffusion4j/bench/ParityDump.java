@@ -70,10 +70,10 @@ public final class ParityDump {
             TrainSettings settings = TrainSettings.parityDump();
             Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
             double loss;
-            TrainingStep.Result r;
+            BenchTraining.Result r;
             try (Tensor x0 = b.empty(Shape.of(batch, channels, imageSize, imageSize));
                  Tensor labels = classes > 0 ? b.fromArray(labels(batch, classes, seed), batch) : null;
-                 TrainingStep step = new TrainingStep(model, settings, seed)) {
+                 BenchTraining step = new BenchTraining(model, settings, seed)) {
                 b.randn(x0, seed ^ 0x5EEDL, 0);
                 b.clamp(x0, x0, -1f, 1f);
                 store.zeroGrad();

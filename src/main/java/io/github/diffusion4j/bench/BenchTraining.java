@@ -6,16 +6,17 @@ import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.tensor.Tensor;
 import io.github.diffusion4j.train.AdamW;
 import io.github.diffusion4j.train.Ema;
+import io.github.diffusion4j.train.TrainingStep;
 
 /**
  * One optimizer update as the trainer performs it (one micro-batch), on a batch that stays on the device: the
- * shared {@link io.github.diffusion4j.train.TrainingStep} (prepare, forward, loss, backward, gradient norm,
+ * shared {@link TrainingStep} (prepare, forward, loss, backward, gradient norm,
  * clipping folded into AdamW, EMA) with the bench's settings. What the trainer does around it (data loading with
  * its host-to-device copy, metrics, logging) is left out.
  *
  * <p>The parts can also be run one by one ({@link #forwardBackward}, {@link #update}), which the parity dump uses.
  */
-public final class TrainingStep implements AutoCloseable {
+public final class BenchTraining implements AutoCloseable {
     /** What one step reports. */
     public record Result(double loss, double gradNorm, float clipScale, float emaDecay, boolean skipped) {}
 
@@ -25,17 +26,17 @@ public final class TrainingStep implements AutoCloseable {
     private final TrainingObjective objective;
     private final AdamW adam;
     private final Ema ema;
-    private final io.github.diffusion4j.train.TrainingStep step;
+    private final TrainingStep step;
 
     /** Sets up AdamW and the EMA for an allocated model; the EMA starts from the model's current weights. */
-    public TrainingStep(Model model, TrainSettings settings, long seed) {
+    public BenchTraining(Model model, TrainSettings settings, long seed) {
         this.settings = settings;
         this.schedule = NoiseSchedule.of(settings.schedulerConfig());
         this.objective = TrainingObjective.builder(schedule).build();
         this.adam = new AdamW(model.params(), new AdamW.Config(settings.beta1(), settings.beta2(), settings.eps(),
                 settings.weightDecay()));
         this.ema = new Ema(model.params(), settings.emaDecay(), Ema.Warmup.DDPM);
-        this.step = new io.github.diffusion4j.train.TrainingStep(model, objective, adam, ema, seed);
+        this.step = new TrainingStep(model, objective, adam, ema, seed);
         this.model = model;
     }
 
@@ -56,7 +57,7 @@ public final class TrainingStep implements AutoCloseable {
 
     /** Gradient-norm clipping, AdamW and EMA, as the trainer applies them after the backward pass. */
     public Result update(double loss) {
-        io.github.diffusion4j.train.TrainingStep.Update u = step.update(settings.lr(), settings.gradClip(), 1);
+        TrainingStep.Update u = step.update(settings.lr(), settings.gradClip(), 1);
         return new Result(loss, u.gradNorm(), u.clipScale(), u.emaDecay(), u.skipped());
     }
 
