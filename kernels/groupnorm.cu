@@ -102,9 +102,8 @@ struct GnIn {
 
 /**
  * y = (x - mean) * rstd * gamma[c] + beta[c] per (sample, group); mean and rstd ([N * G]) are written for the
- * backward pass. Mean and variance in double: with twoPass as on the CPU (the mean, then the squared deviations:
- * the group read twice before the output pass), else from one read (sums shifted by the group's first element,
- * equal up to double rounding); rstd = (float) (1 / sqrt(var + eps)), then per channel a = gamma * rstd,
+ * backward pass. Mean and variance in double from one read of the group (sums shifted by the group's first element;
+ * equal to the CPU's two passes, the mean then the squared deviations, up to double rounding); rstd = (float) (1 / sqrt(var + eps)), then per channel a = gamma * rstd,
  * b = beta - mean * a (float) and y = x * a + b.
  *
  * With p > 0, dropout of the (SiLU'd) output in the same pass (Backend.groupNormSiluDropout): element e of the
@@ -116,7 +115,7 @@ struct GnIn {
 template <bool OFF>
 __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, const float* x, const float* xBias,
                                            const float* xAdd, const float* gamma, const float* beta, int N, int C,
-                                           long long S, int G, float eps, int twoPass, int fuseSilu, float p,
+                                           long long S, int G, float eps, int fuseSilu, float p,
                                            float keep, unsigned long long seed, unsigned long long offset,
                                            double* scratch) {
     int ng = blockIdx.x;
@@ -135,34 +134,21 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
     long long q = gsize >> 2;
 
     double mu, v;
-    if (twoPass) {
-        // as on the CPU: the mean, then the squared deviations from it (the group read twice)
-        double s = 0.0;
-        in.each(gsize, v4, [&](float t) { s += (double) t; });
-        mu = d4j::block_sum(s, scratch) / (double) gsize;
-        v = 0.0;
-        in.each(gsize, v4, [&](float t) {
-            double d = (double) t - mu;
-            v += d * d;
-        });
-        v = d4j::block_sum(v, scratch);
-    } else {
-        // one read: sums of d = x - k and d^2, shifted by the group's first element k (a value of the group, so
-        // within its range: no cancellation worth the name, unlike plain sums of x and x^2), in double; then
-        // mean = k + sum d / n and the squared deviations sum d^2 - (sum d)^2 / n. Equal to the two-pass result up
-        // to double rounding.
-        double k = (double) in.at(0), sd = 0.0, sd2 = 0.0;
-        in.each(gsize, v4, [&](float t) {
-            double d = (double) t - k;
-            sd += d;
-            sd2 += d * d;
-        });
-        sd = d4j::block_sum(sd, scratch);
-        sd2 = d4j::block_sum(sd2, scratch);
-        mu = k + sd / (double) gsize;
-        v = sd2 - sd * (sd / (double) gsize);
-        if (v < 0.0) v = 0.0;
-    }
+    // one read: sums of d = x - k and d^2, shifted by the group's first element k (a value of the group, so
+    // within its range: no cancellation worth the name, unlike plain sums of x and x^2), in double; then
+    // mean = k + sum d / n and the squared deviations sum d^2 - (sum d)^2 / n. Equal to the two-pass result up
+    // to double rounding.
+    double k = (double) in.at(0), sd = 0.0, sd2 = 0.0;
+    in.each(gsize, v4, [&](float t) {
+        double d = (double) t - k;
+        sd += d;
+        sd2 += d * d;
+    });
+    sd = d4j::block_sum(sd, scratch);
+    sd2 = d4j::block_sum(sd2, scratch);
+    mu = k + sd / (double) gsize;
+    v = sd2 - sd * (sd / (double) gsize);
+    if (v < 0.0) v = 0.0;
     float r = (float) (1.0 / sqrt(v / (double) gsize + (double) eps));
     float m = (float) mu;
     if (threadIdx.x == 0) {
@@ -220,11 +206,11 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
 
 extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* rstd, const float* x,
                                                   const float* gamma, const float* beta, int N, int C, long long S,
-                                                  int G, float eps, int twoPass, int fuseSilu, float p, float keep,
+                                                  int G, float eps, int fuseSilu, float p, float keep,
                                                   unsigned long long seed, unsigned long long offset) {
     __shared__ double scratch[32];
     if ((int) blockIdx.x >= N * G) return;
-    gn_forward<false>(y, mean, rstd, x, nullptr, nullptr, gamma, beta, N, C, S, G, eps, twoPass, fuseSilu, p, keep,
+    gn_forward<false>(y, mean, rstd, x, nullptr, nullptr, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep,
                       seed, offset, scratch);
 }
 
@@ -236,11 +222,11 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
 extern "C" __global__ void d4j_group_norm_forward_offset(float* y, float* mean, float* rstd, const float* x,
                                                          const float* xBias, const float* xAdd, const float* gamma,
                                                          const float* beta, int N, int C, long long S, int G,
-                                                         float eps, int twoPass, int fuseSilu, float p, float keep,
+                                                         float eps, int fuseSilu, float p, float keep,
                                                          unsigned long long seed, unsigned long long offset) {
     __shared__ double scratch[32];
     if ((int) blockIdx.x >= N * G) return;
-    gn_forward<true>(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, twoPass, fuseSilu, p, keep, seed,
+    gn_forward<true>(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed,
                      offset, scratch);
 }
 

@@ -61,17 +61,16 @@ final class GroupNormOps {
         if (x.numel() == 0) return;
         checkGroupSize(c / groups * sp);
         float keep = dropP > 0f ? 1f / (1f - dropP) : 1f;
-        // statistics from one read of the group; the kernel's twoPass = 1 branch (the CPU's two passes, slower on the
-        // H200: bench/results/gpu-2026-11-27-h200-stop12) is no longer selected and goes with groupnorm.cu's next edit
-        int twoPass = 0;
+        // statistics from one read of the group (the CPU's two passes were slower on the H200:
+        // bench/results/gpu-2026-11-27-h200-stop12)
         int grid = LaunchConfig.rows((long) n * groups), threads = LaunchConfig.rowThreads(c / groups * sp);
         if (xBias == null) {
             kGroupNorm.begin().ptr(cb.a(y)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(x)).ptr(cb.a(gamma)).ptr(cb.a(beta)).i32(n).i32(c)
-                    .i64(sp).i32(groups).f32(eps).i32(twoPass).i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed)
+                    .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed)
                     .i64(dropOffset).launch(grid, threads);
         } else {
             kGroupNormOffset.begin().ptr(cb.a(y)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(x)).ptr(cb.a(xBias)).ptr(cb.a(xAdd))
-                    .ptr(cb.a(gamma)).ptr(cb.a(beta)).i32(n).i32(c).i64(sp).i32(groups).f32(eps).i32(twoPass)
+                    .ptr(cb.a(gamma)).ptr(cb.a(beta)).i32(n).i32(c).i64(sp).i32(groups).f32(eps)
                     .i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed).i64(dropOffset).launch(grid, threads);
         }
     }
