@@ -109,7 +109,7 @@ def main(folder):
                 (f"ms per model evaluation, {label}", get(other, "sampling", "ms_per_model_eval", "median"),
                  lambda r: get(r, "sampling", "ms_per_model_eval", "median"), "time"),
             ]
-    # an A/B run of phase 2 with other JVM options (gpu-all.sh AB_JAVA_OPTS)
+    # an A/B run of phase 2 with other JVM options (gpu-all.sh AB_ARGS)
     ab_train = load_json(os.path.join(folder, "d4j-train-ab.json"))
     ab_sample = load_json(os.path.join(folder, "d4j-sample-ab.json"))
     if ab_train or ab_sample:

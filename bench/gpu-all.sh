@@ -2,7 +2,7 @@
 # Every GPU check (issue #5) and the side-by-side benchmark with PyTorch (issue #6) in ONE device call, for a
 # session whose whole device budget is 15 minutes including the machine's start.
 #
-# Here, first:   bash ../shared/device/bundle.sh          (builds the jar, packs .device/)
+# Here, first:   bash bench/device/bundle.sh             (builds the jar, packs .device/: JRE, jars, tests)
 # Then, via the device tool:  run  command "bash bench/gpu-all.sh"  carry [".device"]  timeout_s 590
 #
 # The device tool brings back at most 8 files from $OUT, so everything lands in a work folder that is packed into
@@ -21,8 +21,9 @@
 #   8. the diffusion4j training bench once more (its run-to-run spread)
 #   9. bench/compare.py: the table for bench/README.md
 # Knobs for a dry run against the CUDA emulator (no PyTorch): MODEL, BATCH, SAMPLE_BATCH, SAMPLE_STEPS, TRAIN_STEPS.
-# AB_JAVA_OPTS="-Dname=value ...": phase 2 runs its training and sampling benches once more with these JVM options
-# (d4j-*-ab.json; compare.py adds their rows), to measure a setting against the defaults in the same run.
+# AB_ARGS="--option ...": phase 2 runs its training and sampling benches once more with these bench options appended
+# (e.g. AB_ARGS="--unet-split-concat"; d4j-*-ab.json; compare.py adds their rows), to measure a setting against the
+# defaults in the same run.
 # SKIP: phases to leave out, by number (e.g. SKIP="4 6 7" for a short rerun); PROFILE=1 adds `bench --profile`
 # (a per-operation GPU time table of one more training step and model evaluation, after the timed part);
 # with PROFILE_BASE=bench/results/<folder> as well, phase 9 adds bench/profile-diff.py's table against that run.
@@ -30,7 +31,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${D4J_INNER:-}" ]; then
   if [ ! -x .device/run.sh ]; then
-    echo "no .device/run.sh: run 'bash ../shared/device/bundle.sh' here first and carry [\".device\"]" >&2
+    echo "no .device/run.sh: run 'bash bench/device/bundle.sh' here first and carry [\".device\"]" >&2
     exit 2
   fi
   export D4J_INNER=1
@@ -114,20 +115,19 @@ note "d4j sample bench --no-cuda-graphs: exit $? after $(( $(date +%s) - s )) s;
 pack
 fi
 
-if [ -n "${AB_JAVA_OPTS:-}" ] && want 2; then
-  # the same two benches with other JVM options (an A/B of a setting: AB_JAVA_OPTS="-Dx=y", read by compare.py)
-  say "2b. diffusion4j bench on cuda with $AB_JAVA_OPTS"
-  echo "$AB_JAVA_OPTS" > "$W/ab-options.txt"
-  read -r -a AB <<< "$AB_JAVA_OPTS"
+if [ -n "${AB_ARGS:-}" ] && want 2; then
+  # the same two benches with other bench options (an A/B of a setting, e.g. AB_ARGS="--unet-split-concat"; compare.py)
+  say "2b. diffusion4j bench on cuda with $AB_ARGS"
+  echo "$AB_ARGS" > "$W/ab-options.txt"
+  read -r -a AB <<< "$AB_ARGS"
   s=$(date +%s)
-  timeout "$(lim 60)" java "${AB[@]}" --add-modules jdk.incubator.vector -cp "$CLASSPATH" $MAIN bench --device cuda \
-    --model "$MODEL" --batch-size "$BATCH" --no-sampling --json > "$W/d4j-train-ab.json" 2> "$W/d4j-train-ab.err"
-  note "d4j train bench ($AB_JAVA_OPTS): exit $? after $(( $(date +%s) - s )) s"
+  timeout "$(lim 60)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling --json \
+    "${AB[@]}" > "$W/d4j-train-ab.json" 2> "$W/d4j-train-ab.err"
+  note "d4j train bench ($AB_ARGS): exit $? after $(( $(date +%s) - s )) s"
   s=$(date +%s)
-  timeout "$(lim 60)" java "${AB[@]}" --add-modules jdk.incubator.vector -cp "$CLASSPATH" $MAIN bench --device cuda \
-    --model "$MODEL" --no-training --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --json \
-    > "$W/d4j-sample-ab.json" 2> "$W/d4j-sample-ab.err"
-  note "d4j sample bench ($AB_JAVA_OPTS): exit $? after $(( $(date +%s) - s )) s; $(tail -n 1 "$W/d4j-sample-ab.err")"
+  timeout "$(lim 60)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --no-training --sample-batch "$SAMPLE_BATCH" \
+    --sample-steps "$SAMPLE_STEPS" --json "${AB[@]}" > "$W/d4j-sample-ab.json" 2> "$W/d4j-sample-ab.err"
+  note "d4j sample bench ($AB_ARGS): exit $? after $(( $(date +%s) - s )) s; $(tail -n 1 "$W/d4j-sample-ab.err")"
   pack
 fi
 
@@ -168,8 +168,9 @@ if [ "$(left)" -gt 40 ] && want 5; then
   say "5. parity with PyTorch"
   timeout "$(lim 40)" "${J[@]}" $MAIN bench --device cpu --dump "$W/dump-cpu-tiny" --model tiny --classes 3 --batch-size 4 \
     > "$W/dump-cpu-tiny.txt" 2>&1
-  timeout "$(lim 40)" java -Ddiffusion4j.tf32=false --add-modules jdk.incubator.vector -cp "$CLASSPATH" $MAIN bench \
-    --device cuda --dump "$W/dump-cuda-small" --model small --batch-size 8 > "$W/dump-cuda-small.txt" 2>&1
+  # bench --dump defaults to --tf32 off (strict FP32, what parity.py compares)
+  timeout "$(lim 40)" "${J[@]}" $MAIN bench --device cuda --dump "$W/dump-cuda-small" --model small --batch-size 8 \
+    > "$W/dump-cuda-small.txt" 2>&1
   for d in dump-cpu-tiny dump-cuda-small; do
     if [ -f "$W/$d/batch.safetensors" ]; then
       timeout "$(lim 45)" $PY bench/pytorch/parity.py "$W/$d" --device cuda --quiet --json "$W/parity-$d.json" \

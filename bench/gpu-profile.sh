@@ -40,8 +40,8 @@ echo "exit $?"; grep -m1 '^backend' "$W/d4j-torch-cudnn.err"
 pack
 
 say "4. diffusion4j with non-deterministic cuDNN algorithms"
-timeout 40 java -Ddiffusion4j.cudnn.deterministic=false --add-modules jdk.incubator.vector -cp "$CLASSPATH" $MAIN bench \
-  --device cuda --model ddpm-cifar10 --json > "$W/d4j-nondet.json" 2> "$W/d4j-nondet.err"
+timeout 40 "${J[@]}" $MAIN bench --device cuda --model ddpm-cifar10 --no-cudnn-deterministic --json \
+  > "$W/d4j-nondet.json" 2> "$W/d4j-nondet.err"
 echo "exit $?"
 for f in d4j-profile d4j-torch-cudnn d4j-nondet; do
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d.get("training",{}); s=d.get("sampling",{}); print(sys.argv[1].split("/")[-1], "train ms", t.get("ms_per_step",{}).get("median"), "eval ms", s.get("ms_per_model_eval",{}).get("median"), "ddim ms", s.get("ms_per_run",{}).get("median"), d.get("device"))' "$W/$f.json" 2>&1 | tail -n 1

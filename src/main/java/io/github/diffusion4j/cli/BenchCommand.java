@@ -3,8 +3,6 @@ package io.github.diffusion4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.github.diffusion4j.backend.Backends;
-import io.github.diffusion4j.backend.cpu.Parallel;
-import io.github.diffusion4j.backend.cuda.CudaBackend;
 import io.github.diffusion4j.bench.BenchOptions;
 import io.github.diffusion4j.bench.BenchReport;
 import io.github.diffusion4j.bench.Benchmark;
@@ -74,22 +72,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-cudnn-benchmark", description = "GPU: choose convolution algorithms by cuDNN's heuristics "
             + "instead of timing them once per shape (default: timed, like the PyTorch twin's cudnn.benchmark).")
     boolean noCudnnBenchmark;
-    @Option(names = "--tf32", paramLabel = "MODE", description = "GPU: TF32 tensor cores: default (PyTorch's: FP32 "
-            + "GEMMs, TF32 convolutions), on (both TF32) or off (both FP32) (default: default; off with --dump, whose "
-            + "parity check compares FP32 arithmetic).")
-    String tf32;
-    @Option(names = "--cudnn-deterministic", negatable = true, defaultValue = "true", fallbackValue = "true",
-            description = "GPU: only deterministic cuDNN backward algorithms (bit-reproducible gradients; default: on). "
-            + "--no-cudnn-deterministic also allows the others, as PyTorch's default does.")
-    boolean cudnnDeterministic;
-    @Option(names = "--sync-launches", description = "GPU, debugging: wait for and check every kernel and library call, "
-            + "so that an asynchronous fault is reported at the operation that caused it (slow).")
-    boolean syncLaunches;
+    @Mixin BackendOptions backendOptions;
     @Option(names = "--trace-syncs", description = "GPU, debugging: print on stderr where the host waits for the GPU, "
             + "with the calling frames (the stalls behind launches_per_step.host_syncs).")
     boolean traceSyncs;
-    @Option(names = "--threads", paramLabel = "N", description = "CPU backend threads (default: the available cores).")
-    Integer threads;
     @Option(names = "--unet-split-concat", description = "U-Net inference on the up path's [h, skip] as two parts "
             + "instead of their concatenation (same results; off by default until measured: this is the A/B switch).")
     boolean unetSplitConcat;
@@ -124,15 +110,14 @@ public final class BenchCommand implements Callable<Integer> {
         positive(evalRepeats, "--eval-repeats");
         if (warmup != null && warmup < 0) throw new UserException("--warmup must be >= 0");
         if (noTraining && noSampling && dump == null) throw new UserException("--no-training and --no-sampling leave nothing to measure");
-        if (threads != null && threads < 1) throw new UserException("--threads must be >= 1, got " + threads);
-        String tf32Mode = tf32 != null ? tf32 : dump != null ? "off" : "default";
-        CudaBackend.Options.defaults(0).withTf32(tf32Mode);   // validates --tf32 before any backend starts
-        if (threads != null) Parallel.setThreads(threads);
+        backendOptions.validate();   // --tf32 and --threads, before any backend starts
+        // --dump's parity check compares FP32 arithmetic: TF32 off unless --tf32 says otherwise
+        boolean fp32Dump = dump != null && backendOptions.tf32() == null;
 
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Backends.Choice choice = Backends.select(device, gpu, o -> o.withTf32(tf32Mode).withDeterministicConv(cudnnDeterministic)
-                .withAutotuneConv(!noCudnnBenchmark).withSyncEveryLaunch(syncLaunches).withTraceSyncs(traceSyncs));
+        Backends.Choice choice = backendOptions.select(device, gpu, o -> (fp32Dump ? o.withTf32("off") : o)
+                .withAutotuneConv(!noCudnnBenchmark).withTraceSyncs(traceSyncs));
         Backend b = choice.backend();
         boolean gpuRun = b.name().equals("cuda");
         try {

@@ -9,7 +9,7 @@ import java.util.concurrent.Callable;
  * The {@code diffusion4j} command line. Exit codes: 0 success, 2 invalid input (one line on stderr, no stack
  * trace unless {@code --verbose}), 1 training diverged (one line naming the last good checkpoint) or internal failure.
  */
-@Command(name = "diffusion4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+@Command(name = "d4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train and sample image diffusion models (DDPM family) on the JVM.",
         subcommands = {TrainCommand.class, SampleCommand.class, EvaluateCommand.class, ExportCommand.class, DataCommand.class, InfoCommand.class, ModelCommand.class, ScheduleCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {

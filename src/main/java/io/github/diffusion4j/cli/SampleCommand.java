@@ -87,6 +87,7 @@ public final class SampleCommand implements Callable<Integer> {
     String device;
     @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
     int gpu;
+    @Mixin BackendOptions backendOptions;
     @Option(names = "--cuda-graphs", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "GPU: record the model's forward pass once per batch shape as a CUDA graph and replay it at "
             + "every step (same images, one launch instead of hundreds per step; default: on). --no-cuda-graphs "
@@ -106,6 +107,7 @@ public final class SampleCommand implements Callable<Integer> {
         if (eta != 0 && !sampler.equals("ddim")) throw new UserException("--eta applies to --sampler ddim only");
         if (!variance.equals("fixed_small") && !sampler.equals("ddpm")) throw new UserException("--variance applies to --sampler ddpm only");
         if (noClip && sampler.equals("dpmpp")) throw new UserException("--no-clip: dpmpp never clips");
+        backendOptions.validate();   // --tf32 and --threads, before the checkpoint is read
         VarianceType varianceType;
         TimestepSpacing spacingType;
         try {
@@ -119,7 +121,7 @@ public final class SampleCommand implements Callable<Integer> {
 
         Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
         TrainConfig tc = info.config();
-        Backends.Choice choice = Backends.select(device, gpu);
+        Backends.Choice choice = backendOptions.select(device, gpu);
         Backend b = choice.backend();
         Model model = Checkpoint.buildModel(info);
         int classes = model.numClasses();

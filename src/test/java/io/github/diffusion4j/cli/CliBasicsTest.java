@@ -38,10 +38,10 @@ class CliBasicsTest {
         assertTrue(names.containsAll(Set.of("train", "sample", "data", "info", "model", "schedule", "help")), names.toString());
         for (String name : names) {
             CliRun.Result r = CliRun.run(name, "--help").ok();
-            assertTrue(r.out().contains("Usage: diffusion4j " + name), r.describe());
+            assertTrue(r.out().contains("Usage: d4j " + name), r.describe());
             assertTrue(r.err().isEmpty(), r.describe());
         }
-        assertTrue(CliRun.run("--help").ok().out().contains("Usage: diffusion4j"));
+        assertTrue(CliRun.run("--help").ok().out().contains("Usage: d4j"));
         assertTrue(CliRun.run().ok().out().contains("train"), "no arguments: the overview");
         assertTrue(CliRun.run("help", "train").ok().out().contains("--resume"));
         assertTrue(CliRun.run("--version").ok().out().startsWith("diffusion4j "));
