@@ -8,6 +8,7 @@ import io.github.diffusion4j.eval.FeatureNet;
 import io.github.diffusion4j.eval.FeatureNetTrainer;
 import io.github.diffusion4j.eval.FeatureNetWeights;
 import io.github.diffusion4j.eval.ImageSet;
+import io.github.diffusion4j.eval.ReferenceCache;
 import io.github.diffusion4j.tensor.Backend;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -32,6 +33,12 @@ import java.util.stream.Stream;
  * run) against a dataset's test split, in the features of the committed Fashion-MNIST classifier. These are not
  * FIDs: the features are not Inception-v3's, so the numbers compare only with numbers from the same feature net,
  * the same sample count and the same reference split.
+ *
+ * <p>The reference features are cached ({@link ReferenceCache}: {@code $D4J_CACHE_DIR/eval/}, else
+ * {@code ~/.cache/diffusion4j/eval/}, keyed by the feature net's hash, the backend, the dataset split, the count and
+ * a content hash of the reference images; entries are verified by a payload hash and recomputed when corrupt), so a
+ * repeated evaluation only pays for its samples; the output says whether the cache was hit
+ * ({@code reference_cache} in the JSON: hit, miss, corrupt or off with {@code --no-cache}).
  */
 @Command(name = "evaluate", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Score images against a dataset's test split: FD and KID in the features of the committed "
@@ -69,6 +76,9 @@ public final class EvaluateCommand implements Callable<Integer> {
     int k;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the KID subsets and of the samples with --run (default: ${DEFAULT-VALUE}).")
     long seed;
+    @Option(names = "--no-cache", description = {"Compute the reference features without reading or writing the cache (default: cached in",
+            "$D4J_CACHE_DIR/eval, else ~/.cache/diffusion4j/eval, keyed by the feature net's hash and the reference images)."})
+    boolean noCache;
     @Option(names = "--json", description = "Print one JSON object instead of text.")
     boolean json;
     @Option(names = "--device", defaultValue = "cpu", description = "Backend of the feature net: cpu (default, the reference numbers), auto or cuda.")
@@ -163,16 +173,24 @@ public final class EvaluateCommand implements Callable<Integer> {
                 throw new UserException("--class-accuracy: " + dir + " has no labels.csv with class labels (an unconditional run?)");
             }
             int nRef = Math.min(referenceCount, test.size());
-            Evaluation.Reference ref = Evaluation.Reference.of(net, FeatureNetTrainer.images(test, nRef), nRef, 250);
+            float[] refImages = FeatureNetTrainer.images(test, nRef);
+            long tr = System.nanoTime();
+            ReferenceCache.Lookup lookup = noCache
+                    ? new ReferenceCache.Lookup(Evaluation.Reference.of(net, refImages, nRef, 250), false, null, "off", 0)
+                    : ReferenceCache.standard().reference(net, loaded.sha256(), data, "test", refImages, nRef, 250);
+            double refSecs = (System.nanoTime() - tr) / 1e9;
+            Evaluation.Reference ref = lookup.reference();
             Evaluation.Options opts = new Evaluation.Options(kidSubsets, kidSubsetSize, k, 5000, seed, 250);
             Evaluation.Report r = Evaluation.score(net, ref, set.images(), set.count(), set.labels(), opts);
             double secs = (System.nanoTime() - t0) / 1e9;
             if (json) {
-                o.println(json(r, loaded.sha256(), run != null ? run : dir, secs));
+                o.println(json(r, loaded.sha256(), run != null ? run : dir, secs, lookup));
             } else {
                 o.printf(Locale.ROOT, "features: Fashion-MNIST classifier, penultimate layer (%d-d), sha256 %s%n", net.featureDim(), loaded.sha256());
                 o.printf(Locale.ROOT, "reference: %s, %d images; scored: %s, %d images%n", test.name(), r.referenceCount(),
                         run != null ? "samples of " + run : dir, r.count());
+                o.printf(Locale.ROOT, "reference features: cache %s%s (%.1f s)%n", lookup.status(),
+                        lookup.file() == null ? "" : ": " + lookup.file(), refSecs);
                 o.printf(Locale.ROOT, "FD  (Fashion-MNIST classifier features): %.4f%n", r.fd());
                 o.printf(Locale.ROOT, "KID (Fashion-MNIST classifier features): %.6f ± %.6f (%d subsets of %d)%n", r.kid(), r.kidStd(),
                         r.kidSubsets(), r.kidSubsetSize());
@@ -187,7 +205,7 @@ public final class EvaluateCommand implements Callable<Integer> {
         }
     }
 
-    static String json(Evaluation.Report r, String sha, Path source, double secs) {
+    static String json(Evaluation.Report r, String sha, Path source, double secs, ReferenceCache.Lookup lookup) {
         StringBuilder s = new StringBuilder("{");
         s.append("\"fd\":").append(num(r.fd()));
         s.append(",\"kid\":").append(num(r.kid()));
@@ -203,6 +221,8 @@ public final class EvaluateCommand implements Callable<Integer> {
         s.append(",\"features\":\"fashion-mnist classifier\"");
         s.append(",\"feature_net_sha256\":\"").append(sha).append('"');
         s.append(",\"source\":\"").append(source.toString().replace("\\", "\\\\").replace("\"", "\\\"")).append('"');
+        String cache = lookup.hit() ? "hit" : lookup.status().startsWith("corrupt") ? "corrupt" : lookup.status().equals("off") ? "off" : "miss";
+        s.append(",\"reference_cache\":\"").append(cache).append('"');
         s.append(",\"seconds\":").append(String.format(Locale.ROOT, "%.2f", secs));
         return s.append('}').toString();
     }

@@ -105,6 +105,20 @@ public final class TrainCommand implements Callable<Integer> {
     int checkpointEvery;
     @Option(names = "--keep", description = "Checkpoints to keep (default: ${DEFAULT-VALUE}).")
     int keep;
+    @Option(names = "--eval-every", paramLabel = "N", description = {"Every N steps and at the end: sample --eval-count images from the EMA",
+            "weights, log FD, KID, precision/recall (and class accuracy) in the Fashion-MNIST classifier's features",
+            "in metrics.jsonl and fd.png, keep checkpoints/best (lowest FD). fashion-mnist only (default: off)."})
+    Integer evalEvery;
+    @Option(names = "--eval-count", paramLabel = "K", description = "Images per evaluation (default: ${DEFAULT-VALUE}).")
+    int evalCount;
+    @Option(names = "--eval-sampler", description = "Sampler of the evaluation images: ddpm, ddim or dpmpp (default: ${DEFAULT-VALUE}).")
+    String evalSampler;
+    @Option(names = "--eval-steps", paramLabel = "S", description = "Sampler steps (default: the sampler's, as sample: ddpm 100, ddim 50, dpmpp 20).")
+    Integer evalSteps;
+    @Option(names = "--eval-guidance", description = "Classifier-free guidance of the evaluation images, with --classes (default: ${DEFAULT-VALUE}).")
+    float evalGuidance;
+    @Option(names = "--eval-reference", paramLabel = "N", description = "Test images in the reference, cached (default: ${DEFAULT-VALUE}, the whole split).")
+    int evalReference;
     @Option(names = "--tensorboard", arity = "0..1", fallbackValue = "", paramLabel = "DIR",
             description = "Also write TensorBoard event files: metrics and sample grids (default DIR: <run>/tensorboard).")
     String tensorboard;
@@ -149,6 +163,11 @@ public final class TrainCommand implements Callable<Integer> {
             m.put("--checkpoint-every", Integer.toString(c.checkpointEvery));
             m.put("--keep", Integer.toString(c.keepCheckpoints));
             m.put("--precision", c.precision);
+            TrainConfig.Eval e = new TrainConfig.Eval();
+            m.put("--eval-count", Integer.toString(e.count));
+            m.put("--eval-sampler", e.sampler);
+            m.put("--eval-guidance", Float.toString(e.guidance));
+            m.put("--eval-reference", Integer.toString(e.referenceCount));
             return m;
         }
 
@@ -158,8 +177,13 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     /** Options that may change when resuming; all others come from the checkpoint. */
-    private static final List<String> RESUMABLE = List.of("--steps", "--out", "--resume", "--device", "--gpu", "--log-every",
-            "--sample-every", "--sample-count", "--sample-steps", "--checkpoint-every", "--keep", "--precision", "--tensorboard", "--verbose");
+    private static final List<String> RESUMABLE = resumable();
+
+    private static List<String> resumable() {
+        List<String> l = new java.util.ArrayList<>(TrainConfig.RESUMABLE.keySet());   // settings of the run
+        l.addAll(List.of("--out", "--resume", "--device", "--gpu", "--tensorboard", "--verbose"));   // of this process
+        return List.copyOf(l);
+    }
 
     @Override public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
@@ -182,15 +206,12 @@ public final class TrainCommand implements Callable<Integer> {
         // a fresh run takes every option; a resumed run keeps its checkpoint's settings, and only the resumable
         // options given on this command line change them (so --steps, --sample-count, ... not repeated stay as the
         // run was started)
-        TrainConfig cfg = resumeFrom == null ? configFromOptions() : Checkpoint.readInfo(resumeFrom).config().copy();
-        if (resumeFrom == null || pr.hasMatchedOption("--steps")) cfg.steps = steps;
-        if (resumeFrom == null || pr.hasMatchedOption("--log-every")) cfg.logEvery = logEvery;
-        if (resumeFrom == null || pr.hasMatchedOption("--sample-every")) cfg.sampleEvery = sampleEvery;
-        if (resumeFrom == null || pr.hasMatchedOption("--sample-count")) cfg.sampleCount = sampleCount;
-        if (resumeFrom == null || pr.hasMatchedOption("--sample-steps")) cfg.sampleSteps = sampleSteps;
-        if (resumeFrom == null || pr.hasMatchedOption("--checkpoint-every")) cfg.checkpointEvery = checkpointEvery;
-        if (resumeFrom == null || pr.hasMatchedOption("--keep")) cfg.keepCheckpoints = keep;
-        if (resumeFrom == null || pr.hasMatchedOption("--precision")) cfg.precision = Precision.parse(precision).cliName();
+        TrainConfig options = configFromOptions(), cfg = options;
+        if (resumeFrom != null) {
+            List<String> given = new java.util.ArrayList<>();
+            TrainConfig.RESUMABLE.forEach((option, field) -> { if (pr.hasMatchedOption(option)) given.add(field); });
+            cfg = Checkpoint.readInfo(resumeFrom).config().withSettingsOf(options, given);
+        }
 
         try {
             cfg.validate(true);
@@ -274,6 +295,33 @@ public final class TrainCommand implements Callable<Integer> {
         c.dropout = dropout == null ? -1f : dropout;
         c.flip = !noFlip;
         c.seed = seed;
+        c.steps = steps;
+        c.logEvery = logEvery;
+        c.sampleEvery = sampleEvery;
+        c.sampleCount = sampleCount;
+        c.sampleSteps = sampleSteps;
+        c.checkpointEvery = checkpointEvery;
+        c.keepCheckpoints = keep;
+        try {
+            c.precision = Precision.parse(precision).cliName();
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
+        CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+        if (evalEvery != null) {
+            c.eval = new TrainConfig.Eval();
+            c.eval.every = evalEvery;
+            c.eval.count = evalCount;
+            c.eval.sampler = evalSampler;
+            c.eval.steps = evalSteps == null ? 0 : evalSteps;
+            if (evalSteps != null && evalSteps < 1) throw new UserException("--eval-steps must be >= 1, not " + evalSteps);
+            c.eval.guidance = evalGuidance;
+            c.eval.referenceCount = evalReference;
+        } else {
+            for (String o : List.of("--eval-count", "--eval-sampler", "--eval-steps", "--eval-guidance", "--eval-reference")) {
+                if (pr.hasMatchedOption(o)) throw new UserException(o + " needs --eval-every");
+            }
+        }
         return c;
     }
 

@@ -97,6 +97,20 @@ public record ImageSet(int count, float[] images, int[] labels, List<Path> files
         return out;
     }
 
+    /**
+     * The images as they read back from the 8-bit greyscale PNGs {@code sample --out-dir} writes (quantised by
+     * {@code ImageIo.toByte}, read back as {@code byte / 127.5 - 1}), so that images scored in memory (in-training
+     * evaluation) get exactly the numbers {@code evaluate --images} gives for the same images written out. A new array.
+     */
+    public static float[] asWritten(float[] images) {
+        float[] out = new float[images.length];
+        for (int i = 0; i < out.length; i++) {
+            float v = io.github.diffusion4j.io.ImageIo.toByte(images[i]) / 127.5f - 1f;
+            out[i] = v < -1f ? -1f : (v > 1f ? 1f : v);
+        }
+        return out;
+    }
+
     /** Names of the files, for messages. */
     public List<String> names() {
         List<String> n = new ArrayList<>();

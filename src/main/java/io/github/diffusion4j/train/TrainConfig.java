@@ -1,5 +1,8 @@
 package io.github.diffusion4j.train;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 import com.fasterxml.jackson.annotation.JsonAutoDetect;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -57,6 +60,25 @@ public final class TrainConfig {
     public int checkpointEvery = 1000;
     public int keepCheckpoints = 3;
     public int maxBadSteps = 10;
+    /**
+     * In-training evaluation ({@code train --eval-every}); null: off, and then absent from config.json, so a run
+     * without it writes exactly what it wrote before evaluation existed.
+     */
+    @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
+    public Eval eval;
+
+    /** The settings of in-training evaluation (see {@code io.github.diffusion4j.eval.TrainingEvaluator}). */
+    @JsonAutoDetect(fieldVisibility = JsonAutoDetect.Visibility.ANY, getterVisibility = JsonAutoDetect.Visibility.NONE,
+            isGetterVisibility = JsonAutoDetect.Visibility.NONE)
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static final class Eval {
+        public int every = 1000;
+        public int count = 500;
+        public String sampler = "dpmpp";
+        public int steps;                  // 0: the sampler's default (ddpm 100, ddim 50, dpmpp 20)
+        public float guidance = 1f;
+        public int referenceCount = 10_000;
+    }
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -73,6 +95,35 @@ public final class TrainConfig {
     }
 
     public static ObjectMapper json() { return JSON; }
+
+    /**
+     * The settings a resumed run may change, by CLI option and config.json field; every other setting is the
+     * checkpoint's. The one list of the resume policy ({@link Trainer} and the CLI use it).
+     */
+    public static final Map<String, String> RESUMABLE = resumable();
+
+    private static Map<String, String> resumable() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("--steps", "steps");
+        m.put("--log-every", "log_every");
+        m.put("--sample-every", "sample_every");
+        m.put("--sample-count", "sample_count");
+        m.put("--sample-steps", "sample_steps");
+        m.put("--checkpoint-every", "checkpoint_every");
+        m.put("--keep", "keep_checkpoints");
+        m.put("--precision", "precision");
+        return java.util.Collections.unmodifiableMap(m);
+    }
+
+    /** A copy of this config with the settings {@code fields} (config.json names, of {@link #RESUMABLE}) of {@code from}. */
+    public TrainConfig withSettingsOf(TrainConfig from, java.util.Collection<String> fields) {
+        com.fasterxml.jackson.databind.node.ObjectNode mine = JSON.valueToTree(this), theirs = JSON.valueToTree(from);
+        for (String f : fields) {
+            if (!RESUMABLE.containsValue(f)) throw new IllegalArgumentException(f + " cannot change when resuming");
+            mine.set(f, theirs.get(f));
+        }
+        return JSON.convertValue(mine, TrainConfig.class);
+    }
 
     /** A copy (through JSON, so every field is copied). */
     public TrainConfig copy() {
@@ -125,6 +176,20 @@ public final class TrainConfig {
         requireIn(n.of("checkpoint_every", "--checkpoint-every"), checkpointEvery, 0, Integer.MAX_VALUE);
         requireIn(n.of("keep_checkpoints", "--keep"), keepCheckpoints, 1, 1_000_000);
         requireIn(n.of("max_bad_steps", "max_bad_steps"), maxBadSteps, 1, 1_000_000);
+        if (eval != null) {
+            requireIn(n.of("eval.every", "--eval-every"), eval.every, 1, Integer.MAX_VALUE);
+            require(data.equals("fashion-mnist"), n.of("eval", "--eval-every") + ": in-training evaluation supports fashion-mnist only "
+                    + "(the dataset with a committed feature net), not " + data);
+            require(imageSize == 32, n.of("eval", "--eval-every") + " needs --image-size 32 (the feature net's input), not " + imageSize);
+            requireIn(n.of("eval.count", "--eval-count"), eval.count, 10, 50_000);
+            requireOneOf(n.of("eval.sampler", "--eval-sampler"), eval.sampler, io.github.diffusion4j.eval.ModelSamples.SAMPLERS);
+            requireIn(n.of("eval.steps", "--eval-steps"), eval.steps, 0, timesteps);
+            require(eval.steps > 0 || io.github.diffusion4j.eval.ModelSamples.defaultSteps(eval.sampler) <= timesteps,
+                    n.of("eval.steps", "--eval-steps") + " must be given: the sampler's default exceeds the " + timesteps + " timesteps");
+            requireFinite(n.of("eval.guidance", "--eval-guidance"), eval.guidance, 0, 100);
+            require(eval.guidance == 1f || classes, n.of("eval.guidance", "--eval-guidance") + " needs a class-conditional run (--classes)");
+            requireIn(n.of("eval.reference_count", "--eval-reference"), eval.referenceCount, 10, 1_000_000);
+        }
     }
 
     /** The name of a value in messages: its CLI option or its config.json field. */

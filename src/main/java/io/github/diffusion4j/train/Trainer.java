@@ -67,6 +67,7 @@ public final class Trainer implements AutoCloseable {
     private Path lastCheckpoint;
     private final RunLock lock;
     private TensorBoardWriter tensorboard;   // null: off; owned (closed) by the caller
+    private io.github.diffusion4j.eval.TrainingEvaluator evaluator;   // --eval-every: made by run(), closed by close()
 
     /**
      * Also logs every metrics row (as scalars {@code train/<name>}) and every sample grid (image {@code samples}) to
@@ -89,16 +90,10 @@ public final class Trainer implements AutoCloseable {
             AtomicDirectory.cleanStale(runDir.resolve(Checkpoint.DIR));
             Checkpoint.Info resume = resumeFrom == null ? null : Checkpoint.readInfo(resumeFrom);
             if (resume != null) {
-                TrainConfig given = cfg;
-                cfg = resume.config().copy();
-                cfg.steps = Math.max(given.steps, resume.step());
-                cfg.logEvery = given.logEvery;
-                cfg.sampleEvery = given.sampleEvery;
-                cfg.sampleCount = given.sampleCount;
-                cfg.sampleSteps = given.sampleSteps;
-                cfg.checkpointEvery = given.checkpointEvery;
-                cfg.keepCheckpoints = given.keepCheckpoints;
-                cfg.precision = given.precision;   // the checkpoint holds FP32 masters: any precision can resume it
+                // the checkpoint's settings, except the resumable ones (precision too: the checkpoint holds FP32
+                // masters), and never fewer steps than it has done
+                cfg = resume.config().withSettingsOf(cfg, TrainConfig.RESUMABLE.values());
+                cfg.steps = Math.max(cfg.steps, resume.step());
             }
             cfg.validate();
             this.cfg = cfg;
@@ -177,14 +172,18 @@ public final class Trainer implements AutoCloseable {
     /**
      * Asks the loop to stop (and write a checkpoint) after the step in flight: the trainer queues step s + 1 before
      * it reads and reports step s (so the device never waits for the host), so a stop asked while step s is reported
-     * ends the run after step s + 1, unless step s ended with a checkpoint or a sample grid (nothing is queued ahead
-     * of those). Safe from any thread.
+     * ends the run after step s + 1, unless step s ended with a checkpoint, a sample grid or an evaluation (nothing
+     * is queued ahead of those). Safe from any thread.
      */
     public void requestStop() { stop.set(true); }
 
     /** Trains until {@code cfg.steps}, a stop request, or too many non-finite steps. Returns the last step. */
     public long run(Listener listener) throws IOException {
         listener.started(this, step);
+        if (cfg.eval != null && evaluator == null) {
+            evaluator = new io.github.diffusion4j.eval.TrainingEvaluator(cfg, model, schedulerConfig(cfg), runDir, step,
+                    listener::message);
+        }
         long t0 = System.nanoTime();
         long imagesSinceLog = 0;
         long tLog = t0;
@@ -219,8 +218,12 @@ public final class Trainer implements AutoCloseable {
                 bad = 0;
             }
             step = next;
+            // --eval-every: the EMA weights of this step (nothing is queued ahead of an eval step), merged into its row
+            Map<String, Object> evalRow = evaluator != null && bad == 0 && !stop.get() && evaluator.due(step)
+                    ? evaluator.evaluate(step, ema, stop::get) : null;
+            if (evalRow != null) tLog += evaluator.lastNanos();   // not training throughput
             double elapsed = (System.nanoTime() - t0) / 1e9;
-            if (step % cfg.logEvery == 0 || step == cfg.steps) {
+            if (step % cfg.logEvery == 0 || step == cfg.steps || evalRow != null) {
                 long now = System.nanoTime();
                 imagesPerSecond = imagesSinceLog / Math.max(1e-9, (now - tLog) / 1e9);
                 tLog = now;
@@ -233,6 +236,7 @@ public final class Trainer implements AutoCloseable {
                 row.put("ema_decay", r.emaDecay());
                 row.put("images_per_s", imagesPerSecond);
                 row.put("elapsed_s", elapsed);
+                if (evalRow != null) row.putAll(evalRow);
                 metrics.append(row);
                 if (tensorboard != null) {
                     Map<String, Object> scalars = new LinkedHashMap<>(row);
@@ -261,6 +265,13 @@ public final class Trainer implements AutoCloseable {
             if (bad == 0 && (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last)) {
                 lastCheckpoint = saveCheckpoint();
                 listener.message("checkpoint: " + lastCheckpoint);
+            }
+            if (evalRow != null && evaluator.newBest()) {   // checkpoints/best needs this step's checkpoint
+                if (lastCheckpoint == null || !lastCheckpoint.endsWith(Checkpoint.folderName(step))) {
+                    lastCheckpoint = saveCheckpoint();
+                    listener.message("checkpoint: " + lastCheckpoint);
+                }
+                listener.message("best FD so far: " + evaluator.keepBest(lastCheckpoint, step));
             }
         }
         if (interrupted && step > startStep && (lastCheckpoint == null || !lastCheckpoint.endsWith(Checkpoint.folderName(step)))) {
@@ -325,11 +336,13 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Whether step {@code s} must be finished, its results read, before the next one is queued: it writes a
-     * checkpoint or a sample grid, which need the weights of step s, or ends the run.
+     * checkpoint or a sample grid or is evaluated ({@code --eval-every}), which need the weights of step s, or ends
+     * the run.
      */
     private boolean endsWithHostWork(long s) {
         return s >= cfg.steps || cfg.checkpointEvery > 0 && s % cfg.checkpointEvery == 0
-                || previewer != null && cfg.sampleEvery > 0 && s % cfg.sampleEvery == 0;
+                || previewer != null && cfg.sampleEvery > 0 && s % cfg.sampleEvery == 0
+                || cfg.eval != null && s % cfg.eval.every == 0;
     }
 
     /** Queues one optimizer update (gradAccum micro-batches), numbered {@code s} from 1; nothing waits for the device. */
@@ -359,6 +372,7 @@ public final class Trainer implements AutoCloseable {
         loader.close();
         objective.close();
         if (previewer != null) previewer.close();
+        if (evaluator != null) evaluator.close();
         metrics.close();
         ema.close();
         adam.close();

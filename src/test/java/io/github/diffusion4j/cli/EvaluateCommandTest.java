@@ -1,8 +1,10 @@
 package io.github.diffusion4j.cli;
 
 import io.github.diffusion4j.data.IdxDataset;
+import io.github.diffusion4j.eval.ReferenceCache;
 import io.github.diffusion4j.io.AtomicFiles;
 import io.github.diffusion4j.io.ImageIo;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -22,9 +24,18 @@ class EvaluateCommandTest {
     static IdxDataset test;
     static final String[] FAST = {"--reference-count", "1000", "--kid-subsets", "10", "--kid-subset-size", "200"};
 
-    @BeforeAll static void data() {
+    static String oldCache;
+
+    @BeforeAll static void data(@TempDir Path cache) {
         Assumptions.assumeTrue(Files.isDirectory(IdxDataset.FASHION_MNIST_DIR), "Fashion-MNIST is not installed");
         test = IdxDataset.fashionMnist(IdxDataset.FASHION_MNIST_DIR, false, 32);
+        oldCache = System.getProperty(ReferenceCache.PROPERTY);   // a cache of this class's own, not the user's
+        System.setProperty(ReferenceCache.PROPERTY, cache.toString());
+    }
+
+    @AfterAll static void restoreCache() {
+        if (oldCache != null) System.setProperty(ReferenceCache.PROPERTY, oldCache);
+        else System.clearProperty(ReferenceCache.PROPERTY);
     }
 
     /** Test images [from, from + n) as PNGs (28x28: the native size, or 32x32) with labels.csv, noised by sigma. */
@@ -74,9 +85,14 @@ class EvaluateCommandTest {
         assertTrue(noisy.contains("\"class_accuracy\":null"), noisy);
         assertEquals(400, (int) field(real, "count"));
         assertTrue(real.contains("\"feature_net_sha256\":\"" + io.github.diffusion4j.eval.FeatureNetWeights.SHA256 + "\""), real);
-        // deterministic
-        assertEquals(real.replaceAll(",\"seconds\":[0-9.]+", ""),
-                evaluate(tmp.resolve("real")).ok().out().strip().replaceAll(",\"seconds\":[0-9.]+", ""));
+        // deterministic, and the same from the cached reference (the second run hits what the first stored)
+        String again = evaluate(tmp.resolve("real")).ok().out().strip();
+        assertTrue(again.contains("\"reference_cache\":\"hit\""), again);
+        assertEquals(real.replaceAll(",\"seconds\":[0-9.]+", "").replaceAll(",\"reference_cache\":\"[a-z]+\"", ""),
+                again.replaceAll(",\"seconds\":[0-9.]+", "").replaceAll(",\"reference_cache\":\"[a-z]+\"", ""));
+        String uncached = evaluate(tmp.resolve("real"), "--no-cache").ok().out().strip();
+        assertTrue(uncached.contains("\"reference_cache\":\"off\""), uncached);
+        assertEquals(field(real, "fd"), field(uncached, "fd"), 0.0);
     }
 
     @Test void textOutputNamesTheMetricsHonestly(@TempDir Path tmp) throws Exception {
@@ -100,6 +116,26 @@ class EvaluateCommandTest {
         // an untrained model's samples are far from real images; labels.csv from sample gives class accuracy
         assertTrue(field(json, "fd") > 50, json);
         assertTrue(field(json, "class_accuracy") >= 0, json);
+    }
+
+    /** The text output says whether the reference came from the cache; a corrupt entry is recomputed and said so. */
+    @Test void theOutputSaysWhetherTheCacheWasHit(@TempDir Path tmp) throws Exception {
+        Path dir = writeImages(tmp.resolve("a"), 0, 30, 32, 0, false);
+        String[] args = {"evaluate", "--images", dir.toString(), "--reference-count", "150", "--kid-subsets", "2", "--kid-subset-size", "20"};
+        String miss = CliRun.run(args).ok().out();
+        Matcher m = Pattern.compile("reference features: cache miss: (\\S+\\.safetensors)").matcher(miss);
+        assertTrue(m.find(), miss);
+        Path entry = Path.of(m.group(1));
+        assertEquals(ReferenceCache.defaultDir(), entry.getParent());
+        String hit = CliRun.run(args).ok().out();
+        assertTrue(hit.contains("reference features: cache hit: " + entry), hit);
+        byte[] b = Files.readAllBytes(entry);
+        b[b.length - 7] ^= 0x40;   // a bit of the last logits
+        Files.write(entry, b);
+        String healed = CliRun.run(args).ok().out();
+        assertTrue(healed.contains("reference features: cache corrupt (payload hash mismatch), recomputed: " + entry), healed);
+        assertEquals(miss.replaceAll("(?m)^(reference features|time):.*$", ""), healed.replaceAll("(?m)^(reference features|time):.*$", ""));
+        assertTrue(CliRun.run(args).ok().out().contains("cache hit"));
     }
 
     @Test void missingDataset(@TempDir Path tmp) throws Exception {
