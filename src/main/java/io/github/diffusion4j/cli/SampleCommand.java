@@ -4,9 +4,6 @@ import io.github.diffusion4j.backend.cuda.CudaBackend;
 
 import io.github.diffusion4j.backend.Backends;
 import io.github.diffusion4j.data.ShapeValidity;
-import io.github.diffusion4j.diffusion.DdimScheduler;
-import io.github.diffusion4j.diffusion.DdpmScheduler;
-import io.github.diffusion4j.diffusion.DpmSolverMultistepScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.diffusion.Scheduler;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
@@ -248,17 +245,11 @@ public final class SampleCommand implements Callable<Integer> {
         if (n > base.numTrainTimesteps()) {
             throw new UserException("--steps " + n + " exceeds the model's " + base.numTrainTimesteps() + " training timesteps");
         }
-        Scheduler s = switch (sampler) {
-            case "ddpm" -> new DdpmScheduler(base);
-            case "ddim" -> new DdimScheduler(base.toBuilder().eta(eta).build());
-            case "dpmpp" -> new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults()
-                    .numTrainTimesteps(base.numTrainTimesteps()).betaSchedule(base.betaSchedule())
-                    .predictionType(base.predictionType())
-                    .timestepSpacing(spacingType == null ? TimestepSpacing.LINSPACE : spacingType).build());
-            default -> throw new UserException("unknown sampler '" + sampler + "' (choose ddpm, ddim or dpmpp)");
-        };
-        s.setTimesteps(n);
-        return s;
+        if (!io.github.diffusion4j.eval.ModelSamples.SAMPLERS.contains(sampler)) {
+            throw new UserException("unknown sampler '" + sampler + "' (choose ddpm, ddim or dpmpp)");
+        }
+        // the one construction of a sampler's scheduler (evaluate and the trainer's evaluations use it too)
+        return io.github.diffusion4j.eval.ModelSamples.scheduler(sampler, base.toBuilder().eta(eta).build(), n, spacingType);
     }
 
     private float[] labels(Checkpoint.Info info, int classes) {

@@ -93,6 +93,7 @@ public final class TrainCommand implements Callable<Integer> {
     String device;
     @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
     int gpu;
+    @Mixin BackendOptions backendOptions;
     @Option(names = "--log-every", description = "Steps between metrics lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
     @Option(names = "--sample-every", description = "Steps between sample grids (0: only at the end; default: ${DEFAULT-VALUE}).")
@@ -182,10 +183,12 @@ public final class TrainCommand implements Callable<Integer> {
     private static List<String> resumable() {
         List<String> l = new java.util.ArrayList<>(TrainConfig.RESUMABLE.keySet());   // settings of the run
         l.addAll(List.of("--out", "--resume", "--device", "--gpu", "--tensorboard", "--verbose"));   // of this process
+        l.addAll(BackendOptions.NAMES);
         return List.copyOf(l);
     }
 
     @Override public Integer call() throws Exception {
+        backendOptions.validate();
         PrintWriter err = spec.commandLine().getErr();
         Path runDir = out != null ? out : Path.of("runs", data + "-" + model);
         Path resumeFrom = null;
@@ -218,7 +221,7 @@ public final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage());
         }
-        Backends.Choice choice = Backends.select(device, gpu);
+        Backends.Choice choice = backendOptions.select(device, gpu);
         PrintWriter o = spec.commandLine().getOut();
         o.println("backend: " + choice.reason());
         o.println("precision: " + Precision.parse(cfg.precision).reason(choice.backend()));

@@ -42,6 +42,14 @@ public final class ModelSamples {
 
     /** The scheduler {@code sample --sampler name --steps steps} builds on a run's configuration, timesteps set. */
     public static Scheduler scheduler(String name, SchedulerConfig base, int steps) {
+        return scheduler(name, base, steps, null);
+    }
+
+    /**
+     * As {@link #scheduler(String, SchedulerConfig, int)}, DPM-Solver++ with {@code dpmSpacing} instead of its usual
+     * linspace (null: linspace); DDPM and DDIM take everything, eta and spacing included, from {@code base}.
+     */
+    public static Scheduler scheduler(String name, SchedulerConfig base, int steps, TimestepSpacing dpmSpacing) {
         if (steps < 1 || steps > base.numTrainTimesteps()) {
             throw new IllegalArgumentException("sampling steps " + steps + " outside 1.." + base.numTrainTimesteps());
         }
@@ -50,7 +58,8 @@ public final class ModelSamples {
             case "ddim" -> new DdimScheduler(base);
             case "dpmpp" -> new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults()
                     .numTrainTimesteps(base.numTrainTimesteps()).betaSchedule(base.betaSchedule())
-                    .predictionType(base.predictionType()).timestepSpacing(TimestepSpacing.LINSPACE).build());
+                    .predictionType(base.predictionType())
+                    .timestepSpacing(dpmSpacing == null ? TimestepSpacing.LINSPACE : dpmSpacing).build());
             default -> throw new IllegalArgumentException("unknown sampler '" + name + "' (choose " + String.join(", ", SAMPLERS) + ")");
         };
         s.setTimesteps(steps);
