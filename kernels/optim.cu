@@ -50,12 +50,17 @@ extern "C" __global__ void d4j_update_gate(float* gate, const double* sumSquares
  *   v  = beta2 * v + (1 - beta2) * g * g
  *   p  = p - (lr * weightDecay) * decayMask[i] * p          (decayMask == nullptr: p - (lr * weightDecay) * p)
  *   p  = p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
- * and nothing at all when the gate says skip. paramsCopy (nullptr: none) receives the new p too.
+ * and nothing at all when the gate says skip. paramsCopy (nullptr: none) receives p, new or (on a skip) unchanged.
  */
 extern "C" __global__ void d4j_adamw(float* params, float* paramsCopy, const float* grads, float* m, float* v,
                                      const float* decayMask, long long n, float lr, float beta1, float beta2, float eps,
                                      float weightDecay, const float* gate) {
-    if (gate[3] != 0.0f) return;
+    if (gate[3] != 0.0f) {
+        // skipped: nothing changes, but the copy is written anyway, so that it is the masters' after every call
+        // (the host marks it up to date without knowing whether the update was skipped)
+        if (paramsCopy != nullptr) D4J_GRID_LOOP(i, n) paramsCopy[i] = params[i];
+        return;
+    }
     float gradScale = gate[2], bc1 = gate[4], bc2 = gate[5];
     float stepSize = lr / bc1;
     float sqrtBc2 = sqrtf(bc2);

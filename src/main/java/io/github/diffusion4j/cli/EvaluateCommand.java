@@ -79,6 +79,8 @@ public final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--no-cache", description = {"Compute the reference features without reading or writing the cache (default: cached in",
             "$D4J_CACHE_DIR/eval, else ~/.cache/diffusion4j/eval, keyed by the feature net's hash and the reference images)."})
     boolean noCache;
+    @Option(names = "--cache-dir", paramLabel = "DIR", description = "Keep the cached reference features in DIR (default: $D4J_CACHE_DIR/eval, else ~/.cache/diffusion4j/eval).")
+    Path cacheDir;
     @Option(names = "--json", description = "Print one JSON object instead of text.")
     boolean json;
     @Option(names = "--device", defaultValue = "cpu", description = "Backend of the feature net: cpu (default, the reference numbers), auto or cuda.")
@@ -177,7 +179,7 @@ public final class EvaluateCommand implements Callable<Integer> {
             long tr = System.nanoTime();
             ReferenceCache.Lookup lookup = noCache
                     ? new ReferenceCache.Lookup(Evaluation.Reference.of(net, refImages, nRef, 250), false, null, "off", 0)
-                    : ReferenceCache.standard().reference(net, loaded.sha256(), data, "test", refImages, nRef, 250);
+                    : (cacheDir != null ? new ReferenceCache(cacheDir) : ReferenceCache.standard()).reference(net, loaded.sha256(), data, "test", refImages, nRef, 250);
             double refSecs = (System.nanoTime() - tr) / 1e9;
             Evaluation.Reference ref = lookup.reference();
             Evaluation.Options opts = new Evaluation.Options(kidSubsets, kidSubsetSize, k, 5000, seed, 250);

@@ -29,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 
 /** {@code train}: trains a model; with no arguments, a small U-Net on the embedded shapes data. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false, defaultValueProvider = TrainCommand.Defaults.class,
+        header = "Train a diffusion model (no options: the embedded shapes, 32x32, preset small; Ctrl-C checkpoints).",
         description = {"Train a diffusion model. With no arguments: the embedded 'shapes' data at 32x32, preset 'small',",
                 "on the best available backend, for a few minutes on a laptop CPU. Ctrl-C writes a checkpoint;",
                 "--resume continues exactly where it stopped."})
@@ -123,6 +124,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--tensorboard", arity = "0..1", fallbackValue = "", paramLabel = "DIR",
             description = "Also write TensorBoard event files: metrics and sample grids (default DIR: <run>/tensorboard).")
     String tensorboard;
+    @Option(names = "--eval-cache-dir", paramLabel = "DIR", description = "With --eval-every: keep the cached reference features in DIR (default: $D4J_CACHE_DIR/eval, else ~/.cache/diffusion4j/eval).")
+    Path evalCacheDir;
     @Option(names = "--precision", description = {"fp32, bf16 (mixed: bf16 weights copy and activations, FP32",
             "masters, statistics and loss) or auto (today fp32 everywhere; see 'info') (default: ${DEFAULT-VALUE}).",
             "A run resumes in any precision."})
@@ -182,7 +185,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     private static List<String> resumable() {
         List<String> l = new java.util.ArrayList<>(TrainConfig.RESUMABLE.keySet());   // settings of the run
-        l.addAll(List.of("--out", "--resume", "--device", "--gpu", "--tensorboard", "--verbose"));   // of this process
+        l.addAll(List.of("--out", "--resume", "--device", "--gpu", "--tensorboard", "--eval-cache-dir", "--verbose"));   // of this process
         l.addAll(BackendOptions.NAMES);
         return List.copyOf(l);
     }
@@ -234,6 +237,7 @@ public final class TrainCommand implements Callable<Integer> {
                      : new TensorBoardWriter(tensorboard.isEmpty() ? runDir.resolve("tensorboard") : Path.of(tensorboard))) {
             if (tb != null) o.println("tensorboard: " + tb.file());
             trainer.tensorboard(tb);
+            if (evalCacheDir != null) trainer.evaluationCache(new io.github.diffusion4j.eval.ReferenceCache(evalCacheDir));
             return runWithSignals(trainer, o, err);
         }
     }

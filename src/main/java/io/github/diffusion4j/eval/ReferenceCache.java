@@ -36,7 +36,6 @@ import java.util.Map;
  */
 public final class ReferenceCache {
     public static final String ENV = "D4J_CACHE_DIR";
-    public static final String PROPERTY = "d4j.cacheDir";
     static final String FORMAT = "diffusion4j-eval-reference";
     static final int VERSION = 1;
 
@@ -47,10 +46,12 @@ public final class ReferenceCache {
     /** The cache of this machine: see the class comment. */
     public static ReferenceCache standard() { return new ReferenceCache(defaultDir()); }
 
-    /** {@code <root>/eval}, root from {@value #PROPERTY}, {@value #ENV} or {@code ~/.cache/diffusion4j}. */
+    /**
+     * {@code <root>/eval}, root from the environment variable {@value #ENV} or {@code ~/.cache/diffusion4j} (the test
+     * run sets the variable to a folder under target/, so tests never touch the user's cache).
+     */
     public static Path defaultDir() {
-        String root = System.getProperty(PROPERTY);
-        if (root == null || root.isBlank()) root = System.getenv(ENV);
+        String root = System.getenv(ENV);
         Path r = root != null && !root.isBlank() ? Path.of(root)
                 : Path.of(System.getProperty("user.home"), ".cache", "diffusion4j");
         return r.resolve("eval");

@@ -77,7 +77,7 @@ public final class TrainingEvaluator implements AutoCloseable {
      * it (metrics rows, {@code checkpoints/best}) continues the curve and the best FD.
      */
     public TrainingEvaluator(TrainConfig cfg, Model trained, SchedulerConfig schedule, Path runDir, long resumedStep,
-                             Consumer<String> log) throws IOException {
+                             ReferenceCache cache, Consumer<String> log) throws IOException {
         this.cfg = cfg;
         this.ec = cfg.eval;
         this.runDir = runDir;
@@ -91,7 +91,6 @@ public final class TrainingEvaluator implements AutoCloseable {
         try {
             Dataset test = Datasets.open(cfg.data, cfg.dataDir == null ? null : Path.of(cfg.dataDir), FeatureNet.IMAGE_SIZE, false);
             int n = Math.min(ec.referenceCount, test.size());
-            ReferenceCache cache = ReferenceCache.standard();
             ReferenceCache.Lookup l = cache.reference(net, netSha, cfg.data, "test", FeatureNetTrainer.images(test, n), n, 250);
             this.reference = l.reference();
             log.accept(String.format(Locale.ROOT, "eval: %d %s samples (%s %d steps%s) every %d steps vs %s, %d images; reference cache %s: %s (%.1f s)",

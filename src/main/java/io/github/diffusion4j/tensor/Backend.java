@@ -389,8 +389,9 @@ public interface Backend extends AutoCloseable {
      * </pre>
      * with bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. gradScale folds gradient clipping and
      * micro-batch averaging into the same pass. params, grads, m, v and the mask are F32 (master weights, gradients
-     * and moments stay in float32 under mixed precision); {@code paramsCopy}, when not null, receives the updated
-     * params in its own dtype (the bf16 copy the model computes with), written by the same pass where the backend can.
+     * and moments stay in float32 under mixed precision); {@code paramsCopy}, when not null, receives the
+     * params in its own dtype (the bf16 copy the model computes with), written by the same pass where the backend can,
+     * on a skipped update too (then the unchanged params): after the call it always holds them.
      */
     void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
                float beta1, float beta2, float eps, float weightDecay, Tensor gate);

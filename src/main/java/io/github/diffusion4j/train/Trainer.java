@@ -67,6 +67,10 @@ public final class Trainer implements AutoCloseable {
     private Path lastCheckpoint;
     private final RunLock lock;
     private TensorBoardWriter tensorboard;   // null: off; owned (closed) by the caller
+    private io.github.diffusion4j.eval.ReferenceCache evalCache = io.github.diffusion4j.eval.ReferenceCache.standard();
+
+    /** Where --eval-every keeps the reference features (default: {@link io.github.diffusion4j.eval.ReferenceCache#standard}). */
+    public void evaluationCache(io.github.diffusion4j.eval.ReferenceCache cache) { this.evalCache = cache; }
     private io.github.diffusion4j.eval.TrainingEvaluator evaluator;   // --eval-every: made by run(), closed by close()
 
     /**
@@ -182,7 +186,7 @@ public final class Trainer implements AutoCloseable {
         listener.started(this, step);
         if (cfg.eval != null && evaluator == null) {
             evaluator = new io.github.diffusion4j.eval.TrainingEvaluator(cfg, model, schedulerConfig(cfg), runDir, step,
-                    listener::message);
+                    evalCache, listener::message);
         }
         long t0 = System.nanoTime();
         long imagesSinceLog = 0;

@@ -758,6 +758,12 @@ public final class BackendConformance {
             compare("adamw m (" + tag + ")", m, 0);
             compare("adamw v (" + tag + ")", v, 0);
             compare("emaUpdate (" + tag + ")", shadow, 0);
+            // a skipped update still writes the copy (the unchanged params): the copy is the masters' after any call
+            D fresh = out(n), skip = gate(0.25f, 5, true, 0.95f);
+            ref.adamw(p.r, fresh.r, g.r, m.r, v.r, withMask ? dm.r : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, skip.r);
+            test.adamw(p.t, fresh.t, g.t, m.t, v.t, withMask ? dm.t : null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, skip.t);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(p.t.toArray(), fresh.t.toArray(), "skipped adamw writes the copy");
+            compare("adamw params after a skip (" + tag + ")", p, 0);
         }
     }
 

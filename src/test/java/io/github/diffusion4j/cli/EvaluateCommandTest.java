@@ -4,7 +4,7 @@ import io.github.diffusion4j.data.IdxDataset;
 import io.github.diffusion4j.eval.ReferenceCache;
 import io.github.diffusion4j.io.AtomicFiles;
 import io.github.diffusion4j.io.ImageIo;
-import org.junit.jupiter.api.AfterAll;
+
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -24,18 +24,12 @@ class EvaluateCommandTest {
     static IdxDataset test;
     static final String[] FAST = {"--reference-count", "1000", "--kid-subsets", "10", "--kid-subset-size", "200"};
 
-    static String oldCache;
+    static Path cache;   // a cache of this class's own, not the user's
 
-    @BeforeAll static void data(@TempDir Path cache) {
+    @BeforeAll static void data(@TempDir Path tmp) {
         Assumptions.assumeTrue(Files.isDirectory(IdxDataset.FASHION_MNIST_DIR), "Fashion-MNIST is not installed");
         test = IdxDataset.fashionMnist(IdxDataset.FASHION_MNIST_DIR, false, 32);
-        oldCache = System.getProperty(ReferenceCache.PROPERTY);   // a cache of this class's own, not the user's
-        System.setProperty(ReferenceCache.PROPERTY, cache.toString());
-    }
-
-    @AfterAll static void restoreCache() {
-        if (oldCache != null) System.setProperty(ReferenceCache.PROPERTY, oldCache);
-        else System.clearProperty(ReferenceCache.PROPERTY);
+        cache = tmp.resolve("cache");
     }
 
     /** Test images [from, from + n) as PNGs (28x28: the native size, or 32x32) with labels.csv, noised by sigma. */
@@ -63,7 +57,7 @@ class EvaluateCommandTest {
     }
 
     static CliRun.Result evaluate(Path dir, String... extra) {
-        String[] base = {"evaluate", "--images", dir.toString(), "--data", "fashion-mnist", "--json"};
+        String[] base = {"evaluate", "--cache-dir", cache.toString(), "--images", dir.toString(), "--data", "fashion-mnist", "--json"};
         String[] a = new String[base.length + FAST.length + extra.length];
         System.arraycopy(base, 0, a, 0, base.length);
         System.arraycopy(FAST, 0, a, base.length, FAST.length);
@@ -96,7 +90,7 @@ class EvaluateCommandTest {
     }
 
     @Test void textOutputNamesTheMetricsHonestly(@TempDir Path tmp) throws Exception {
-        String out = CliRun.run("evaluate", "--images", writeImages(tmp.resolve("a"), 0, 50, 32, 0, false).toString(),
+        String out = CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", writeImages(tmp.resolve("a"), 0, 50, 32, 0, false).toString(),
                 "--reference-count", "200", "--kid-subsets", "3", "--kid-subset-size", "50").ok().out();
         assertTrue(out.contains("FD  (Fashion-MNIST classifier features)"), out);
         assertTrue(out.contains("KID (Fashion-MNIST classifier features)"), out);
@@ -108,7 +102,7 @@ class EvaluateCommandTest {
         Path run = tmp.resolve("run");
         CliRun.run("train", "--model", "tiny", "--data", "fashion-mnist", "--classes", "--image-size", "32", "--batch-size", "4",
                 "--steps", "2", "--sample-count", "0", "--device", "cpu", "--out", run.toString()).ok();
-        CliRun.Result r = CliRun.run("evaluate", "--run", run.toString(), "--count", "12", "--sampler", "ddim", "--steps", "2",
+        CliRun.Result r = CliRun.run("evaluate", "--cache-dir", cache.toString(), "--run", run.toString(), "--count", "12", "--sampler", "ddim", "--steps", "2",
                 "--sample-device", "cpu", "--reference-count", "100", "--kid-subsets", "3", "--kid-subset-size", "10", "--json").ok();
         String json = r.out().strip();
         assertFalse(json.contains("\n"), json);
@@ -121,12 +115,12 @@ class EvaluateCommandTest {
     /** The text output says whether the reference came from the cache; a corrupt entry is recomputed and said so. */
     @Test void theOutputSaysWhetherTheCacheWasHit(@TempDir Path tmp) throws Exception {
         Path dir = writeImages(tmp.resolve("a"), 0, 30, 32, 0, false);
-        String[] args = {"evaluate", "--images", dir.toString(), "--reference-count", "150", "--kid-subsets", "2", "--kid-subset-size", "20"};
+        String[] args = {"evaluate", "--cache-dir", cache.toString(), "--images", dir.toString(), "--reference-count", "150", "--kid-subsets", "2", "--kid-subset-size", "20"};
         String miss = CliRun.run(args).ok().out();
         Matcher m = Pattern.compile("reference features: cache miss: (\\S+\\.safetensors)").matcher(miss);
         assertTrue(m.find(), miss);
         Path entry = Path.of(m.group(1));
-        assertEquals(ReferenceCache.defaultDir(), entry.getParent());
+        assertEquals(cache, entry.getParent(), "in the --cache-dir folder");
         String hit = CliRun.run(args).ok().out();
         assertTrue(hit.contains("reference features: cache hit: " + entry), hit);
         byte[] b = Files.readAllBytes(entry);
@@ -140,14 +134,14 @@ class EvaluateCommandTest {
 
     @Test void missingDataset(@TempDir Path tmp) throws Exception {
         Path dir = writeImages(tmp.resolve("a"), 0, 5, 32, 0, false);
-        CliRun.run("evaluate", "--images", dir.toString(), "--data-dir", tmp.resolve("nowhere").toString())
+        CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", dir.toString(), "--data-dir", tmp.resolve("nowhere").toString())
                 .oneLineError("fashion-mnist", "nowhere");
     }
 
     @Test void wrongImageSize(@TempDir Path tmp) throws Exception {
         Path dir = writeImages(tmp.resolve("a"), 0, 3, 32, 0, false);
         ImageIo.writeImage(dir.resolve("sample-9999.png"), new float[16 * 16], 1, 16, 16, 1);
-        CliRun.run("evaluate", "--images", dir.toString()).oneLineError("sample-9999.png", "16x16");
+        CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", dir.toString()).oneLineError("sample-9999.png", "16x16");
     }
 
     @Test void colourImage(@TempDir Path tmp) throws Exception {
@@ -155,15 +149,15 @@ class EvaluateCommandTest {
         BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
         img.setRGB(3, 4, 0xFF0000);
         ImageIo.writePng(dir.resolve("zz.png"), img);
-        CliRun.run("evaluate", "--images", dir.toString()).oneLineError("zz.png", "channel");
+        CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", dir.toString()).oneLineError("zz.png", "channel");
     }
 
     @Test void emptyFolderAndMissingLabels(@TempDir Path tmp) throws Exception {
         Files.createDirectories(tmp.resolve("empty"));
-        CliRun.run("evaluate", "--images", tmp.resolve("empty").toString()).oneLineError("no PNG");
+        CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", tmp.resolve("empty").toString()).oneLineError("no PNG");
         Path dir = writeImages(tmp.resolve("a"), 0, 20, 32, 0, false);
-        CliRun.run("evaluate", "--images", dir.toString(), "--class-accuracy").oneLineError("labels");
+        CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", dir.toString(), "--class-accuracy").oneLineError("labels");
         CliRun.run("evaluate").oneLineError("--images");
-        CliRun.run("evaluate", "--images", dir.toString(), "--data", "cifar10").oneLineError("fashion-mnist");
+        CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", dir.toString(), "--data", "cifar10").oneLineError("fashion-mnist");
     }
 }

@@ -4,10 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.diffusion4j.cli.CliRun;
 import io.github.diffusion4j.data.IdxDataset;
-import io.github.diffusion4j.eval.ReferenceCache;
 import io.github.diffusion4j.eval.TrainingEvaluator;
 import io.github.diffusion4j.io.AtomicDirectory;
-import org.junit.jupiter.api.AfterAll;
+
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,18 +31,10 @@ import static org.junit.jupiter.api.Assertions.*;
 class TrainingEvalTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     static Path cache;
-    static String oldCache;
 
     @BeforeAll static void setUp(@TempDir Path tmp) {
         Assumptions.assumeTrue(Files.isDirectory(IdxDataset.FASHION_MNIST_DIR), "Fashion-MNIST is not installed");
-        cache = tmp.resolve("cache");
-        oldCache = System.getProperty(ReferenceCache.PROPERTY);
-        System.setProperty(ReferenceCache.PROPERTY, cache.toString());
-    }
-
-    @AfterAll static void tearDown() {
-        if (oldCache != null) System.setProperty(ReferenceCache.PROPERTY, oldCache);
-        else System.clearProperty(ReferenceCache.PROPERTY);
+        cache = tmp.resolve("cache");   // this class's own, not the user's
     }
 
     static final String[] EVAL = {"--eval-every", "2", "--eval-count", "20", "--eval-sampler", "ddim", "--eval-steps", "2",
@@ -53,7 +44,8 @@ class TrainingEvalTest {
     static CliRun.Result train(Path out, int steps, String... extra) {
         List<String> a = new ArrayList<>(List.of("train", "--model", "tiny", "--data", "fashion-mnist", "--classes", "--image-size", "32",
                 "--batch-size", "4", "--lr", "0.05", "--warmup", "0", "--steps", Integer.toString(steps), "--sample-count", "0",
-                "--checkpoint-every", "0", "--keep", "1", "--log-every", "100", "--device", "cpu", "--out", out.toString()));
+                "--checkpoint-every", "0", "--keep", "1", "--log-every", "100", "--device", "cpu", "--out", out.toString(),
+                "--eval-cache-dir", cache.toString()));
         a.addAll(List.of(extra));
         return CliRun.run(a.toArray(String[]::new));
     }
@@ -113,17 +105,17 @@ class TrainingEvalTest {
         assertSameScores(low, best);
 
         // resumed: the eval settings are the run's, the curve and the best FD continue
-        CliRun.Result res = CliRun.run("train", "--resume", "--out", run.toString(), "--steps", "10", "--device", "cpu").ok();
+        CliRun.Result res = CliRun.run("train", "--resume", "--out", run.toString(), "--steps", "10", "--device", "cpu", "--eval-cache-dir", cache.toString()).ok();
         assertTrue(res.out().contains("reference cache hit"), res.describe());
         List<JsonNode> all = evalRows(run);
         assertEquals(List.of(2L, 4L, 6L, 8L, 10L), all.stream().map(n -> n.path("step").asLong()).toList());
         assertBest(best, lowest(all));
-        CliRun.run("train", "--resume", "--out", run.toString(), "--steps", "10", "--device", "cpu", "--eval-every", "5")
+        CliRun.run("train", "--resume", "--out", run.toString(), "--steps", "10", "--device", "cpu", "--eval-cache-dir", cache.toString(), "--eval-every", "5")
                 .oneLineError("--eval-every", "resum");
     }
 
     private static void assertSameScores(JsonNode row, Path run) {
-        String json = CliRun.run("evaluate", "--run", run.toString(), "--count", "20", "--sampler", "ddim", "--steps", "2",
+        String json = CliRun.run("evaluate", "--cache-dir", cache.toString(), "--run", run.toString(), "--count", "20", "--sampler", "ddim", "--steps", "2",
                 "--sample-device", "cpu", "--reference-count", "200", "--json").ok().out().strip();
         assertTrue(json.contains("\"reference_cache\":\"hit\""), json);
         for (String k : new String[] {"fd", "kid", "kid_std", "precision", "recall", "class_accuracy"}) {

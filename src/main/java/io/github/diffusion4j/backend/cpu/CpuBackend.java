@@ -620,7 +620,10 @@ public final class CpuBackend implements Backend {
         Check.adamw(params, paramsCopy, grads, m, v, decayMask, gate);
         float[] gs = arr(gate);
         int gso = off(gate);
-        if (gs[gso + UpdateGate.SKIP] != 0f) return;
+        if (gs[gso + UpdateGate.SKIP] != 0f) {
+            if (paramsCopy != null) copy(paramsCopy, params);   // the copy is the masters' after every call
+            return;
+        }
         float gradScale = gs[gso + UpdateGate.SCALE], bc1 = gs[gso + UpdateGate.BC1], bc2 = gs[gso + UpdateGate.BC2];
         float[] p = arr(params), g = arr(grads), ma = arr(m), va = arr(v), dm = decayMask == null ? null : arr(decayMask);
         int po = off(params), go = off(grads), mo = off(m), vo = off(v), dmo = decayMask == null ? 0 : off(decayMask);
