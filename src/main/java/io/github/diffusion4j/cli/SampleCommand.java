@@ -141,7 +141,14 @@ public final class SampleCommand implements Callable<Integer> {
                 inferenceSteps());
         o.flush();
 
-        float[] all = new float[count * c * size * size];
+        // every image is kept for the grid: refuse what cannot be held before allocating it
+        long values = (long) count * c * size * size;
+        if (values > Integer.MAX_VALUE || values * 4 > Runtime.getRuntime().maxMemory() / 2) {
+            throw new UserException(String.format(Locale.ROOT, "--count %d images of %dx%dx%d need %.1f GiB here (the heap "
+                    + "is %.1f GiB): sample fewer at a time", count, c, size, size, values * 4 / 1073741824.0,
+                    Runtime.getRuntime().maxMemory() / 1073741824.0));
+        }
+        float[] all = new float[(int) values];
         List<float[]> frames = new ArrayList<>();
         List<Integer> frameSteps = new ArrayList<>();
         long t0 = System.nanoTime();

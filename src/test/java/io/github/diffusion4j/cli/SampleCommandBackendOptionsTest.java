@@ -59,6 +59,14 @@ class SampleCommandBackendOptionsTest {
         assertFalse(Files.exists(png), "no grid from a refused command");
     }
 
+    /** A --count whose images cannot be held is refused before anything is allocated (not an OutOfMemoryError). */
+    @Test
+    void aCountThatCannotBeHeldIsRefused(@TempDir Path tmp) {
+        Path png = tmp.resolve("s.png");
+        CliRun.run("sample", "--run", run.toString(), "--count", "2000000000", "--device", "cpu", "--out", png.toString())
+                .oneLineError("--count 2000000000 images", "sample fewer at a time");
+    }
+
     /** What the options do to the CUDA backend's settings (checked without a GPU). */
     @Test
     void optionsChangeTheCudaSettings() {
