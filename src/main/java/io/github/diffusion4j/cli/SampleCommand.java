@@ -121,6 +121,13 @@ public final class SampleCommand implements Callable<Integer> {
         Backends.Choice choice = backendOptions.select(device, gpu);
         Backend b = choice.backend();
         Model model = Checkpoint.buildModel(info);
+        // every image is kept for the grid: refuse what cannot be held before allocating it
+        long values = (long) count * model.inChannels() * model.imageSize() * model.imageSize();
+        if (values > Integer.MAX_VALUE || values * 4 > Runtime.getRuntime().maxMemory() / 2) {
+            throw new UserException(String.format(Locale.ROOT, "--count %d images of %dx%dx%d need %.1f GiB here (the heap "
+                    + "is %.1f GiB): sample fewer at a time", count, model.inChannels(), model.imageSize(), model.imageSize(), values * 4 / 1073741824.0,
+                    Runtime.getRuntime().maxMemory() / 1073741824.0));
+        }
         int classes = model.numClasses();
         float[] labelIds = labels(info, classes);
         if (guidance != 1f && classes == 0) throw new UserException("--guidance needs a class-conditional model (train with --classes)");
@@ -141,13 +148,6 @@ public final class SampleCommand implements Callable<Integer> {
                 inferenceSteps());
         o.flush();
 
-        // every image is kept for the grid: refuse what cannot be held before allocating it
-        long values = (long) count * c * size * size;
-        if (values > Integer.MAX_VALUE || values * 4 > Runtime.getRuntime().maxMemory() / 2) {
-            throw new UserException(String.format(Locale.ROOT, "--count %d images of %dx%dx%d need %.1f GiB here (the heap "
-                    + "is %.1f GiB): sample fewer at a time", count, c, size, size, values * 4 / 1073741824.0,
-                    Runtime.getRuntime().maxMemory() / 1073741824.0));
-        }
         float[] all = new float[(int) values];
         List<float[]> frames = new ArrayList<>();
         List<Integer> frameSteps = new ArrayList<>();
