@@ -20,6 +20,9 @@ import java.nio.file.Path;
 public final class Images {
     private Images() {}
 
+    /** The most pixels a decoded image may have (8192 x 8192; datasets here are 28 to 1024 pixels wide). */
+    public static final long MAX_PIXELS = 1L << 26;
+
     static {
         System.setProperty("java.awt.headless", "true");
     }
@@ -27,9 +30,27 @@ public final class Images {
     /** Decodes {@code file}; throws {@link DatasetException} naming the file if it is missing or not an image. */
     public static BufferedImage decode(Path file) {
         if (!Files.isRegularFile(file)) throw new DatasetException("image file " + file + " does not exist");
-        BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
+        BufferedImage img = null;
+        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            java.util.Iterator<javax.imageio.ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers != null && readers.hasNext()) {
+                javax.imageio.ImageReader reader = readers.next();
+                try {
+                    reader.setInput(in, true, true);
+                    // the header's size first: a file that declares more pixels than any dataset image needs (a
+                    // decompression bomb) is refused before the decoder allocates them
+                    long w = reader.getWidth(0), h = reader.getHeight(0);
+                    if (w * h > MAX_PIXELS) {
+                        throw new DatasetException(String.format(java.util.Locale.ROOT, "image %s is %dx%d: more than "
+                                + "the %,d pixels an image may have here", file, w, h, MAX_PIXELS));
+                    }
+                    img = reader.read(0);
+                } finally {
+                    reader.dispose();
+                }
+            }
+        } catch (DatasetException e) {
+            throw e;
         } catch (IOException | RuntimeException e) {
             throw new DatasetException("cannot decode image " + file + ": " + oneLine(e), e);
         }
