@@ -91,8 +91,9 @@ public final class EvaluateCommand implements Callable<Integer> {
     String sampler;
     @Option(names = "--steps", description = "With --run: passed to sample.")
     Integer steps;
-    @Option(names = "--guidance", description = "With --run: passed to sample.")
-    Float guidance;
+    @Option(names = "--guidance", split = ",", paramLabel = "G[,G...]", description = "With --run: the guidance scale "
+            + "passed to sample; several (1,2,3) sample and score once per scale, with the class accuracy of each.")
+    List<Float> guidance;
     @Option(names = "--batch-size", description = "With --run: passed to sample.")
     Integer batchSize;
     @Option(names = "--sample-device", defaultValue = "auto", description = "With --run: the device sampling runs on (default: ${DEFAULT-VALUE}).")
@@ -109,6 +110,7 @@ public final class EvaluateCommand implements Callable<Integer> {
         if (k < 1) throw new UserException("--k must be >= 1");
         if (count < 2) throw new UserException("--count must be at least 2");
         if (features != null && trainFeatures) throw new UserException("give --features or --train-features, not both");
+        if (guidance != null && run == null) throw new UserException("--guidance needs --run (it is passed to sample)");
         PrintWriter o = spec.commandLine().getOut();
         long t0 = System.nanoTime();
 
@@ -151,29 +153,6 @@ public final class EvaluateCommand implements Callable<Integer> {
 
         Path sampleDir = null;
         try (FeatureNet net = loaded.net()) {
-            Path dir = images;
-            if (run != null) {
-                sampleDir = Files.createTempDirectory("d4j-evaluate");
-                dir = sampleDir.resolve("images");
-                List<String> args = new ArrayList<>(List.of("sample", "--run", run.toString(), "--count", Integer.toString(count),
-                        "--seed", Long.toString(seed), "--device", sampleDevice, "--out", sampleDir.resolve("grid.png").toString(),
-                        "--out-dir", dir.toString()));
-                if (sampler != null) args.addAll(List.of("--sampler", sampler));
-                if (steps != null) args.addAll(List.of("--steps", steps.toString()));
-                if (guidance != null) args.addAll(List.of("--guidance", guidance.toString()));
-                if (batchSize != null) args.addAll(List.of("--batch-size", batchSize.toString()));
-                picocli.CommandLine cl = Main.commandLine();
-                if (json) cl.setOut(new PrintWriter(java.io.OutputStream.nullOutputStream()));
-                else cl.setOut(o);
-                cl.setErr(spec.commandLine().getErr());
-                int rc = cl.execute(args.toArray(String[]::new));
-                if (rc != 0) return rc;
-            }
-            ImageSet set = ImageSet.read(dir);
-            if (set.count() < 2) throw new UserException("image folder " + dir + " holds " + set.count() + " image; scoring needs at least 2");
-            if (requireLabels && !set.labelled()) {
-                throw new UserException("--class-accuracy: " + dir + " has no labels.csv with class labels (an unconditional run?)");
-            }
             int nRef = Math.min(referenceCount, test.size());
             float[] refImages = FeatureNetTrainer.images(test, nRef);
             long tr = System.nanoTime();
@@ -183,28 +162,68 @@ public final class EvaluateCommand implements Callable<Integer> {
             double refSecs = (System.nanoTime() - tr) / 1e9;
             Evaluation.Reference ref = lookup.reference();
             Evaluation.Options opts = new Evaluation.Options(kidSubsets, kidSubsetSize, k, 5000, seed, 250);
-            Evaluation.Report r = Evaluation.score(net, ref, set.images(), set.count(), set.labels(), opts);
-            double secs = (System.nanoTime() - t0) / 1e9;
-            if (json) {
-                o.println(json(r, loaded.sha256(), run != null ? run : dir, secs, lookup));
-            } else {
-                o.printf(Locale.ROOT, "features: Fashion-MNIST classifier, penultimate layer (%d-d), sha256 %s%n", net.featureDim(), loaded.sha256());
-                o.printf(Locale.ROOT, "reference: %s, %d images; scored: %s, %d images%n", test.name(), r.referenceCount(),
-                        run != null ? "samples of " + run : dir, r.count());
-                o.printf(Locale.ROOT, "reference features: cache %s%s (%.1f s)%n", lookup.status(),
-                        lookup.file() == null ? "" : ": " + lookup.file(), refSecs);
-                o.printf(Locale.ROOT, "FD  (Fashion-MNIST classifier features): %.4f%n", r.fd());
-                o.printf(Locale.ROOT, "KID (Fashion-MNIST classifier features): %.6f ± %.6f (%d subsets of %d)%n", r.kid(), r.kidStd(),
-                        r.kidSubsets(), r.kidSubsetSize());
-                o.printf(Locale.ROOT, "precision %.4f, recall %.4f (k = %d, %d vs %d)%n", r.precision(), r.recall(), r.k(), r.prCount(), r.prCount());
-                if (!Double.isNaN(r.classAccuracy())) o.printf(Locale.ROOT, "class accuracy: %.4f%n", r.classAccuracy());
-                o.printf(Locale.ROOT, "time: %.1f s%n", secs);
+            // one source of images (a folder), or one sampling of the run per guidance scale
+            List<Float> scales = run == null ? java.util.Collections.singletonList(null)
+                    : guidance == null ? java.util.Collections.singletonList(null) : guidance;
+            if (run != null) sampleDir = Files.createTempDirectory("d4j-evaluate");
+            List<String> rows = new ArrayList<>();
+            for (Float g : scales) {
+                Path dir = images;
+                if (run != null) {
+                    dir = sampleDir.resolve("images-" + rows.size());
+                    int rc = sample(o, g, sampleDir.resolve("grid-" + rows.size() + ".png"), dir);
+                    if (rc != 0) return rc;
+                }
+                ImageSet set = ImageSet.read(dir);
+                if (set.count() < 2) throw new UserException("image folder " + dir + " holds " + set.count() + " image; scoring needs at least 2");
+                if (requireLabels && !set.labelled()) {
+                    throw new UserException("--class-accuracy: " + dir + " has no labels.csv with class labels (an unconditional run?)");
+                }
+                Evaluation.Report r = Evaluation.score(net, ref, set.images(), set.count(), set.labels(), opts);
+                double secs = (System.nanoTime() - t0) / 1e9;
+                if (json) {
+                    String one = json(r, loaded.sha256(), run != null ? run : dir, secs, lookup);
+                    rows.add(g == null ? one : "{\"guidance\":" + num(g) + "," + one.substring(1));
+                } else {
+                    rows.add("");
+                    if (rows.size() == 1) {
+                        o.printf(Locale.ROOT, "features: Fashion-MNIST classifier, penultimate layer (%d-d), sha256 %s%n", net.featureDim(), loaded.sha256());
+                        o.printf(Locale.ROOT, "reference features: cache %s%s (%.1f s)%n", lookup.status(),
+                                lookup.file() == null ? "" : ": " + lookup.file(), refSecs);
+                    }
+                    if (g != null) o.printf(Locale.ROOT, "guidance %s:%n", num(g));
+                    o.printf(Locale.ROOT, "reference: %s, %d images; scored: %s, %d images%n", test.name(), r.referenceCount(),
+                            run != null ? "samples of " + run : dir, r.count());
+                    o.printf(Locale.ROOT, "FD  (Fashion-MNIST classifier features): %.4f%n", r.fd());
+                    o.printf(Locale.ROOT, "KID (Fashion-MNIST classifier features): %.6f ± %.6f (%d subsets of %d)%n", r.kid(), r.kidStd(),
+                            r.kidSubsets(), r.kidSubsetSize());
+                    o.printf(Locale.ROOT, "precision %.4f, recall %.4f (k = %d, %d vs %d)%n", r.precision(), r.recall(), r.k(), r.prCount(), r.prCount());
+                    if (!Double.isNaN(r.classAccuracy())) o.printf(Locale.ROOT, "class accuracy: %.4f%n", r.classAccuracy());
+                    o.printf(Locale.ROOT, "time: %.1f s%n", secs);
+                }
+                o.flush();
             }
+            if (json) o.println(rows.size() == 1 ? rows.get(0) : "{\"per_guidance\":[" + String.join(",", rows) + "]}");
             o.flush();
             return 0;
         } finally {
             if (sampleDir != null) deleteTree(sampleDir);
         }
+    }
+
+    /** Runs the sample command in-process: --count images of the run (guidance g, null: sample's default) into dir. */
+    private int sample(PrintWriter o, Float g, Path grid, Path dir) {
+        List<String> args = new ArrayList<>(List.of("sample", "--run", run.toString(), "--count", Integer.toString(count),
+                "--seed", Long.toString(seed), "--device", sampleDevice, "--out", grid.toString(), "--out-dir", dir.toString()));
+        if (sampler != null) args.addAll(List.of("--sampler", sampler));
+        if (steps != null) args.addAll(List.of("--steps", steps.toString()));
+        if (g != null) args.addAll(List.of("--guidance", g.toString()));
+        if (batchSize != null) args.addAll(List.of("--batch-size", batchSize.toString()));
+        picocli.CommandLine cl = Main.commandLine();
+        if (json) cl.setOut(new PrintWriter(java.io.OutputStream.nullOutputStream()));
+        else cl.setOut(o);
+        cl.setErr(spec.commandLine().getErr());
+        return cl.execute(args.toArray(String[]::new));
     }
 
     static String json(Evaluation.Report r, String sha, Path source, double secs, ReferenceCache.Lookup lookup) {

@@ -110,6 +110,23 @@ class EvaluateCommandTest {
         // an untrained model's samples are far from real images; labels.csv from sample gives class accuracy
         assertTrue(field(json, "fd") > 50, json);
         assertTrue(field(json, "class_accuracy") >= 0, json);
+
+        // several guidance scales: one sampling and one score each, with its class accuracy
+        String per = CliRun.run("evaluate", "--cache-dir", cache.toString(), "--run", run.toString(), "--count", "12", "--sampler", "ddim",
+                "--steps", "2", "--sample-device", "cpu", "--reference-count", "100", "--kid-subsets", "3", "--kid-subset-size", "10",
+                "--guidance", "1,3", "--json").ok().out().strip();
+        try {
+            com.fasterxml.jackson.databind.JsonNode rows = new com.fasterxml.jackson.databind.ObjectMapper().readTree(per).path("per_guidance");
+            assertEquals(2, rows.size(), per);
+            assertEquals(1.0, rows.get(0).path("guidance").asDouble(), per);
+            assertEquals(3.0, rows.get(1).path("guidance").asDouble(), per);
+            for (var row : rows) assertTrue(row.path("class_accuracy").isNumber() && row.path("count").asInt() == 12, per);
+            // guidance 1 is the run without guidance: the same images as the first evaluation, the same FD
+            assertEquals(field(json, "fd"), rows.get(0).path("fd").asDouble(), 1e-9 * Math.abs(field(json, "fd")), per);
+        } catch (java.io.IOException e) {
+            throw new AssertionError(per, e);
+        }
+        CliRun.run("evaluate", "--cache-dir", cache.toString(), "--images", run.toString(), "--guidance", "2").oneLineError("--guidance needs --run");
     }
 
     /** The text output says whether the reference came from the cache; a corrupt entry is recomputed and said so. */
