@@ -326,7 +326,7 @@ public final class CudaBackend implements Backend {
             randomOps = new RandomOps(this);
             reshapeOps = new ReshapeOps(this);
             embeddingOps = new EmbeddingOps(this);
-            optimOps = new OptimOps(this);
+            optimOps = new OptimOps(this, reduceOps);
             diffusionOps = new DiffusionOps(this);
             gemmOps = new GemmOps(this);
             initLibraries();

@@ -14,26 +14,21 @@ import io.github.diffusion4j.tensor.UpdateGate;
  */
 final class OptimOps {
     private final CudaBackend cb;
-    private final KernelArgs kAdamw, kEma, kGate, kSumPartials, kSumFinalize;
+    private final ReduceOps reduceOps;
+    private final KernelArgs kAdamw, kEma, kGate;
 
-    OptimOps(CudaBackend cb) {
+    OptimOps(CudaBackend cb, ReduceOps reduceOps) {
         this.cb = cb;
+        this.reduceOps = reduceOps;
         kAdamw = cb.kernel(Kernels.ADAMW);
         kEma = cb.kernel(Kernels.EMA);
         kGate = cb.kernel(Kernels.UPDATE_GATE);
-        kSumPartials = cb.kernel(Kernels.SUM_PARTIALS);
-        kSumFinalize = cb.kernel(Kernels.SUM_FINALIZE);
     }
 
     void updateGate(Tensor gate, Tensor grads, UpdateGate g) {
         cb.ensureContext();
         Check.updateGate(gate, grads);
-        long n = grads.numel();
-        long partials = cb.scratchAddress(CudaBackend.SCRATCH_PARTIALS), sum = cb.scratchAddress(CudaBackend.SCRATCH_RESULT);
-        int blocks = LaunchConfig.reduceBlocks(Math.max(n, 1));
-        // an empty gradient buffer still sums to 0: the partials kernel writes one zero partial per block
-        kSumPartials.begin().ptr(partials).ptr(cb.a(grads)).i64(n).i32(1).launch(blocks, LaunchConfig.REDUCE_THREADS);
-        kSumFinalize.begin().ptr(sum).ptr(partials).i32(blocks).launch(1, LaunchConfig.REDUCE_THREADS);
+        long sum = reduceOps.queueSum(grads, true);   // the sum of squares stays on the device
         kGate.begin().ptr(cb.a(gate)).ptr(sum).f32(g.gradClip()).i32(g.microBatches()).f32(g.beta1()).f32(g.beta2())
                 .i32(g.emaWarmup()).f32(g.emaTarget()).f64(g.emaPower()).f64(g.emaInvGamma()).launch(1, 1);
     }

@@ -24,14 +24,23 @@ final class ReduceOps {
 
     private double reduce(Tensor x, boolean squares) {
         cb.ensureContext();
-        long n = x.numel();
-        if (n == 0) return 0.0;
-        int blocks = LaunchConfig.reduceBlocks(n);
-        long partials = cb.scratchAddress(CudaBackend.SCRATCH_PARTIALS);
-        kSumPartials.begin().ptr(partials).ptr(cb.a(x)).i64(n).i32(squares ? 1 : 0).launch(blocks, LaunchConfig.REDUCE_THREADS);
-        kSumFinalize.begin().ptr(cb.scratchAddress(CudaBackend.SCRATCH_RESULT)).ptr(partials).i32(blocks)
-                .launch(1, LaunchConfig.REDUCE_THREADS);
+        if (x.numel() == 0) return 0.0;
+        queueSum(x, squares);
         return cb.readScratch(true).getDouble(0);
+    }
+
+    /**
+     * Queues the sum (or sum of squares) of x in double into the scratch block's result slot and returns that slot's
+     * device address, for a kernel that reads it on the device (the update gate); nothing waits. An empty x sums
+     * to 0 (one block writes a zero partial).
+     */
+    long queueSum(Tensor x, boolean squares) {
+        long n = x.numel();
+        int blocks = LaunchConfig.reduceBlocks(Math.max(n, 1));
+        long partials = cb.scratchAddress(CudaBackend.SCRATCH_PARTIALS), result = cb.scratchAddress(CudaBackend.SCRATCH_RESULT);
+        kSumPartials.begin().ptr(partials).ptr(cb.a(x)).i64(n).i32(squares ? 1 : 0).launch(blocks, LaunchConfig.REDUCE_THREADS);
+        kSumFinalize.begin().ptr(result).ptr(partials).i32(blocks).launch(1, LaunchConfig.REDUCE_THREADS);
+        return result;
     }
 
     double sum(Tensor x) {
