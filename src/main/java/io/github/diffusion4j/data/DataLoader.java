@@ -1,5 +1,6 @@
 package io.github.diffusion4j.data;
 
+import io.github.diffusion4j.dist.BatchSlice;
 import io.github.diffusion4j.tensor.Philox;
 
 import java.util.concurrent.ArrayBlockingQueue;
@@ -19,6 +20,10 @@ import java.util.concurrent.BlockingQueue;
  * So a {@link Position} (epoch, index of the next sample in the epoch's order) is all that must be saved in a
  * checkpoint: {@link #seek} to it and the batches that follow are bit-identical to those an uninterrupted run
  * would have produced.
+ *
+ * <p><b>Slices.</b> In data-parallel training every rank has a loader over the same global batches and takes its
+ * {@link BatchSlice} of each: the samples at positions {@code [start + offset, start + offset + count)}, flipped as
+ * in the global batch. Positions stay global, so a checkpoint's position resumes with any number of ranks.
  *
  * <p><b>Threads.</b> A daemon thread fills a bounded queue of {@code prefetch} batches ahead of the consumer. An
  * exception in it (e.g. a corrupt image in a lazily decoded folder) is re-thrown by {@link #next()} in the
@@ -83,17 +88,33 @@ public final class DataLoader implements AutoCloseable {
     private final int batchSize;
     private final long seed;
     private final Options options;
+    private final BatchSlice slice;
     private final int n;
     private Position position = Position.START;
     private Worker worker;
     private boolean closed;
 
     public DataLoader(Dataset dataset, int batchSize, long seed, Options options) {
+        this(dataset, batchSize, seed, options, null);
+    }
+
+    /**
+     * A loader that returns {@code slice} of each global batch of {@code batchSize} (null: all of it); a slice needs
+     * {@link Options#dropLast()}, so that every global batch is whole.
+     */
+    public DataLoader(Dataset dataset, int batchSize, long seed, Options options, BatchSlice slice) {
         if (batchSize <= 0) throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
+        if (slice != null && slice.total() != batchSize) {
+            throw new IllegalArgumentException("slice " + slice + " of a batch of " + batchSize);
+        }
+        if (slice != null && !slice.isWhole() && !options.dropLast()) {
+            throw new IllegalArgumentException("a batch slice needs whole batches (dropLast)");
+        }
         this.dataset = dataset;
         this.batchSize = batchSize;
         this.seed = seed;
         this.options = options;
+        this.slice = slice == null || slice.isWhole() ? null : slice;
         this.n = dataset.size();
         if (n == 0) throw new IllegalArgumentException("dataset " + dataset.name() + " is empty");
         if (options.dropLast() && batchSize > n) {
@@ -194,13 +215,15 @@ public final class DataLoader implements AutoCloseable {
 
     /** Builds the batch starting at {@code p} (already normalised) with the epoch's order {@code perm}. */
     private Batch assemble(Position p, int[] perm) {
-        int size = Math.min(batchSize, n - p.index());
+        int global = Math.min(batchSize, n - p.index());
+        int first = slice == null ? 0 : slice.offset();
+        int size = slice == null ? global : slice.count();
         int c = dataset.channels(), s = dataset.imageSize(), per = c * s * s;
         float[] images = new float[size * per];
         int[] labels = new int[size];
         float[] row = new float[s];
         for (int k = 0; k < size; k++) {
-            int pos = p.index() + k;
+            int pos = p.index() + first + k;
             int item = perm[pos];
             dataset.image(item, images, k * per);
             labels[k] = dataset.label(item);
@@ -214,7 +237,7 @@ public final class DataLoader implements AutoCloseable {
                 }
             }
         }
-        Position next = normalise(new Position(p.epoch(), p.index() + size));
+        Position next = normalise(new Position(p.epoch(), p.index() + global));
         return new Batch(images, labels, size, c, s, p, next);
     }
 

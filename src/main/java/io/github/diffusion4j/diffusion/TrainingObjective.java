@@ -1,5 +1,6 @@
 package io.github.diffusion4j.diffusion;
 
+import io.github.diffusion4j.dist.BatchSlice;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
@@ -31,6 +32,11 @@ import java.util.Map;
  * {@code base + 2^39}; label dropout from a stream at {@code base + 2^39 + 2^32}. Hence a step is reproducible from
  * (seed, step) alone, on every backend.
  *
+ * <p>A rank of a data-parallel run prepares its {@link BatchSlice} of the global batch: the indices above are those
+ * of the sample's place in the global batch (eps at {@code base + (offset + n) CHW + i}; the timesteps of the whole
+ * global batch are drawn, as rejection sampling consumes a variable number of draws, and the slice's are used), so
+ * the ranks together draw exactly what one process with the global batch draws.
+ *
  * <p>The tensors of a {@link Batch} and {@link LossResult} are buffers of this objective, reused while the batch shape
  * stays the same: they are valid until the next call of the same method.
  */
@@ -53,8 +59,12 @@ public final class TrainingObjective implements AutoCloseable {
     private final int nullClass;
 
     private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
-    /** [2N]: the timesteps then the loss weights of the step ({@link Backend#drawTimesteps}). */
-    private Tensor perSample;
+    /**
+     * [2G] for a global batch of G: the timesteps then the loss weights of the step ({@link Backend#drawTimesteps});
+     * {@link #timesteps} and {@link #weightsBuf} are the slice's views of them.
+     */
+    private Tensor perSample, globalTimesteps, globalWeights;
+    private BatchSlice bufferSlice;
     /** The loss weight of every timestep, [T] on the backend (uploaded with the step's buffers) and on the host. */
     private Tensor weightTable;
     private float[] weightTableHost;
@@ -241,34 +251,48 @@ public final class TrainingObjective implements AutoCloseable {
      * @param labels [N] class ids, or null
      */
     public Batch prepare(Tensor x0, Tensor labels, long seed, long step) {
+        return prepare(x0, labels, seed, step, null);
+    }
+
+    /**
+     * {@link #prepare(Tensor, Tensor, long, long)} for {@code slice} of a global batch (null: x0 is the whole batch):
+     * x0 and labels hold the slice's samples.
+     */
+    public Batch prepare(Tensor x0, Tensor labels, long seed, long step, BatchSlice slice) {
         if (step < 0) throw new IllegalArgumentException("step must be >= 0");
         if (x0.rank() < 2) throw new IllegalArgumentException("x0 must be [N, C, ...], got " + x0.shape());
         Backend b = x0.backend();
         Shape shape = x0.shape();
         int n = shape.dim(0);
-        ensureBuffers(b, shape);
+        if (slice == null) slice = BatchSlice.whole(n);
+        if (slice.count() != n) throw new IllegalArgumentException("a batch of " + n + " for slice " + slice);
+        ensureBuffers(b, shape, slice);
         long base = step * STEP_STRIDE;
+        long perSampleElems = shape.numel() / n;
 
         Philox.Stream tRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
         int[] t = new int[n];
         float[] w = new float[n];
-        for (int i = 0; i < n; i++) {
-            t[i] = tRng.nextInt(schedule.numTimesteps());
-            w[i] = weightTableHost[t[i]];
+        for (int i = 0; i < slice.offset() + n; i++) {
+            int ti = tRng.nextInt(schedule.numTimesteps());
+            if (i < slice.offset()) continue;
+            t[i - slice.offset()] = ti;
+            w[i - slice.offset()] = weightTableHost[ti];
         }
         // the same draws where the step runs, from the same stream: the host's copy above is only for the logs
         // (quartiles, weighted losses), so nothing goes up to the device
-        b.drawTimesteps(timesteps, weightsBuf, weightTable, seed, base + TIMESTEPS_AT);
+        b.drawTimesteps(globalTimesteps, globalWeights, weightTable, seed, base + TIMESTEPS_AT);
 
         Tensor sa = schedule.sqrtAlphasCumprodTensor(b), sb = schedule.sqrtOneMinusAlphasCumprodTensor(b);
+        long noiseAt = base + slice.offset() * perSampleElems;
         if (offsetNoise == 0f) {
-            b.qSample(xt, target, x0, null, timesteps, sa, sb, predictionType.backendTarget(), seed, base);
+            b.qSample(xt, target, x0, null, timesteps, sa, sb, predictionType.backendTarget(), seed, noiseAt);
         } else {
-            b.randn(noise, seed, base);
-            b.randn(offsetBuf, seed, base + OFFSET_NOISE_AT);
+            b.randn(noise, seed, noiseAt);
+            b.randn(offsetBuf, seed, base + OFFSET_NOISE_AT + (long) slice.offset() * shape.dim(1));
             b.scale(offsetBuf, offsetBuf, offsetNoise);
             b.addPerSampleChannel(noise, noise, offsetBuf);
-            b.qSample(xt, target, x0, noise, timesteps, sa, sb, predictionType.backendTarget(), seed, base);
+            b.qSample(xt, target, x0, noise, timesteps, sa, sb, predictionType.backendTarget(), seed, noiseAt);
         }
 
         Tensor outLabels = null;
@@ -276,7 +300,7 @@ public final class TrainingObjective implements AutoCloseable {
             if (labels.numel() != n) throw new IllegalArgumentException(labels.numel() + " labels for a batch of " + n);
             if (labelDropout > 0) {
                 ClassifierFreeGuidance.dropLabels(labelsBuf, labels, labelDropout, nullClass,
-                        new Philox.Stream(seed, base + LABELS_AT));
+                        new Philox.Stream(seed, base + LABELS_AT + slice.offset()));
                 outLabels = labelsBuf;
             } else {
                 outLabels = labels;
@@ -302,9 +326,10 @@ public final class TrainingObjective implements AutoCloseable {
         return new LossResult(dOut, b.toHostLater(mse), batch.weights(), quartiles);
     }
 
-    private void ensureBuffers(Backend b, Shape shape) {
-        if (xt != null && xt.shape().equals(shape) && xt.backend() == b) return;
+    private void ensureBuffers(Backend b, Shape shape, BatchSlice slice) {
+        if (xt != null && xt.shape().equals(shape) && xt.backend() == b && slice.equals(bufferSlice)) return;
         close();
+        bufferSlice = slice;
         int n = shape.dim(0);
         xt = b.empty(shape);
         target = b.empty(shape);
@@ -315,9 +340,12 @@ public final class TrainingObjective implements AutoCloseable {
         weightTableHost = new float[steps];
         for (int s = 0; s < steps; s++) weightTableHost[s] = (float) weight(s);
         weightTable = b.fromArray(weightTableHost, steps);
-        perSample = b.empty(Shape.of(2 * n));
-        timesteps = perSample.view(0, Shape.of(n));
-        weightsBuf = perSample.view(n, Shape.of(n));
+        int g = slice.total();
+        perSample = b.empty(Shape.of(2 * g));
+        globalTimesteps = perSample.view(0, Shape.of(g));
+        globalWeights = perSample.view(g, Shape.of(g));
+        timesteps = perSample.view(slice.offset(), Shape.of(n));
+        weightsBuf = perSample.view(g + slice.offset(), Shape.of(n));
         labelsBuf = b.empty(Shape.of(n));
         mse = b.empty(Shape.of(n));
     }
@@ -327,5 +355,7 @@ public final class TrainingObjective implements AutoCloseable {
             if (t != null) t.close();
         }
         xt = target = noise = offsetBuf = perSample = weightTable = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
+        globalTimesteps = globalWeights = null;
+        bufferSlice = null;
     }
 }

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.train;
 
 import io.github.diffusion4j.diffusion.TrainingObjective;
+import io.github.diffusion4j.dist.BatchSlice;
 import io.github.diffusion4j.nn.Ctx;
 import io.github.diffusion4j.nn.Model;
 import io.github.diffusion4j.tensor.Backend;
@@ -42,10 +43,21 @@ public final class TrainingStep {
     private final AdamW adam;
     private final Ema ema;
     private final long seed;
+    private final BatchSlice slice;
     private TrainingObjective.Batch lastBatch;
     private Tensor lastOutput;
 
     public TrainingStep(Model model, TrainingObjective objective, AdamW adam, Ema ema, long seed) {
+        this(model, objective, adam, ema, seed, null);
+    }
+
+    /**
+     * A step of one rank of a data-parallel run, which computes {@code slice} of every global batch (null: all of
+     * it): its random draws are those of its samples' places in the global batch ({@link TrainingObjective#prepare},
+     * {@link Ctx#training(Backend, long, BatchSlice)}).
+     */
+    public TrainingStep(Model model, TrainingObjective objective, AdamW adam, Ema ema, long seed, BatchSlice slice) {
+        this.slice = slice;
         this.backend = model.params().backend();
         this.model = model;
         this.objective = objective;
@@ -61,8 +73,8 @@ public final class TrainingStep {
      */
     public TrainingObjective.LossResult forwardBackward(Tensor x0, Tensor labels, long micro) {
         backend.beginStep();
-        lastBatch = objective.prepare(x0, labels, seed, micro);
-        lastOutput = model.forward(Ctx.training(backend, dropoutSeed(seed, micro)), lastBatch.xt(),
+        lastBatch = objective.prepare(x0, labels, seed, micro, slice);
+        lastOutput = model.forward(Ctx.training(backend, dropoutSeed(seed, micro), slice), lastBatch.xt(),
                 lastBatch.timesteps(), lastBatch.labels());
         TrainingObjective.LossResult loss = objective.loss(lastBatch, lastOutput);
         model.backward(loss.dOut());
