@@ -47,24 +47,35 @@ public final class Main implements Callable<Integer> {
     }
 
     private static int handleException(Exception ex, CommandLine cmd, CommandLine.ParseResult parseResult) {
-        boolean verbose = Verbosity.isVerbose(parseResult);
+        return report(ex, cmd.getErr(), Verbosity.isVerbose(parseResult), "");
+    }
+
+    /**
+     * Prints the one-line report of a failure (the stack trace too when {@code verbose}), each line after
+     * {@code prefix} (a rank's, in a data-parallel run), and returns the exit code.
+     */
+    static int report(Exception ex, java.io.PrintWriter err, boolean verbose, String prefix) {
         if (ex instanceof UserException || ex instanceof IllegalArgumentException
                 || ex instanceof io.github.diffusion4j.data.DatasetException
                 || ex instanceof io.github.diffusion4j.io.FileFormatException
                 || ex instanceof java.nio.file.NoSuchFileException) {
-            cmd.getErr().println("error: " + ex.getMessage());
-            if (verbose) ex.printStackTrace(cmd.getErr());
+            err.println(prefix + "error: " + ex.getMessage());
+            if (verbose) ex.printStackTrace(err);
+            err.flush();
             return 2;
         }
         if (ex instanceof io.github.diffusion4j.train.TrainingDivergedException
-                || ex instanceof io.github.diffusion4j.io.StorageException) {
-            cmd.getErr().println("error: " + ex.getMessage());
-            if (verbose) ex.printStackTrace(cmd.getErr());
+                || ex instanceof io.github.diffusion4j.io.StorageException
+                || ex instanceof io.github.diffusion4j.dist.DistException) {
+            err.println(prefix + "error: " + ex.getMessage());
+            if (verbose) ex.printStackTrace(err);
+            err.flush();
             return 1;
         }
-        cmd.getErr().println("internal error: " + ex);
-        if (verbose) ex.printStackTrace(cmd.getErr());
-        else cmd.getErr().println("(run with --verbose for the stack trace)");
+        err.println(prefix + "internal error: " + ex);
+        if (verbose) ex.printStackTrace(err);
+        else err.println(prefix + "(run with --verbose for the stack trace)");
+        err.flush();
         return 1;
     }
 

@@ -15,6 +15,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import io.github.diffusion4j.dist.World;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
@@ -126,6 +127,15 @@ public final class TrainCommand implements Callable<Integer> {
     String tensorboard;
     @Option(names = "--eval-cache-dir", paramLabel = "DIR", description = "With --eval-every: keep the cached reference features in DIR (default: $D4J_CACHE_DIR/eval, else ~/.cache/diffusion4j/eval).")
     Path evalCacheDir;
+    @Option(names = "--distributed", defaultValue = "auto", paramLabel = "MODE", description = {"Data-parallel training: auto",
+            "(with MPI when mpirun or srun started several processes), mpi (also for one), off (default: ${DEFAULT-VALUE})."})
+    String distributed;
+    @Option(names = "--dist-timeout", defaultValue = "600", paramLabel = "S", description = {"Data-parallel: stop every rank when one",
+            "waits this long for the others (a rank died or hangs; default: ${DEFAULT-VALUE} s)."})
+    double distTimeout;
+    @Option(names = "--bucket-mb", defaultValue = "25", paramLabel = "MB", description = {"Data-parallel: the gradient all-reduce's bucket size",
+            "(the first bucket is 1 MB; PyTorch DDP's defaults; default: ${DEFAULT-VALUE})."})
+    double bucketMb;
     @Option(names = "--precision", description = {"fp32, bf16 (mixed: bf16 weights copy and activations, FP32",
             "masters, statistics and loss) or auto (today fp32 everywhere; see 'info') (default: ${DEFAULT-VALUE}).",
             "A run resumes in any precision."})
@@ -185,13 +195,37 @@ public final class TrainCommand implements Callable<Integer> {
 
     private static List<String> resumable() {
         List<String> l = new java.util.ArrayList<>(TrainConfig.RESUMABLE.keySet());   // settings of the run
-        l.addAll(List.of("--out", "--resume", "--device", "--gpu", "--tensorboard", "--eval-cache-dir", "--verbose"));   // of this process
+        l.addAll(List.of("--out", "--resume", "--device", "--gpu", "--tensorboard", "--eval-cache-dir", "--verbose",
+                "--distributed", "--dist-timeout", "--bucket-mb"));   // of this process
         l.addAll(BackendOptions.NAMES);
         return List.copyOf(l);
     }
 
     @Override public Integer call() throws Exception {
         backendOptions.validate();
+        if (!(bucketMb > 0 && bucketMb <= 4096)) throw new UserException("--bucket-mb must be in (0, 4096], not " + bucketMb);
+        World world;
+        try {
+            world = World.open(World.Mode.parse(distributed), distTimeout);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
+        if (!world.distributed()) return train(world);
+        // a rank that fails stops all of them at once (the others would wait for it until the watchdog's bound)
+        int code;
+        try {
+            code = train(world);
+        } catch (Exception e) {
+            code = Main.report(e, spec.commandLine().getErr(), Verbosity.isVerbose(spec.commandLine().getParseResult()),
+                    world.prefix());
+            world.abort(code);
+            throw e;   // not reached
+        }
+        world.close();
+        return code;
+    }
+
+    private Integer train(World world) throws Exception {
         PrintWriter err = spec.commandLine().getErr();
         Path runDir = out != null ? out : Path.of("runs", data + "-" + model);
         Path resumeFrom = null;
@@ -224,16 +258,24 @@ public final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage());
         }
-        Backends.Choice choice = backendOptions.select(device, gpu);
-        PrintWriter o = spec.commandLine().getOut();
+        // each rank takes the GPU of its node-local rank, unless --gpu says otherwise
+        int gpuIndex = world.distributed() && !pr.hasMatchedOption("--gpu") ? world.localRank() : gpu;
+        Backends.Choice choice = backendOptions.select(device, gpuIndex);
+        // rank 0 reports; the others only their errors
+        PrintWriter o = world.isRoot() ? spec.commandLine().getOut() : new PrintWriter(java.io.OutputStream.nullOutputStream());
         o.println("backend: " + choice.reason());
         o.println("precision: " + Precision.parse(cfg.precision).reason(choice.backend()));
         if (choice.backend().name().equals("cpu") && !ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
             o.println("hint: java --add-modules jdk.incubator.vector -jar ... makes the CPU backend several times faster");
         }
         o.flush();
-        try (Trainer trainer = new Trainer(cfg, runDir, choice.backend(), resumeFrom);
-             TensorBoardWriter tb = tensorboard == null ? null
+        if (world.distributed()) {
+            o.printf(java.util.Locale.ROOT, "data-parallel: %d ranks (%s), %d of the %d images of a batch on each; "
+                    + "gradient buckets of %.0f MB%n", world.size(), io.github.diffusion4j.dist.Mpi.libraryVersion(),
+                    cfg.batchSize / world.size(), cfg.batchSize, bucketMb);
+        }
+        try (Trainer trainer = new Trainer(cfg, runDir, choice.backend(), resumeFrom, world, (long) (bucketMb * (1 << 20)));
+             TensorBoardWriter tb = tensorboard == null || !world.isRoot() ? null
                      : new TensorBoardWriter(tensorboard.isEmpty() ? runDir.resolve("tensorboard") : Path.of(tensorboard))) {
             if (tb != null) o.println("tensorboard: " + tb.file());
             trainer.tensorboard(tb);

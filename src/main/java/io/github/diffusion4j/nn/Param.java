@@ -60,8 +60,11 @@ public final class Param {
         return copy;
     }
 
+    /** The gradient, for a backward pass that writes (accumulates into) it. */
     public Tensor grad() {
         if (grad == null) throw new IllegalStateException("parameter " + name + " used before ParamStore.allocate()");
+        ParamStore.GradListener l = store.gradListener;
+        if (l != null) l.writing(this);
         return grad;
     }
 

@@ -34,6 +34,31 @@ public final class ParamStore implements AutoCloseable {
     private Tensor grads;
     private Tensor copy;
     private boolean copyStale;
+    GradListener gradListener;
+
+    /**
+     * Hears a backward pass write the gradients (data-parallel training starts each bucket's all-reduce as soon as
+     * the backward pass has produced it): {@link #writing} when a layer takes a parameter's gradient to write it
+     * ({@link Param#grad()}), {@link #written} at {@link #backwardProgress()}, when every gradient taken so far has
+     * been written (its op queued).
+     */
+    public interface GradListener {
+        void writing(Param p);
+
+        void written();
+    }
+
+    /** Sets (or with null removes) the listener of the gradient writes. */
+    public void gradListener(GradListener l) { this.gradListener = l; }
+
+    /**
+     * Called by a model's backward pass between layers: every gradient taken through {@link Param#grad()} so far has
+     * been written (the ops that write it are queued). A model that never calls it is still correct; its gradients
+     * are then all-reduced after the backward pass instead of during it.
+     */
+    public void backwardProgress() {
+        if (gradListener != null) gradListener.written();
+    }
 
     /** The root scope (no prefix). */
     public Scope root() { return new Scope(this, ""); }

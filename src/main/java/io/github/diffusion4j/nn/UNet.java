@@ -258,7 +258,8 @@ public final class UNet implements Model {
      * The backward pass, block by block in alternating scratch regions ({@link Backend#scratchRegion}): block k's
      * temporaries and its input gradient live until block k - 2 starts, so the step's arena holds two blocks' worth of
      * backward temporaries, not all of them. The skips' gradients, read much later by the down path, are taken in the
-     * main arena before their block starts.
+     * main arena before their block starts. Between blocks it tells the parameter store that the gradients taken so
+     * far are written ({@link ParamStore#backwardProgress}).
      */
     @Override public void backward(Tensor dOut) {
         Backend b = dOut.backend();
@@ -266,7 +267,12 @@ public final class UNet implements Model {
         Tensor dEmbAct = b.scratch(Shape.of(n, cfg.embDim()));
         b.fill(dEmbAct, 0f);
         int[] turn = {0};
-        Runnable nextBlock = () -> b.scratchRegion(turn[0]++ % 2);
+        // between blocks: the gradients of the blocks done so far are written (data-parallel training starts their
+        // all-reduce then, behind the rest of the backward pass)
+        Runnable nextBlock = () -> {
+            store.backwardProgress();
+            b.scratchRegion(turn[0]++ % 2);
+        };
         try {
             nextBlock.run();
             DType act = store.copyDType();

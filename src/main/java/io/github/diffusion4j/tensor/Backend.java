@@ -138,6 +138,14 @@ public interface Backend extends AutoCloseable {
      */
     default Recording record(Runnable work) { return null; }
 
+    /**
+     * The data-parallel all-reduce of this backend over {@code world}'s ranks (for the gradients; see
+     * {@link io.github.diffusion4j.dist.AllReduce}). The default refuses in one line.
+     */
+    default io.github.diffusion4j.dist.AllReduce allReduce(io.github.diffusion4j.dist.World world) {
+        throw new UnsupportedOperationException("the " + name() + " backend cannot train data-parallel");
+    }
+
     @Override default void close() {}
 
     // ------------------------------------------------------------------ elementwise

@@ -9,6 +9,10 @@ import io.github.diffusion4j.diffusion.PredictionType;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.diffusion.TimestepSpacing;
 import io.github.diffusion4j.diffusion.TrainingObjective;
+import io.github.diffusion4j.dist.BatchSlice;
+import io.github.diffusion4j.dist.GradientBuckets;
+import io.github.diffusion4j.dist.Watchdog;
+import io.github.diffusion4j.dist.World;
 import io.github.diffusion4j.io.AtomicDirectory;
 import io.github.diffusion4j.io.RunLock;
 import io.github.diffusion4j.io.TensorBoardWriter;
@@ -31,6 +35,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * The training loop: data → q(x_t | x_0) → U-Net → weighted MSE → backward → global-norm clipping → AdamW → EMA,
  * with metrics, sample grids, loss plots and atomic checkpoints along the way. Every random draw of step s is a
  * function of (seed, s), and the data loader's position is saved, so a resumed run continues exactly.
+ *
+ * <p><b>Data-parallel.</b> In a {@link World} of N ranks every rank runs this loop on its {@link BatchSlice} of each
+ * global batch (the same draws one process makes for those samples); the gradients are summed over the ranks in
+ * buckets while the backward pass runs ({@link GradientBuckets}) and divided by N with the micro-batch count, so
+ * the global-norm clipping, AdamW and the EMA see the global batch's mean gradient and stay identical on every
+ * rank. Rank 0 alone writes the run folder (checkpoints, logs, grids, evaluations); the logged losses are the
+ * global batch's. A stop request is agreed on by all ranks before a step is queued, so they stop at the same
+ * step; every wait on the others is bounded by the world's watchdog.
  */
 public final class Trainer implements AutoCloseable {
     /** Where a run stands; given to the progress listener after every update. */
@@ -62,6 +74,9 @@ public final class Trainer implements AutoCloseable {
     private final Previewer previewer;
     private final MetricsLog metrics;
     private final Tensor x0, labels;
+    private final World world;
+    private final BatchSlice slice;          // null: the whole batch (one process)
+    private final GradientBuckets buckets;   // null: no all-reduce
     private final AtomicBoolean stop = new AtomicBoolean();
     private long step;
     private Path lastCheckpoint;
@@ -88,10 +103,20 @@ public final class Trainer implements AutoCloseable {
      * stored there wins, except the total number of steps, which {@code cfg.steps} may extend).
      */
     public Trainer(TrainConfig cfg, Path runDir, Backend backend, Path resumeFrom) throws IOException {
-        // one trainer per run folder; then what a killed one left half-written can go
-        this.lock = RunLock.acquire(runDir);
+        this(cfg, runDir, backend, resumeFrom, World.single(), GradientBuckets.DEFAULT_CAP_BYTES);
+    }
+
+    /**
+     * A rank of a data-parallel run over {@code world} (every rank constructs its trainer with the same arguments),
+     * with gradient buckets of at most {@code bucketBytes}.
+     */
+    public Trainer(TrainConfig cfg, Path runDir, Backend backend, Path resumeFrom, World world, long bucketBytes)
+            throws IOException {
+        this.world = world;
+        // one trainer per run folder (rank 0's); then what a killed one left half-written can go
+        this.lock = world.isRoot() ? RunLock.acquire(runDir) : null;
         try {
-            AtomicDirectory.cleanStale(runDir.resolve(Checkpoint.DIR));
+            if (world.isRoot()) AtomicDirectory.cleanStale(runDir.resolve(Checkpoint.DIR));
             Checkpoint.Info resume = resumeFrom == null ? null : Checkpoint.readInfo(resumeFrom);
             if (resume != null) {
                 // the checkpoint's settings, except the resumable ones (precision too: the checkpoint holds FP32
@@ -100,6 +125,7 @@ public final class Trainer implements AutoCloseable {
                 cfg.steps = Math.max(cfg.steps, resume.step());
             }
             cfg.validate();
+            this.slice = world.distributed() ? world.slice(cfg.batchSize) : null;
             this.cfg = cfg;
             this.runDir = runDir;
             this.backend = backend;
@@ -123,25 +149,55 @@ public final class Trainer implements AutoCloseable {
             if (cfg.offsetNoise > 0) ob.offsetNoise(cfg.offsetNoise);
             if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
             this.objective = ob.build();
-            this.stepper = new TrainingStep(model, objective, adam, ema, cfg.seed);
+            this.stepper = new TrainingStep(model, objective, adam, ema, cfg.seed, slice);
             DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data));
-            this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts);
-            this.x0 = backend.empty(Shape.of(cfg.batchSize, cfg.channels, cfg.imageSize, cfg.imageSize));
-            this.labels = classes > 0 ? backend.empty(Shape.of(cfg.batchSize)) : null;
-            this.previewer = cfg.sampleCount > 0 ? new Previewer(cfg, model, schedulerConfig(cfg)) : null;
+            this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts, slice);
+            int local = slice == null ? cfg.batchSize : slice.count();
+            this.x0 = backend.empty(Shape.of(local, cfg.channels, cfg.imageSize, cfg.imageSize));
+            this.labels = classes > 0 ? backend.empty(Shape.of(local)) : null;
+            this.previewer = cfg.sampleCount > 0 && world.isRoot() ? new Previewer(cfg, model, schedulerConfig(cfg)) : null;
             if (resume != null) {
                 Checkpoint.restore(resume, model, ema, adam);
                 step = resume.step();
                 loader.seek(resume.position());
                 lastCheckpoint = resume.dir();
             }
-            Files.createDirectories(runDir);
-            this.metrics = new MetricsLog(runDir, step);
+            if (world.isRoot()) Files.createDirectories(runDir);
+            this.metrics = world.isRoot() ? new MetricsLog(runDir, step) : null;
+            this.buckets = world.distributed()
+                    ? new GradientBuckets(model.params(), backend.allReduce(world), bucketBytes, GradientBuckets.DEFAULT_FIRST_BYTES)
+                    : null;
+            if (world.distributed()) checkSameStart(cfg);
         } catch (IOException | RuntimeException e) {
-            lock.close();
+            if (lock != null) lock.close();
             throw e;
         }
     }
+
+    /**
+     * Every rank must start from the same settings and weights (they would silently train different models
+     * otherwise): a hash of both, compared over the ranks.
+     */
+    private void checkSameStart(TrainConfig cfg) {
+        long h = java.util.Arrays.hashCode(model.params().values().toArray());
+        try {
+            h = 31 * h + TrainConfig.json().writeValueAsString(cfg).hashCode();
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException("cannot write the settings as JSON", e);
+        }
+        h = 31 * h + step;
+        double v = (double) (h & 0xFFFFFFFFL);   // exact in a double
+        double[] lo = world.allReduceMin(v), hi = world.allReduceMax(v);
+        if (lo[0] != hi[0]) {
+            throw new IllegalArgumentException("the ranks start from different settings, weights or steps "
+                    + "(every rank must be given the same command line and see the same run folder)");
+        }
+    }
+
+    public World world() { return world; }
+
+    /** The gradient buckets of a data-parallel run (null in one process). */
+    public GradientBuckets buckets() { return buckets; }
 
     /**
      * The diffusion settings of a run as a scheduler configuration, for sampling from it. Timesteps are spaced
@@ -184,7 +240,7 @@ public final class Trainer implements AutoCloseable {
     /** Trains until {@code cfg.steps}, a stop request, or too many non-finite steps. Returns the last step. */
     public long run(Listener listener) throws IOException {
         listener.started(this, step);
-        if (cfg.eval != null && evaluator == null) {
+        if (cfg.eval != null && evaluator == null && world.isRoot()) {
             evaluator = new io.github.diffusion4j.eval.TrainingEvaluator(cfg, model, schedulerConfig(cfg), runDir, step,
                     evalCache, listener::message);
         }
@@ -197,7 +253,10 @@ public final class Trainer implements AutoCloseable {
         long startStep = step;
         StepResult queued = null;
         while (step < cfg.steps) {
-            if (stop.get() && queued == null) {
+            // in a data-parallel run the ranks agree on stopping before anything is queued (after a step that
+            // ended with rank 0's host work, the others wait for it without a bound)
+            boolean agreedStop = agreeOnStop(step > startStep && endsWithHostWork(step));
+            if (agreedStop && queued == null) {
                 interrupted = true;
                 break;
             }
@@ -205,7 +264,14 @@ public final class Trainer implements AutoCloseable {
             StepResult r = queued != null ? queued : trainStep(next);
             // the next step is queued before this one's results are read, so the device never waits for the host
             // in between; not when this step ends with host work on its weights (checkpoint, grid, end of the run)
-            queued = !stop.get() && !endsWithHostWork(next) ? trainStep(next + 1) : null;
+            queued = !stopping(agreedStop) && !endsWithHostWork(next) ? trainStep(next + 1) : null;
+            if (world.distributed()) {
+                // the global batch's losses (a collective, at the same point on every rank), the wait for this
+                // step's results bounded by the watchdog
+                try (Watchdog.Guard g = world.watchdog().guard("step " + next)) {
+                    r.reduceOver(world);
+                }
+            }
             imagesSinceLog += (long) cfg.batchSize * cfg.gradAccum;
             if (r.skipped()) {
                 bad++;
@@ -213,7 +279,7 @@ public final class Trainer implements AutoCloseable {
                         Double.isFinite(r.loss()) ? "gradient norm" : "loss", bad));
                 if (bad >= cfg.maxBadSteps) {
                     step = next;
-                    metrics.flush();
+                    if (metrics != null) metrics.flush();
                     throw new TrainingDivergedException(String.format(Locale.ROOT,
                             "training diverged: %d consecutive non-finite steps up to step %d; the last good checkpoint is %s",
                             bad, next, lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint));
@@ -223,11 +289,11 @@ public final class Trainer implements AutoCloseable {
             }
             step = next;
             // --eval-every: the EMA weights of this step (nothing is queued ahead of an eval step), merged into its row
-            Map<String, Object> evalRow = evaluator != null && bad == 0 && !stop.get() && evaluator.due(step)
+            Map<String, Object> evalRow = evaluator != null && bad == 0 && !stopping(agreedStop) && evaluator.due(step)
                     ? evaluator.evaluate(step, ema, stop::get) : null;
             if (evalRow != null) tLog += evaluator.lastNanos();   // not training throughput
             double elapsed = (System.nanoTime() - t0) / 1e9;
-            if (step % cfg.logEvery == 0 || step == cfg.steps || evalRow != null) {
+            if (metrics != null && (step % cfg.logEvery == 0 || step == cfg.steps || evalRow != null)) {
                 long now = System.nanoTime();
                 imagesPerSecond = imagesSinceLog / Math.max(1e-9, (now - tLog) / 1e9);
                 tLog = now;
@@ -252,21 +318,21 @@ public final class Trainer implements AutoCloseable {
             }
             listener.step(new Status(step, cfg.steps, r.loss(), r.lr, r.gradNorm(), r.emaDecay(), imagesPerSecond, elapsed, r.skipped()));
             boolean last = step == cfg.steps;
-            if (previewer != null && !stop.get() && (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0 || last)) {
+            if (previewer != null && !stopping(agreedStop) && (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0 || last)) {
                 try {
                     Path png = previewer.write(runDir, step, ema, backend);
                     if (tensorboard != null) {
                         tensorboard.image("samples", step, png);
                         tensorboard.flush();
                     }
-                    metrics.plot(runDir.resolve("loss.png"));
+                    if (metrics != null) metrics.plot(runDir.resolve("loss.png"));
                     listener.message("samples: " + png);
                 } catch (IOException | RuntimeException e) {
-                    if (!stop.get()) throw e;   // while stopping (Ctrl-C) the checkpoint matters more than the grid
+                    if (!stopping(agreedStop)) throw e;   // while stopping (Ctrl-C) the checkpoint matters more than the grid
                 }
             }
             // not inside a run of non-finite steps: the divergence message names the last checkpoint as a good one
-            if (bad == 0 && (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last)) {
+            if (world.isRoot() && bad == 0 && (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last)) {
                 lastCheckpoint = saveCheckpoint();
                 listener.message("checkpoint: " + lastCheckpoint);
             }
@@ -278,15 +344,30 @@ public final class Trainer implements AutoCloseable {
                 listener.message("best FD so far: " + evaluator.keepBest(lastCheckpoint, step));
             }
         }
-        if (interrupted && step > startStep && (lastCheckpoint == null || !lastCheckpoint.endsWith(Checkpoint.folderName(step)))) {
+        if (world.isRoot() && interrupted && step > startStep && (lastCheckpoint == null || !lastCheckpoint.endsWith(Checkpoint.folderName(step)))) {
             lastCheckpoint = saveCheckpoint();
             listener.message("checkpoint: " + lastCheckpoint);
         }
-        metrics.flush();
-        if (step > startStep) metrics.plot(runDir.resolve("loss.png"));
+        if (metrics != null) {
+            metrics.flush();
+            if (step > startStep) metrics.plot(runDir.resolve("loss.png"));
+        }
         listener.finished(this, step, interrupted);
         return step;
     }
+
+    /**
+     * Whether to stop before queueing the next step: this process's stop request, or in a data-parallel run any
+     * rank's (a collective; {@code unbounded}: the others may still be busy with rank 0's host work).
+     */
+    private boolean agreeOnStop(boolean unbounded) {
+        boolean mine = stop.get();
+        if (!world.distributed()) return mine;
+        return world.allReduceMax(unbounded, mine ? 1 : 0)[0] > 0;
+    }
+
+    /** The stop decision for the rest of an iteration: agreed in a data-parallel run, live in one process. */
+    private boolean stopping(boolean agreed) { return world.distributed() ? agreed : stop.get(); }
 
     private Path saveCheckpoint() throws IOException {
         metrics.flush();   // the log reaches the disk up to the checkpoint, whatever happens to the checkpoint
@@ -308,6 +389,52 @@ public final class Trainer implements AutoCloseable {
             this.losses = losses;
             this.lr = lr;
             this.update = update;
+        }
+
+        /**
+         * Makes the metrics those of the global batch: sums (of the losses and the per-quartile losses, mses and
+         * counts) over the ranks of a data-parallel run, whose slices have equal sizes. A collective.
+         */
+        void reduceOver(World world) {
+            int k = losses.size();
+            double[] v = new double[k * 14];
+            for (int m = 0; m < k; m++) {
+                TrainingObjective.LossResult r = losses.get(m);
+                int n = r.perSampleMse().length, o = 14 * m;
+                v[o] = r.loss() * n;
+                for (float x : r.perSampleMse()) v[o + 1] += x;
+                double[] ql = r.quartileLoss(), qm = r.quartileMse();
+                int[] qc = r.quartileCount();
+                for (int q = 0; q < 4; q++) {
+                    v[o + 2 + q] = qc[q] == 0 ? 0 : ql[q] * qc[q];
+                    v[o + 6 + q] = qc[q] == 0 ? 0 : qm[q] * qc[q];
+                    v[o + 10 + q] = qc[q];
+                }
+            }
+            world.allReduceSum(v);
+            Map<String, Double> sums = new LinkedHashMap<>();
+            double l = 0;
+            double[] ql = new double[4], qm = new double[4], qc = new double[4];
+            double lossSum = 0, mseSum = 0, count = 0;
+            for (int m = 0; m < k; m++) {
+                int o = 14 * m;
+                double n = 0;
+                for (int q = 0; q < 4; q++) {
+                    n += v[o + 10 + q];
+                    ql[q] += v[o + 2 + q] / k;
+                    qm[q] += v[o + 6 + q] / k;
+                    qc[q] += v[o + 10 + q] / k;
+                }
+                lossSum += v[o] / n / k;
+                mseSum += v[o + 1] / n / k;
+            }
+            l = lossSum;
+            sums.put("loss", lossSum);
+            sums.put("mse", mseSum);
+            for (int q = 0; q < 4; q++) if (qc[q] > 0) sums.put("loss_q" + q, ql[q] / qc[q]);
+            for (int q = 0; q < 4; q++) if (qc[q] > 0) sums.put("mse_q" + q, qm[q] / qc[q]);
+            loss = l;
+            metrics = sums;
         }
 
         /** The loss averaged over the micro-batches. */
@@ -345,7 +472,7 @@ public final class Trainer implements AutoCloseable {
      */
     private boolean endsWithHostWork(long s) {
         return s >= cfg.steps || cfg.checkpointEvery > 0 && s % cfg.checkpointEvery == 0
-                || previewer != null && cfg.sampleEvery > 0 && s % cfg.sampleEvery == 0
+                || cfg.sampleCount > 0 && cfg.sampleEvery > 0 && s % cfg.sampleEvery == 0
                 || cfg.eval != null && s % cfg.eval.every == 0;
     }
 
@@ -361,15 +488,21 @@ public final class Trainer implements AutoCloseable {
                 for (int i = 0; i < l.length; i++) l[i] = batch.labels()[i];
                 backend.copyFromHost(labels, l, 0);
             }
+            boolean lastMicro = micro == cfg.gradAccum - 1;
+            if (buckets != null && lastMicro) buckets.arm();
             losses.add(stepper.forwardBackward(x0, labels, (s - 1) * cfg.gradAccum + micro));
+            if (buckets != null && lastMicro) buckets.finish("step " + s + ": gradient all-reduce");
         }
         float lrNow = lrSchedule.at(s);
-        return new StepResult(losses, lrNow, stepper.update(lrNow, cfg.gradClip, cfg.gradAccum));
+        // the gradients are sums over the micro-batches and the ranks of their slices' means: the update divides
+        int divisor = cfg.gradAccum * (buckets == null ? 1 : world.size());
+        return new StepResult(losses, lrNow, stepper.update(lrNow, cfg.gradClip, divisor));
     }
 
     @Override public void close() {
+        if (buckets != null) buckets.close();
         try {
-            lock.close();
+            if (lock != null) lock.close();
         } catch (IOException ignored) {
             // the OS releases the lock with the process anyway
         }
@@ -377,7 +510,7 @@ public final class Trainer implements AutoCloseable {
         objective.close();
         if (previewer != null) previewer.close();
         if (evaluator != null) evaluator.close();
-        metrics.close();
+        if (metrics != null) metrics.close();
         ema.close();
         adam.close();
         model.params().close();

@@ -26,6 +26,11 @@ public final class CpuBackend implements Backend {
 
     @Override public String name() { return "cpu"; }
 
+    /** MPI's non-blocking all-reduce over host copies ({@link CpuAllReduce}). */
+    @Override public io.github.diffusion4j.dist.AllReduce allReduce(io.github.diffusion4j.dist.World world) {
+        return new CpuAllReduce(world);
+    }
+
     @Override public String description() {
         return "CPU, " + Parallel.threads() + " threads, " + (CpuGemm.vectorized() ? "Vector API GEMM" : "scalar GEMM")
                 + " (" + System.getProperty("os.arch") + ", Java " + Runtime.version().feature() + ")";
