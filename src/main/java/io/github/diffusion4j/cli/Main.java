@@ -55,28 +55,27 @@ public final class Main implements Callable<Integer> {
      * {@code prefix} (a rank's, in a data-parallel run), and returns the exit code.
      */
     static int report(Exception ex, java.io.PrintWriter err, boolean verbose, String prefix) {
-        if (ex instanceof UserException || ex instanceof IllegalArgumentException
+        int code = exitCode(ex);
+        err.println(prefix + (code == 1 && !expected(ex) ? "internal error: " + ex : "error: " + ex.getMessage()));
+        if (verbose) ex.printStackTrace(err);
+        else if (!expected(ex)) err.println(prefix + "(run with --verbose for the stack trace)");
+        err.flush();
+        return code;
+    }
+
+    /** 2 for invalid input, else 1. */
+    static int exitCode(Exception ex) {
+        return ex instanceof UserException || ex instanceof IllegalArgumentException
                 || ex instanceof io.github.diffusion4j.data.DatasetException
                 || ex instanceof io.github.diffusion4j.io.FileFormatException
-                || ex instanceof java.nio.file.NoSuchFileException) {
-            err.println(prefix + "error: " + ex.getMessage());
-            if (verbose) ex.printStackTrace(err);
-            err.flush();
-            return 2;
-        }
-        if (ex instanceof io.github.diffusion4j.train.TrainingDivergedException
+                || ex instanceof java.nio.file.NoSuchFileException ? 2 : 1;
+    }
+
+    /** A failure with a message meant for the user (no stack trace needed). */
+    private static boolean expected(Exception ex) {
+        return exitCode(ex) == 2 || ex instanceof io.github.diffusion4j.train.TrainingDivergedException
                 || ex instanceof io.github.diffusion4j.io.StorageException
-                || ex instanceof io.github.diffusion4j.dist.DistException) {
-            err.println(prefix + "error: " + ex.getMessage());
-            if (verbose) ex.printStackTrace(err);
-            err.flush();
-            return 1;
-        }
-        err.println(prefix + "internal error: " + ex);
-        if (verbose) ex.printStackTrace(err);
-        else err.println(prefix + "(run with --verbose for the stack trace)");
-        err.flush();
-        return 1;
+                || ex instanceof io.github.diffusion4j.dist.DistException;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

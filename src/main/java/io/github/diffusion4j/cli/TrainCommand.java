@@ -216,6 +216,10 @@ public final class TrainCommand implements Callable<Integer> {
         try {
             code = train(world);
         } catch (Exception e) {
+            if (!world.isRoot() && Main.exitCode(e) == 2) {
+                // bad input is usually bad on every rank: leave the report to rank 0, whose abort ends this one
+                Thread.sleep(2000);
+            }
             code = Main.report(e, spec.commandLine().getErr(), Verbosity.isVerbose(spec.commandLine().getParseResult()),
                     world.prefix());
             world.abort(code);

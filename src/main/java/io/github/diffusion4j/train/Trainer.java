@@ -194,6 +194,19 @@ public final class Trainer implements AutoCloseable {
         }
     }
 
+    /**
+     * Before a checkpoint of a data-parallel run: the ranks' weights must be bitwise equal (the all-reduce gives every
+     * rank the same sums, so they update alike); a difference is a fault, reported rather than saved over.
+     */
+    private void checkSameWeights() {
+        double v = java.util.Arrays.hashCode(model.params().values().toArray()) & 0xFFFFFFFFL;
+        double lo = world.allReduceMin(v)[0], hi = world.allReduceMax(v)[0];
+        if (lo != hi) {
+            throw new io.github.diffusion4j.dist.DistException("the ranks' weights differ at step " + step
+                    + " (the gradient all-reduce did not give every rank the same sums); not saving a checkpoint");
+        }
+    }
+
     public World world() { return world; }
 
     /** The gradient buckets of a data-parallel run (null in one process). */
@@ -332,9 +345,12 @@ public final class Trainer implements AutoCloseable {
                 }
             }
             // not inside a run of non-finite steps: the divergence message names the last checkpoint as a good one
-            if (world.isRoot() && bad == 0 && (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last)) {
+            boolean checkpointDue = bad == 0 && (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 || last);
+            if (checkpointDue && world.distributed()) checkSameWeights();
+            if (world.isRoot() && checkpointDue) {
                 lastCheckpoint = saveCheckpoint();
-                listener.message("checkpoint: " + lastCheckpoint);
+                listener.message("checkpoint: " + lastCheckpoint
+                        + (world.distributed() ? " (weights identical on the " + world.size() + " ranks)" : ""));
             }
             if (evalRow != null && evaluator.newBest()) {   // checkpoints/best needs this step's checkpoint
                 if (lastCheckpoint == null || !lastCheckpoint.endsWith(Checkpoint.folderName(step))) {
