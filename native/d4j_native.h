@@ -2,9 +2,10 @@
  * diffusion4j JNI shim: shared declarations.
  *
  * The shim is built with a C compiler and jni.h only. The NVIDIA libraries (libcuda.so.1, libcudnn.so.9,
- * libcublas.so.13 or .12) are opened with dlopen() at run time and the few functions we call are declared
- * in cuda_decls.h / cudnn_decls.h / cublas_decls.h, copied by value from NVIDIA's headers (the header and
- * the value are noted next to every declaration).
+ * libcublas.so.13 or .12, libnccl.so.2) and Open MPI (libmpi.so.40, native/mpi.c) are opened with dlopen() at run
+ * time and the few functions we call are declared in cuda_decls.h / cudnn_decls.h / cublas_decls.h /
+ * nccl_decls.h / mpi_decls.h, copied by value from their headers (the header and the value are noted next to
+ * every declaration).
  *
  * Java side: io.github.diffusion4j.backend.cuda.Shim (probe), Cudnn and Cublas (the library calls), Launch (kernel
  * launches).
@@ -19,15 +20,16 @@
 #include <stdint.h>
 
 /* Bumped whenever a native signature changes; Shim.java refuses a shim with another ABI version. */
-#define D4J_SHIM_ABI 2
+#define D4J_SHIM_ABI 3
 
 /* The libraries the shim can open; the index is also the "kind" argument of Shim.probeLibrary. */
 enum d4j_lib_kind {
     D4J_LIB_CUDA = 0,   /* the driver, libcuda.so.1 */
     D4J_LIB_CUDNN = 1,  /* libcudnn.so.9 */
     D4J_LIB_CUBLAS = 2, /* libcublas.so.13 or libcublas.so.12 */
-    D4J_LIB_OTHER = 3,  /* anything else: dlopen only */
-    D4J_LIB_COUNT = 4
+    D4J_LIB_NCCL = 3,   /* libnccl.so.2 */
+    D4J_LIB_OTHER = 4,  /* anything else: dlopen only */
+    D4J_LIB_COUNT = 5
 };
 
 /* The handle kept for a kind (the first successful probe with keep=true), or NULL. */

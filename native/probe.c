@@ -25,6 +25,7 @@
 #include "cuda_decls.h"
 #include "cudnn_decls.h"
 #include "cublas_decls.h"
+#include "nccl_decls.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -76,6 +77,7 @@ static const char *kind_name(int kind) {
         case D4J_LIB_CUDA: return "the CUDA driver (libcuda.so.1)";
         case D4J_LIB_CUDNN: return "cuDNN (libcudnn.so.9)";
         case D4J_LIB_CUBLAS: return "cuBLAS (libcublas.so.13/.12)";
+        case D4J_LIB_NCCL: return "NCCL (libnccl.so.2)";
         default: return "library";
     }
 }
@@ -223,6 +225,23 @@ static void probe_cublas(void *h, kv_t *o) {
     kv(o, "status", "ok");
 }
 
+/* NCCL: ncclGetVersion gives X * 10000 + Y * 100 + Z from 2.9 on (X * 1000 + Y * 100 + Z before). */
+static void probe_nccl(void *h, kv_t *o) {
+    d4j_ncclGetVersion_t getVersion = (d4j_ncclGetVersion_t) dlsym(h, "ncclGetVersion");
+    if (getVersion == NULL || dlsym(h, "ncclCommInitRank") == NULL || dlsym(h, "ncclAllReduce") == NULL) {
+        kv(o, "status", "error");
+        kv(o, "error", "not a library of NCCL: ncclGetVersion/ncclCommInitRank/ncclAllReduce missing");
+        return;
+    }
+    int v = 0;
+    if (getVersion(&v) == D4J_NCCL_SUCCESS) {
+        kv(o, "versionCode", "%d", v);
+        if (v >= 10000) kv(o, "version", "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
+        else kv(o, "version", "%d.%d.%d", v / 1000, (v % 1000) / 100, v % 100);
+    }
+    kv(o, "status", "ok");
+}
+
 JNIEXPORT jstring JNICALL Java_io_github_diffusion4j_backend_cuda_Shim_probeLibrary(JNIEnv *env, jclass cls,
                                                                                     jstring jname, jint kind,
                                                                                     jboolean keep) {
@@ -257,6 +276,7 @@ JNIEXPORT jstring JNICALL Java_io_github_diffusion4j_backend_cuda_Shim_probeLibr
             case D4J_LIB_CUDA: probe_driver(h, o); break;
             case D4J_LIB_CUDNN: probe_cudnn(h, o); break;
             case D4J_LIB_CUBLAS: probe_cublas(h, o); break;
+            case D4J_LIB_NCCL: probe_nccl(h, o); break;
             default: kv(o, "status", "ok"); break;
         }
         if (keep && o->ok) {

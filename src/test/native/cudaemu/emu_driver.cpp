@@ -690,6 +690,17 @@ EXPORT CUresult cuEventRecord(Event* e, Stream*) {
     return CUDA_SUCCESS;
 }
 
+// One queue runs every stream's work in the order it was queued, so a stream waiting for an event recorded on
+// another (the data-parallel communication stream, NcclAllReduce) is already ordered after it: only the handles
+// are checked.
+EXPORT CUresult cuStreamWaitEvent(Stream* s, Event* e, unsigned flags) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    CUresult r = ready("cuStreamWaitEvent");
+    if (r) return r;
+    if (!e) return CUDA_ERROR_INVALID_HANDLE;
+    return flags == 0 || flags == 1 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
 EXPORT CUresult cuEventSynchronize(Event* e) {
     std::lock_guard<std::recursive_mutex> g(lock);
     CUresult r = ready("cuEventSynchronize");

@@ -262,8 +262,13 @@ public final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage());
         }
-        // each rank takes the GPU of its node-local rank, unless --gpu says otherwise
-        int gpuIndex = world.distributed() && !pr.hasMatchedOption("--gpu") ? world.localRank() : gpu;
+        // each rank takes the GPU of its node-local rank (modulo the GPUs it sees: under Slurm's --gpus-per-task each
+        // sees one), unless --gpu says otherwise
+        int gpuIndex = gpu;
+        if (world.distributed() && !pr.hasMatchedOption("--gpu")) {
+            int devices = cudaDevices();
+            gpuIndex = devices > 0 ? world.localRank() % devices : 0;
+        }
         Backends.Choice choice = backendOptions.select(device, gpuIndex);
         // rank 0 reports; the others only their errors
         PrintWriter o = world.isRoot() ? spec.commandLine().getOut() : new PrintWriter(java.io.OutputStream.nullOutputStream());
@@ -274,8 +279,9 @@ public final class TrainCommand implements Callable<Integer> {
         }
         o.flush();
         if (world.distributed()) {
+            String mpi = io.github.diffusion4j.dist.Mpi.libraryVersion();
             o.printf(java.util.Locale.ROOT, "data-parallel: %d ranks (%s), %d of the %d images of a batch on each; "
-                    + "gradient buckets of %.0f MB%n", world.size(), io.github.diffusion4j.dist.Mpi.libraryVersion(),
+                    + "gradient buckets of %.3g MB%n", world.size(), mpi == null ? "MPI" : mpi.split(",")[0].trim(),
                     cfg.batchSize / world.size(), cfg.batchSize, bucketMb);
         }
         try (Trainer trainer = new Trainer(cfg, runDir, choice.backend(), resumeFrom, world, (long) (bucketMb * (1 << 20)));
@@ -311,6 +317,17 @@ public final class TrainCommand implements Callable<Integer> {
             } catch (IllegalStateException shuttingDown) {
                 // the JVM is exiting because of Ctrl-C: the hook finishes once we are done
             }
+        }
+    }
+
+    /** The CUDA devices this process sees (0 without a usable driver). */
+    private static int cudaDevices() {
+        io.github.diffusion4j.backend.cuda.CudaAvailability a = io.github.diffusion4j.backend.cuda.CudaAvailability.probe();
+        String n = a.driver() == null ? null : a.driver().field("devices");
+        try {
+            return n == null ? 0 : Integer.parseInt(n);
+        } catch (NumberFormatException e) {
+            return 0;
         }
     }
 

@@ -14,7 +14,7 @@ import java.util.Map;
  * The data-parallel gradient all-reduce in buckets, as PyTorch's DDP reducer does it: the flat gradient buffer is
  * cut into contiguous buckets of whole parameters, in the reverse of their registration order (roughly the order
  * in which the backward pass produces their gradients: the output layers first), each at most {@code capBytes}
- * (DDP's default: 25 MB) except the first, which is at most {@code firstBytes} (DDP: 1 MB) so that communication
+ * (DDP's default: 25 MB) except the first, which is at most {@code firstBytes} (DDP: 1 MB; never above the cap) so that communication
  * starts early in the backward pass. During an {@link #arm armed} backward pass a bucket's all-reduce starts at the
  * first {@link ParamStore#backwardProgress} after every parameter in it has been written and every earlier bucket
  * has started (all ranks start the same buckets in the same order, as MPI and NCCL require); {@link #finish} starts
@@ -63,7 +63,7 @@ public final class GradientBuckets implements ParamStore.GradListener, AutoClose
     public static List<Bucket> plan(List<Param> params, long capBytes, long firstBytes) {
         List<Bucket> out = new ArrayList<>();
         List<Param> cur = new ArrayList<>();
-        long bytes = 0, cap = firstBytes;
+        long bytes = 0, cap = Math.min(firstBytes, capBytes);
         for (int i = params.size() - 1; i >= 0; i--) {
             Param p = params.get(i);
             long pb = p.shape().numel() * Float.BYTES;

@@ -330,6 +330,10 @@ public final class Trainer implements AutoCloseable {
                 }
             }
             listener.step(new Status(step, cfg.steps, r.loss(), r.lr, r.gradNorm(), r.emaDecay(), imagesPerSecond, elapsed, r.skipped()));
+            if (buckets != null && step == startStep + 1) {
+                listener.message(String.format(Locale.ROOT, "gradient all-reduce: %d buckets, %d of them started during "
+                        + "the backward pass", buckets.buckets().size(), buckets.startedEarly()));
+            }
             boolean last = step == cfg.steps;
             if (previewer != null && !stopping(agreedStop) && (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0 || last)) {
                 try {

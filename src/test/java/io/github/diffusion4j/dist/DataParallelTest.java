@@ -33,9 +33,11 @@ class DataParallelTest {
     @BeforeAll
     static void mpirun() { MpiLaunch.assumeMpirun(); }
 
-    static String[] train(Path out, long steps, String... extra) {
+    static String[] train(Path out, long steps, String... extra) { return train("cpu", out, steps, extra); }
+
+    static String[] train(String device, Path out, long steps, String... extra) {
         List<String> a = new ArrayList<>(List.of("train", "--model", "tiny", "--image-size", "16", "--batch-size", "4",
-                "--steps", Long.toString(steps), "--sample-count", "0", "--device", "cpu", "--threads", "1",
+                "--steps", Long.toString(steps), "--sample-count", "0", "--device", device, "--threads", "1",
                 "--out", out.toString()));
         a.addAll(List.of(OPTS));
         a.addAll(List.of(extra));
@@ -80,7 +82,9 @@ class DataParallelTest {
     void twoRanksTrainTheModelOfOneProcess(@TempDir Path tmp) throws Exception {
         Path one = tmp.resolve("one"), two = tmp.resolve("two");
         CliRun.run(train(one, 4, "--checkpoint-every", "2")).ok();
-        MpiLaunch.Result r = MpiLaunch.run(tmp, 2, train(two, 4, "--checkpoint-every", "2")).ok();
+        // small buckets (the tiny model has 0.7 MB of gradients): several, most started during the backward pass
+        MpiLaunch.Result r = MpiLaunch.run(tmp, 2, train(two, 4, "--checkpoint-every", "2", "--bucket-mb", "0.1")).ok();
+        assertBucketsOverlap(r.out());
         assertTrue(r.out().contains("data-parallel: 2 ranks"), r.out());
         assertTrue(r.out().lines().noneMatch(l -> l.startsWith("rank 1")), "rank 1 stays quiet:\n" + r.out());
         assertTrue(Files.isDirectory(ckpt(two, 4)), r.out());
@@ -96,6 +100,14 @@ class DataParallelTest {
             double la = loss(a.get(i)), lb = loss(b.get(i));
             assertTrue(Math.abs(la - lb) <= 1e-5 * Math.abs(la), "step " + (i + 1) + ": loss " + la + " vs " + lb);
         }
+    }
+
+    /** The run's report: several buckets, all but the last few started before the backward pass ended. */
+    static void assertBucketsOverlap(String out) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("gradient all-reduce: (\\d+) buckets, (\\d+) of them started during the backward pass").matcher(out);
+        assertTrue(m.find(), out);
+        int n = Integer.parseInt(m.group(1)), early = Integer.parseInt(m.group(2));
+        assertTrue(n >= 5 && early >= n / 2 && early < n, n + " buckets, " + early + " early");
     }
 
     static double loss(String row) {

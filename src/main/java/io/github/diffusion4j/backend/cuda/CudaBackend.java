@@ -981,6 +981,11 @@ public final class CudaBackend implements Backend {
     /** For tests: per cached plan, its choices ({@link Cudnn#convPlanInfo}) and search ({@link Cudnn#convPlanFindTimes}). */
     List<Map.Entry<long[], float[]>> convPlanChoicesAndSearches() { return convOps.convPlanChoicesAndSearches(); }
 
+    /** NCCL on a communication stream of its own ({@link NcclAllReduce}). */
+    @Override public io.github.diffusion4j.dist.AllReduce allReduce(io.github.diffusion4j.dist.World world) {
+        return new NcclAllReduce(this, world);
+    }
+
     /** The raw CUstream handle (for interop, e.g. timing with other libraries). */
     public long streamHandle() { return stream.address(); }
 

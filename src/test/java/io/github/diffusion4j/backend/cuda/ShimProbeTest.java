@@ -59,7 +59,7 @@ class ShimProbeTest {
 
     @Test void wrongLibraryIsUnusableNotACrash() {
         // libc is always there, and has no cudnnGetVersion / cublasGetProperty / cuInit
-        for (int kind : new int[] {Shim.KIND_CUDA, Shim.KIND_CUDNN, Shim.KIND_CUBLAS}) {
+        for (int kind : new int[] {Shim.KIND_CUDA, Shim.KIND_CUDNN, Shim.KIND_CUBLAS, Shim.KIND_NCCL}) {
             LibraryInfo i = LibraryInfo.parse("libc.so.6", Shim.probeLibrary("libc.so.6", kind, false));
             assertEquals("error", i.status(), i.fields().toString());
             assertTrue(i.error().startsWith("not a "), i.error());
