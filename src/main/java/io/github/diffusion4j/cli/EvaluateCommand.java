@@ -46,6 +46,7 @@ import java.util.stream.Stream;
                 + "manifolds) and, with labels.csv, the classifier's accuracy on the labels."})
 public final class EvaluateCommand implements Callable<Integer> {
     @Mixin Verbosity verbosity;
+    @Mixin DistributedOptions distributedOptions;
     @Spec CommandSpec spec;
 
     @Option(names = "--images", paramLabel = "DIR", description = "Folder of 28x28 or 32x32 greyscale PNGs (as sample --out-dir writes them), with optional labels.csv.")
@@ -100,6 +101,14 @@ public final class EvaluateCommand implements Callable<Integer> {
     String sampleDevice;
 
     @Override public Integer call() throws Exception {
+        return distributedOptions.run(spec, this::evaluate);
+    }
+
+    /**
+     * Under mpirun with {@code --run}, every rank samples its share of the images (sample shares the batches) and
+     * rank 0 alone scores them.
+     */
+    private int evaluate(io.github.diffusion4j.dist.World world) throws Exception {
         if (images != null && run != null) throw new UserException("give --images or --run, not both");
         if (images == null && run == null && !trainFeatures) throw new UserException("give --images DIR or --run RUN (or --train-features)");
         if (!data.equals("fashion-mnist")) {
@@ -113,6 +122,20 @@ public final class EvaluateCommand implements Callable<Integer> {
         if (guidance != null && run == null) throw new UserException("--guidance needs --run (it is passed to sample)");
         PrintWriter o = spec.commandLine().getOut();
         long t0 = System.nanoTime();
+        if (!world.isRoot()) {
+            if (run == null) return 0;   // nothing to share: scoring a folder is rank 0's
+            Path tmp = Files.createTempDirectory("d4j-evaluate-rank");
+            try {
+                PrintWriter none = new PrintWriter(java.io.OutputStream.nullOutputStream());
+                for (Float g : guidance == null ? java.util.Collections.<Float>singletonList(null) : guidance) {
+                    int rc = sample(none, g, tmp.resolve("grid.png"), tmp.resolve("images"));
+                    if (rc != 0) return rc;
+                }
+                return 0;
+            } finally {
+                deleteTree(tmp);
+            }
+        }
 
         Dataset test = Datasets.open(data, dataDir, FeatureNet.IMAGE_SIZE, false);
         Backend b = Backends.select(device).backend();

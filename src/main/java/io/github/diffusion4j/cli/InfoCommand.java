@@ -53,6 +53,9 @@ public final class InfoCommand implements Callable<Integer> {
             m.put("gpu", cuda.deviceDescription());
             m.put("cuda_defaults", CudaBackend.Options.defaults(0).summary());
             m.put("precision", Precision.SUMMARY);
+            m.put("mpi", io.github.diffusion4j.dist.Mpi.describe());
+            m.put("nccl", lib(io.github.diffusion4j.backend.cuda.Nccl.probe()));
+            m.put("launcher_processes", io.github.diffusion4j.dist.World.launcherSize(System.getenv()));
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m));
         } else {
             out.println("java:    " + System.getProperty("java.vm.name") + " " + Runtime.version());
@@ -67,6 +70,11 @@ public final class InfoCommand implements Callable<Integer> {
             out.println("cuda defaults: " + CudaBackend.Options.defaults(0).summary()
                     + " (options --tf32, --[no-]cudnn-deterministic, --sync-launches change them)");
             out.println("precision: " + Precision.SUMMARY);
+            LibraryInfo nccl = io.github.diffusion4j.backend.cuda.Nccl.probe();
+            out.println("data-parallel (mpirun/srun, see README 'Many GPUs'): launcher started "
+                    + io.github.diffusion4j.dist.World.launcherSize(System.getenv()) + " process(es)");
+            out.println("  mpi:  " + io.github.diffusion4j.dist.Mpi.describe());
+            out.println("  nccl: " + nccl.describe());
         }
         out.flush();
         return 0;

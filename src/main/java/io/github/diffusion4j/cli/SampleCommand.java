@@ -85,6 +85,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--gpu", defaultValue = "0", description = "CUDA device index (default: ${DEFAULT-VALUE}).")
     int gpu;
     @Mixin BackendOptions backendOptions;
+    @Mixin DistributedOptions distributedOptions;
     @Option(names = "--cuda-graphs", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "GPU: record the model's forward pass once per batch shape as a CUDA graph and replay it at "
             + "every step (same images, one launch instead of hundreds per step; default: on). --no-cuda-graphs "
@@ -96,6 +97,14 @@ public final class SampleCommand implements Callable<Integer> {
     boolean checkShapes;
 
     @Override public Integer call() throws Exception {
+        return distributedOptions.run(spec, this::sample);
+    }
+
+    /**
+     * Under mpirun the batches are shared round-robin over the ranks (batch k on rank k mod N, each seeded as in one
+     * process, so the images are the same), gathered, and written by rank 0.
+     */
+    private int sample(io.github.diffusion4j.dist.World world) throws Exception {
         if (count <= 0) throw new UserException("--count must be positive");
         if (batchSize <= 0) throw new UserException("--batch-size must be positive");
         if (mask != null && init == null) throw new UserException("--mask needs --init (the image to inpaint)");
@@ -114,11 +123,12 @@ public final class SampleCommand implements Callable<Integer> {
             throw new UserException(e.getMessage());
         }
         Precision prec = Precision.parse(precision);
-        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter o = DistributedOptions.out(world, spec);
 
         Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
         TrainConfig tc = info.config();
-        Backends.Choice choice = backendOptions.select(device, gpu);
+        Backends.Choice choice = backendOptions.select(device, DistributedOptions.gpu(world, gpu,
+                spec.commandLine().getParseResult().hasMatchedOption("--gpu")));
         Backend b = choice.backend();
         Model model = Checkpoint.buildModel(info);
         // every image is kept for the grid: refuse what cannot be held before allocating it
@@ -158,6 +168,7 @@ public final class SampleCommand implements Callable<Integer> {
         RecordedDenoiser recorded = cudaGraphs && b instanceof CudaBackend ? new RecordedDenoiser(model) : null;
         try (Scheduler scheduler = scheduler(sb.build(), spacingType); RecordedDenoiser closeLater = recorded) {
             for (int start = 0; start < count; start += batchSize) {
+                if ((start / batchSize) % world.size() != world.rank()) continue;   // another rank's batch
                 int n = Math.min(batchSize, count - start);
                 Shape shape = Shape.of(n, c, size, size);
                 Sampler s = new Sampler(scheduler, recorded != null ? recorded : new ModelDenoiser(model)).seed(seed + start);
@@ -195,6 +206,21 @@ public final class SampleCommand implements Callable<Integer> {
                 b.copyToHost(all, start * c * size * size, result);
                 result.close();
                 if (lab != null) lab.close();
+            }
+        }
+        if (world.distributed()) {
+            world.barrierUnbounded();   // the ranks' shares take about as long, but a grid is worth any wait
+            int batches = (count + batchSize - 1) / batchSize, per = c * size * size;
+            int[] offsets = new int[batches], counts = new int[batches], owners = new int[batches];
+            for (int k = 0; k < batches; k++) {
+                offsets[k] = k * batchSize * per;
+                counts[k] = Math.min(batchSize, count - k * batchSize) * per;
+                owners[k] = k % world.size();
+            }
+            world.gatherParts(all, offsets, counts, owners);
+            if (!world.isRoot()) {
+                model.params().close();
+                return 0;
             }
         }
         o.printf(Locale.ROOT, TERMINAL ? "\r%d images in %.1f s%n" : "%d images in %.1f s%n", count, (System.nanoTime() - t0) / 1e9);

@@ -127,12 +127,7 @@ public final class TrainCommand implements Callable<Integer> {
     String tensorboard;
     @Option(names = "--eval-cache-dir", paramLabel = "DIR", description = "With --eval-every: keep the cached reference features in DIR (default: $D4J_CACHE_DIR/eval, else ~/.cache/diffusion4j/eval).")
     Path evalCacheDir;
-    @Option(names = "--distributed", defaultValue = "auto", paramLabel = "MODE", description = {"Data-parallel training: auto",
-            "(with MPI when mpirun or srun started several processes), mpi (also for one), off (default: ${DEFAULT-VALUE})."})
-    String distributed;
-    @Option(names = "--dist-timeout", defaultValue = "600", paramLabel = "S", description = {"Data-parallel: stop every rank when one",
-            "waits this long for the others (a rank died or hangs; default: ${DEFAULT-VALUE} s)."})
-    double distTimeout;
+    @Mixin DistributedOptions distributedOptions;
     @Option(names = "--bucket-mb", defaultValue = "25", paramLabel = "MB", description = {"Data-parallel: the gradient all-reduce's bucket size",
             "(the first bucket is 1 MB; PyTorch DDP's defaults; default: ${DEFAULT-VALUE})."})
     double bucketMb;
@@ -196,7 +191,8 @@ public final class TrainCommand implements Callable<Integer> {
     private static List<String> resumable() {
         List<String> l = new java.util.ArrayList<>(TrainConfig.RESUMABLE.keySet());   // settings of the run
         l.addAll(List.of("--out", "--resume", "--device", "--gpu", "--tensorboard", "--eval-cache-dir", "--verbose",
-                "--distributed", "--dist-timeout", "--bucket-mb"));   // of this process
+                "--bucket-mb"));   // of this process
+        l.addAll(DistributedOptions.NAMES);
         l.addAll(BackendOptions.NAMES);
         return List.copyOf(l);
     }
@@ -204,32 +200,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         backendOptions.validate();
         if (!(bucketMb > 0 && bucketMb <= 4096)) throw new UserException("--bucket-mb must be in (0, 4096], not " + bucketMb);
-        World world;
-        try {
-            world = World.open(World.Mode.parse(distributed), distTimeout);
-        } catch (IllegalArgumentException e) {
-            throw new UserException(e.getMessage());
-        }
-        if (!world.distributed()) return train(world);
-        // a rank that fails stops all of them at once (the others would wait for it until the watchdog's bound)
-        int code;
-        try {
-            code = train(world);
-        } catch (Exception e) {
-            if (!world.isRoot() && Main.exitCode(e) == 2) {
-                // bad input is usually bad on every rank: leave the report to rank 0, whose abort ends this one
-                Thread.sleep(2000);
-            }
-            code = Main.report(e, spec.commandLine().getErr(), Verbosity.isVerbose(spec.commandLine().getParseResult()),
-                    world.prefix());
-            world.abort(code);
-            throw e;   // not reached
-        }
-        world.close();
-        return code;
+        return distributedOptions.run(spec, this::train);
     }
 
-    private Integer train(World world) throws Exception {
+    private int train(World world) throws Exception {
         PrintWriter err = spec.commandLine().getErr();
         Path runDir = out != null ? out : Path.of("runs", data + "-" + model);
         Path resumeFrom = null;
@@ -264,14 +238,9 @@ public final class TrainCommand implements Callable<Integer> {
         }
         // each rank takes the GPU of its node-local rank (modulo the GPUs it sees: under Slurm's --gpus-per-task each
         // sees one), unless --gpu says otherwise
-        int gpuIndex = gpu;
-        if (world.distributed() && !pr.hasMatchedOption("--gpu")) {
-            int devices = cudaDevices();
-            gpuIndex = devices > 0 ? world.localRank() % devices : 0;
-        }
-        Backends.Choice choice = backendOptions.select(device, gpuIndex);
+        Backends.Choice choice = backendOptions.select(device, DistributedOptions.gpu(world, gpu, pr.hasMatchedOption("--gpu")));
         // rank 0 reports; the others only their errors
-        PrintWriter o = world.isRoot() ? spec.commandLine().getOut() : new PrintWriter(java.io.OutputStream.nullOutputStream());
+        PrintWriter o = DistributedOptions.out(world, spec);
         o.println("backend: " + choice.reason());
         o.println("precision: " + Precision.parse(cfg.precision).reason(choice.backend()));
         if (choice.backend().name().equals("cpu") && !ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
@@ -317,17 +286,6 @@ public final class TrainCommand implements Callable<Integer> {
             } catch (IllegalStateException shuttingDown) {
                 // the JVM is exiting because of Ctrl-C: the hook finishes once we are done
             }
-        }
-    }
-
-    /** The CUDA devices this process sees (0 without a usable driver). */
-    private static int cudaDevices() {
-        io.github.diffusion4j.backend.cuda.CudaAvailability a = io.github.diffusion4j.backend.cuda.CudaAvailability.probe();
-        String n = a.driver() == null ? null : a.driver().field("devices");
-        try {
-            return n == null ? 0 : Integer.parseInt(n);
-        } catch (NumberFormatException e) {
-            return 0;
         }
     }
 

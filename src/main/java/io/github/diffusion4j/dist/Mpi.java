@@ -45,6 +45,17 @@ public final class Mpi {
         return name;
     }
 
+    /** For {@code info}: the MPI library's version line, or why it cannot be loaded (nothing is initialised). */
+    public static String describe() {
+        try {
+            String name = load();
+            String v = libraryVersion();
+            return name + ": " + (v == null ? "loaded" : v.split(",")[0].trim());
+        } catch (DistException e) {
+            return e.getMessage();
+        }
+    }
+
     /** Throws when {@code status} is not MPI_SUCCESS. */
     public static void check(int status, String call) {
         if (status != 0) throw new DistException(call + " failed: " + errorString(status) + " (MPI status " + status + ")");

@@ -81,11 +81,24 @@ public final class World implements AutoCloseable {
 
     /**
      * The world of this process: {@link #single()} for {@link Mode#OFF}, or for {@link Mode#AUTO} when the launcher
-     * started one process; otherwise MPI is loaded and initialised (MPI_THREAD_MULTIPLE requested).
+     * started one process; otherwise MPI is loaded and initialised (MPI_THREAD_MULTIPLE requested). Once an MPI
+     * world is open, every later call returns it (MPI initialises once per process) until it is closed.
      *
      * @param timeoutSeconds the bound on a wait for the other ranks (at least 1 s)
      */
-    public static World open(Mode mode, double timeoutSeconds) {
+    private static World current;   // the MPI world of this process, once opened (MPI initialises once per process)
+
+    /** Whether this process has an open MPI world. */
+    public static synchronized boolean isOpen() { return current != null; }
+
+    public static synchronized World open(Mode mode, double timeoutSeconds) {
+        if (current != null) return current;
+        World w = doOpen(mode, timeoutSeconds);
+        if (w.mpi) current = w;
+        return w;
+    }
+
+    private static World doOpen(Mode mode, double timeoutSeconds) {
         if (!(timeoutSeconds >= 1)) throw new IllegalArgumentException("--dist-timeout must be at least 1 second, got " + timeoutSeconds);
         int launched = launcherSize(System.getenv());
         if (mode == Mode.OFF) {
@@ -174,6 +187,35 @@ public final class World implements AutoCloseable {
         }
     }
 
+    /** Waits for every rank without the watchdog's bound (they may be busy for long, e.g. sampling their share). */
+    public void barrierUnbounded() {
+        if (mpi) Mpi.check(Mpi.barrier(worldComm), "MPI_Barrier");
+    }
+
+    /**
+     * Gives every rank the parts of {@code data} the others computed: part k, {@code counts[k]} floats from
+     * {@code offsets[k]}, is rank {@code owners[k]}'s and is broadcast from it (an all-gather of unequal parts).
+     */
+    public void gatherParts(float[] data, int[] offsets, int[] counts, int[] owners) {
+        if (!mpi) return;
+        for (int k = 0; k < offsets.length; k++) {
+            boolean mine = owners[k] == rank;
+            byte[] bytes = new byte[0];
+            if (mine) {
+                ByteBuffer b = ByteBuffer.allocate(counts[k] * Float.BYTES).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                b.asFloatBuffer().put(data, offsets[k], counts[k]);
+                bytes = b.array();
+            }
+            bytes = broadcast(bytes, owners[k]);
+            if (!mine) {
+                if (bytes.length != counts[k] * Float.BYTES) {
+                    throw new DistException("rank " + owners[k] + " sent " + bytes.length + " bytes for a part of " + counts[k] + " floats");
+                }
+                ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(data, offsets[k], counts[k]);
+            }
+        }
+    }
+
     /** The communicator of the CPU backend's gradient all-reduce: a duplicate of the world's, made on first use. */
     public synchronized long gradientComm() {
         if (!mpi) throw new IllegalStateException("no MPI in a single-process world");
@@ -240,6 +282,9 @@ public final class World implements AutoCloseable {
     @Override public synchronized void close() {
         if (!mpi || closed) return;
         closed = true;
+        synchronized (World.class) {
+            if (current == this) current = null;
+        }
         if (watchdog != null) watchdog.close();
         if (gradComm != 0) Mpi.commFree(gradComm);
         Mpi.check(Mpi.finalizeMpi(), "MPI_Finalize");

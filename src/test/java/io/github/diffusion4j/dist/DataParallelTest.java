@@ -137,6 +137,49 @@ class DataParallelTest {
         }
     }
 
+    /** {@code sample} shares the batches over the ranks and rank 0 writes exactly the images of one process. */
+    @Test
+    void twoRanksSampleTheImagesOfOneProcess(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        CliRun.run(train(run, 2)).ok();   // class-conditional (OPTS): sample's balanced labels are shared too
+        String[] common = {"sample", "--run", run.toString(), "--count", "7", "--batch-size", "2", "--steps", "3",
+                "--device", "cpu", "--threads", "1"};
+        Path one = tmp.resolve("one"), two = tmp.resolve("two");
+        CliRun.run(cat(common, "--out", tmp.resolve("one.png").toString(), "--out-dir", one.toString())).ok();
+        MpiLaunch.Result r = MpiLaunch.run(tmp, 2, cat(common, "--out", tmp.resolve("two.png").toString(),
+                "--out-dir", two.toString())).ok();
+        assertTrue(r.out().contains("7 images in"), r.out());
+        assertEquals(Files.readString(one.resolve("labels.csv")), Files.readString(two.resolve("labels.csv")));
+        for (int i = 0; i < 7; i++) {
+            String f = String.format(Locale.ROOT, "sample-%04d.png", i);
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(one.resolve(f)), Files.readAllBytes(two.resolve(f))), f);
+        }
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(tmp.resolve("one.png")), Files.readAllBytes(tmp.resolve("two.png"))));
+    }
+
+    /** {@code evaluate --run} under 2 ranks: they share the sampling, rank 0 scores, and the scores are one process's. */
+    @Test
+    void twoRanksEvaluateAsOneProcess(@TempDir Path tmp) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/usr/share/datasets/fashion-mnist")),
+                "Fashion-MNIST not installed (Debian: dataset-fashion-mnist)");
+        Path run = tmp.resolve("fm");
+        CliRun.run("train", "--data", "fashion-mnist", "--model", "tiny", "--steps", "2", "--sample-count", "0",
+                "--device", "cpu", "--classes", "--out", run.toString()).ok();
+        String[] eval = {"evaluate", "--run", run.toString(), "--count", "12", "--steps", "2", "--reference-count", "60",
+                "--no-cache", "--json", "--device", "cpu"};
+        String one = CliRun.run(eval).ok().out().trim();
+        MpiLaunch.Result r = MpiLaunch.run(tmp, 2, eval).ok();
+        String two = r.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow(() -> new AssertionError(r.out()));
+        // everything but the timing
+        assertEquals(one.replaceAll(",\"seconds\":[0-9.]+", ""), two.replaceAll(",\"seconds\":[0-9.]+", ""));
+    }
+
+    static String[] cat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+
     /** An odd batch does not split over 2 ranks: one line from rank 0, and the run stops. */
     @Test
     void aBatchThatDoesNotSplitIsRefused(@TempDir Path tmp) throws Exception {
