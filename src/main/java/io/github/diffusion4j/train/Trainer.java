@@ -372,6 +372,9 @@ public final class Trainer implements AutoCloseable {
             metrics.flush();
             if (step > startStep) metrics.plot(runDir.resolve("loss.png"));
         }
+        // no rank leaves before rank 0 has written its last checkpoint: a launcher ends the job when one rank exits
+        // early (with SIGTERM's code, after a stop), which could cut rank 0 off
+        world.barrierUnbounded();
         listener.finished(this, step, interrupted);
         return step;
     }
