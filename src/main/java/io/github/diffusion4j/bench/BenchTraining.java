@@ -48,6 +48,22 @@ public final class BenchTraining implements AutoCloseable {
     }
 
     /**
+     * The whole update as a data-parallel rank queues it, its gradients in {@code buckets} (armed around the backward
+     * pass), with marks on {@code timeline}: the start, whatever the buckets' all-reduce marks, and the end of the
+     * queued update. Does not wait for the device.
+     */
+    public void runInBuckets(Tensor x0, Tensor labels, long step, io.github.diffusion4j.dist.GradientBuckets buckets,
+                             io.github.diffusion4j.tensor.Backend.Timeline timeline) {
+        model.params().zeroGrad();
+        timeline.mark();
+        buckets.arm();
+        this.step.forwardBackward(x0, labels, step - 1);
+        buckets.finish("profiled step " + step);
+        this.step.update(settings.lr(), settings.gradClip(), 1);
+        timeline.mark();
+    }
+
+    /**
      * The forward and backward pass of step {@code step} (gradients accumulate into the model's; zero them first).
      * Returns the loss.
      */

@@ -90,6 +90,21 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--precision", defaultValue = "auto", description = "fp32, bf16 (mixed precision, as train) or auto (today fp32) (default: ${DEFAULT-VALUE}).")
     String precision;
+    @Option(names = "--scaling", description = {"Data-parallel scaling on paper: profile single-GPU training steps with the",
+            "gradient buckets (when each becomes ready in the backward pass) and predict step time and efficiency at",
+            "2, 4, 8 GPUs and 2 nodes from NCCL's all-reduce bus bandwidth (see bench/README.md)."})
+    boolean scaling;
+    @Option(names = "--bucket-mb", defaultValue = "25", description = "With --scaling: bucket size, as train's (default: ${DEFAULT-VALUE}).")
+    double bucketMb;
+    @Option(names = "--bus-gbps", defaultValue = "370", description = {"With --scaling: NCCL all-reduce bus bandwidth within a node,",
+            "GB/s (default: ${DEFAULT-VALUE}, 8xH100 NVLink ring; about 475 on 8xH200)."})
+    double busGbps;
+    @Option(names = "--inter-node-gbps", defaultValue = "45", description = {"With --scaling: bus bandwidth across 2 nodes, GB/s",
+            "(default: ${DEFAULT-VALUE}, an assumption: one 400 Gb/s NIC per GPU at about 90%)."})
+    double interNodeGbps;
+    @Option(names = "--compute-speedup", defaultValue = "1", description = {"With --scaling: also predict for compute this many times",
+            "faster (a what-if, e.g. 2 for a bf16 step; gradients stay FP32; default: ${DEFAULT-VALUE}: none)."})
+    double computeSpeedup;
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
     @Option(names = "--dump", paramLabel = "DIR", description = "Write a parity dump (weights, one batch, output, every "
@@ -122,6 +137,7 @@ public final class BenchCommand implements Callable<Integer> {
         boolean gpuRun = b.name().equals("cuda");
         try {
             if (dump != null) return dump(out, b, choice.reason());
+            if (scaling) return scaling(out, err, b, choice.reason(), gpuRun);
             String preset = model != null ? model : gpuRun ? "ddpm-cifar10" : "small";
             int size = imageSize != null ? imageSize : Presets.defaultImageSize(preset);
             BenchOptions o;
@@ -153,6 +169,40 @@ public final class BenchCommand implements Callable<Integer> {
             return 0;
         } finally {
             if (gpuRun) b.close();
+        }
+    }
+
+    private int scaling(PrintWriter out, PrintWriter err, Backend b, String reason, boolean gpuRun) throws Exception {
+        if (!(bucketMb > 0) || !(busGbps > 0) || !(interNodeGbps > 0) || !(computeSpeedup >= 1)) {
+            throw new UserException("--bucket-mb, --bus-gbps and --inter-node-gbps must be positive, --compute-speedup >= 1");
+        }
+        String preset = model != null ? model : "ddpm-cifar10";
+        int size = imageSize != null ? imageSize : Presets.defaultImageSize(preset);
+        io.github.diffusion4j.nn.Model m;
+        try {
+            m = Presets.create(preset, channels, size, classes);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
+        err.println("backend: " + reason);
+        m.params().allocate(b, seed);
+        try {
+            Precision p = Precision.parse(precision);
+            String used = p.apply(m).cliName();
+            io.github.diffusion4j.bench.BucketProfile.Result r = io.github.diffusion4j.bench.BucketProfile.measure(m,
+                    io.github.diffusion4j.bench.TrainSettings.benchmark(), b, or(batchSize, gpuRun ? 128 : 8),
+                    or(warmup, gpuRun ? 5 : 1), or(steps, gpuRun ? 20 : 3), (long) (bucketMb * (1 << 20)), seed, line -> {
+                        err.println(line);
+                        err.flush();
+                    });
+            Map<String, Object> j = io.github.diffusion4j.bench.ScalingReport.of(r, preset, used, b.description(), busGbps,
+                    interNodeGbps, computeSpeedup);
+            if (json) out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(j));
+            else out.print(io.github.diffusion4j.bench.ScalingReport.format(j));
+            out.flush();
+            return 0;
+        } finally {
+            m.params().close();
         }
     }
 

@@ -138,6 +138,35 @@ public interface Backend extends AutoCloseable {
      */
     default Recording record(Runnable work) { return null; }
 
+    /** Points in the queued work whose times can be read once it has run (for benchmarks and profiles). */
+    interface Timeline extends AutoCloseable {
+        /** Marks the point the queued work has reached now. */
+        void mark();
+
+        /** The marks' times in milliseconds after the first, waiting for the work to reach the last. */
+        double[] millis();
+
+        @Override void close();
+    }
+
+    /** A {@link Timeline}; the default stamps the host clock, which is the work's on a backend that runs ops at once. */
+    default Timeline timeline() {
+        return new Timeline() {
+            private final java.util.List<Long> t = new java.util.ArrayList<>();
+
+            @Override public void mark() { t.add(System.nanoTime()); }
+
+            @Override public double[] millis() {
+                synchronize();
+                double[] ms = new double[t.size()];
+                for (int i = 0; i < ms.length; i++) ms[i] = (t.get(i) - t.get(0)) / 1e6;
+                return ms;
+            }
+
+            @Override public void close() {}
+        };
+    }
+
     /**
      * The data-parallel all-reduce of this backend over {@code world}'s ranks (for the gradients; see
      * {@link io.github.diffusion4j.dist.AllReduce}). The default refuses in one line.
