@@ -13,7 +13,7 @@ public final class ScalingReport {
     private ScalingReport() {}
 
     public static Map<String, Object> of(BucketProfile.Result r, String preset, String precision, String device,
-                                         double busGbps, double interNodeGbps, double computeSpeedup) {
+                                         double busGbps, double interNodeGbps, List<Double> whatIfStepMs) {
         ScalingModel.Profile p = r.profile();
         Map<String, Object> j = new LinkedHashMap<>();
         j.put("what", "data-parallel scaling PREDICTED from a profiled single-device step (not measured on several GPUs)");
@@ -36,13 +36,16 @@ public final class ScalingReport {
         ScalingModel.Link node = new ScalingModel.Link("one node, NCCL bus bandwidth " + fmt(busGbps) + " GB/s, 15 us per call", busGbps, 15);
         ScalingModel.Link nodes = new ScalingModel.Link("2 nodes, " + fmt(interNodeGbps) + " GB/s, 30 us per call", interNodeGbps, 30);
         List<Map<String, Object>> preds = new ArrayList<>();
-        for (double speed : computeSpeedup > 1 ? new double[] {1, computeSpeedup} : new double[] {1}) {
-            ScalingModel.Profile q = speed == 1 ? p : scaled(p, speed);
+        List<Double> lengths = new ArrayList<>();
+        lengths.add(null);
+        lengths.addAll(whatIfStepMs);
+        for (Double target : lengths) {
+            ScalingModel.Profile q = target == null ? p : scaled(p, p.stepMs() / target);
             for (int n : new int[] {2, 4, 8, 16}) {
                 ScalingModel.Prediction x = ScalingModel.predict(q, n, n <= 8 ? node : nodes);
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("gpus", n);
-                m.put("compute", speed == 1 ? "as profiled" : "what-if: " + fmt(speed) + "x faster");
+                m.put("compute", target == null ? "as profiled" : "what-if: a " + fmt(target) + " ms step");
                 m.put("link", x.link());
                 m.put("all_reduce_ms", Stats.round(x.commMs()));
                 m.put("exposed_ms", Stats.round(x.exposedMs()));

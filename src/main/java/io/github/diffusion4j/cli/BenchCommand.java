@@ -18,6 +18,8 @@ import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -102,9 +104,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--inter-node-gbps", defaultValue = "45", description = {"With --scaling: bus bandwidth across 2 nodes, GB/s",
             "(default: ${DEFAULT-VALUE}, an assumption: one 400 Gb/s NIC per GPU at about 90%)."})
     double interNodeGbps;
-    @Option(names = "--compute-speedup", defaultValue = "1", description = {"With --scaling: also predict for compute this many times",
-            "faster (a what-if, e.g. 2 for a bf16 step; gradients stay FP32; default: ${DEFAULT-VALUE}: none)."})
-    double computeSpeedup;
+    @Option(names = "--what-if-step-ms", split = ",", paramLabel = "MS", description = {"With --scaling: also predict for the profile",
+            "scaled to steps of these lengths (a what-if: e.g. a GPU's measured step on a CPU profile, or a bf16 step;",
+            "the buckets keep their places in the step; gradients stay FP32)."})
+    List<Double> whatIfStepMs = new ArrayList<>();
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
     @Option(names = "--dump", paramLabel = "DIR", description = "Write a parity dump (weights, one batch, output, every "
@@ -173,8 +176,8 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private int scaling(PrintWriter out, PrintWriter err, Backend b, String reason, boolean gpuRun) throws Exception {
-        if (!(bucketMb > 0) || !(busGbps > 0) || !(interNodeGbps > 0) || !(computeSpeedup >= 1)) {
-            throw new UserException("--bucket-mb, --bus-gbps and --inter-node-gbps must be positive, --compute-speedup >= 1");
+        if (!(bucketMb > 0) || !(busGbps > 0) || !(interNodeGbps > 0) || whatIfStepMs.stream().anyMatch(v -> !(v > 0))) {
+            throw new UserException("--bucket-mb, --bus-gbps, --inter-node-gbps and --what-if-step-ms must be positive");
         }
         String preset = model != null ? model : "ddpm-cifar10";
         int size = imageSize != null ? imageSize : Presets.defaultImageSize(preset);
@@ -196,7 +199,7 @@ public final class BenchCommand implements Callable<Integer> {
                         err.flush();
                     });
             Map<String, Object> j = io.github.diffusion4j.bench.ScalingReport.of(r, preset, used, b.description(), busGbps,
-                    interNodeGbps, computeSpeedup);
+                    interNodeGbps, whatIfStepMs);
             if (json) out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(j));
             else out.print(io.github.diffusion4j.bench.ScalingReport.format(j));
             out.flush();
