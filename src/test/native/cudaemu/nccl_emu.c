@@ -2,7 +2,8 @@
  * nccl_emu.c: a CPU stand-in for NCCL, built as libnccl.so.2, used ONLY by the emulated-CUDA tests (never shipped).
  * In the emulation a "device pointer" is a host pointer, so an all-reduce is an MPI_Allreduce over the ranks on
  * host memory: the process is already an MPI rank (the data-parallel code initialised Open MPI through the shim;
- * libmpi.so.40 is found with dlopen RTLD_NOLOAD), and each communicator is a duplicate of MPI_COMM_WORLD.
+ * libmpi.so.40 is found with dlopen RTLD_NOLOAD), and each communicator is a duplicate of MPI_COMM_WORLD. Without
+ * MPI (train --distributed self) a communicator of one rank is allowed, and its sums are copies.
  *
  * Asynchrony as on a GPU: ncclAllReduce validates its arguments at the call (NULL or out-of-allocation buffers,
  * unknown types and ops, a destroyed or aborted communicator), then queues the sum behind the driver's other work
@@ -34,7 +35,7 @@ enum { ncclSuccess = 0, ncclUnhandledCudaError = 1, ncclSystemError = 2, ncclInt
 static const char MAGIC[8] = "d4jemu1";
 
 typedef struct {
-    d4j_MPI_Comm comm;
+    d4j_MPI_Comm comm;   /* NULL: one rank without MPI (--distributed self) */
     int rank, size;
     volatile int error;   /* the asynchronous error */
     int aborted;
@@ -113,9 +114,17 @@ int ncclGetUniqueId(d4j_ncclUniqueId *id) {
 int ncclCommInitRank(d4j_ncclComm_t *out, int nranks, d4j_ncclUniqueId id, int rank) {
     if (out == NULL || nranks < 1 || rank < 0 || rank >= nranks) return ncclInvalidArgument;
     if (memcmp(id.internal, MAGIC, sizeof MAGIC) != 0) return ncclInvalidArgument; /* not from ncclGetUniqueId */
-    if (!mpi()) return ncclInvalidUsage;                                           /* not an MPI rank */
     emu_comm *c = calloc(1, sizeof *c);
     if (c == NULL) return ncclSystemError;
+    if (!mpi()) {   /* no MPI rank: only a communicator of one, whose sums are copies */
+        if (nranks != 1) {
+            free(c);
+            return ncclInvalidUsage;
+        }
+        c->size = 1;
+        *out = c;
+        return ncclSuccess;
+    }
     if (M.dup(M.world, &c->comm) != 0) {
         free(c);
         return ncclSystemError;
@@ -145,6 +154,10 @@ typedef struct {
 static void run_job(void *arg) {
     job *j = arg;
     if (j->comm->error || j->comm->aborted) return;
+    if (j->comm->comm == NULL) { /* one rank: the sum is the input */
+        if (j->send != j->recv) memmove(j->recv, j->send, j->count * sizeof(float));
+        return;
+    }
     size_t done = 0;
     while (done < j->count) {
         int n = j->count - done > (1u << 30) ? (1 << 30) : (int) (j->count - done);
@@ -199,7 +212,7 @@ int ncclCommDestroy(d4j_ncclComm_t comm) {
     if (c == NULL) return ncclInvalidArgument;
     const emu_driver *d = driver();
     if (d != NULL) d->flush(); /* the queued sums use the communicator */
-    if (!c->aborted) M.comm_free(&c->comm);
+    if (!c->aborted && c->comm != NULL) M.comm_free(&c->comm);
     free(c);
     return ncclSuccess;
 }

@@ -20,7 +20,8 @@ public final class DistributedOptions {
     public static final List<String> NAMES = List.of("--distributed", "--dist-timeout");
 
     @Option(names = "--distributed", defaultValue = "auto", paramLabel = "MODE", description = {"Data-parallel: auto (MPI when mpirun",
-            "or srun started several processes), mpi (also for one), off (default: ${DEFAULT-VALUE})."})
+            "or srun started several processes), mpi (also for one), self (one process on the data-parallel path,",
+            "without MPI: measures its cost), off (default: ${DEFAULT-VALUE})."})
     String mode;
     @Option(names = "--dist-timeout", defaultValue = "600", paramLabel = "S", description = {"Data-parallel: stop every rank when one",
             "waits this long for the others (a rank died or hangs; default: ${DEFAULT-VALUE} s)."})
@@ -44,7 +45,7 @@ public final class DistributedOptions {
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage());
         }
-        if (!world.distributed()) return body.run(world);
+        if (!world.usesMpi()) return body.run(world);   // one process: failures end it as usual
         int code;
         try {
             code = body.run(world);

@@ -248,7 +248,7 @@ public final class TrainCommand implements Callable<Integer> {
         }
         o.flush();
         if (world.distributed()) {
-            String mpi = io.github.diffusion4j.dist.Mpi.libraryVersion();
+            String mpi = world.usesMpi() ? io.github.diffusion4j.dist.Mpi.libraryVersion() : "no MPI: --distributed self";
             o.printf(java.util.Locale.ROOT, "data-parallel: %d ranks (%s), %d of the %d images of a batch on each; "
                     + "gradient buckets of %.3g MB%n", world.size(), mpi == null ? "MPI" : mpi.split(",")[0].trim(),
                     cfg.batchSize / world.size(), cfg.batchSize, bucketMb);

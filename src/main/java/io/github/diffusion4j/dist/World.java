@@ -18,15 +18,19 @@ import java.util.List;
  * backend aborts its NCCL communicator there) and MPI aborts every rank.
  */
 public final class World implements AutoCloseable {
-    /** Whether to use MPI: when the launcher started several processes, always, or never. */
+    /**
+     * Whether to use MPI: when the launcher started several processes, always, or never; SELF is one process that
+     * takes the data-parallel code path (buckets, the backend's all-reduce over one rank) without MPI, to measure
+     * what that path costs.
+     */
     public enum Mode {
-        AUTO, MPI, OFF;
+        AUTO, MPI, OFF, SELF;
 
         public static Mode parse(String s) {
             try {
                 return valueOf(s.trim().toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--distributed must be auto, mpi or off, got '" + s + "'");
+                throw new IllegalArgumentException("--distributed must be auto, mpi, self or off, got '" + s + "'");
             }
         }
     }
@@ -36,7 +40,8 @@ public final class World implements AutoCloseable {
 
     private static final World SINGLE = new World(false, 0, 1, 0, 1, 0, 0, DEFAULT_TIMEOUT_S);
 
-    private final boolean mpi;
+    private final boolean mpi;          // MPI carries the collectives
+    private final boolean parallel;     // the data-parallel code path runs (MPI, or SELF)
     private final int rank, size, localRank, localSize, threadLevel;
     private final long worldComm;
     private long gradComm;
@@ -47,7 +52,13 @@ public final class World implements AutoCloseable {
 
     private World(boolean mpi, int rank, int size, int localRank, int localSize, int threadLevel, long worldComm,
                   double timeoutSeconds) {
+        this(mpi, mpi, rank, size, localRank, localSize, threadLevel, worldComm, timeoutSeconds);
+    }
+
+    private World(boolean mpi, boolean parallel, int rank, int size, int localRank, int localSize, int threadLevel,
+                  long worldComm, double timeoutSeconds) {
         this.mpi = mpi;
+        this.parallel = parallel;
         this.rank = rank;
         this.size = size;
         this.localRank = localRank;
@@ -109,6 +120,10 @@ public final class World implements AutoCloseable {
             return SINGLE;
         }
         if (mode == Mode.AUTO && launched <= 1) return SINGLE;
+        if (mode == Mode.SELF) {
+            if (launched > 1) throw new IllegalArgumentException("--distributed self is one process, but the launcher started " + launched);
+            return new World(false, true, 0, 1, 0, 1, 0, 0, timeoutSeconds);
+        }
         Mpi.load();
         int[] out = new int[5];
         Mpi.check(Mpi.initThread(Mpi.THREAD_MULTIPLE, out), "MPI_Init_thread");
@@ -132,8 +147,14 @@ public final class World implements AutoCloseable {
     /** Whether this is rank 0, which alone writes checkpoints, samples and logs. */
     public boolean isRoot() { return rank == 0; }
 
-    /** Whether MPI carries this world (also for one rank under {@code --distributed mpi}). */
-    public boolean distributed() { return mpi; }
+    /**
+     * Whether this process runs the data-parallel code path: MPI carries the world (also for one rank under
+     * {@code --distributed mpi}), or {@code --distributed self}.
+     */
+    public boolean distributed() { return parallel; }
+
+    /** Whether MPI carries the collectives (false in one process, and under {@code --distributed self}). */
+    public boolean usesMpi() { return mpi; }
 
     public double timeoutSeconds() { return timeoutSeconds; }
 
@@ -141,7 +162,7 @@ public final class World implements AutoCloseable {
     public BatchSlice slice(int total) { return BatchSlice.ofRank(total, rank, size); }
 
     /** "rank 1/4: " in a distributed run, "" otherwise: the prefix of a rank's messages. */
-    public String prefix() { return mpi ? "rank " + rank + "/" + size + ": " : ""; }
+    public String prefix() { return mpi && size > 1 ? "rank " + rank + "/" + size + ": " : ""; }
 
     /** Sums {@code values} over the ranks, in place; returns them. */
     public double[] allReduceSum(double... values) { return allReduce(values, Mpi.SUM, "MPI_Allreduce(sum)"); }
@@ -232,6 +253,7 @@ public final class World implements AutoCloseable {
      * the gradient communicator; returns the request for {@link #waitAll}. Nothing may touch those bytes until then.
      */
     public long startSum(ByteBuffer direct, long byteOffset, int count) {
+        if (!mpi) return 0;   // a sum over this one rank: nothing to do
         long[] out = new long[1];
         Mpi.check(Mpi.iallreduceSumFloat(gradientComm(), direct, byteOffset, count, out), "MPI_Iallreduce");
         return out[0];
@@ -239,6 +261,7 @@ public final class World implements AutoCloseable {
 
     /** Lets MPI progress the first {@code n} requests without waiting; true when all of them are done. */
     public boolean progress(long[] requests, int n) {
+        if (!mpi) return true;
         int[] flag = new int[1];
         Mpi.check(Mpi.testAll(requests, n, flag), "MPI_Testall");
         return flag[0] != 0;
@@ -246,6 +269,7 @@ public final class World implements AutoCloseable {
 
     /** Waits for the first {@code n} requests, under the watchdog ({@code what} names the wait). */
     public void waitAll(long[] requests, int n, String what) {
+        if (!mpi) return;
         try (Watchdog.Guard g = watchdog().guard(what)) {
             Mpi.check(Mpi.waitAll(requests, n), "MPI_Waitall");
         }
@@ -291,7 +315,8 @@ public final class World implements AutoCloseable {
     }
 
     @Override public String toString() {
-        return mpi ? String.format(Locale.ROOT, "rank %d of %d (local %d of %d, MPI thread level %d)", rank, size,
-                localRank, localSize, threadLevel) : "single process";
+        if (!mpi) return parallel ? "one process on the data-parallel path (--distributed self)" : "single process";
+        return String.format(Locale.ROOT, "rank %d of %d (local %d of %d, MPI thread level %d)", rank, size,
+                localRank, localSize, threadLevel);
     }
 }

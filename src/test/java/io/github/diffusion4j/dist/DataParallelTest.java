@@ -70,6 +70,20 @@ class DataParallelTest {
         return Math.sqrt(d2 / m2);
     }
 
+    /** The largest absolute difference between two checkpoints' weights (model and EMA). */
+    static double maxDifference(Path a, Path b) throws IOException {
+        double d = 0;
+        for (String f : List.of(Checkpoint.MODEL, Checkpoint.EMA)) {
+            Map<String, SafeTensors.Entry> x = SafeTensors.read(a.resolve(f)).tensors(), y = SafeTensors.read(b.resolve(f)).tensors();
+            assertEquals(x.keySet(), y.keySet());
+            for (String k : x.keySet()) {
+                float[] u = x.get(k).data(), v = y.get(k).data();
+                for (int i = 0; i < u.length; i++) d = Math.max(d, Math.abs(u[i] - v[i]));
+            }
+        }
+        return d;
+    }
+
     /**
      * 2 ranks × 2 images against 1 process × 4 images, 4 steps. The ranks draw exactly the samples, timesteps, noise
      * and masks of the whole batch, so the gradients differ only in the order of the FP32 sums over the batch (two
