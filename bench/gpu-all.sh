@@ -20,6 +20,8 @@
 #   7. torch.compile, with what time is left
 #   8. the diffusion4j training bench once more (its run-to-run spread)
 #   9. bench/compare.py: the table for bench/README.md
+#  10. (run after 3) data-parallel: bench --scaling on cuda (bucket ready times, predicted efficiency) and
+#      train --distributed self vs off (the data-parallel path over one rank through the real NCCL)
 # Knobs for a dry run against the CUDA emulator (no PyTorch): MODEL, BATCH, SAMPLE_BATCH, SAMPLE_STEPS, TRAIN_STEPS.
 # AB_ARGS="--option ...": phase 2 runs its training and sampling benches once more with these bench options appended
 # (e.g. AB_ARGS="--unet-split-concat"; d4j-*-ab.json; compare.py adds their rows), to measure a setting against the
@@ -139,6 +141,27 @@ PYTHONUNBUFFERED=1 timeout "$(lim 100)" $PY bench/pytorch/speed.py --model "$MOD
 note "pytorch eager: exit $? after $(( $(date +%s) - s )) s, $(grep -c '^speed-json' "$W/pytorch-eager.txt") variants"
 python3 bench/compare.py "$W" > "$W/summary.md" 2>&1 && tee -a "$SUM" < "$W/summary.md"
 pack
+fi
+
+if [ "$(left)" -gt 60 ] && want 10; then
+  # data-parallel (issue #17): where the gradient buckets become ready in a GPU step, the scaling prediction from
+  # it, and the cost of the data-parallel path over one rank through the real NCCL (train --distributed self vs off)
+  say "10. data-parallel: bench --scaling on cuda, then train --distributed self vs off"
+  s=$(date +%s)
+  timeout "$(lim 60)" "${J[@]}" $MAIN bench --device cuda --scaling --model "$MODEL" --batch-size "$BATCH" \
+    --what-if-step-ms 25 > "$W/d4j-scaling.txt" 2>&1
+  note "scaling profile: exit $? after $(( $(date +%s) - s )) s"
+  grep -E '^\| (8|16) \|' "$W/d4j-scaling.txt" | tee -a "$SUM"
+  for m in off self; do
+    s=$(date +%s)
+    timeout "$(lim 60)" "${J[@]}" $MAIN train --device cuda --data shapes --model "$MODEL" --batch-size "$BATCH" \
+      --steps 60 --log-every 10 --sample-count 0 --checkpoint-every 0 --distributed $m --out "$RUNS/dp-$m" \
+      > "$W/dp-$m.log" 2>&1
+    note "train --distributed $m: exit $? after $(( $(date +%s) - s )) s; images/s at steps 30-60: $(grep -oE '"step":(30|40|50|60),.*"images_per_s":[0-9.]+' "$RUNS/dp-$m/metrics.jsonl" 2>/dev/null | grep -oE 'images_per_s":[0-9.]+' | cut -d: -f2 | tr '\n' ' ')"
+    cp "$RUNS/dp-$m/metrics.jsonl" "$W/dp-$m-metrics.jsonl" 2>/dev/null
+  done
+  grep -E 'data-parallel|buckets' "$W/dp-self.log" | tee -a "$SUM"
+  pack
 fi
 
 if [ "$(left)" -gt 40 ] && want 4; then

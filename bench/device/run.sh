@@ -24,7 +24,7 @@ while IFS= read -r f; do
   case ":$dirs:" in *":$d:"*) ;; *) dirs="$dirs:$d";; esac
 done < <(find /usr/local/nvidia /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/lib/x86_64-linux-gnu /opt \
               /usr/local/lib /usr/lib/python3* -maxdepth 9 \( -name 'libcuda.so.1' -o -name 'libcudnn.so.*' \
-              -o -name 'libcublas.so.*' -o -name 'libcublasLt.so.*' \) 2>/dev/null)
+              -o -name 'libcublas.so.*' -o -name 'libcublasLt.so.*' -o -name 'libnccl.so.*' \) 2>/dev/null)
 export LD_LIBRARY_PATH="${dirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 
