@@ -16,8 +16,10 @@ import java.util.function.Consumer;
  * {@code bench --scaling}'s measurement: single-GPU training steps with the data-parallel buckets armed as a rank
  * arms them, where each bucket's all-reduce would start marks the stream instead ({@link Backend#timeline}: CUDA
  * events on the GPU, the clock on the CPU). Per step: start, each bucket's ready time, the end of the backward pass
- * (after the last bucket) and the end of the update; the median over the timed steps of each is the
- * {@link ScalingModel.Profile}. Nothing is communicated, so the step is the plain single-GPU one.
+ * (after the last bucket) and the end of the update. The {@link ScalingModel.Profile} is the timed step of median
+ * length, all its marks together (medians of each mark separately could mix steps: a garbage-collection pause in
+ * one step's update would shift its end but not its buckets). Nothing is communicated, so the step is the plain
+ * single-device one.
  */
 public final class BucketProfile {
     private BucketProfile() {}
@@ -67,15 +69,13 @@ public final class BucketProfile {
         } finally {
             buckets.close();
         }
+        // the step of median length (the lower middle one for an even count)
+        Integer[] order = new Integer[steps];
+        for (int i = 0; i < steps; i++) order[i] = i;
+        Arrays.sort(order, (a, c) -> Double.compare(samples[k + 1][a], samples[k + 1][c]));
+        int m = order[(steps - 1) / 2];
         double[] ready = new double[k];
-        for (int i = 0; i < k; i++) ready[i] = median(samples[i]);
-        return new Result(new ScalingModel.Profile(median(samples[k + 1]), median(samples[k]), ready, bytes), batch,
-                capBytes, steps);
-    }
-
-    static double median(double[] v) {
-        double[] c = v.clone();
-        Arrays.sort(c);
-        return c.length % 2 == 1 ? c[c.length / 2] : 0.5 * (c[c.length / 2 - 1] + c[c.length / 2]);
+        for (int i = 0; i < k; i++) ready[i] = samples[i][m];
+        return new Result(new ScalingModel.Profile(samples[k + 1][m], samples[k][m], ready, bytes), batch, capBytes, steps);
     }
 }
