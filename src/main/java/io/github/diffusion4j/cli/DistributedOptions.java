@@ -50,8 +50,9 @@ public final class DistributedOptions {
         try {
             code = body.run(world);
         } catch (Exception e) {
-            if (!world.isRoot() && Main.exitCode(e) == 2) {
-                // bad input is usually bad on every rank: leave the report to rank 0, whose abort ends this one
+            if (!world.isRoot()) {
+                // most failures (bad input, a diverged run) happen on every rank alike: leave the report to rank 0,
+                // whose abort ends this one; a failure of this rank alone is reported 2 s later
                 Thread.sleep(2000);
             }
             code = Main.report(e, spec.commandLine().getErr(), Verbosity.isVerbose(spec.commandLine().getParseResult()),

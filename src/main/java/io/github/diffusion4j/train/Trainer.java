@@ -266,9 +266,10 @@ public final class Trainer implements AutoCloseable {
         long startStep = step;
         StepResult queued = null;
         while (step < cfg.steps) {
-            // in a data-parallel run the ranks agree on stopping before anything is queued (after a step that
-            // ended with rank 0's host work, the others wait for it without a bound)
-            boolean agreedStop = agreeOnStop(step > startStep && endsWithHostWork(step));
+            // in a data-parallel run the ranks agree on stopping before anything is queued (at the start and after a
+            // step that ended with rank 0's host work, such as a checkpoint or an evaluation, the others wait for it
+            // without a bound)
+            boolean agreedStop = agreeOnStop(step == startStep || endsWithHostWork(step));
             if (agreedStop && queued == null) {
                 interrupted = true;
                 break;
