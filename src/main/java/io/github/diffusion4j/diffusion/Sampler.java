@@ -151,15 +151,8 @@ public final class Sampler {
     }
 
     private Tensor noised(Tensor init, int t, NoiseStream rng) {
-        Backend b = init.backend();
-        int n = init.dim(0);
-        Tensor x = b.empty(init.shape());
-        try (Tensor tt = b.empty(Shape.of(n))) {
-            b.fill(tt, t);
-            NoiseSchedule s = scheduler.schedule();
-            b.qSample(x, null, init, null, tt, s.sqrtAlphasCumprodTensor(b), s.sqrtOneMinusAlphasCumprodTensor(b),
-                    Backend.TARGET_EPSILON, rng.seed(), rng.take(x.numel()));
-        }
+        Tensor x = init.backend().empty(init.shape());
+        scheduler.noiseTo(x, init, t, rng.seed(), rng.take(x.numel()));
         return x;
     }
 
@@ -183,12 +176,12 @@ public final class Sampler {
             for (int i = 0; i < ts.length; i++) {
                 int t = ts[i];
                 b.beginStep();   // the previous step's activations (backend scratch) may be reused from here
-                b.fill(tt, t);
+                b.fill(tt, scheduler.modelTimestep(t));
                 Tensor out = d.predict(scheduler.scaleModelInput(x, t), tt, labels);
                 scheduler.step(x, predX0, out, t, x, rng);
                 if (keepMask != null) {
-                    double ab = scheduler.outputAlphaBar(t);
-                    float sa = (float) Math.sqrt(ab), sb = (float) Math.sqrt(1 - ab);
+                    double[] lv = scheduler.outputLevels(t);
+                    float sa = (float) lv[0], sb = (float) lv[1];
                     b.repaintBlend(x, x, original, keepMask, sa, sb, rng.seed(), sb != 0f ? rng.take(x.numel()) : 0);
                 }
                 if (callback != null) callback.onStep(i, t, x, predX0);

@@ -43,6 +43,12 @@ public interface Scheduler extends AutoCloseable {
     /** The standard deviation of the initial noise (1 for the variance-preserving schedulers here). */
     default float initNoiseSigma() { return 1f; }
 
+    /**
+     * The model's timestep input for grid timestep {@code t}: t itself for the DDPM-family schedulers; flow matching
+     * gives sigma * num_train_timesteps (fractional), as diffusers' flow-match schedulers' {@code timesteps} hold it.
+     */
+    default float modelTimestep(int t) { return t; }
+
     /** Scales the model input for schedulers that need it; the identity here (diffusers' scale_model_input). */
     default Tensor scaleModelInput(Tensor sample, int t) { return sample; }
 
@@ -74,6 +80,31 @@ public interface Scheduler extends AutoCloseable {
      * re-noise the known region to the level of the new sample.
      */
     double outputAlphaBar(int t);
+
+    /**
+     * The noise level that {@link #step} at {@code t} lands on as (signal, noise) coefficients: a sample there is
+     * {@code signal * x0 + noise * eps}. Variance-preserving: (sqrt(abar), sqrt(1 - abar)) of
+     * {@link #outputAlphaBar}; flow matching: (1 - sigma, sigma).
+     */
+    default double[] outputLevels(int t) {
+        double ab = outputAlphaBar(t);
+        return new double[] {Math.sqrt(ab), Math.sqrt(1 - ab)};
+    }
+
+    /**
+     * Noises {@code init} to the level of grid timestep {@code t} (img2img's start): {@code out = signal * init +
+     * noise * eps}, eps drawn from Philox at (seed, offset + i). The default takes the variance-preserving schedule's
+     * tables.
+     */
+    default void noiseTo(Tensor out, Tensor init, int t, long seed, long offset) {
+        Backend b = init.backend();
+        try (Tensor tt = b.empty(io.github.diffusion4j.tensor.Shape.of(init.dim(0)))) {
+            b.fill(tt, t);
+            NoiseSchedule s = schedule();
+            b.qSample(out, null, init, null, tt, s.sqrtAlphasCumprodTensor(b), s.sqrtOneMinusAlphasCumprodTensor(b),
+                    Backend.TARGET_EPSILON, seed, offset);
+        }
+    }
 
     /**
      * The forward process q(x_t | x_0) with one timestep per sample (diffusers' {@code add_noise}):
