@@ -44,9 +44,10 @@ public final class SampleCommand implements Callable<Integer> {
 
     @Option(names = "--run", required = true, paramLabel = "PATH", description = "Run folder (its latest checkpoint) or checkpoint folder.")
     Path run;
-    @Option(names = "--sampler", defaultValue = "ddpm", description = "ddpm (ancestral), ddim or dpmpp (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sampler", description = {"ddpm (ancestral), ddim or dpmpp; euler or heun for a flow-matching run",
+            "(default: ddpm; euler for flow matching)."})
     String sampler;
-    @Option(names = "--steps", description = "Inference steps (default: ddpm 100, ddim 50, dpmpp 20).")
+    @Option(names = "--steps", description = "Inference steps (default: ddpm 100, ddim 50, dpmpp 20, euler 50, heun 20 = 39 evaluations).")
     Integer steps;
     @Option(names = "--eta", defaultValue = "0", description = "DDIM eta in [0, 1] (default: ${DEFAULT-VALUE}).")
     double eta;
@@ -105,6 +106,25 @@ public final class SampleCommand implements Callable<Integer> {
      * process, so the images are the same), gathered, and written by rank 0.
      */
     private int sample(io.github.diffusion4j.dist.World world) throws Exception {
+        Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
+        TrainConfig tc = info.config();
+        boolean flow = tc.flow();
+        flowShift = tc.flowShift;
+        if (sampler == null) sampler = io.github.diffusion4j.eval.ModelSamples.defaultSampler(flow);
+        if (!io.github.diffusion4j.eval.ModelSamples.samplers(flow).contains(sampler)) {
+            throw new UserException((io.github.diffusion4j.eval.ModelSamples.SAMPLERS.contains(sampler)
+                    || io.github.diffusion4j.eval.ModelSamples.FLOW_SAMPLERS.contains(sampler)
+                    ? "--sampler " + sampler + " does not fit this run, trained with " + (flow ? "flow matching" : "the ddpm objective")
+                    : "unknown sampler '" + sampler + "'") + " (choose " + String.join(", ",
+                    io.github.diffusion4j.eval.ModelSamples.samplers(flow)) + ")");
+        }
+        if (flow) {
+            for (String o : List.of("--eta", "--variance", "--spacing", "--no-clip")) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+                    throw new UserException(o + " applies to the ddpm-objective samplers, not to " + sampler);
+                }
+            }
+        }
         if (count <= 0) throw new UserException("--count must be positive");
         if (batchSize <= 0) throw new UserException("--batch-size must be positive");
         if (mask != null && init == null) throw new UserException("--mask needs --init (the image to inpaint)");
@@ -125,8 +145,6 @@ public final class SampleCommand implements Callable<Integer> {
         Precision prec = Precision.parse(precision);
         PrintWriter o = DistributedOptions.out(world, spec);
 
-        Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
-        TrainConfig tc = info.config();
         Backends.Choice choice = backendOptions.select(device, DistributedOptions.gpu(world, gpu,
                 spec.commandLine().getParseResult().hasMatchedOption("--gpu")));
         Backend b = choice.backend();
@@ -265,12 +283,10 @@ public final class SampleCommand implements Callable<Integer> {
 
     private int inferenceSteps() {
         if (steps != null) return steps;
-        return switch (sampler) {
-            case "ddpm" -> 100;
-            case "dpmpp" -> 20;
-            default -> 50;
-        };
+        return io.github.diffusion4j.eval.ModelSamples.defaultSteps(sampler);
     }
+
+    private double flowShift = 1;   // the run's, set when its checkpoint is read
 
     private Scheduler scheduler(SchedulerConfig base, TimestepSpacing spacingType) {
         int n = inferenceSteps();
@@ -278,11 +294,9 @@ public final class SampleCommand implements Callable<Integer> {
         if (n > base.numTrainTimesteps()) {
             throw new UserException("--steps " + n + " exceeds the model's " + base.numTrainTimesteps() + " training timesteps");
         }
-        if (!io.github.diffusion4j.eval.ModelSamples.SAMPLERS.contains(sampler)) {
-            throw new UserException("unknown sampler '" + sampler + "' (choose ddpm, ddim or dpmpp)");
-        }
         // the one construction of a sampler's scheduler (evaluate and the trainer's evaluations use it too)
-        return io.github.diffusion4j.eval.ModelSamples.scheduler(sampler, base.toBuilder().eta(eta).build(), n, spacingType);
+        return io.github.diffusion4j.eval.ModelSamples.scheduler(sampler, base.toBuilder().eta(eta).build(), n, spacingType,
+                flowShift);
     }
 
     private float[] labels(Checkpoint.Info info, int classes) {

@@ -70,6 +70,13 @@ public final class TrainCommand implements Callable<Integer> {
     String schedule;
     @Option(names = "--timesteps", description = "Diffusion timesteps T (default: ${DEFAULT-VALUE}).")
     int timesteps;
+    @Option(names = "--objective", description = {"ddpm (noising of Ho et al.; --prediction says what the model predicts) or",
+            "flow (flow matching / rectified flow: x_t = (1 - s) x0 + s eps, the model predicts eps - x0, as SD3) (default: ${DEFAULT-VALUE})."})
+    String objective;
+    @Option(names = "--flow-timesteps", description = "flow: how training draws sigma: logit-normal (SD3's) or uniform (default: ${DEFAULT-VALUE}).")
+    String flowTimesteps;
+    @Option(names = "--flow-shift", description = "flow: the timestep shift of training and sampling (SD3: 3; default: ${DEFAULT-VALUE}, none).")
+    float flowShift;
     @Option(names = "--prediction", description = "What the model predicts: v_prediction, epsilon, sample (x0) (default: ${DEFAULT-VALUE}).")
     String prediction;
     @Option(names = "--min-snr", paramLabel = "GAMMA", description = "Min-SNR-gamma loss weighting (Hang et al. 2023; 0: uniform; default: ${DEFAULT-VALUE}).")
@@ -114,7 +121,7 @@ public final class TrainCommand implements Callable<Integer> {
     Integer evalEvery;
     @Option(names = "--eval-count", paramLabel = "K", description = "Images per evaluation (default: ${DEFAULT-VALUE}).")
     int evalCount;
-    @Option(names = "--eval-sampler", description = "Sampler of the evaluation images: ddpm, ddim or dpmpp (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eval-sampler", description = "Sampler of the evaluation images: ddpm, ddim or dpmpp; euler or heun for --objective flow (default: ${DEFAULT-VALUE}; euler for flow).")
     String evalSampler;
     @Option(names = "--eval-steps", paramLabel = "S", description = "Sampler steps (default: the sampler's, as sample: ddpm 100, ddim 50, dpmpp 20).")
     Integer evalSteps;
@@ -161,6 +168,9 @@ public final class TrainCommand implements Callable<Integer> {
             m.put("--schedule", c.schedule);
             m.put("--timesteps", Integer.toString(c.timesteps));
             m.put("--prediction", c.prediction);
+            m.put("--objective", c.objective);
+            m.put("--flow-timesteps", c.flowTimesteps);
+            m.put("--flow-shift", Float.toString(c.flowShift));
             m.put("--min-snr", Float.toString(c.minSnrGamma));
             m.put("--offset-noise", Float.toString(c.offsetNoise));
             m.put("--cfg-dropout", Float.toString(c.cfgDropout));
@@ -318,6 +328,17 @@ public final class TrainCommand implements Callable<Integer> {
         c.timesteps = timesteps;
         c.prediction = PredictionType.fromName(prediction).diffusersName();
         c.minSnrGamma = minSnr;
+        c.objective = objective;
+        c.flowTimesteps = flowTimesteps;
+        c.flowShift = flowShift;
+        if (c.flow()) {
+            CommandLine.ParseResult given = spec.commandLine().getParseResult();
+            if (given.hasMatchedOption("--prediction")) {
+                throw new UserException("--prediction applies to --objective ddpm (flow matching predicts the velocity eps - x0)");
+            }
+            // the ddpm defaults that do not apply: no min-SNR weighting, the flow sampler for evaluations
+            if (!given.hasMatchedOption("--min-snr")) c.minSnrGamma = 0;
+        }
         c.offsetNoise = offsetNoise;
         c.cfgDropout = cfgDropout;
         c.dropout = dropout == null ? -1f : dropout;
@@ -340,7 +361,7 @@ public final class TrainCommand implements Callable<Integer> {
             c.eval = new TrainConfig.Eval();
             c.eval.every = evalEvery;
             c.eval.count = evalCount;
-            c.eval.sampler = evalSampler;
+            c.eval.sampler = c.flow() && !pr.hasMatchedOption("--eval-sampler") ? "euler" : evalSampler;
             c.eval.steps = evalSteps == null ? 0 : evalSteps;
             if (evalSteps != null && evalSteps < 1) throw new UserException("--eval-steps must be >= 1, not " + evalSteps);
             c.eval.guidance = evalGuidance;

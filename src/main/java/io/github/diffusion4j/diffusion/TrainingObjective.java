@@ -37,6 +37,14 @@ import java.util.Map;
  * global batch are drawn, as rejection sampling consumes a variable number of draws, and the slice's are used), so
  * the ranks together draw exactly what one process with the global batch draws.
  *
+ * <p><b>Flow matching</b> ({@link Builder#flowMatching}; Lipman et al. 2023, as SD3 trains): sigma is drawn per sample
+ * from the shifted training sigmas of {@link FlowMatchScheduler#trainingSigmas} at index {@code floor(u T)}, u
+ * uniform or logit-normal (sigmoid of N(0, 1)), as diffusers' training scripts do; {@code x_t = (1 - sigma) x0 +
+ * sigma eps}, the target is the velocity {@code eps - x0}, every sample weighs 1, the model's timestep input is
+ * {@code sigma T}, and the quartiles are those of sigma. The draws: u from the stream at {@code base + 2^39}, eps as
+ * above. Both x_t and the target are {@link Backend#qSample} passes with per-sample coefficient tables (the same
+ * Philox eps in both), so they run where the step runs on every backend.
+ *
  * <p>The tensors of a {@link Batch} and {@link LossResult} are buffers of this objective, reused while the batch shape
  * stays the same: they are valid until the next call of the same method.
  */
@@ -57,6 +65,11 @@ public final class TrainingObjective implements AutoCloseable {
     private final float offsetNoise;
     private final float labelDropout;
     private final int nullClass;
+    /** Flow matching: the shifted training sigmas (null: the DDPM objective), and whether u is logit-normal. */
+    private final double[] flowSigmas;
+    private final boolean flowLogitNormal;
+    /** Flow matching: [6n] per-sample coefficient tables (x_t: a, b; target: c, d; model timesteps; weights). */
+    private Tensor flowCoefficients, flowIndex;
 
     private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
     /**
@@ -77,7 +90,12 @@ public final class TrainingObjective implements AutoCloseable {
         this.offsetNoise = b.offsetNoise;
         this.labelDropout = b.labelDropout;
         this.nullClass = b.nullClass;
+        this.flowSigmas = b.flow ? FlowMatchScheduler.trainingSigmas(b.schedule.numTimesteps(), b.flowShift) : null;
+        this.flowLogitNormal = b.flowLogitNormal;
     }
+
+    /** Whether this is the flow-matching objective. */
+    public boolean flowMatching() { return flowSigmas != null; }
 
     public static Builder builder(NoiseSchedule schedule) { return new Builder(schedule); }
 
@@ -90,6 +108,8 @@ public final class TrainingObjective implements AutoCloseable {
         private float offsetNoise;
         private float labelDropout;
         private int nullClass = -1;
+        private boolean flow, flowLogitNormal = true;
+        private double flowShift = 1;
 
         private Builder(NoiseSchedule schedule) {
             if (schedule == null) throw new IllegalArgumentException("schedule must not be null");
@@ -125,8 +145,23 @@ public final class TrainingObjective implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Flow matching instead of the DDPM objective, over the schedule's number of timesteps: sigma drawn by
+         * {@code logitNormal} (else uniform) u and shifted by {@code shift} (1: none).
+         */
+        public Builder flowMatching(boolean logitNormal, double shift) {
+            if (!(shift > 0 && Double.isFinite(shift))) throw new IllegalArgumentException("flow shift must be positive, got " + shift);
+            flow = true;
+            flowLogitNormal = logitNormal;
+            flowShift = shift;
+            return this;
+        }
+
         public TrainingObjective build() {
             if (predictionType == null) throw new IllegalArgumentException("prediction type must not be null");
+            if (flow && weighting != Weighting.UNIFORM) {
+                throw new IllegalArgumentException("min-SNR weighting applies to the DDPM objective, not to flow matching");
+            }
             return new TrainingObjective(this);
         }
     }
@@ -239,6 +274,12 @@ public final class TrainingObjective implements AutoCloseable {
         };
     }
 
+    /** The sigma of flow matching's training draw u (uniform in [0, 1)): the shifted table at floor(u T). */
+    double flowSigma(double u) {
+        int k = Math.min(flowSigmas.length - 1, Math.max(0, (int) (u * flowSigmas.length)));
+        return flowSigmas[k];
+    }
+
     /** Timestep quartile of improved-diffusion's logs: floor(4 t / T). */
     public int quartile(int t) {
         return (int) (4L * t / schedule.numTimesteps());
@@ -269,6 +310,7 @@ public final class TrainingObjective implements AutoCloseable {
         ensureBuffers(b, shape, slice);
         long base = step * STEP_STRIDE;
         long perSampleElems = shape.numel() / n;
+        if (flowSigmas != null) return prepareFlow(x0, labels, seed, base, slice, perSampleElems);
 
         Philox.Stream tRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
         int[] t = new int[n];
@@ -295,18 +337,59 @@ public final class TrainingObjective implements AutoCloseable {
             b.qSample(xt, target, x0, noise, timesteps, sa, sb, predictionType.backendTarget(), seed, noiseAt);
         }
 
-        Tensor outLabels = null;
-        if (labels != null) {
-            if (labels.numel() != n) throw new IllegalArgumentException(labels.numel() + " labels for a batch of " + n);
-            if (labelDropout > 0) {
-                ClassifierFreeGuidance.dropLabels(labelsBuf, labels, labelDropout, nullClass,
-                        new Philox.Stream(seed, base + LABELS_AT + slice.offset()));
-                outLabels = labelsBuf;
-            } else {
-                outLabels = labels;
-            }
+        return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w);
+    }
+
+    private Batch prepareFlow(Tensor x0, Tensor labels, long seed, long base, BatchSlice slice, long perSampleElems) {
+        Backend b = x0.backend();
+        Shape shape = x0.shape();
+        int n = shape.dim(0), T = flowSigmas.length;
+        // u for the whole global batch (a logit-normal u takes one normal), this slice's part
+        Philox.Stream uRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
+        double[] sigma = new double[n];
+        for (int i = 0; i < slice.offset() + n; i++) {
+            double u = flowLogitNormal ? 1 / (1 + Math.exp(-uRng.nextNormal())) : uRng.nextUniform();
+            if (i >= slice.offset()) sigma[i - slice.offset()] = flowSigma(u);
         }
-        return new Batch(xt, timesteps, outLabels, target, t, w);
+        float[] c = new float[6 * n], w = new float[n];
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            c[i] = (float) (1 - sigma[i]);          // x_t = (1 - sigma) x0 + sigma eps
+            c[n + i] = (float) sigma[i];
+            c[2 * n + i] = -1f;                      // target = eps - x0
+            c[3 * n + i] = 1f;
+            c[4 * n + i] = (float) (sigma[i] * T);   // the model's timestep
+            c[5 * n + i] = 1f;                       // weight
+            w[i] = 1f;
+            t[i] = (int) Math.min(T - 1, Math.floor(sigma[i] * T));   // for the quartiles: floor(4 sigma)
+        }
+        b.copyFromHost(flowCoefficients, c, 0);
+        Tensor ta = flowCoefficients.view(0, Shape.of(n)), tb = flowCoefficients.view(n, Shape.of(n)),
+                tc = flowCoefficients.view(2L * n, Shape.of(n)), td = flowCoefficients.view(3L * n, Shape.of(n));
+        timesteps = flowCoefficients.view(4L * n, Shape.of(n));
+        weightsBuf = flowCoefficients.view(5L * n, Shape.of(n));
+        long noiseAt = base + slice.offset() * perSampleElems;
+        Tensor eps = null;
+        if (offsetNoise != 0f) {
+            b.randn(noise, seed, noiseAt);
+            b.randn(offsetBuf, seed, base + OFFSET_NOISE_AT + (long) slice.offset() * shape.dim(1));
+            b.scale(offsetBuf, offsetBuf, offsetNoise);
+            b.addPerSampleChannel(noise, noise, offsetBuf);
+            eps = noise;
+        }
+        b.qSample(xt, null, x0, eps, flowIndex, ta, tb, Backend.TARGET_EPSILON, seed, noiseAt);
+        b.qSample(target, null, x0, eps, flowIndex, tc, td, Backend.TARGET_EPSILON, seed, noiseAt);
+        return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w);
+    }
+
+    /** The labels with classifier-free guidance's dropout applied (the labels themselves when it is off), or null. */
+    private Tensor dropLabels(Tensor labels, int n, long seed, long base, BatchSlice slice) {
+        if (labels == null) return null;
+        if (labels.numel() != n) throw new IllegalArgumentException(labels.numel() + " labels for a batch of " + n);
+        if (labelDropout <= 0) return labels;
+        ClassifierFreeGuidance.dropLabels(labelsBuf, labels, labelDropout, nullClass,
+                new Philox.Stream(seed, base + LABELS_AT + slice.offset()));
+        return labelsBuf;
     }
 
     /**
@@ -348,12 +431,20 @@ public final class TrainingObjective implements AutoCloseable {
         weightsBuf = perSample.view(g + slice.offset(), Shape.of(n));
         labelsBuf = b.empty(Shape.of(n));
         mse = b.empty(Shape.of(n));
+        if (flowSigmas != null) {
+            flowCoefficients = b.empty(Shape.of(6 * n));
+            float[] idx = new float[n];   // table index 0 ... n-1: sample i takes the i-th coefficients
+            for (int i = 0; i < n; i++) idx[i] = i;
+            flowIndex = b.fromArray(idx, n);
+        }
     }
 
     @Override public void close() {
-        for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, perSample, weightTable, labelsBuf, mse, dOut}) {
+        for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, perSample, weightTable, labelsBuf, mse, dOut,
+                flowCoefficients, flowIndex}) {
             if (t != null) t.close();
         }
+        flowCoefficients = flowIndex = null;
         xt = target = noise = offsetBuf = perSample = weightTable = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
         globalTimesteps = globalWeights = null;
         bufferSlice = null;

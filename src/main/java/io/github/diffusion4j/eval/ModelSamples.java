@@ -1,6 +1,9 @@
 package io.github.diffusion4j.eval;
 
 import io.github.diffusion4j.diffusion.DdimScheduler;
+import io.github.diffusion4j.diffusion.FlowMatchEulerScheduler;
+import io.github.diffusion4j.diffusion.FlowMatchHeunScheduler;
+import io.github.diffusion4j.diffusion.FlowMatchScheduler;
 import io.github.diffusion4j.diffusion.DdpmScheduler;
 import io.github.diffusion4j.diffusion.DpmSolverMultistepScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
@@ -26,8 +29,16 @@ import java.util.List;
 public final class ModelSamples {
     private ModelSamples() {}
 
-    /** Sampler names, as {@code sample --sampler} takes them. */
+    /** Sampler names, as {@code sample --sampler} takes them, of DDPM-objective runs. */
     public static final List<String> SAMPLERS = List.of("ddpm", "ddim", "dpmpp");
+    /** Sampler names of flow-matching runs (diffusers' FlowMatchEuler/HeunDiscreteScheduler). */
+    public static final List<String> FLOW_SAMPLERS = List.of("euler", "heun");
+
+    /** The samplers of a run's objective. */
+    public static List<String> samplers(boolean flow) { return flow ? FLOW_SAMPLERS : SAMPLERS; }
+
+    /** The sampler a run's images are drawn with when none is named: ddpm, or euler for flow matching. */
+    public static String defaultSampler(boolean flow) { return flow ? "euler" : "ddpm"; }
     /** {@code sample}'s default batch size. */
     public static final int DEFAULT_BATCH = 64;
 
@@ -35,7 +46,7 @@ public final class ModelSamples {
     public static int defaultSteps(String sampler) {
         return switch (sampler) {
             case "ddpm" -> 100;
-            case "dpmpp" -> 20;
+            case "dpmpp", "heun" -> 20;   // heun: 39 model evaluations
             default -> 50;
         };
     }
@@ -50,6 +61,24 @@ public final class ModelSamples {
      * linspace (null: linspace); DDPM and DDIM take everything, eta and spacing included, from {@code base}.
      */
     public static Scheduler scheduler(String name, SchedulerConfig base, int steps, TimestepSpacing dpmSpacing) {
+        return scheduler(name, base, steps, dpmSpacing, 1.0);
+    }
+
+    /**
+     * As {@link #scheduler(String, SchedulerConfig, int, TimestepSpacing)}, with the flow samplers too: euler and heun
+     * over the run's {@code num_train_timesteps} with the timestep shift {@code flowShift}.
+     */
+    public static Scheduler scheduler(String name, SchedulerConfig base, int steps, TimestepSpacing dpmSpacing,
+                                      double flowShift) {
+        if (FLOW_SAMPLERS.contains(name)) {
+            if (steps < 1 || steps > base.numTrainTimesteps()) {
+                throw new IllegalArgumentException("sampling steps " + steps + " outside 1.." + base.numTrainTimesteps());
+            }
+            FlowMatchScheduler f = name.equals("euler") ? new FlowMatchEulerScheduler(base.numTrainTimesteps(), flowShift)
+                    : new FlowMatchHeunScheduler(base.numTrainTimesteps(), flowShift);
+            f.setTimesteps(steps);
+            return f;
+        }
         if (steps < 1 || steps > base.numTrainTimesteps()) {
             throw new IllegalArgumentException("sampling steps " + steps + " outside 1.." + base.numTrainTimesteps());
         }

@@ -123,7 +123,7 @@ public final class TrainingEvaluator implements AutoCloseable {
         long t0 = System.nanoTime();
         ema.copyTo(sampleModel.params());
         float[] drawn;
-        try (Scheduler s = ModelSamples.scheduler(ec.sampler, schedule, steps)) {
+        try (Scheduler s = ModelSamples.scheduler(ec.sampler, schedule, steps, null, cfg.flowShift)) {
             drawn = ModelSamples.draw(sampleModel, s, ec.count, ModelSamples.DEFAULT_BATCH, SEED, labels, ec.guidance, stopping);
         }
         if (drawn == null) {

@@ -25,7 +25,7 @@ final class Previewer implements AutoCloseable {
     static final long PREVIEW_SEED = 20200619L;
     private final TrainConfig cfg;
     private final Model sampleModel;
-    private final DdpmScheduler scheduler;
+    private final io.github.diffusion4j.diffusion.Scheduler scheduler;   // DDPM, or flow-match Euler
     private final Tensor labels;
 
     Previewer(TrainConfig cfg, Model trained, SchedulerConfig schedule) {
@@ -34,7 +34,8 @@ final class Previewer implements AutoCloseable {
         Backend b = trained.params().backend();
         sampleModel.params().allocate(b, 0);
         Precision.parse(cfg.precision).apply(sampleModel);   // the grids show the model as it trains
-        this.scheduler = new DdpmScheduler(schedule);
+        this.scheduler = cfg.flow() ? new io.github.diffusion4j.diffusion.FlowMatchEulerScheduler(cfg.timesteps, cfg.flowShift)
+                : new DdpmScheduler(schedule);
         scheduler.setTimesteps(Math.min(cfg.sampleSteps, cfg.timesteps));
         if (trained.numClasses() > 0) {
             float[] l = new float[cfg.sampleCount];

@@ -31,6 +31,12 @@ public final class TrainConfig {
     public int numClasses;
     public float dropout = -1f;            // < 0: the preset's
     // diffusion
+    /** ddpm (variance-preserving noising; {@link #prediction} says what the model predicts) or flow (flow matching). */
+    public String objective = "ddpm";
+    /** flow: how training draws sigma: logit-normal (SD3's, m 0, s 1) or uniform. */
+    public String flowTimesteps = "logit-normal";
+    /** flow: the timestep shift of training and sampling sigmas (SD3: 3; 1: none). */
+    public float flowShift = 1f;
     public String schedule = "cosine";
     public int timesteps = 1000;
     public String prediction = "v_prediction"; // the CLI default: on shapes it learns sizes and clean colours far sooner than epsilon
@@ -155,6 +161,11 @@ public final class TrainConfig {
         requireText(n.of("prediction", "--prediction"), prediction);
         io.github.diffusion4j.diffusion.PredictionType.fromName(prediction);
         requireFinite(n.of("min_snr_gamma", "--min-snr"), minSnrGamma, 0, Float.MAX_VALUE);
+        requireOneOf(n.of("objective", "--objective"), objective, OBJECTIVES);
+        requireOneOf(n.of("flow_timesteps", "--flow-timesteps"), flowTimesteps, java.util.List.of("logit-normal", "uniform"));
+        requireFinite(n.of("flow_shift", "--flow-shift"), flowShift, 1e-3f, 1000f);
+        require(!flow() || minSnrGamma == 0, n.of("min_snr_gamma", "--min-snr")
+                + " applies to the ddpm objective (flow matching weights every sigma alike): set it to 0");
         requireFinite(n.of("offset_noise", "--offset-noise"), offsetNoise, 0, Float.MAX_VALUE);
         require(cfgDropout >= 0 && cfgDropout < 1, n.of("cfg_dropout", "--cfg-dropout") + " must be in [0, 1), not " + cfgDropout);
         requireIn(n.of("steps", "--steps"), steps, 1, io.github.diffusion4j.train.AdamW.MAX_STEPS);
@@ -182,7 +193,7 @@ public final class TrainConfig {
                     + "(the dataset with a committed feature net), not " + data);
             require(imageSize == 32, n.of("eval", "--eval-every") + " needs --image-size 32 (the feature net's input), not " + imageSize);
             requireIn(n.of("eval.count", "--eval-count"), eval.count, 10, 50_000);
-            requireOneOf(n.of("eval.sampler", "--eval-sampler"), eval.sampler, io.github.diffusion4j.eval.ModelSamples.SAMPLERS);
+            requireOneOf(n.of("eval.sampler", "--eval-sampler"), eval.sampler, io.github.diffusion4j.eval.ModelSamples.samplers(flow()));
             requireIn(n.of("eval.steps", "--eval-steps"), eval.steps, 0, timesteps);
             require(eval.steps > 0 || io.github.diffusion4j.eval.ModelSamples.defaultSteps(eval.sampler) <= timesteps,
                     n.of("eval.steps", "--eval-steps") + " must be given: the sampler's default exceeds the " + timesteps + " timesteps");
@@ -191,6 +202,12 @@ public final class TrainConfig {
             requireIn(n.of("eval.reference_count", "--eval-reference"), eval.referenceCount, 10, 1_000_000);
         }
     }
+
+    /** The training objectives. */
+    public static final java.util.List<String> OBJECTIVES = java.util.List.of("ddpm", "flow");
+
+    /** Whether the run trains by flow matching. */
+    public boolean flow() { return "flow".equals(objective); }
 
     /** The name of a value in messages: its CLI option or its config.json field. */
     private record Naming(boolean cli) {

@@ -54,13 +54,19 @@ class BatchSliceTest {
 
     /** Two slices × 2 samples against one batch of 4, with every random draw switched on. */
     @Test
-    void meanOfTheSlicesGradientsIsTheBatchGradient() {
+    void meanOfTheSlicesGradientsIsTheBatchGradient() { sameGradients(false); }
+
+    /** The same for flow matching (its sigma draws are per sample of the global batch too). */
+    @Test
+    void flowMatchingToo() { sameGradients(true); }
+
+    void sameGradients(boolean flow) {
         Backend cpu = CpuBackend.get();
         ShapesDataset data = new ShapesDataset(64, SIZE, 3);
         int classes = data.numClasses();
-        float[] whole = gradients(cpu, data, classes, null);
-        float[] g0 = gradients(cpu, data, classes, BatchSlice.ofRank(B, 0, 2));
-        float[] g1 = gradients(cpu, data, classes, BatchSlice.ofRank(B, 1, 2));
+        float[] whole = gradients(cpu, data, classes, null, flow);
+        float[] g0 = gradients(cpu, data, classes, BatchSlice.ofRank(B, 0, 2), flow);
+        float[] g1 = gradients(cpu, data, classes, BatchSlice.ofRank(B, 1, 2), flow);
         double diff = 0, norm = 0;
         for (int i = 0; i < whole.length; i++) {
             double mean = 0.5 * ((double) g0[i] + g1[i]);
@@ -80,14 +86,16 @@ class BatchSliceTest {
     }
 
     /** The flat gradient of one micro-step on {@code slice} (null: the whole batch), from the same initial weights. */
-    private static float[] gradients(Backend cpu, ShapesDataset data, int classes, BatchSlice slice) {
+    private static float[] gradients(Backend cpu, ShapesDataset data, int classes, BatchSlice slice, boolean flow) {
         Model model = new UNet("slice", new UNetConfig(3, 3, SIZE, 16, new int[] {1, 2}, 1, new int[] {8}, 0.2f, 4, 2,
                 classes, true));
         model.params().allocate(cpu, SEED);
         NoiseSchedule schedule = NoiseSchedule.of(SchedulerConfig.builder().numTrainTimesteps(100)
                 .betaSchedule(BetaSchedule.parse("cosine")).build());
-        try (TrainingObjective obj = TrainingObjective.builder(schedule).offsetNoise(0.1f).labelDropout(0.5f, classes)
-                .minSnrWeighting(5).build();
+        TrainingObjective.Builder ob = TrainingObjective.builder(schedule).offsetNoise(0.1f).labelDropout(0.5f, classes);
+        if (flow) ob.flowMatching(true, 3.0);
+        else ob.minSnrWeighting(5);
+        try (TrainingObjective obj = ob.build();
              AdamW adam = new AdamW(model.params(), new AdamW.Config(0.9f, 0.999f, 1e-8f, 0f));
              Ema ema = new Ema(model.params(), 0.999f, Ema.Warmup.NONE);
              DataLoader loader = new DataLoader(data, B, SEED, DataLoader.Options.DEFAULT, slice)) {
