@@ -32,7 +32,11 @@ class ModelSamplesTest {
         } finally {
             m.params().close();
         }
-        assertThrows(IllegalArgumentException.class, () -> ModelSamples.scheduler("euler", Trainer.schedulerConfig(cfg), 2));
+        assertThrows(IllegalArgumentException.class, () -> ModelSamples.scheduler("karras", Trainer.schedulerConfig(cfg), 2));
+        // the flow-matching samplers (for runs trained with --objective flow)
+        assertTrue(ModelSamples.scheduler("euler", Trainer.schedulerConfig(cfg), 2)
+                instanceof io.github.diffusion4j.diffusion.FlowMatchEulerScheduler);
+        assertEquals(3, ModelSamples.scheduler("heun", Trainer.schedulerConfig(cfg), 2).timesteps().length, "2n - 1 evaluations");
         assertEquals(20, ModelSamples.defaultSteps("dpmpp"));
         assertEquals(100, ModelSamples.defaultSteps("ddpm"));
         assertEquals(50, ModelSamples.defaultSteps("ddim"));
