@@ -202,10 +202,9 @@ JNIEXPORT jint JNICALL MPI_CLASS(iallreduceSumFloat)(JNIEnv *env, jclass cls, jl
     return D4J_MPI_SUCCESS;
 }
 
-/* Waits for the first n requests (completed ones become MPI_REQUEST_NULL, written back). */
-JNIEXPORT jint JNICALL MPI_CLASS(waitAll)(JNIEnv *env, jclass cls, jlongArray jreq, jint n) {
-    if (M.lib == NULL) return D4J_MPI_NOT_OPEN;
-    if (n <= 0) return D4J_MPI_SUCCESS;
+/* Runs MPI_Waitall (flag == NULL) or MPI_Testall on the first n requests of a Java long[], writing the handles back
+   (completed ones become MPI_REQUEST_NULL). */
+static int on_requests(JNIEnv *env, jlongArray jreq, int n, int *flag) {
     jlong *r = (*env)->GetLongArrayElements(env, jreq, NULL);
     d4j_MPI_Request *q = malloc(sizeof(d4j_MPI_Request) * (size_t) n);
     if (r == NULL || q == NULL) {
@@ -214,31 +213,23 @@ JNIEXPORT jint JNICALL MPI_CLASS(waitAll)(JNIEnv *env, jclass cls, jlongArray jr
         return D4J_MPI_NOT_OPEN - 2;
     }
     for (int i = 0; i < n; i++) q[i] = D4J_PTR(r[i]);
-    int rc = M.waitall(n, q, NULL);
+    int rc = flag == NULL ? M.waitall(n, q, NULL) : M.testall(n, q, flag, NULL);
     for (int i = 0; i < n; i++) r[i] = D4J_JLONG(q[i]);
     (*env)->ReleaseLongArrayElements(env, jreq, r, 0);
     free(q);
     return rc;
 }
 
-/* Drives progress on the first n requests; out[0] = 1 when all have completed (then they are MPI_REQUEST_NULL). */
+/* Waits for the first n requests. */
+JNIEXPORT jint JNICALL MPI_CLASS(waitAll)(JNIEnv *env, jclass cls, jlongArray jreq, jint n) {
+    if (M.lib == NULL) return D4J_MPI_NOT_OPEN;
+    return n <= 0 ? D4J_MPI_SUCCESS : on_requests(env, jreq, n, NULL);
+}
+
+/* Drives progress on the first n requests; out[0] = 1 when all have completed. */
 JNIEXPORT jint JNICALL MPI_CLASS(testAll)(JNIEnv *env, jclass cls, jlongArray jreq, jint n, jintArray jflag) {
     if (M.lib == NULL) return D4J_MPI_NOT_OPEN;
-    int flag = 1, rc = D4J_MPI_SUCCESS;
-    if (n > 0) {
-        jlong *r = (*env)->GetLongArrayElements(env, jreq, NULL);
-        d4j_MPI_Request *q = malloc(sizeof(d4j_MPI_Request) * (size_t) n);
-        if (r == NULL || q == NULL) {
-            if (r) (*env)->ReleaseLongArrayElements(env, jreq, r, JNI_ABORT);
-            free(q);
-            return D4J_MPI_NOT_OPEN - 2;
-        }
-        for (int i = 0; i < n; i++) q[i] = D4J_PTR(r[i]);
-        rc = M.testall(n, q, &flag, NULL);
-        for (int i = 0; i < n; i++) r[i] = D4J_JLONG(q[i]);
-        (*env)->ReleaseLongArrayElements(env, jreq, r, 0);
-        free(q);
-    }
+    int flag = 1, rc = n <= 0 ? D4J_MPI_SUCCESS : on_requests(env, jreq, n, &flag);
     jint f = flag;
     (*env)->SetIntArrayRegion(env, jflag, 0, 1, &f);
     return rc;
