@@ -75,14 +75,7 @@ public final class DistributedOptions {
      */
     public static int gpu(World world, int gpu, boolean given) {
         if (given || !world.distributed()) return gpu;
-        io.github.diffusion4j.backend.cuda.CudaAvailability a = io.github.diffusion4j.backend.cuda.CudaAvailability.probe();
-        String n = a.driver() == null ? null : a.driver().field("devices");
-        int devices;
-        try {
-            devices = n == null ? 0 : Integer.parseInt(n);
-        } catch (NumberFormatException e) {
-            devices = 0;
-        }
+        int devices = io.github.diffusion4j.backend.cuda.CudaAvailability.probe().deviceCount();
         return devices > 0 ? world.localRank() % devices : 0;
     }
 }

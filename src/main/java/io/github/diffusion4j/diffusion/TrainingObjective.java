@@ -70,6 +70,8 @@ public final class TrainingObjective implements AutoCloseable {
     private final boolean flowLogitNormal;
     /** Flow matching: [6n] per-sample coefficient tables (x_t: a, b; target: c, d; model timesteps; weights). */
     private Tensor flowCoefficients, flowIndex;
+    /** Views of {@link #flowCoefficients}: the coefficients of x_t (a, b) and of the target (c, d). */
+    private Tensor flowA, flowB, flowC, flowD;
 
     private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
     /**
@@ -364,10 +366,6 @@ public final class TrainingObjective implements AutoCloseable {
             t[i] = (int) Math.min(T - 1, Math.floor(sigma[i] * T));   // for the quartiles: floor(4 sigma)
         }
         b.copyFromHost(flowCoefficients, c, 0);
-        Tensor ta = flowCoefficients.view(0, Shape.of(n)), tb = flowCoefficients.view(n, Shape.of(n)),
-                tc = flowCoefficients.view(2L * n, Shape.of(n)), td = flowCoefficients.view(3L * n, Shape.of(n));
-        timesteps = flowCoefficients.view(4L * n, Shape.of(n));
-        weightsBuf = flowCoefficients.view(5L * n, Shape.of(n));
         long noiseAt = base + slice.offset() * perSampleElems;
         Tensor eps = null;
         if (offsetNoise != 0f) {
@@ -377,8 +375,8 @@ public final class TrainingObjective implements AutoCloseable {
             b.addPerSampleChannel(noise, noise, offsetBuf);
             eps = noise;
         }
-        b.qSample(xt, null, x0, eps, flowIndex, ta, tb, Backend.TARGET_EPSILON, seed, noiseAt);
-        b.qSample(target, null, x0, eps, flowIndex, tc, td, Backend.TARGET_EPSILON, seed, noiseAt);
+        b.qSample(xt, null, x0, eps, flowIndex, flowA, flowB, Backend.TARGET_EPSILON, seed, noiseAt);
+        b.qSample(target, null, x0, eps, flowIndex, flowC, flowD, Backend.TARGET_EPSILON, seed, noiseAt);
         return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w);
     }
 
@@ -436,6 +434,12 @@ public final class TrainingObjective implements AutoCloseable {
             float[] idx = new float[n];   // table index 0 ... n-1: sample i takes the i-th coefficients
             for (int i = 0; i < n; i++) idx[i] = i;
             flowIndex = b.fromArray(idx, n);
+            flowA = flowCoefficients.view(0, Shape.of(n));
+            flowB = flowCoefficients.view(n, Shape.of(n));
+            flowC = flowCoefficients.view(2L * n, Shape.of(n));
+            flowD = flowCoefficients.view(3L * n, Shape.of(n));
+            timesteps = flowCoefficients.view(4L * n, Shape.of(n));   // the model's input and the loss weights
+            weightsBuf = flowCoefficients.view(5L * n, Shape.of(n));
         }
     }
 
@@ -444,7 +448,7 @@ public final class TrainingObjective implements AutoCloseable {
                 flowCoefficients, flowIndex}) {
             if (t != null) t.close();
         }
-        flowCoefficients = flowIndex = null;
+        flowCoefficients = flowIndex = flowA = flowB = flowC = flowD = null;
         xt = target = noise = offsetBuf = perSample = weightTable = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
         globalTimesteps = globalWeights = null;
         bufferSlice = null;

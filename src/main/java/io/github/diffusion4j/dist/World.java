@@ -165,24 +165,26 @@ public final class World implements AutoCloseable {
     public String prefix() { return mpi && size > 1 ? "rank " + rank + "/" + size + ": " : ""; }
 
     /** Sums {@code values} over the ranks, in place; returns them. */
-    public double[] allReduceSum(double... values) { return allReduce(values, Mpi.SUM, "MPI_Allreduce(sum)"); }
+    public double[] allReduceSum(double... values) { return allReduce(values, Mpi.SUM, "MPI_Allreduce(sum)", false); }
 
-    public double[] allReduceMax(double... values) { return allReduce(values, Mpi.MAX, "MPI_Allreduce(max)"); }
+    public double[] allReduceMax(double... values) { return allReduce(values, Mpi.MAX, "MPI_Allreduce(max)", false); }
 
     /**
      * {@link #allReduceMax(double...)}, without the watchdog's bound when {@code unbounded} (the others may be busy
      * for long, e.g. while rank 0 writes a checkpoint or evaluates).
      */
     public double[] allReduceMax(boolean unbounded, double... values) {
-        if (!unbounded) return allReduceMax(values);
-        if (mpi && values.length > 0) Mpi.check(Mpi.allreduce(worldComm, values, Mpi.MAX), "MPI_Allreduce(max)");
-        return values;
+        return allReduce(values, Mpi.MAX, "MPI_Allreduce(max)", unbounded);
     }
 
-    public double[] allReduceMin(double... values) { return allReduce(values, Mpi.MIN, "MPI_Allreduce(min)"); }
+    public double[] allReduceMin(double... values) { return allReduce(values, Mpi.MIN, "MPI_Allreduce(min)", false); }
 
-    private double[] allReduce(double[] values, int op, String call) {
+    private double[] allReduce(double[] values, int op, String call, boolean unbounded) {
         if (!mpi || values.length == 0) return values;
+        if (unbounded) {
+            Mpi.check(Mpi.allreduce(worldComm, values, op), call);
+            return values;
+        }
         try (Watchdog.Guard g = watchdog().guard(call)) {
             Mpi.check(Mpi.allreduce(worldComm, values, op), call);
         }

@@ -1,6 +1,5 @@
 package io.github.diffusion4j.train;
 
-import io.github.diffusion4j.diffusion.DdpmScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.io.ImageIo;
@@ -34,9 +33,10 @@ final class Previewer implements AutoCloseable {
         Backend b = trained.params().backend();
         sampleModel.params().allocate(b, 0);
         Precision.parse(cfg.precision).apply(sampleModel);   // the grids show the model as it trains
-        this.scheduler = cfg.flow() ? new io.github.diffusion4j.diffusion.FlowMatchEulerScheduler(cfg.timesteps, cfg.flowShift)
-                : new DdpmScheduler(schedule);
-        scheduler.setTimesteps(Math.min(cfg.sampleSteps, cfg.timesteps));
+        // ModelSamples' one construction of a sampler's scheduler: DDPM, or Euler for flow matching
+        this.scheduler = io.github.diffusion4j.eval.ModelSamples.scheduler(
+                io.github.diffusion4j.eval.ModelSamples.defaultSampler(cfg.flow()), schedule,
+                Math.min(cfg.sampleSteps, cfg.timesteps), null, cfg.flowShift);
         if (trained.numClasses() > 0) {
             float[] l = new float[cfg.sampleCount];
             for (int i = 0; i < l.length; i++) l[i] = i % trained.numClasses();

@@ -187,9 +187,7 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalStateException("cannot write the settings as JSON", e);
         }
         h = 31 * h + step;
-        double v = (double) (h & 0xFFFFFFFFL);   // exact in a double
-        double[] lo = world.allReduceMin(v), hi = world.allReduceMax(v);
-        if (lo[0] != hi[0]) {
+        if (!sameOnEveryRank(h)) {
             throw new IllegalArgumentException("the ranks start from different settings, weights or steps "
                     + "(every rank must be given the same command line and see the same run folder)");
         }
@@ -200,12 +198,16 @@ public final class Trainer implements AutoCloseable {
      * rank the same sums, so they update alike); a difference is a fault, reported rather than saved over.
      */
     private void checkSameWeights() {
-        double v = java.util.Arrays.hashCode(model.params().values().toArray()) & 0xFFFFFFFFL;
-        double lo = world.allReduceMin(v)[0], hi = world.allReduceMax(v)[0];
-        if (lo != hi) {
+        if (!sameOnEveryRank(java.util.Arrays.hashCode(model.params().values().toArray()))) {
             throw new io.github.diffusion4j.dist.DistException("the ranks' weights differ at step " + step
                     + " (the gradient all-reduce did not give every rank the same sums); not saving a checkpoint");
         }
+    }
+
+    /** Whether every rank has this hash (its low 32 bits, exact in a double: compared by their min and max). */
+    private boolean sameOnEveryRank(long hash) {
+        double v = hash & 0xFFFFFFFFL;
+        return world.allReduceMin(v)[0] == world.allReduceMax(v)[0];
     }
 
     public World world() { return world; }

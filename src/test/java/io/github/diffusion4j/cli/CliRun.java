@@ -52,6 +52,13 @@ public final class CliRun {
     }
 
     /** {@code train} of the tiny preset on 16x16 shapes, batch 4, on the CPU, into {@code out}, plus {@code extra}. */
+    /** {@code a} followed by {@code b}: a base command line with more arguments. */
+    public static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+
     public static Result trainTiny(Path out, long steps, String... extra) {
         List<String> a = new ArrayList<>(List.of("train", "--model", "tiny", "--image-size", "16", "--batch-size", "4",
                 "--steps", Long.toString(steps), "--sample-count", "0", "--device", "cpu", "--out", out.toString()));

@@ -53,11 +53,6 @@ class RunFolderSafetyTest {
         return new ProcessBuilder(cmd).redirectErrorStream(false).start();
     }
 
-    static String[] concat(String[] a, String... b) {
-        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
-    }
 
     /** The latest checkpoint is whole: config, raw and EMA weights (finite), optimizer moments. */
     static long assertLoadable(Path run) throws IOException {
@@ -89,7 +84,7 @@ class RunFolderSafetyTest {
         int trials = 3, staging = 0;
         for (int t = 0; t < trials; t++) {
             Path run = tmp.resolve("run-" + t);
-            Process p = start(null, concat(TINY, "--steps", "100000", "--checkpoint-every", "1", "--out", run.toString()));
+            Process p = start(null, CliRun.concat(TINY, "--steps", "100000", "--checkpoint-every", "1", "--out", run.toString()));
             try {
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
                 while (!Files.exists(run.resolve(Checkpoint.DIR).resolve("latest")) && System.nanoTime() < deadline) {
@@ -106,7 +101,7 @@ class RunFolderSafetyTest {
             long step = assertLoadable(run);
             assertTrue(step >= 1);
             // the next start takes the folder (no stale lock), clears what the killed one left, and resumes
-            CliRun.run(concat(RESUME, "--out", run.toString(), "--steps", Long.toString(step + 1))).ok();
+            CliRun.run(CliRun.concat(RESUME, "--out", run.toString(), "--steps", Long.toString(step + 1))).ok();
             assertEquals(List.of(), leftovers(run), "staging folders after the resume");
             assertEquals(step + 1, assertLoadable(run));
         }
@@ -117,32 +112,32 @@ class RunFolderSafetyTest {
     @Test
     void aSecondTrainerIntoTheSameFolderIsRefused(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
-        Process p = start(null, concat(TINY, "--steps", "100000", "--checkpoint-every", "0", "--out", run.toString()));
+        Process p = start(null, CliRun.concat(TINY, "--steps", "100000", "--checkpoint-every", "0", "--out", run.toString()));
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
             while (!Files.exists(run.resolve("metrics.jsonl")) && System.nanoTime() < deadline) Thread.sleep(20);
             assertTrue(p.isAlive(), "the first trainer ended early");
             Path other = tmp.resolve("elsewhere");
-            CliRun.run(concat(TINY, "--steps", "1", "--out", run.toString())).oneLineError("in use by another training process",
+            CliRun.run(CliRun.concat(TINY, "--steps", "1", "--out", run.toString())).oneLineError("in use by another training process",
                     "pid " + p.pid());
-            CliRun.run(concat(TINY, "--steps", "1", "--out", other.toString())).ok();   // another folder is fine
+            CliRun.run(CliRun.concat(TINY, "--steps", "1", "--out", other.toString())).ok();   // another folder is fine
             p.destroyForcibly();
             assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         } finally {
             if (p.isAlive()) p.destroyForcibly();
         }
         // killed without a checkpoint: the folder is free again (a fresh run there is refused only for its checkpoints)
-        CliRun.Result r = CliRun.run(concat(TINY, "--steps", "1", "--out", run.toString()));
+        CliRun.Result r = CliRun.run(CliRun.concat(TINY, "--steps", "1", "--out", run.toString()));
         assertFalse(r.err().contains("in use"), r.describe());
     }
 
     @Test
     void aFailedCheckpointWriteIsOneLineAndKeepsTheEarlierOne(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
-        CliRun.run(concat(TINY, "--steps", "2", "--checkpoint-every", "2", "--out", run.toString())).ok();
+        CliRun.run(CliRun.concat(TINY, "--steps", "2", "--checkpoint-every", "2", "--out", run.toString())).ok();
         long before = Files.readAllLines(run.resolve("metrics.jsonl")).size();
         // a 256 KiB file size limit: the next model.safetensors (about 700 KB) cannot be written (EFBIG, as ENOSPC)
-        Process p = start("ulimit -f 256", concat(RESUME, "--out", run.toString(), "--steps", "3"));
+        Process p = start("ulimit -f 256", CliRun.concat(RESUME, "--out", run.toString(), "--steps", "3"));
         String out = new String(p.getInputStream().readAllBytes()), err = new String(p.getErrorStream().readAllBytes());
         assertTrue(p.waitFor(120, TimeUnit.SECONDS));
         err = err.replaceAll("(?m)^WARNING: Using incubator modules.*\n", "").strip();

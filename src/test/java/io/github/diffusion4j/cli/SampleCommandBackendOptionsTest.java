@@ -28,10 +28,7 @@ class SampleCommandBackendOptionsTest {
     private static CliRun.Result sample(Path png, String... extra) {
         String[] base = {"sample", "--run", run.toString(), "--device", "cpu", "--sampler", "ddim", "--steps", "2",
                 "--count", "1", "--out", png.toString()};
-        String[] a = new String[base.length + extra.length];
-        System.arraycopy(base, 0, a, 0, base.length);
-        System.arraycopy(extra, 0, a, base.length, extra.length);
-        return CliRun.run(a);
+        return CliRun.run(CliRun.concat(base, extra));
     }
 
     @Test

@@ -159,8 +159,8 @@ class DataParallelTest {
         String[] common = {"sample", "--run", run.toString(), "--count", "7", "--batch-size", "2", "--steps", "3",
                 "--device", "cpu", "--threads", "1"};
         Path one = tmp.resolve("one"), two = tmp.resolve("two");
-        CliRun.run(cat(common, "--out", tmp.resolve("one.png").toString(), "--out-dir", one.toString())).ok();
-        MpiLaunch.Result r = MpiLaunch.run(tmp, 2, cat(common, "--out", tmp.resolve("two.png").toString(),
+        CliRun.run(CliRun.concat(common, "--out", tmp.resolve("one.png").toString(), "--out-dir", one.toString())).ok();
+        MpiLaunch.Result r = MpiLaunch.run(tmp, 2, CliRun.concat(common, "--out", tmp.resolve("two.png").toString(),
                 "--out-dir", two.toString())).ok();
         assertTrue(r.out().contains("7 images in"), r.out());
         assertEquals(Files.readString(one.resolve("labels.csv")), Files.readString(two.resolve("labels.csv")));
@@ -188,11 +188,6 @@ class DataParallelTest {
         assertEquals(one.replaceAll(",\"seconds\":[0-9.]+", ""), two.replaceAll(",\"seconds\":[0-9.]+", ""));
     }
 
-    static String[] cat(String[] a, String... b) {
-        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
-    }
 
     /** An odd batch does not split over 2 ranks: one line from rank 0, and the run stops. */
     @Test

@@ -38,7 +38,7 @@ class ResumeExactTest {
         String[] opts = {"--classes", "--dropout", "0.1", "--cfg-dropout", "0.5", "--lr-schedule", "constant",
                 "--warmup", "2", "--log-every", "1"};
         Path straight = tmp.resolve("straight"), split = tmp.resolve("split");
-        CliRun.trainTiny(straight, 2 * N, concat(opts, "--checkpoint-every", Integer.toString(N))).ok();
+        CliRun.trainTiny(straight, 2 * N, CliRun.concat(opts, "--checkpoint-every", Integer.toString(N))).ok();
         CliRun.trainTiny(split, N, opts).ok();
         CliRun.Result r = CliRun.run("train", "--resume", "--out", split.toString(), "--steps", Integer.toString(2 * N),
                 "--sample-count", "0", "--device", "cpu", "--log-every", "1").ok();
@@ -171,9 +171,4 @@ class ResumeExactTest {
         return rows;
     }
 
-    static String[] concat(String[] a, String... b) {
-        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
-    }
 }

@@ -46,6 +46,16 @@ public record CudaAvailability(List<String> problems, String shimProblem, Librar
 
     public boolean available() { return problems.isEmpty(); }
 
+    /** The CUDA devices the driver reports (0 without a usable driver). */
+    public int deviceCount() {
+        String n = driver == null ? null : driver.field("devices");
+        try {
+            return n == null ? 0 : Integer.parseInt(n);
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
     /** The backend "auto" resolves to: "cuda" or "cpu". */
     public String autoBackend() { return available() ? "cuda" : "cpu"; }
 

@@ -921,36 +921,10 @@ public final class CudaBackend implements Backend {
         return ms[0];
     }
 
-    /** Events recorded on the stream: GPU times. */
+    /** Events recorded on the stream: GPU times ({@link CudaTimeline}). */
     @Override public Timeline timeline() {
         ensureContext();
-        return new Timeline() {
-            private final java.util.List<CUevent> events = new java.util.ArrayList<>();
-
-            @Override public void mark() {
-                CUevent e = new CUevent();
-                check(cuEventCreate(e, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
-                events.add(e);
-                check(cuEventRecord(e, stream), "cuEventRecord");
-            }
-
-            @Override public double[] millis() {
-                double[] ms = new double[events.size()];
-                if (events.isEmpty()) return ms;
-                syncEvent(events.get(events.size() - 1), "cuEventSynchronize");
-                float[] v = {0f};
-                for (int i = 1; i < ms.length; i++) {
-                    check(cuEventElapsedTime(v, events.get(0), events.get(i)), "cuEventElapsedTime");
-                    ms[i] = v[0];
-                }
-                return ms;
-            }
-
-            @Override public void close() {
-                for (CUevent e : events) check(cuEventDestroy(e), "cuEventDestroy");
-                events.clear();
-            }
-        };
+        return new CudaTimeline(this);
     }
 
     // ------------------------------------------------------------------ GPU time per operation (bench --profile)
