@@ -151,6 +151,57 @@ extern "C" __global__ void d4j_mse_loss(float* mse, float* dOut, const float* mo
 }
 
 /**
+ * Imagen's dynamic thresholding (Backend.dynamicThreshold; CPU twin: CpuBackend.dynamicThreshold), in place per
+ * sample s of `per` elements:
+ *   q = the `ratio` quantile of |x| over the sample: with pos = (double) ratio * (per - 1), lo = floor(pos), the order
+ *       statistics a = |x|_(lo) and b = |x|_(min(lo + 1, per - 1)), q = a + (b - a) * (float) (pos - lo)
+ *       (torch.quantile's linear interpolation)
+ *   t = java_min(java_max(q, 1), maxValue);  x = java_min(java_max(x, -t), t) / t
+ * The order statistics by radix selection on the bits of |x| (non-negative floats order as their bit patterns),
+ * 8 bits per pass, a 256-bin histogram in shared memory. Launch: gridDim.x = samples, blockDim.x a multiple of 32.
+ */
+extern "C" __global__ void d4j_dynamic_threshold(float* x, int samples, long long per, float ratio, float maxValue) {
+    __shared__ int hist[256];
+    __shared__ unsigned int sPrefix;
+    __shared__ long long sRank;
+    int s = blockIdx.x;
+    if (s >= samples || per <= 0) return;   // uniform per block, so the barriers are safe
+    float* v = x + (long long) s * per;
+    double pos = (double) ratio * (double) (per - 1);
+    long long lo = (long long) floor(pos);
+    float order[2];
+    for (int which = 0; which < 2; which++) {
+        long long rank = lo + which < per - 1 ? lo + which : per - 1;
+        unsigned int prefix = 0u, mask = 0u;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
+            __syncthreads();
+            for (long long j = threadIdx.x; j < per; j += blockDim.x) {
+                unsigned int bits = __float_as_uint(fabsf(v[j]));
+                if ((bits & mask) == prefix) atomicAdd(&hist[(bits >> shift) & 255u], 1);
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                long long r = rank;
+                unsigned int b = 0u;
+                while (b < 255u && r >= (long long) hist[b]) r -= hist[b++];
+                sPrefix = prefix | (b << shift);
+                sRank = r;
+            }
+            __syncthreads();
+            prefix = sPrefix;
+            rank = sRank;
+            mask |= 255u << shift;
+            __syncthreads();   // every thread has read sPrefix before the next pass may change it
+        }
+        order[which] = __uint_as_float(prefix);
+    }
+    float q = order[0] + (order[1] - order[0]) * (float) (pos - (double) lo);
+    float t = d4j::java_min(d4j::java_max(q, 1.0f), maxValue);
+    for (long long j = threadIdx.x; j < per; j += blockDim.x) v[j] = d4j::java_min(d4j::java_max(v[j], -t), t) / t;
+}
+
+/**
  * Training timesteps and their loss weights (Backend.drawTimesteps; CPU twin: CpuBackend.drawTimesteps): t[i] is the
  * i-th value of Philox.Stream(seed, position).nextInt(bound), which takes word (position & 3) of Philox block
  * position >> 2, rejects it when it is at or above 2^32 - (2^32 mod bound) (unbiased), and returns it mod bound;

@@ -1,5 +1,8 @@
 package io.github.diffusion4j.cli;
 
+import io.github.diffusion4j.diffusion.EdmPreconditioning;
+import io.github.diffusion4j.diffusion.EdmScheduler;
+import io.github.diffusion4j.diffusion.Objective;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
 
 import io.github.diffusion4j.backend.Backends;
@@ -21,6 +24,7 @@ import io.github.diffusion4j.train.ModelDenoiser;
 import io.github.diffusion4j.train.RecordedDenoiser;
 import io.github.diffusion4j.train.TrainConfig;
 import io.github.diffusion4j.train.Trainer;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -44,11 +48,33 @@ public final class SampleCommand implements Callable<Integer> {
 
     @Option(names = "--run", required = true, paramLabel = "PATH", description = "Run folder (its latest checkpoint) or checkpoint folder.")
     Path run;
-    @Option(names = "--sampler", description = {"ddpm (ancestral), ddim or dpmpp; euler or heun for a flow-matching run",
-            "(default: ddpm; euler for flow matching)."})
+    @Option(names = "--sampler", description = {"ddpm-objective runs: ddpm (ancestral), ddim, dpmpp (DPM-Solver++ 2M), dpmpp-sde",
+            "(its SDE variant), euler or heun (in sigma space, as diffusers' Euler/HeunDiscreteScheduler); flow runs: euler",
+            "or heun; edm runs: heun (EDM's 2nd-order sampler) or euler (default: ddpm; euler for flow, heun for edm)."})
     String sampler;
-    @Option(names = "--steps", description = "Inference steps (default: ddpm 100, ddim 50, dpmpp 20, euler 50, heun 20 = 39 evaluations).")
+    @Option(names = "--steps", description = {"Inference steps (default: ddpm 100, ddim 50, dpmpp 20, euler 50, heun 20 = 39",
+            "evaluations; edm heun 18 = 35 evaluations)."})
     Integer steps;
+    @Option(names = "--karras", description = "ddpm-objective runs: Karras et al.'s sigma steps (rho 7) for dpmpp, dpmpp-sde, euler and heun (diffusers' use_karras_sigmas); edm runs always use them.")
+    boolean karras;
+    @Option(names = "--s-churn", defaultValue = "0", description = "euler/heun: EDM's stochasticity S_churn (0: the deterministic ODE sampler; default: ${DEFAULT-VALUE}).")
+    double sChurn;
+    @Option(names = "--s-tmin", defaultValue = "0", description = "euler/heun: churn only at sigma >= S_tmin (default: ${DEFAULT-VALUE}).")
+    double sTmin;
+    @Option(names = "--s-tmax", defaultValue = "Infinity", description = "euler/heun: churn only at sigma <= S_tmax (default: ${DEFAULT-VALUE}).")
+    double sTmax;
+    @Option(names = "--s-noise", defaultValue = "1", description = "euler/heun: scale of the churn noise S_noise (EDM: 1.003-1.007 for ImageNet; default: ${DEFAULT-VALUE}).")
+    double sNoise;
+    @Option(names = "--dynamic-threshold", paramLabel = "PERCENTILE", description = {"ddpm, ddim, dpmpp, dpmpp-sde: Imagen's dynamic",
+            "thresholding of the predicted x0 at this percentile of |x0| (Imagen: 0.995) instead of clipping (diffusers'",
+            "thresholding, dynamic_thresholding_ratio)."})
+    Double dynamicThreshold;
+    @Option(names = "--sample-max-value", description = "With --dynamic-threshold: the largest threshold (diffusers' sample_max_value; default: unbounded, as Imagen).")
+    Double sampleMaxValue;
+    @Option(names = "--sigma-min", description = "edm runs: the smallest sigma of the Karras steps (default: 0.002).")
+    Double sigmaMin;
+    @Option(names = "--sigma-max", description = "edm runs: the largest sigma of the Karras steps (default: 80).")
+    Double sigmaMax;
     @Option(names = "--eta", defaultValue = "0", description = "DDIM eta in [0, 1] (default: ${DEFAULT-VALUE}).")
     double eta;
     @Option(names = "--no-clip", description = "Do not clamp the predicted x0 to [-1, 1] (DDPM/DDIM clip_sample; DPM++ never clips).")
@@ -108,23 +134,55 @@ public final class SampleCommand implements Callable<Integer> {
     private int sample(io.github.diffusion4j.dist.World world) throws Exception {
         Checkpoint.Info info = Checkpoint.readInfo(Checkpoint.resolve(run));
         TrainConfig tc = info.config();
-        boolean flow = tc.flow();
-        flowShift = tc.flowShift;
-        if (sampler == null) sampler = io.github.diffusion4j.eval.ModelSamples.defaultSampler(flow);
-        if (!io.github.diffusion4j.eval.ModelSamples.samplers(flow).contains(sampler)) {
-            throw new UserException((io.github.diffusion4j.eval.ModelSamples.SAMPLERS.contains(sampler)
-                    || io.github.diffusion4j.eval.ModelSamples.FLOW_SAMPLERS.contains(sampler)
-                    ? "--sampler " + sampler + " does not fit this run, trained with " + (flow ? "flow matching" : "the ddpm objective")
-                    : "unknown sampler '" + sampler + "'") + " (choose " + String.join(", ",
-                    io.github.diffusion4j.eval.ModelSamples.samplers(flow)) + ")");
-        }
-        if (flow) {
+        objective = tc.objective();
+        setup = io.github.diffusion4j.eval.ModelSamples.Setup.of(tc, Trainer.schedulerConfig(tc));
+        if (sampler == null) sampler = objective.defaultSampler();
+        String refused = io.github.diffusion4j.eval.ModelSamples.refusal(objective, sampler);
+        if (refused != null) throw new UserException(refused);
+        CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (objective != Objective.DDPM) {
             for (String o : List.of("--eta", "--variance", "--spacing", "--no-clip")) {
-                if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
-                    throw new UserException(o + " applies to the ddpm-objective samplers, not to " + sampler);
-                }
+                if (given.hasMatchedOption(o)) throw new UserException(o + " applies to the ddpm-objective samplers, not to " + sampler);
             }
         }
+        boolean sigmaSpace = objective != Objective.FLOW && (sampler.equals("euler") || sampler.equals("heun"));
+        if (karras && (objective != Objective.DDPM || sampler.equals("ddpm") || sampler.equals("ddim"))) {
+            throw new UserException("--karras applies to dpmpp, dpmpp-sde, euler and heun on ddpm-objective runs"
+                    + (objective == Objective.EDM ? " (edm runs always sample on Karras sigmas)" : ""));
+        }
+        for (String o : List.of("--s-churn", "--s-tmin", "--s-tmax", "--s-noise")) {
+            if (!sigmaSpace && given.hasMatchedOption(o)) {
+                throw new UserException(o + " applies to euler and heun on ddpm-objective and edm runs, not to " + sampler
+                        + (objective == Objective.FLOW ? " on a flow run" : ""));
+            }
+        }
+        if (sigmaSpace && given.hasMatchedOption("--spacing")) {
+            throw new UserException("--spacing: " + sampler + " takes Karras sigmas (--karras) or diffusers' linspace timesteps");
+        }
+        if (dynamicThreshold != null && (objective != Objective.DDPM || sigmaSpace)) {
+            throw new UserException("--dynamic-threshold applies to ddpm, ddim, dpmpp and dpmpp-sde on ddpm-objective runs");
+        }
+        if (sampleMaxValue != null && dynamicThreshold == null) throw new UserException("--sample-max-value needs --dynamic-threshold");
+        if (dynamicThreshold != null && !(dynamicThreshold > 0 && dynamicThreshold <= 1)) {
+            throw new UserException("--dynamic-threshold must be a percentile in (0, 1], not " + dynamicThreshold);
+        }
+        if (sampleMaxValue != null && !(sampleMaxValue >= 1)) throw new UserException("--sample-max-value must be >= 1, not " + sampleMaxValue);
+        for (String o : List.of("--sigma-min", "--sigma-max")) {
+            if (objective != Objective.EDM && given.hasMatchedOption(o)) throw new UserException(o + " applies to edm runs");
+        }
+        EdmScheduler.Churn churn;
+        try {
+            churn = new EdmScheduler.Churn(sChurn, sTmin, sTmax, sNoise);
+            if (objective == Objective.EDM) {
+                EdmPreconditioning e = setup.edm();
+                setup = setup.withEdm(new EdmPreconditioning(e.sigmaData(), sigmaMin == null ? e.sigmaMin() : sigmaMin,
+                        sigmaMax == null ? e.sigmaMax() : sigmaMax));
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage().replace("s_churn", "--s-churn").replace("s_noise", "--s-noise")
+                    .replace("s_tmin", "--s-tmin").replace("s_tmax", "--s-tmax"));
+        }
+        setup = setup.withOptions(karras, churn, null);
         if (count <= 0) throw new UserException("--count must be positive");
         if (batchSize <= 0) throw new UserException("--batch-size must be positive");
         if (mask != null && init == null) throw new UserException("--mask needs --init (the image to inpaint)");
@@ -132,7 +190,7 @@ public final class SampleCommand implements Callable<Integer> {
         if (!(eta >= 0 && eta <= 1)) throw new UserException("--eta must be in [0, 1]");
         if (eta != 0 && !sampler.equals("ddim")) throw new UserException("--eta applies to --sampler ddim only");
         if (!variance.equals("fixed_small") && !sampler.equals("ddpm")) throw new UserException("--variance applies to --sampler ddpm only");
-        if (noClip && sampler.equals("dpmpp")) throw new UserException("--no-clip: dpmpp never clips");
+        if (noClip && !sampler.equals("ddpm") && !sampler.equals("ddim")) throw new UserException("--no-clip: " + sampler + " never clips");
         backendOptions.validate();   // --tf32 and --threads, before the checkpoint is read
         VarianceType varianceType;
         TimestepSpacing spacingType;
@@ -182,6 +240,10 @@ public final class SampleCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         SchedulerConfig.Builder sb = Trainer.schedulerConfig(tc).toBuilder().varianceType(varianceType).clipSample(!noClip);
         if (spacingType != null) sb.timestepSpacing(spacingType);
+        if (dynamicThreshold != null) {
+            sb.thresholding(true).dynamicThresholdingRatio(dynamicThreshold)
+                    .sampleMaxValue(sampleMaxValue == null ? Double.POSITIVE_INFINITY : sampleMaxValue);
+        }
         // the CPU has nothing to record: it runs every evaluation directly either way
         RecordedDenoiser recorded = cudaGraphs && b instanceof CudaBackend ? new RecordedDenoiser(model) : null;
         try (Scheduler scheduler = scheduler(sb.build(), spacingType); RecordedDenoiser closeLater = recorded) {
@@ -283,10 +345,11 @@ public final class SampleCommand implements Callable<Integer> {
 
     private int inferenceSteps() {
         if (steps != null) return steps;
-        return io.github.diffusion4j.eval.ModelSamples.defaultSteps(sampler);
+        return objective.defaultSteps(sampler);
     }
 
-    private double flowShift = 1;   // the run's, set when its checkpoint is read
+    private Objective objective;                                   // the run's, set when its checkpoint is read
+    private io.github.diffusion4j.eval.ModelSamples.Setup setup;   // the run's and these options
 
     private Scheduler scheduler(SchedulerConfig base, TimestepSpacing spacingType) {
         int n = inferenceSteps();
@@ -295,8 +358,13 @@ public final class SampleCommand implements Callable<Integer> {
             throw new UserException("--steps " + n + " exceeds the model's " + base.numTrainTimesteps() + " training timesteps");
         }
         // the one construction of a sampler's scheduler (evaluate and the trainer's evaluations use it too)
-        return io.github.diffusion4j.eval.ModelSamples.scheduler(sampler, base.toBuilder().eta(eta).build(), n, spacingType,
-                flowShift);
+        try {
+            return io.github.diffusion4j.eval.ModelSamples.scheduler(sampler, new io.github.diffusion4j.eval.ModelSamples.Setup(
+                    setup.objective(), base.toBuilder().eta(eta).build(), setup.flowShift(), setup.edm(), setup.karras(),
+                    setup.churn(), spacingType), n);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
+        }
     }
 
     private float[] labels(Checkpoint.Info info, int classes) {

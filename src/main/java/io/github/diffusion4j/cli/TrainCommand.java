@@ -70,9 +70,16 @@ public final class TrainCommand implements Callable<Integer> {
     String schedule;
     @Option(names = "--timesteps", description = "Diffusion timesteps T (default: ${DEFAULT-VALUE}).")
     int timesteps;
-    @Option(names = "--objective", description = {"ddpm (noising of Ho et al.; --prediction says what the model predicts) or",
-            "flow (flow matching / rectified flow: x_t = (1 - s) x0 + s eps, the model predicts eps - x0, as SD3) (default: ${DEFAULT-VALUE})."})
+    @Option(names = "--objective", description = {"ddpm (noising of Ho et al.; --prediction says what the model predicts),",
+            "flow (flow matching / rectified flow: x_t = (1 - s) x0 + s eps, the model predicts eps - x0, as SD3) or",
+            "edm (Karras et al. 2022: x = x0 + sigma eps with EDM's preconditioning, ln sigma ~ N(P_mean, P_std^2)) (default: ${DEFAULT-VALUE})."})
     String objective;
+    @Option(names = "--sigma-data", description = "edm: the data's standard deviation in the preconditioning (default: ${DEFAULT-VALUE}).")
+    float sigmaData;
+    @Option(names = "--p-mean", description = "edm: the mean of ln sigma in training (default: ${DEFAULT-VALUE}).")
+    float pMean;
+    @Option(names = "--p-std", description = "edm: the standard deviation of ln sigma in training (default: ${DEFAULT-VALUE}).")
+    float pStd;
     @Option(names = "--flow-timesteps", description = "flow: how training draws sigma: logit-normal (SD3's) or uniform (default: ${DEFAULT-VALUE}).")
     String flowTimesteps;
     @Option(names = "--flow-shift", description = "flow: the timestep shift of training and sampling (SD3: 3; default: ${DEFAULT-VALUE}, none).")
@@ -121,7 +128,7 @@ public final class TrainCommand implements Callable<Integer> {
     Integer evalEvery;
     @Option(names = "--eval-count", paramLabel = "K", description = "Images per evaluation (default: ${DEFAULT-VALUE}).")
     int evalCount;
-    @Option(names = "--eval-sampler", description = "Sampler of the evaluation images: ddpm, ddim or dpmpp; euler or heun for --objective flow (default: ${DEFAULT-VALUE}; euler for flow).")
+    @Option(names = "--eval-sampler", description = "Sampler of the evaluation images: one of sample's for the objective (default: ${DEFAULT-VALUE}; euler for flow, heun for edm).")
     String evalSampler;
     @Option(names = "--eval-steps", paramLabel = "S", description = "Sampler steps (default: the sampler's, as sample: ddpm 100, ddim 50, dpmpp 20).")
     Integer evalSteps;
@@ -171,6 +178,9 @@ public final class TrainCommand implements Callable<Integer> {
             m.put("--objective", c.objective);
             m.put("--flow-timesteps", c.flowTimesteps);
             m.put("--flow-shift", Float.toString(c.flowShift));
+            m.put("--sigma-data", Float.toString(c.edmSigmaData));
+            m.put("--p-mean", Float.toString(c.edmPMean));
+            m.put("--p-std", Float.toString(c.edmPStd));
             m.put("--min-snr", Float.toString(c.minSnrGamma));
             m.put("--offset-noise", Float.toString(c.offsetNoise));
             m.put("--cfg-dropout", Float.toString(c.cfgDropout));
@@ -331,12 +341,25 @@ public final class TrainCommand implements Callable<Integer> {
         c.objective = objective;
         c.flowTimesteps = flowTimesteps;
         c.flowShift = flowShift;
-        if (c.flow()) {
-            CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        c.edmSigmaData = sigmaData;
+        c.edmPMean = pMean;
+        c.edmPStd = pStd;
+        CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (!TrainConfig.OBJECTIVES.contains(c.objective)) {
+            throw new UserException("unknown --objective '" + c.objective + "' (choose " + String.join(", ", TrainConfig.OBJECTIVES) + ")");
+        }
+        for (String o : List.of("--flow-timesteps", "--flow-shift")) {
+            if (!c.flow() && given.hasMatchedOption(o)) throw new UserException(o + " applies to --objective flow");
+        }
+        for (String o : List.of("--sigma-data", "--p-mean", "--p-std")) {
+            if (!c.edm() && given.hasMatchedOption(o)) throw new UserException(o + " applies to --objective edm");
+        }
+        if (c.flow() || c.edm()) {
             if (given.hasMatchedOption("--prediction")) {
-                throw new UserException("--prediction applies to --objective ddpm (flow matching predicts the velocity eps - x0)");
+                throw new UserException("--prediction applies to --objective ddpm (" + (c.flow()
+                        ? "flow matching predicts the velocity eps - x0" : "edm's network predicts its preconditioned target") + ")");
             }
-            // the ddpm defaults that do not apply: no min-SNR weighting, the flow sampler for evaluations
+            // the ddpm defaults that do not apply: no min-SNR weighting, the objective's sampler for evaluations
             if (!given.hasMatchedOption("--min-snr")) c.minSnrGamma = 0;
         }
         c.offsetNoise = offsetNoise;
@@ -361,7 +384,8 @@ public final class TrainCommand implements Callable<Integer> {
             c.eval = new TrainConfig.Eval();
             c.eval.every = evalEvery;
             c.eval.count = evalCount;
-            c.eval.sampler = c.flow() && !pr.hasMatchedOption("--eval-sampler") ? "euler" : evalSampler;
+            c.eval.sampler = !c.objective().samplers().contains("dpmpp") && !pr.hasMatchedOption("--eval-sampler")
+                    ? c.objective().defaultSampler() : evalSampler;
             c.eval.steps = evalSteps == null ? 0 : evalSteps;
             if (evalSteps != null && evalSteps < 1) throw new UserException("--eval-steps must be >= 1, not " + evalSteps);
             c.eval.guidance = evalGuidance;

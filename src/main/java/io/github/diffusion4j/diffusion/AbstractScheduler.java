@@ -1,5 +1,7 @@
 package io.github.diffusion4j.diffusion;
 
+import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
 
 /** Shared state of the schedulers: configuration, schedule, the inference grid and coefficient helpers. */
@@ -10,6 +12,8 @@ abstract class AbstractScheduler implements Scheduler {
     protected int[] timesteps;
     /** True when the grid came from {@link #setTimesteps(int[])}. */
     protected boolean customTimesteps;
+    /** The thresholded x0 of a step (dynamic thresholding only). */
+    private Tensor thresholded;
 
     AbstractScheduler(SchedulerConfig config) {
         this.config = config;
@@ -73,6 +77,49 @@ abstract class AbstractScheduler implements Scheduler {
             case SAMPLE -> new double[] {0, 1};
             case V_PREDICTION -> new double[] {sa, -sb};
         };
+    }
+
+    /**
+     * {@link Backend#diffusionStep}, or with the configuration's dynamic thresholding (which replaces clipping, as in
+     * diffusers): x0 into a buffer ({@link Backend#axpby}), {@link Backend#dynamicThreshold} on it, then the fused
+     * step reading the thresholded x0 through its prevX0 operand (coefficient {@code k.a}), or, for a multistep step
+     * that already reads its history there (which has no raw model-output term), as its model output.
+     */
+    protected void fusedStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
+                             StepCoefficients k, long seed, long offset) {
+        Backend b = sample.backend();
+        if (!config.thresholding()) {
+            b.diffusionStep(prev, predX0, sample, modelOut, prevX0, k, seed, offset);
+            return;
+        }
+        if (thresholded == null || !thresholded.shape().equals(sample.shape()) || thresholded.backend() != b) {
+            if (thresholded != null) thresholded.close();
+            thresholded = b.empty(sample.shape());
+        }
+        b.axpby(thresholded, k.x0FromSample(), sample, k.x0FromModel(), modelOut);
+        b.dynamicThreshold(thresholded, (float) config.dynamicThresholdingRatio(), (float) config.sampleMaxValue());
+        if (prevX0 == null) {
+            b.diffusionStep(prev, null, sample, modelOut, thresholded, new StepCoefficients(k.x0FromSample(), k.x0FromModel(),
+                    false, 1f, 0f, k.b(), k.c(), k.a(), k.sigma()), seed, offset);
+            if (predX0 != null) b.copy(predX0, thresholded);
+        } else {
+            if (k.c() != 0f) throw new IllegalStateException("a multistep step with a model-output term cannot be thresholded");
+            b.diffusionStep(prev, predX0, sample, thresholded, prevX0, new StepCoefficients(0f, 1f, false, 1f, k.a(), k.b(),
+                    0f, k.d(), k.sigma()), seed, offset);
+        }
+    }
+
+    /** Releases the thresholding buffer; subclasses with buffers of their own call it from close. */
+    protected void closeBuffers() {
+        if (thresholded != null) {
+            thresholded.close();
+            thresholded = null;
+        }
+    }
+
+    @Override public void close() {
+        closeBuffers();
+        schedule.close();
     }
 
     protected static void checkSameShape(Tensor a, Tensor b, String what) {

@@ -53,7 +53,7 @@ public final class DdpmScheduler extends AbstractScheduler {
         StepCoefficients k = pMeanVariance(t);
         long offset = k.sigma() != 0f ? noiseOffset(rng, sample) : 0;
         long seed = rng == null ? 0 : rng.seed();
-        sample.backend().diffusionStep(prevSample, predX0, sample, modelOutput, null, k, seed, offset);
+        fusedStep(prevSample, predX0, sample, modelOutput, null, k, seed, offset);
     }
 
     @Override public double outputAlphaBar(int t) {

@@ -22,9 +22,20 @@ import io.github.diffusion4j.tensor.Tensor;
  * The first step is first order (no history yet), and so is the last when the final sigma is 0, or when
  * {@code lower_order_final} is set and there are fewer than 15 steps. The solver keeps the previous x0^ on the
  * backend; it is deterministic (no noise).
+ *
+ * <p>{@code algorithm_type="sde-dpmsolver++"} ({@link SchedulerConfig#sde}; Lu et al. 2022, section 5) solves the
+ * SDE instead and draws noise z every step: {@code x_{i+1} = (s_{i+1} / s_i) e^{-h} x_i + alpha_{i+1} (1 - e^{-2h}) D
+ * + s_{i+1} sqrt(1 - e^{-2h}) z}, with D as above.
+ *
+ * <p>{@code use_karras_sigmas} ({@link SchedulerConfig#useKarrasSigmas}): the sigmas are Karras et al.'s n levels
+ * between sigma(0) and sigma(T - 1) ({@link Sigmas#karras}), the timesteps {@link Sigmas#toTimestep} of them, rounded
+ * except on the cosine schedule (as diffusers), where the model gets the fractional ones ({@link #modelTimestep});
+ * rounded timesteps may repeat near sigma_min, and the steps then follow the grid by position.
  */
 public final class DpmSolverMultistepScheduler extends AbstractScheduler {
     private double[] sigmas;
+    /** The model's timestep of each grid step (fractional for Karras sigmas on the cosine schedule). */
+    private float[] modelTimesteps;
     private int stepIndex = -1;
     private int lowerOrderNums;
     private Tensor history, current;
@@ -44,11 +55,36 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
     }
 
     @Override public void setTimesteps(int numInferenceSteps) {
-        setGrid(Timesteps.dpmSolver(config.timestepSpacing(), numTrain, numInferenceSteps, config.stepsOffset()));
         customTimesteps = false;
+        if (!config.useKarrasSigmas()) {
+            setGrid(Timesteps.dpmSolver(config.timestepSpacing(), numTrain, numInferenceSteps, config.stepsOffset()));
+            return;
+        }
+        if (numInferenceSteps < 1 || numInferenceSteps > numTrain) {
+            throw new IllegalArgumentException("inference steps " + numInferenceSteps + " outside 1.." + numTrain);
+        }
+        double[] table = new double[numTrain];
+        double[] logSigmas = new double[numTrain];
+        for (int t = 0; t < numTrain; t++) {
+            table[t] = sigmaOf(schedule.alphaBar(t));
+            logSigmas[t] = Math.log(table[t]);
+        }
+        double[] levels = Sigmas.karras(table[0], table[numTrain - 1], numInferenceSteps, Sigmas.RHO);
+        boolean round = config.betaSchedule() != BetaSchedule.SQUAREDCOS_CAP_V2;
+        int[] ts = new int[levels.length];
+        float[] mt = new float[levels.length];
+        for (int k = 0; k < levels.length; k++) {
+            double t = Sigmas.toTimestep(levels[k], logSigmas);
+            ts[k] = (int) Math.round(t);
+            mt[k] = round ? ts[k] : (float) t;
+        }
+        setGrid(ts, levels, mt);
     }
 
     @Override public void setTimesteps(int[] custom) {
+        if (config.useKarrasSigmas()) {
+            throw new IllegalArgumentException("explicit timesteps cannot be combined with use_karras_sigmas (as in diffusers)");
+        }
         if (custom == null) throw new IllegalArgumentException("timesteps must not be null");
         int[] ts = custom.clone();
         Timesteps.validate(ts, numTrain, "custom timesteps");
@@ -57,12 +93,35 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
     }
 
     private void setGrid(int[] ts) {
+        double[] levels = new double[ts.length];
+        float[] mt = new float[ts.length];
+        for (int k = 0; k < ts.length; k++) {
+            levels[k] = sigmaOf(schedule.alphaBar(ts[k]));
+            mt[k] = ts[k];
+        }
+        setGrid(ts, levels, mt);
+    }
+
+    private void setGrid(int[] ts, double[] levels, float[] mt) {
         timesteps = ts;
+        modelTimesteps = mt;
         sigmas = new double[ts.length + 1];
-        for (int k = 0; k < ts.length; k++) sigmas[k] = sigmaOf(schedule.alphaBar(ts[k]));
+        System.arraycopy(levels, 0, sigmas, 0, ts.length);
         sigmas[ts.length] = config.finalSigmaZero() ? 0.0 : sigmaOf(schedule.alphaBar(0));
         reset();
     }
+
+    /**
+     * The grid position of t: the step about to run (or, with {@code after}, the one just run) when it has this
+     * timestep, which tells repeated timesteps apart; else the first with it.
+     */
+    private int position(int t, boolean after) {
+        int k = after ? stepIndex - 1 : stepIndex;
+        if (k >= 0 && k < timesteps.length && timesteps[k] == t) return k;
+        return indexOf(t);
+    }
+
+    @Override public float modelTimestep(int t) { return modelTimesteps[position(t, false)]; }
 
     /**
      * sigma = sqrt((1 - abar) / abar); abar = 0 (zero terminal SNR) is replaced by 2^-24 as diffusers does, which
@@ -101,15 +160,24 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
             expm1 = Math.expm1(-h);
         }
         double phi = -alphaT * expm1;              // the coefficient of D
+        double noise = 0;
+        if (config.sde() && sigT != 0) {
+            // SDE: (s_t / s_s) e^{-h} x + alpha_t (1 - e^{-2h}) D + s_t sqrt(1 - e^{-2h}) z
+            double h = lambda(alphaT, sT) - lambda(alphaS, sS);
+            double em2 = -Math.expm1(-2 * h);
+            ratio *= Math.exp(-h);
+            phi = alphaT * em2;
+            noise = sT * Math.sqrt(em2);
+        }
         if (!secondOrder) {
-            return StepCoefficients.of(x0c[0], x0c[1], false, 1, phi, ratio, 0, 0, 0);
+            return StepCoefficients.of(x0c[0], x0c[1], false, 1, phi, ratio, 0, 0, noise);
         }
         double sigP = sigmas[index - 1];
         double alphaP = 1 / Math.sqrt(sigP * sigP + 1), sP = sigP * alphaP;
         double lambdaS = lambda(alphaS, sS);
         double h = lambda(alphaT, sT) - lambdaS, h0 = lambdaS - lambda(alphaP, sP);
         double r0 = h0 / h;
-        return StepCoefficients.of(x0c[0], x0c[1], false, 1, phi * (1 + 0.5 / r0), ratio, 0, -phi * 0.5 / r0, 0);
+        return StepCoefficients.of(x0c[0], x0c[1], false, 1, phi * (1 + 0.5 / r0), ratio, 0, -phi * 0.5 / r0, noise);
     }
 
     private static double lambda(double alpha, double s) {
@@ -138,7 +206,9 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
         StepCoefficients k = coefficients(stepIndex, second);
         ensureBuffers(sample.backend(), sample.shape());
         Backend b = sample.backend();
-        b.diffusionStep(prevSample, current, sample, modelOutput, second ? history : null, k, 0, 0);
+        long offset = 0;
+        if (k.sigma() != 0f) offset = noiseOffset(rng, sample);
+        fusedStep(prevSample, current, sample, modelOutput, second ? history : null, k, rng == null ? 0 : rng.seed(), offset);
         if (predX0 != null) b.copy(predX0, current);
         Tensor tmp = history;
         history = current;
@@ -167,11 +237,11 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
             current.close();
             history = current = null;
         }
-        schedule.close();
+        super.close();
     }
 
     @Override public double outputAlphaBar(int t) {
-        double s = sigmas[indexOf(t) + 1];
+        double s = sigmas[position(t, true) + 1];
         return 1 / (s * s + 1);
     }
 }

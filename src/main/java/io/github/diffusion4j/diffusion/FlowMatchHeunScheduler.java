@@ -19,7 +19,7 @@ import io.github.diffusion4j.tensor.Tensor;
 public final class FlowMatchHeunScheduler extends FlowMatchScheduler {
     private int[] codes;
     private Tensor velocity;        // v of the last predictor
-    private int next;               // the evaluation expected next
+    private int next;               // the evaluation expected next; -1: any step's predictor
 
     public FlowMatchHeunScheduler(int numTrainTimesteps, double shift) {
         super(numTrainTimesteps, shift);
@@ -34,7 +34,11 @@ public final class FlowMatchHeunScheduler extends FlowMatchScheduler {
         reset();
     }
 
-    @Override public void reset() { next = 0; }
+    @Override public void reset() { next = -1; }
+
+    @Override public int numInferenceSteps() { return levels.length - 1; }
+
+    @Override public int order() { return 2; }
 
     @Override public int[] timesteps() { return codes.clone(); }
 
@@ -54,9 +58,9 @@ public final class FlowMatchHeunScheduler extends FlowMatchScheduler {
             throw new IllegalArgumentException("model output " + modelOutput.shape() + " for sample " + sample.shape());
         }
         int k = evaluation(t);
-        if (k != next) {
-            throw new IllegalArgumentException("Heun expected evaluation " + next + " of " + codes.length + " but got " + k
-                    + "; steps must follow timesteps() in order (call reset() to start over)");
+        if (next < 0 ? k % 2 == 1 : k != next) {   // a trajectory starts at a predictor (img2img: at a later step)
+            throw new IllegalArgumentException("Heun expected evaluation " + (next < 0 ? "of a step's start" : String.valueOf(next))
+                    + " of " + codes.length + " but got " + k + "; steps must follow timesteps() in order (call reset() to start over)");
         }
         Backend b = sample.backend();
         int i = k / 2;   // the interval [levels[i], levels[i + 1]]

@@ -1,7 +1,5 @@
 package io.github.diffusion4j.diffusion;
 
-import io.github.diffusion4j.tensor.Backend;
-import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
@@ -85,12 +83,7 @@ public abstract class FlowMatchScheduler implements Scheduler {
 
     /** Flow matching's forward process at level sigma: {@code (1 - sigma) init + sigma eps}. */
     protected static void noiseAt(Tensor out, Tensor init, double sigma, long seed, long offset) {
-        Backend b = init.backend();
-        try (Tensor a = b.fromArray(new float[] {(float) (1 - sigma)}, 1);
-             Tensor s = b.fromArray(new float[] {(float) sigma}, 1);
-             Tensor idx = b.zeros(Shape.of(init.dim(0)))) {
-            b.qSample(out, null, init, null, idx, a, s, Backend.TARGET_EPSILON, seed, offset);
-        }
+        Sigmas.noiseTo(out, init, 1 - sigma, sigma, seed, offset);
     }
 
     @Override public void close() {}

@@ -80,7 +80,7 @@ public final class Sampler {
      * @throws IllegalArgumentException when strength is outside [0, 1] or leaves no step to run
      */
     public Tensor img2img(Tensor init, double strength) {
-        int[] ts = img2imgTimesteps(scheduler.timesteps(), strength);
+        int[] ts = img2imgTimesteps(strength);
         NoiseStream rng = new NoiseStream(seed);
         Tensor x = noised(init, ts[0], rng);
         return denoise(x, ts, null, null, rng);
@@ -99,7 +99,7 @@ public final class Sampler {
     public Tensor inpaint(Tensor original, Tensor keepMask, double strength) {
         if (keepMask == null) throw new IllegalArgumentException("inpainting needs a mask");
         checkMask(keepMask.shape(), original.shape());
-        int[] ts = img2imgTimesteps(scheduler.timesteps(), strength);
+        int[] ts = img2imgTimesteps(strength);
         NoiseStream rng = new NoiseStream(seed);
         Tensor x;
         if (strength >= 1.0) {
@@ -137,17 +137,29 @@ public final class Sampler {
      * the last k of the grid.
      */
     public static int[] img2imgTimesteps(int[] timesteps, double strength) {
+        return img2imgTimesteps(timesteps, timesteps.length, 1, strength);
+    }
+
+    /**
+     * As {@link #img2imgTimesteps(int[], double)} for a grid of {@code steps} steps of {@code order} model
+     * evaluations each ({@link Scheduler#order}; Heun: 2, its last step 1): the last k steps start at
+     * {@code timesteps[(steps - k) * order]}, as diffusers slices {@code timesteps[t_start * order:]}.
+     */
+    public static int[] img2imgTimesteps(int[] timesteps, int steps, int order, double strength) {
         if (!(strength >= 0 && strength <= 1)) throw new IllegalArgumentException("strength must be in [0, 1], got " + strength);
-        int n = timesteps.length;
-        int init = Math.min((int) (n * strength), n);
+        int init = Math.min((int) (steps * strength), steps);
         if (init < 1) {
-            throw new IllegalArgumentException("strength " + strength + " with " + n + " inference steps leaves no step to run "
+            throw new IllegalArgumentException("strength " + strength + " with " + steps + " inference steps leaves no step to run "
                     + "(need steps * strength >= 1)");
         }
-        int start = n - init;
-        int[] out = new int[init];
-        System.arraycopy(timesteps, start, out, 0, init);
+        int start = (steps - init) * order;
+        int[] out = new int[timesteps.length - start];
+        System.arraycopy(timesteps, start, out, 0, out.length);
         return out;
+    }
+
+    private int[] img2imgTimesteps(double strength) {
+        return img2imgTimesteps(scheduler.timesteps(), scheduler.numInferenceSteps(), scheduler.order(), strength);
     }
 
     private Tensor noised(Tensor init, int t, NoiseStream rng) {

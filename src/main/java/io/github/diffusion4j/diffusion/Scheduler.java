@@ -40,6 +40,12 @@ public interface Scheduler extends AutoCloseable {
     /** The number of inference steps of the current grid. */
     default int numInferenceSteps() { return timesteps().length; }
 
+    /**
+     * Model evaluations per step (diffusers' {@code order}): 2 for Heun, whose {@link #timesteps()} interleave a
+     * predictor and a corrector per step; img2img starts at step k, which is {@code timesteps()[k * order()]}.
+     */
+    default int order() { return 1; }
+
     /** The standard deviation of the initial noise (1 for the variance-preserving schedulers here). */
     default float initNoiseSigma() { return 1f; }
 

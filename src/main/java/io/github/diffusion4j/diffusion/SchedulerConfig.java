@@ -36,13 +36,23 @@ import java.util.Set;
  * @param finalSigmaZero      DPM-Solver++ {@code final_sigmas_type}: true for "zero" (default), false for "sigma_min"
  * @param eta                 DDIM's eta in [0, 1] (0: deterministic DDIM, 1: DDPM-like); a step argument in diffusers
  * @param useClippedModelOutput DDIM: recompute epsilon from the clipped x0 (a step argument in diffusers; false)
+ * @param useKarrasSigmas     {@code use_karras_sigmas}, DPM-Solver++: Karras et al.'s levels (rho 7) between the
+ *                            schedule's sigma at timesteps 0 and T - 1, the timesteps rounded from them (false)
+ * @param sde                 DPM-Solver++ {@code algorithm_type}: true for "sde-dpmsolver++" (the SDE variant, which
+ *                            draws noise), false for "dpmsolver++" (the ODE solver; default)
+ * @param thresholding        {@code thresholding}: Imagen's dynamic thresholding of the predicted x0 instead of
+ *                            clip_sample, DDPM, DDIM and DPM-Solver++ ({@link io.github.diffusion4j.tensor.Backend#dynamicThreshold}; false)
+ * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}, the percentile of |x0| (0.995)
+ * @param sampleMaxValue      {@code sample_max_value}, the largest threshold (1.0 as diffusers, which makes it
+ *                            static clipping; Imagen leaves it unbounded)
  */
 public record SchedulerConfig(int numTrainTimesteps, double betaStart, double betaEnd, BetaSchedule betaSchedule,
                               double[] trainedBetas, PredictionType predictionType, VarianceType varianceType,
                               boolean clipSample, double clipSampleRange, boolean setAlphaToOne, int stepsOffset,
                               TimestepSpacing timestepSpacing, boolean rescaleBetasZeroSnr, int solverOrder,
                               boolean lowerOrderFinal, boolean finalSigmaZero, double eta,
-                              boolean useClippedModelOutput) {
+                              boolean useClippedModelOutput, boolean useKarrasSigmas, boolean sde,
+                              boolean thresholding, double dynamicThresholdingRatio, double sampleMaxValue) {
 
     public SchedulerConfig {
         if (numTrainTimesteps < 2) {
@@ -61,6 +71,10 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
             throw new IllegalArgumentException("solver_order must be 1 or 2 (DPM-Solver++ 2M), got " + solverOrder);
         }
         if (!(eta >= 0 && eta <= 1)) throw new IllegalArgumentException("eta must be in [0, 1], got " + eta);
+        if (!(dynamicThresholdingRatio > 0 && dynamicThresholdingRatio <= 1)) {
+            throw new IllegalArgumentException("dynamic_thresholding_ratio must be in (0, 1], got " + dynamicThresholdingRatio);
+        }
+        if (!(sampleMaxValue >= 1)) throw new IllegalArgumentException("sample_max_value must be >= 1, got " + sampleMaxValue);
         trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
     }
 
@@ -85,6 +99,11 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         b.setAlphaToOne = setAlphaToOne;
         b.stepsOffset = stepsOffset;
         b.timestepSpacing = timestepSpacing;
+        b.useKarrasSigmas = useKarrasSigmas;
+        b.sde = sde;
+        b.thresholding = thresholding;
+        b.dynamicThresholdingRatio = dynamicThresholdingRatio;
+        b.sampleMaxValue = sampleMaxValue;
         b.rescaleBetasZeroSnr = rescaleBetasZeroSnr;
         b.solverOrder = solverOrder;
         b.lowerOrderFinal = lowerOrderFinal;
@@ -113,6 +132,9 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         private boolean finalSigmaZero = true;
         private double eta;
         private boolean useClippedModelOutput;
+        private boolean useKarrasSigmas, sde;
+        private boolean thresholding;
+        private double dynamicThresholdingRatio = 0.995, sampleMaxValue = 1.0;
 
         public Builder numTrainTimesteps(int v) { numTrainTimesteps = v; return this; }
         public Builder betaStart(double v) { betaStart = v; return this; }
@@ -136,11 +158,18 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         public Builder finalSigmaZero(boolean v) { finalSigmaZero = v; return this; }
         public Builder eta(double v) { eta = v; return this; }
         public Builder useClippedModelOutput(boolean v) { useClippedModelOutput = v; return this; }
+        public Builder useKarrasSigmas(boolean v) { useKarrasSigmas = v; return this; }
+        /** DPM-Solver++'s SDE variant (algorithm_type "sde-dpmsolver++"). */
+        public Builder sde(boolean v) { sde = v; return this; }
+        public Builder thresholding(boolean v) { thresholding = v; return this; }
+        public Builder dynamicThresholdingRatio(double v) { dynamicThresholdingRatio = v; return this; }
+        public Builder sampleMaxValue(double v) { sampleMaxValue = v; return this; }
 
         public SchedulerConfig build() {
             return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, predictionType,
                     varianceType, clipSample, clipSampleRange, setAlphaToOne, stepsOffset, timestepSpacing,
-                    rescaleBetasZeroSnr, solverOrder, lowerOrderFinal, finalSigmaZero, eta, useClippedModelOutput);
+                    rescaleBetasZeroSnr, solverOrder, lowerOrderFinal, finalSigmaZero, eta, useClippedModelOutput,
+                    useKarrasSigmas, sde, thresholding, dynamicThresholdingRatio, sampleMaxValue);
         }
     }
 
@@ -148,10 +177,10 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
 
     /** Bookkeeping keys, and keys whose value only matters for features that are switched off. */
     private static final Set<String> IGNORED_KEYS = Set.of("_class_name", "_diffusers_version", "skip_prk_steps",
-            "dynamic_thresholding_ratio", "sample_max_value", "timestep_type", "flow_shift");
+            "timestep_type", "flow_shift");
 
     /** Options that this engine supports only in their default (off) state. */
-    private static final Set<String> MUST_BE_FALSE = Set.of("thresholding", "use_karras_sigmas", "use_lu_lambdas",
+    private static final Set<String> MUST_BE_FALSE = Set.of("use_lu_lambdas",
             "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas", "euler_at_final");
 
     /** Reads a diffusers {@code scheduler_config.json}; see {@link #fromDiffusersJson(String, Builder)}. */
@@ -214,7 +243,18 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                                 + " is not supported (only -inf)");
                     }
                 }
-                case "algorithm_type" -> unsupportedUnless(k, v, "dpmsolver++");
+                case "use_karras_sigmas" -> b.useKarrasSigmas(v.asBoolean());
+                case "thresholding" -> b.thresholding(v.asBoolean());
+                case "dynamic_thresholding_ratio" -> b.dynamicThresholdingRatio(v.asDouble());
+                case "sample_max_value" -> b.sampleMaxValue(v.asDouble());
+                case "algorithm_type" -> {
+                    String a = v.asText();
+                    if (!a.equals("dpmsolver++") && !a.equals("sde-dpmsolver++")) {
+                        throw new IllegalArgumentException("scheduler setting algorithm_type = " + a
+                                + " is not supported (only dpmsolver++, sde-dpmsolver++)");
+                    }
+                    b.sde(a.equals("sde-dpmsolver++"));
+                }
                 case "solver_type" -> unsupportedUnless(k, v, "midpoint");
                 default -> {
                     if (MUST_BE_FALSE.contains(k)) {

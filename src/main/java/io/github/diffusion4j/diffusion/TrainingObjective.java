@@ -45,6 +45,13 @@ import java.util.Map;
  * above. Both x_t and the target are {@link Backend#qSample} passes with per-sample coefficient tables (the same
  * Philox eps in both), so they run where the step runs on every backend.
  *
+ * <p><b>EDM</b> ({@link Builder#edm}; Karras et al. 2022): {@code ln sigma ~ N(P_mean, P_std^2)} (one normal from the
+ * stream at {@code base + 2^39} per sample), the network's input {@code c_in (x0 + sigma eps)}, its target
+ * {@code (x0 - c_skip (x0 + sigma eps)) / c_out} and timestep input {@code 1000 c_noise} ({@link EdmPreconditioning});
+ * EDM's weight lambda = 1 / c_out^2 cancels against the target's scale, so every sample weighs 1. The quartiles are
+ * those of the draw (ln sigma against the normal's quartiles). The same two per-sample-table qSample passes as flow
+ * matching form input and target.
+ *
  * <p>The tensors of a {@link Batch} and {@link LossResult} are buffers of this objective, reused while the batch shape
  * stays the same: they are valid until the next call of the same method.
  */
@@ -65,13 +72,59 @@ public final class TrainingObjective implements AutoCloseable {
     private final float offsetNoise;
     private final float labelDropout;
     private final int nullClass;
-    /** Flow matching: the shifted training sigmas (null: the DDPM objective), and whether u is logit-normal. */
-    private final double[] flowSigmas;
-    private final boolean flowLogitNormal;
-    /** Flow matching: [6n] per-sample coefficient tables (x_t: a, b; target: c, d; model timesteps; weights). */
+    /** Flow matching or EDM: how a sample's level is drawn and what it gives (null: the DDPM objective). */
+    private final LevelDraw levels;
+    /** Flow matching, EDM: [6n] per-sample coefficient tables (x_t: a, b; target: c, d; model timesteps; weights). */
     private Tensor flowCoefficients, flowIndex;
     /** Views of {@link #flowCoefficients}: the coefficients of x_t (a, b) and of the target (c, d). */
     private Tensor flowA, flowB, flowC, flowD;
+
+    /**
+     * A continuous-level objective: the level of a sample drawn from its stream, then {@code x_t = a x0 + b eps} and
+     * {@code target = c x0 + d eps} with the model's timestep input and the quartile of the logs.
+     */
+    private interface LevelDraw {
+        double draw(Philox.Stream rng);
+
+        /** {a, b, c, d, model timestep} at a level. */
+        double[] coefficients(double level);
+
+        int quartile(double level);
+    }
+
+    /** Flow matching: sigma from the shifted table at floor(u T), u uniform or logit-normal. */
+    private record FlowDraw(double[] sigmas, boolean logitNormal) implements LevelDraw {
+        @Override public double draw(Philox.Stream rng) {
+            double u = logitNormal ? 1 / (1 + Math.exp(-rng.nextNormal())) : rng.nextUniform();
+            return sigmas[Math.min(sigmas.length - 1, Math.max(0, (int) (u * sigmas.length)))];
+        }
+
+        @Override public double[] coefficients(double sigma) {
+            // x_t = (1 - sigma) x0 + sigma eps, target = eps - x0, timestep sigma T
+            return new double[] {1 - sigma, sigma, -1, 1, sigma * sigmas.length};
+        }
+
+        @Override public int quartile(double sigma) { return Math.min(3, (int) Math.floor(4 * sigma)); }
+    }
+
+    /** EDM: ln sigma ~ N(P_mean, P_std^2), EDM's preconditioned input and target. */
+    private record EdmDraw(EdmPreconditioning pre, double pMean, double pStd) implements LevelDraw {
+        /** The upper quartile of the standard normal. */
+        static final double Q3 = 0.6744897501960817;
+
+        @Override public double draw(Philox.Stream rng) { return Math.exp(pMean + pStd * rng.nextNormal()); }
+
+        @Override public double[] coefficients(double sigma) {
+            double cin = pre.cIn(sigma);
+            double[] tg = pre.targetCoefficients(sigma);
+            return new double[] {cin, cin * sigma, tg[0], tg[1], pre.modelTimestep(sigma)};
+        }
+
+        @Override public int quartile(double sigma) {
+            double z = (Math.log(sigma) - pMean) / pStd;
+            return z < -Q3 ? 0 : z < 0 ? 1 : z < Q3 ? 2 : 3;
+        }
+    }
 
     private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
     /**
@@ -92,12 +145,15 @@ public final class TrainingObjective implements AutoCloseable {
         this.offsetNoise = b.offsetNoise;
         this.labelDropout = b.labelDropout;
         this.nullClass = b.nullClass;
-        this.flowSigmas = b.flow ? FlowMatchScheduler.trainingSigmas(b.schedule.numTimesteps(), b.flowShift) : null;
-        this.flowLogitNormal = b.flowLogitNormal;
+        this.levels = b.flow ? new FlowDraw(FlowMatchScheduler.trainingSigmas(b.schedule.numTimesteps(), b.flowShift), b.flowLogitNormal)
+                : b.edm != null ? new EdmDraw(b.edm, b.edmPMean, b.edmPStd) : null;
     }
 
     /** Whether this is the flow-matching objective. */
-    public boolean flowMatching() { return flowSigmas != null; }
+    public boolean flowMatching() { return levels instanceof FlowDraw; }
+
+    /** Whether this is the EDM objective. */
+    public boolean edm() { return levels instanceof EdmDraw; }
 
     public static Builder builder(NoiseSchedule schedule) { return new Builder(schedule); }
 
@@ -112,6 +168,8 @@ public final class TrainingObjective implements AutoCloseable {
         private int nullClass = -1;
         private boolean flow, flowLogitNormal = true;
         private double flowShift = 1;
+        private EdmPreconditioning edm;
+        private double edmPMean, edmPStd;
 
         private Builder(NoiseSchedule schedule) {
             if (schedule == null) throw new IllegalArgumentException("schedule must not be null");
@@ -159,17 +217,38 @@ public final class TrainingObjective implements AutoCloseable {
             return this;
         }
 
+        /**
+         * EDM instead of the DDPM objective: ln sigma ~ N(pMean, pStd^2) (EDM: -1.2, 1.2) and the preconditioning of
+         * {@code pre} (its sigma_data).
+         */
+        public Builder edm(EdmPreconditioning pre, double pMean, double pStd) {
+            if (pre == null) throw new IllegalArgumentException("EDM needs its preconditioning");
+            if (!Double.isFinite(pMean) || !(pStd > 0 && Double.isFinite(pStd))) {
+                throw new IllegalArgumentException("EDM needs a finite P_mean and a positive P_std, got " + pMean + ", " + pStd);
+            }
+            edm = pre;
+            edmPMean = pMean;
+            edmPStd = pStd;
+            return this;
+        }
+
         public TrainingObjective build() {
             if (predictionType == null) throw new IllegalArgumentException("prediction type must not be null");
-            if (flow && weighting != Weighting.UNIFORM) {
-                throw new IllegalArgumentException("min-SNR weighting applies to the DDPM objective, not to flow matching");
+            if ((flow || edm != null) && weighting != Weighting.UNIFORM) {
+                throw new IllegalArgumentException("min-SNR weighting applies to the DDPM objective, not to "
+                        + (flow ? "flow matching" : "EDM"));
             }
+            if (flow && edm != null) throw new IllegalArgumentException("flow matching and EDM are two objectives: choose one");
             return new TrainingObjective(this);
         }
     }
 
-    /** A prepared batch: the model input (xt, timesteps, labels) and the regression target. */
-    public record Batch(Tensor xt, Tensor timesteps, Tensor labels, Tensor target, int[] t, float[] weights) {}
+    /**
+     * A prepared batch: the model input (xt, timesteps, labels) and the regression target; on the host the integer
+     * timesteps {@code t} (DDPM; flow matching and EDM: the first timestep of the level's quartile), the loss weights
+     * and the quartile of each sample for the logs.
+     */
+    public record Batch(Tensor xt, Tensor timesteps, Tensor labels, Tensor target, int[] t, float[] weights, int[] quartiles) {}
 
     /**
      * The loss of a batch. Only {@link #dOut} is ready at once: the per-sample values are copied to the host behind
@@ -276,11 +355,6 @@ public final class TrainingObjective implements AutoCloseable {
         };
     }
 
-    /** The sigma of flow matching's training draw u (uniform in [0, 1)): the shifted table at floor(u T). */
-    double flowSigma(double u) {
-        int k = Math.min(flowSigmas.length - 1, Math.max(0, (int) (u * flowSigmas.length)));
-        return flowSigmas[k];
-    }
 
     /** Timestep quartile of improved-diffusion's logs: floor(4 t / T). */
     public int quartile(int t) {
@@ -312,7 +386,7 @@ public final class TrainingObjective implements AutoCloseable {
         ensureBuffers(b, shape, slice);
         long base = step * STEP_STRIDE;
         long perSampleElems = shape.numel() / n;
-        if (flowSigmas != null) return prepareFlow(x0, labels, seed, base, slice, perSampleElems);
+        if (levels != null) return prepareLevels(x0, labels, seed, base, slice, perSampleElems);
 
         Philox.Stream tRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
         int[] t = new int[n];
@@ -339,31 +413,31 @@ public final class TrainingObjective implements AutoCloseable {
             b.qSample(xt, target, x0, noise, timesteps, sa, sb, predictionType.backendTarget(), seed, noiseAt);
         }
 
-        return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w);
+        int[] q = new int[n];
+        for (int i = 0; i < n; i++) q[i] = quartile(t[i]);
+        return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w, q);
     }
 
-    private Batch prepareFlow(Tensor x0, Tensor labels, long seed, long base, BatchSlice slice, long perSampleElems) {
+    private Batch prepareLevels(Tensor x0, Tensor labels, long seed, long base, BatchSlice slice, long perSampleElems) {
         Backend b = x0.backend();
         Shape shape = x0.shape();
-        int n = shape.dim(0), T = flowSigmas.length;
-        // u for the whole global batch (a logit-normal u takes one normal), this slice's part
-        Philox.Stream uRng = new Philox.Stream(seed, base + TIMESTEPS_AT);
-        double[] sigma = new double[n];
+        int n = shape.dim(0), T = schedule.numTimesteps();
+        // the levels of the whole global batch (a logit-normal u or an EDM sigma takes one normal), this slice's part
+        Philox.Stream rng = new Philox.Stream(seed, base + TIMESTEPS_AT);
+        double[] level = new double[n];
         for (int i = 0; i < slice.offset() + n; i++) {
-            double u = flowLogitNormal ? 1 / (1 + Math.exp(-uRng.nextNormal())) : uRng.nextUniform();
-            if (i >= slice.offset()) sigma[i - slice.offset()] = flowSigma(u);
+            double l = levels.draw(rng);
+            if (i >= slice.offset()) level[i - slice.offset()] = l;
         }
         float[] c = new float[6 * n], w = new float[n];
-        int[] t = new int[n];
+        int[] t = new int[n], q = new int[n];
         for (int i = 0; i < n; i++) {
-            c[i] = (float) (1 - sigma[i]);          // x_t = (1 - sigma) x0 + sigma eps
-            c[n + i] = (float) sigma[i];
-            c[2 * n + i] = -1f;                      // target = eps - x0
-            c[3 * n + i] = 1f;
-            c[4 * n + i] = (float) (sigma[i] * T);   // the model's timestep
+            double[] k = levels.coefficients(level[i]);
+            for (int j = 0; j < 5; j++) c[j * n + i] = (float) k[j];
             c[5 * n + i] = 1f;                       // weight
             w[i] = 1f;
-            t[i] = (int) Math.min(T - 1, Math.floor(sigma[i] * T));   // for the quartiles: floor(4 sigma)
+            q[i] = levels.quartile(level[i]);
+            t[i] = q[i] * T / 4;
         }
         b.copyFromHost(flowCoefficients, c, 0);
         long noiseAt = base + slice.offset() * perSampleElems;
@@ -377,7 +451,7 @@ public final class TrainingObjective implements AutoCloseable {
         }
         b.qSample(xt, null, x0, eps, flowIndex, flowA, flowB, Backend.TARGET_EPSILON, seed, noiseAt);
         b.qSample(target, null, x0, eps, flowIndex, flowC, flowD, Backend.TARGET_EPSILON, seed, noiseAt);
-        return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w);
+        return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w, q);
     }
 
     /** The labels with classifier-free guidance's dropout applied (the labels themselves when it is off), or null. */
@@ -399,12 +473,10 @@ public final class TrainingObjective implements AutoCloseable {
             throw new IllegalArgumentException("model output " + modelOut.shape() + " for target " + batch.target().shape());
         }
         Backend b = modelOut.backend();
-        int n = batch.t().length;
+        int n = batch.weights().length;
         // the weights went up with the timesteps in prepare (valid until the next prepare, as the batch's tensors are)
         b.mseLoss(mse, dOut, modelOut, batch.target(), weightsBuf, 1f / n);
-        int[] quartiles = new int[n];
-        for (int i = 0; i < n; i++) quartiles[i] = quartile(batch.t()[i]);
-        return new LossResult(dOut, b.toHostLater(mse), batch.weights(), quartiles);
+        return new LossResult(dOut, b.toHostLater(mse), batch.weights(), batch.quartiles());
     }
 
     private void ensureBuffers(Backend b, Shape shape, BatchSlice slice) {
@@ -429,7 +501,7 @@ public final class TrainingObjective implements AutoCloseable {
         weightsBuf = perSample.view(g + slice.offset(), Shape.of(n));
         labelsBuf = b.empty(Shape.of(n));
         mse = b.empty(Shape.of(n));
-        if (flowSigmas != null) {
+        if (levels != null) {
             flowCoefficients = b.empty(Shape.of(6 * n));
             float[] idx = new float[n];   // table index 0 ... n-1: sample i takes the i-th coefficients
             for (int i = 0; i < n; i++) idx[i] = i;

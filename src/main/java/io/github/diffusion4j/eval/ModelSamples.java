@@ -1,9 +1,13 @@
 package io.github.diffusion4j.eval;
 
 import io.github.diffusion4j.diffusion.DdimScheduler;
+import io.github.diffusion4j.diffusion.EdmPreconditioning;
+import io.github.diffusion4j.diffusion.EdmScheduler;
+import io.github.diffusion4j.diffusion.NoiseSchedule;
+import io.github.diffusion4j.diffusion.Objective;
+import io.github.diffusion4j.diffusion.VpSigmaParameterization;
 import io.github.diffusion4j.diffusion.FlowMatchEulerScheduler;
 import io.github.diffusion4j.diffusion.FlowMatchHeunScheduler;
-import io.github.diffusion4j.diffusion.FlowMatchScheduler;
 import io.github.diffusion4j.diffusion.DdpmScheduler;
 import io.github.diffusion4j.diffusion.DpmSolverMultistepScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
@@ -15,8 +19,7 @@ import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 import io.github.diffusion4j.train.ModelDenoiser;
-
-import java.util.List;
+import io.github.diffusion4j.train.TrainConfig;
 
 /**
  * Draws images from a model the way {@code sample} does with its default options, so that in-training evaluation
@@ -29,67 +32,91 @@ import java.util.List;
 public final class ModelSamples {
     private ModelSamples() {}
 
-    /** Sampler names, as {@code sample --sampler} takes them, of DDPM-objective runs. */
-    public static final List<String> SAMPLERS = List.of("ddpm", "ddim", "dpmpp");
-    /** Sampler names of flow-matching runs (diffusers' FlowMatchEuler/HeunDiscreteScheduler). */
-    public static final List<String> FLOW_SAMPLERS = List.of("euler", "heun");
-
-    /** The samplers of a run's objective. */
-    public static List<String> samplers(boolean flow) { return flow ? FLOW_SAMPLERS : SAMPLERS; }
-
-    /** The sampler a run's images are drawn with when none is named: ddpm, or euler for flow matching. */
-    public static String defaultSampler(boolean flow) { return flow ? "euler" : "ddpm"; }
     /** {@code sample}'s default batch size. */
     public static final int DEFAULT_BATCH = 64;
 
-    /** The default number of inference steps of a sampler (as {@code sample}): ddpm 100, ddim 50, dpmpp 20. */
-    public static int defaultSteps(String sampler) {
-        return switch (sampler) {
-            case "ddpm" -> 100;
-            case "dpmpp", "heun" -> 20;   // heun: 39 model evaluations
-            default -> 50;
-        };
-    }
-
-    /** The scheduler {@code sample --sampler name --steps steps} builds on a run's configuration, timesteps set. */
-    public static Scheduler scheduler(String name, SchedulerConfig base, int steps) {
-        return scheduler(name, base, steps, null);
-    }
-
     /**
-     * As {@link #scheduler(String, SchedulerConfig, int)}, DPM-Solver++ with {@code dpmSpacing} instead of its usual
-     * linspace (null: linspace); DDPM and DDIM take everything, eta and spacing included, from {@code base}.
+     * How a run's images are drawn, besides the sampler's name and steps: the run's objective and scheduler
+     * configuration, its flow shift and EDM preconditioning, and {@code sample}'s options (Karras sigmas for the
+     * ddpm objective's dpmpp, dpmpp-sde, euler and heun; EDM's churn for euler and heun; DPM-Solver++'s spacing,
+     * null: linspace).
      */
-    public static Scheduler scheduler(String name, SchedulerConfig base, int steps, TimestepSpacing dpmSpacing) {
-        return scheduler(name, base, steps, dpmSpacing, 1.0);
-    }
-
-    /**
-     * As {@link #scheduler(String, SchedulerConfig, int, TimestepSpacing)}, with the flow samplers too: euler and heun
-     * over the run's {@code num_train_timesteps} with the timestep shift {@code flowShift}.
-     */
-    public static Scheduler scheduler(String name, SchedulerConfig base, int steps, TimestepSpacing dpmSpacing,
-                                      double flowShift) {
-        if (FLOW_SAMPLERS.contains(name)) {
-            if (steps < 1 || steps > base.numTrainTimesteps()) {
-                throw new IllegalArgumentException("sampling steps " + steps + " outside 1.." + base.numTrainTimesteps());
+    public record Setup(Objective objective, SchedulerConfig base, double flowShift, EdmPreconditioning edm,
+                        boolean karras, EdmScheduler.Churn churn, TimestepSpacing dpmSpacing) {
+        public Setup {
+            if (objective == null || base == null || edm == null || churn == null) {
+                throw new IllegalArgumentException("objective, scheduler config, EDM preconditioning and churn must be set");
             }
-            FlowMatchScheduler f = name.equals("euler") ? new FlowMatchEulerScheduler(base.numTrainTimesteps(), flowShift)
-                    : new FlowMatchHeunScheduler(base.numTrainTimesteps(), flowShift);
-            f.setTimesteps(steps);
-            return f;
         }
-        if (steps < 1 || steps > base.numTrainTimesteps()) {
-            throw new IllegalArgumentException("sampling steps " + steps + " outside 1.." + base.numTrainTimesteps());
+
+        /** A run's setup with the default options. */
+        public static Setup of(TrainConfig cfg, SchedulerConfig base) {
+            return new Setup(cfg.objective(), base, cfg.flowShift, EdmPreconditioning.of(cfg.edmSigmaData), false,
+                    EdmScheduler.Churn.NONE, null);
         }
-        Scheduler s = switch (name) {
-            case "ddpm" -> new DdpmScheduler(base);
-            case "ddim" -> new DdimScheduler(base);
-            case "dpmpp" -> new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults()
-                    .numTrainTimesteps(base.numTrainTimesteps()).betaSchedule(base.betaSchedule())
-                    .predictionType(base.predictionType())
-                    .timestepSpacing(dpmSpacing == null ? TimestepSpacing.LINSPACE : dpmSpacing).build());
-            default -> throw new IllegalArgumentException("unknown sampler '" + name + "' (choose " + String.join(", ", SAMPLERS) + ")");
+
+        /** A ddpm-objective setup on {@code base} with the default options. */
+        public static Setup ddpm(SchedulerConfig base) {
+            return new Setup(Objective.DDPM, base, 1, EdmPreconditioning.of(EdmPreconditioning.DEFAULT_SIGMA_DATA), false,
+                    EdmScheduler.Churn.NONE, null);
+        }
+
+        public Setup withOptions(boolean karras, EdmScheduler.Churn churn, TimestepSpacing dpmSpacing) {
+            return new Setup(objective, base, flowShift, edm, karras, churn, dpmSpacing);
+        }
+
+        public Setup withEdm(EdmPreconditioning edm) {
+            return new Setup(objective, base, flowShift, edm, karras, churn, dpmSpacing);
+        }
+    }
+
+    /**
+     * Why {@code sampler} cannot draw from a run of {@code objective} (one line), or null when it can.
+     */
+    public static String refusal(Objective objective, String sampler) {
+        if (objective.samplers().contains(sampler)) return null;
+        boolean known = false;
+        for (Objective o : Objective.values()) known |= o.samplers().contains(sampler);
+        return (known ? "--sampler " + sampler + " does not fit this run, trained with the " + objective.cliName() + " objective"
+                : "unknown sampler '" + sampler + "'") + " (choose " + String.join(", ", objective.samplers()) + ")";
+    }
+
+    /** The scheduler {@code sample --sampler name --steps steps} builds on a ddpm-objective configuration, timesteps set. */
+    public static Scheduler scheduler(String name, SchedulerConfig base, int steps) {
+        return scheduler(name, Setup.ddpm(base), steps);
+    }
+
+    /**
+     * The scheduler of a sampler on a run (the one construction: {@code sample}, {@code evaluate --run}, the
+     * trainer's previews and evaluations), timesteps set. ddpm and ddim take everything, eta and spacing included,
+     * from the run's configuration; dpmpp and dpmpp-sde are diffusers' DPM-Solver++ defaults (linspace spacing unless
+     * {@code dpmSpacing}) on the run's schedule and prediction type, with its dynamic thresholding; euler and heun are {@link EdmScheduler} over
+     * the run's parameterisation: the variance-preserving model called in the sigma view (diffusers'
+     * Euler/HeunDiscreteScheduler), EDM's preconditioning, or, for flow matching, diffusers' flow-match schedulers.
+     */
+    public static Scheduler scheduler(String name, Setup setup, int steps) {
+        String refused = refusal(setup.objective(), name);
+        if (refused != null) throw new IllegalArgumentException(refused);
+        SchedulerConfig base = setup.base();
+        int T = base.numTrainTimesteps();
+        if (steps < 1 || steps > T) throw new IllegalArgumentException("sampling steps " + steps + " outside 1.." + T);
+        boolean heun = name.equals("heun");
+        Scheduler s = switch (setup.objective()) {
+            case FLOW -> heun ? new FlowMatchHeunScheduler(T, setup.flowShift()) : new FlowMatchEulerScheduler(T, setup.flowShift());
+            case EDM -> new EdmScheduler(setup.edm(), heun, true, setup.churn(), T);
+            case DDPM -> switch (name) {
+                case "ddpm" -> new DdpmScheduler(base);
+                case "ddim" -> new DdimScheduler(base);
+                case "dpmpp", "dpmpp-sde" -> new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults()
+                        .numTrainTimesteps(T).betaSchedule(base.betaSchedule()).trainedBetas(base.trainedBetas())
+                        .betaStart(base.betaStart()).betaEnd(base.betaEnd())
+                        .rescaleBetasZeroSnr(base.rescaleBetasZeroSnr()).predictionType(base.predictionType())
+                        .timestepSpacing(setup.dpmSpacing() == null ? TimestepSpacing.LINSPACE : setup.dpmSpacing())
+                        .useKarrasSigmas(setup.karras()).sde(name.equals("dpmpp-sde")).thresholding(base.thresholding())
+                        .dynamicThresholdingRatio(base.dynamicThresholdingRatio()).sampleMaxValue(base.sampleMaxValue()).build());
+                default -> new EdmScheduler(new VpSigmaParameterization(NoiseSchedule.of(base), base.predictionType()),
+                        heun, setup.karras(), setup.churn(), T);
+            };
         };
         s.setTimesteps(steps);
         return s;

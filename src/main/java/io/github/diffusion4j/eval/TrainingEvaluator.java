@@ -83,7 +83,7 @@ public final class TrainingEvaluator implements AutoCloseable {
         this.runDir = runDir;
         this.schedule = schedule;
         this.log = log;
-        this.steps = ec.steps > 0 ? ec.steps : ModelSamples.defaultSteps(ec.sampler);
+        this.steps = ec.steps > 0 ? ec.steps : cfg.objective().defaultSteps(ec.sampler);
         FeatureNetWeights.Loaded loaded = FeatureNetWeights.committed(CpuBackend.get());
         this.net = loaded.net();
         this.netSha = loaded.sha256();
@@ -123,7 +123,7 @@ public final class TrainingEvaluator implements AutoCloseable {
         long t0 = System.nanoTime();
         ema.copyTo(sampleModel.params());
         float[] drawn;
-        try (Scheduler s = ModelSamples.scheduler(ec.sampler, schedule, steps, null, cfg.flowShift)) {
+        try (Scheduler s = ModelSamples.scheduler(ec.sampler, ModelSamples.Setup.of(cfg, schedule), steps)) {
             drawn = ModelSamples.draw(sampleModel, s, ec.count, ModelSamples.DEFAULT_BATCH, SEED, labels, ec.guidance, stopping);
         }
         if (drawn == null) {

@@ -514,6 +514,19 @@ public interface Backend extends AutoCloseable {
                        StepCoefficients k, long seed, long offset);
 
     /**
+     * Imagen's dynamic thresholding of predicted x0 (Saharia et al. 2022; diffusers' {@code _threshold_sample}), in
+     * place, per sample n of {@code P = x.numel() / x.dim(0)} elements:
+     * <pre>
+     *   q = the ratio-quantile of |x| over the sample: pos = (double) ratio * (P - 1), lo = floor(pos),
+     *       a = |x|_(lo), b = |x|_(min(lo + 1, P - 1)) (order statistics), q = a + (b - a) * (float) (pos - lo)
+     *   t = min(max(q, 1), maxValue)
+     *   x = min(max(x, -t), t) / t
+     * </pre>
+     * float32 arithmetic (Java's min/max). Samples whose values stay within [-1, 1] are unchanged.
+     */
+    void dynamicThreshold(Tensor x, float ratio, float maxValue);
+
+    /**
      * RePaint-style replacement of the known region (inpainting): the known pixels are re-noised to the level of
      * the new sample and blended in by the mask. Per element {@code i}, with {@code M = keepMask.numel()} (which
      * must divide {@code sample.numel()}; the mask repeats, e.g. [H, W] or [1, C, H, W] over a batch):

@@ -52,6 +52,15 @@ public final class Check {
         if (t.numel() > Integer.MAX_VALUE) throw new IllegalArgumentException("drawTimesteps: " + t.numel() + " draws");
     }
 
+    /** {@link Backend#dynamicThreshold}: F32 [N, ...] with at most 2^31 - 1 elements per sample, ratio in [0, 1], maxValue >= 1. */
+    public static void dynamicThreshold(Tensor x, float ratio, float maxValue) {
+        dtype("dynamicThreshold", DType.F32, x);
+        if (x.rank() < 1 || x.dim(0) == 0) throw new IllegalArgumentException("dynamicThreshold: a batch [N, ...], got " + x.shape());
+        if (x.numel() / x.dim(0) > Integer.MAX_VALUE) throw new IllegalArgumentException("dynamicThreshold: samples too large");
+        if (!(ratio >= 0 && ratio <= 1)) throw new IllegalArgumentException("dynamic thresholding ratio must be in [0, 1], got " + ratio);
+        if (!(maxValue >= 1)) throw new IllegalArgumentException("sample_max_value must be >= 1, got " + maxValue);
+    }
+
     /**
      * The operands of a convolution pass share one dtype (cuDNN's rule): x and w forward, dy and w for the data
      * gradient, dy and x for the filter gradient (whose dw, a parameter gradient, is F32).

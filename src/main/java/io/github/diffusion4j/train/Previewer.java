@@ -24,7 +24,7 @@ final class Previewer implements AutoCloseable {
     static final long PREVIEW_SEED = 20200619L;
     private final TrainConfig cfg;
     private final Model sampleModel;
-    private final io.github.diffusion4j.diffusion.Scheduler scheduler;   // DDPM, or flow-match Euler
+    private final io.github.diffusion4j.diffusion.Scheduler scheduler;   // the objective's default sampler
     private final Tensor labels;
 
     Previewer(TrainConfig cfg, Model trained, SchedulerConfig schedule) {
@@ -33,10 +33,9 @@ final class Previewer implements AutoCloseable {
         Backend b = trained.params().backend();
         sampleModel.params().allocate(b, 0);
         Precision.parse(cfg.precision).apply(sampleModel);   // the grids show the model as it trains
-        // ModelSamples' one construction of a sampler's scheduler: DDPM, or Euler for flow matching
-        this.scheduler = io.github.diffusion4j.eval.ModelSamples.scheduler(
-                io.github.diffusion4j.eval.ModelSamples.defaultSampler(cfg.flow()), schedule,
-                Math.min(cfg.sampleSteps, cfg.timesteps), null, cfg.flowShift);
+        // ModelSamples' one construction of a sampler's scheduler: the objective's default (DDPM, Euler, EDM's Heun)
+        this.scheduler = io.github.diffusion4j.eval.ModelSamples.scheduler(cfg.objective().defaultSampler(),
+                io.github.diffusion4j.eval.ModelSamples.Setup.of(cfg, schedule), Math.min(cfg.sampleSteps, cfg.timesteps));
         if (trained.numClasses() > 0) {
             float[] l = new float[cfg.sampleCount];
             for (int i = 0; i < l.length; i++) l[i] = i % trained.numClasses();

@@ -5,6 +5,7 @@ import java.util.Map;
 
 import com.fasterxml.jackson.annotation.JsonAutoDetect;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -31,8 +32,16 @@ public final class TrainConfig {
     public int numClasses;
     public float dropout = -1f;            // < 0: the preset's
     // diffusion
-    /** ddpm (variance-preserving noising; {@link #prediction} says what the model predicts) or flow (flow matching). */
+    /**
+     * ddpm (variance-preserving noising; {@link #prediction} says what the model predicts), flow (flow matching) or
+     * edm (Karras et al.'s preconditioned sigma parameterisation).
+     */
     public String objective = "ddpm";
+    /** edm: the data's standard deviation sigma_data of the preconditioning (0.5). */
+    public float edmSigmaData = 0.5f;
+    /** edm: the mean and standard deviation of ln sigma in training (EDM: -1.2, 1.2). */
+    @JsonProperty("edm_p_mean") public float edmPMean = -1.2f;
+    @JsonProperty("edm_p_std") public float edmPStd = 1.2f;
     /** flow: how training draws sigma: logit-normal (SD3's, m 0, s 1) or uniform. */
     public String flowTimesteps = "logit-normal";
     /** flow: the timestep shift of training and sampling sigmas (SD3: 3; 1: none). */
@@ -164,8 +173,11 @@ public final class TrainConfig {
         requireOneOf(n.of("objective", "--objective"), objective, OBJECTIVES);
         requireOneOf(n.of("flow_timesteps", "--flow-timesteps"), flowTimesteps, java.util.List.of("logit-normal", "uniform"));
         requireFinite(n.of("flow_shift", "--flow-shift"), flowShift, 1e-3f, 1000f);
-        require(!flow() || minSnrGamma == 0, n.of("min_snr_gamma", "--min-snr")
-                + " applies to the ddpm objective (flow matching weights every sigma alike): set it to 0");
+        require(objective().equals(io.github.diffusion4j.diffusion.Objective.DDPM) || minSnrGamma == 0, n.of("min_snr_gamma", "--min-snr")
+                + " applies to the ddpm objective (" + objective + " weights every level alike): set it to 0");
+        requireFinite(n.of("edm_sigma_data", "--sigma-data"), edmSigmaData, 1e-3f, 100f);
+        requireFinite(n.of("edm_p_mean", "--p-mean"), edmPMean, -20f, 20f);
+        requireFinite(n.of("edm_p_std", "--p-std"), edmPStd, 1e-3f, 20f);
         requireFinite(n.of("offset_noise", "--offset-noise"), offsetNoise, 0, Float.MAX_VALUE);
         require(cfgDropout >= 0 && cfgDropout < 1, n.of("cfg_dropout", "--cfg-dropout") + " must be in [0, 1), not " + cfgDropout);
         requireIn(n.of("steps", "--steps"), steps, 1, io.github.diffusion4j.train.AdamW.MAX_STEPS);
@@ -193,9 +205,9 @@ public final class TrainConfig {
                     + "(the dataset with a committed feature net), not " + data);
             require(imageSize == 32, n.of("eval", "--eval-every") + " needs --image-size 32 (the feature net's input), not " + imageSize);
             requireIn(n.of("eval.count", "--eval-count"), eval.count, 10, 50_000);
-            requireOneOf(n.of("eval.sampler", "--eval-sampler"), eval.sampler, io.github.diffusion4j.eval.ModelSamples.samplers(flow()));
+            requireOneOf(n.of("eval.sampler", "--eval-sampler"), eval.sampler, objective().samplers());
             requireIn(n.of("eval.steps", "--eval-steps"), eval.steps, 0, timesteps);
-            require(eval.steps > 0 || io.github.diffusion4j.eval.ModelSamples.defaultSteps(eval.sampler) <= timesteps,
+            require(eval.steps > 0 || objective().defaultSteps(eval.sampler) <= timesteps,
                     n.of("eval.steps", "--eval-steps") + " must be given: the sampler's default exceeds the " + timesteps + " timesteps");
             requireFinite(n.of("eval.guidance", "--eval-guidance"), eval.guidance, 0, 100);
             require(eval.guidance == 1f || classes, n.of("eval.guidance", "--eval-guidance") + " needs a class-conditional run (--classes)");
@@ -204,10 +216,18 @@ public final class TrainConfig {
     }
 
     /** The training objectives. */
-    public static final java.util.List<String> OBJECTIVES = java.util.List.of("ddpm", "flow");
+    public static final java.util.List<String> OBJECTIVES = io.github.diffusion4j.diffusion.Objective.names();
+
+    /** The run's objective (validated: {@link #OBJECTIVES}). */
+    public io.github.diffusion4j.diffusion.Objective objective() {
+        return io.github.diffusion4j.diffusion.Objective.fromName(objective);
+    }
 
     /** Whether the run trains by flow matching. */
     public boolean flow() { return "flow".equals(objective); }
+
+    /** Whether the run trains by EDM. */
+    public boolean edm() { return "edm".equals(objective); }
 
     /** The name of a value in messages: its CLI option or its config.json field. */
     private record Naming(boolean cli) {

@@ -147,6 +147,7 @@ public final class Trainer implements AutoCloseable {
             TrainingObjective.Builder ob = TrainingObjective.builder(schedule).predictionType(PredictionType.fromName(cfg.prediction));
             if (cfg.minSnrGamma > 0) ob.minSnrWeighting(cfg.minSnrGamma);
             if (cfg.flow()) ob.flowMatching(cfg.flowTimesteps.equals("logit-normal"), cfg.flowShift);
+            if (cfg.edm()) ob.edm(io.github.diffusion4j.diffusion.EdmPreconditioning.of(cfg.edmSigmaData), cfg.edmPMean, cfg.edmPStd);
             if (cfg.offsetNoise > 0) ob.offsetNoise(cfg.offsetNoise);
             if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
             this.objective = ob.build();

@@ -32,10 +32,15 @@ class FlowMatchCliTest {
         CliRun.trainTiny(tmp.resolve("bad"), 1, "--objective", "flow", "--prediction", "epsilon")
                 .oneLineError("--prediction applies to --objective ddpm");
         CliRun.trainTiny(tmp.resolve("bad2"), 1, "--objective", "rectified").oneLineError("unknown --objective 'rectified'");
-        // and a ddpm run refuses the flow samplers
+        CliRun.run("sample", "--run", run.toString(), "--sampler", "heun", "--s-churn", "10", "--out", tmp.resolve("x.png").toString())
+                .oneLineError("--s-churn applies to euler and heun on ddpm-objective and edm runs", "on a flow run");
+        CliRun.run("sample", "--run", run.toString(), "--karras", "--out", tmp.resolve("x.png").toString())
+                .oneLineError("--karras applies to");
+        // and a ddpm run refuses the flow runs' view of the names: its euler/heun are in sigma space, dpmpp-sde exists
         Path ddpm = tmp.resolve("ddpm");
         CliRun.trainTiny(ddpm, 1).ok();
-        CliRun.run("sample", "--run", ddpm.toString(), "--sampler", "heun", "--out", tmp.resolve("y.png").toString())
-                .oneLineError("trained with the ddpm objective", "ddpm, ddim, dpmpp");
+        CliRun.run("sample", "--run", ddpm.toString(), "--sampler", "rk4", "--out", tmp.resolve("y.png").toString())
+                .oneLineError("unknown sampler 'rk4'", "ddpm, ddim, dpmpp, dpmpp-sde, euler, heun");
+        CliRun.trainTiny(tmp.resolve("bad3"), 1, "--flow-shift", "3").oneLineError("--flow-shift applies to --objective flow");
     }
 }

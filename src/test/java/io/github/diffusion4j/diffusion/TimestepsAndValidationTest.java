@@ -104,8 +104,11 @@ class TimestepsAndValidationTest {
                  "lambda_min_clipped": -Infinity, "use_karras_sigmas": false, "final_sigmas_type": "zero"}""",
                 DpmSolverMultistepScheduler.defaults());
         assertEquals(TimestepSpacing.LINSPACE, dpm.timestepSpacing());
-        fails(() -> SchedulerConfig.fromDiffusersJson("{\"thresholding\": true}", null), "thresholding", "not supported");
-        fails(() -> SchedulerConfig.fromDiffusersJson("{\"algorithm_type\": \"sde-dpmsolver++\"}", null), "algorithm_type");
+        fails(() -> SchedulerConfig.fromDiffusersJson("{\"use_lu_lambdas\": true}", null), "use_lu_lambdas", "not supported");
+        SchedulerConfig sde = SchedulerConfig.fromDiffusersJson("""
+                {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": true}""", DpmSolverMultistepScheduler.defaults());
+        assertTrue(sde.sde() && sde.useKarrasSigmas(), "sde-dpmsolver++ with Karras sigmas is read");
+        fails(() -> SchedulerConfig.fromDiffusersJson("{\"algorithm_type\": \"dpmsolver\"}", null), "algorithm_type", "not supported");
         fails(() -> SchedulerConfig.fromDiffusersJson("{\"prediction_type\": \"flow\"}", null), "prediction_type");
         fails(() -> SchedulerConfig.fromDiffusersJson("{\"frobnicate\": 1}", null), "frobnicate");
     }

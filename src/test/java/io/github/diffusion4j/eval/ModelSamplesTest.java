@@ -33,12 +33,25 @@ class ModelSamplesTest {
             m.params().close();
         }
         assertThrows(IllegalArgumentException.class, () -> ModelSamples.scheduler("karras", Trainer.schedulerConfig(cfg), 2));
-        // the flow-matching samplers (for runs trained with --objective flow)
-        assertTrue(ModelSamples.scheduler("euler", Trainer.schedulerConfig(cfg), 2)
+        // one name, one scheduler per objective: euler/heun are flow-match schedulers on flow runs, EDM's on edm runs,
+        // and the sigma-space view of the VP model on ddpm runs
+        io.github.diffusion4j.diffusion.SchedulerConfig base = Trainer.schedulerConfig(cfg);
+        java.util.function.Function<io.github.diffusion4j.diffusion.Objective, ModelSamples.Setup> setup = o ->
+                new ModelSamples.Setup(o, base, 1, io.github.diffusion4j.diffusion.EdmPreconditioning.of(0.5), false,
+                        io.github.diffusion4j.diffusion.EdmScheduler.Churn.NONE, null);
+        assertTrue(ModelSamples.scheduler("euler", setup.apply(io.github.diffusion4j.diffusion.Objective.FLOW), 2)
                 instanceof io.github.diffusion4j.diffusion.FlowMatchEulerScheduler);
-        assertEquals(3, ModelSamples.scheduler("heun", Trainer.schedulerConfig(cfg), 2).timesteps().length, "2n - 1 evaluations");
-        assertEquals(20, ModelSamples.defaultSteps("dpmpp"));
-        assertEquals(100, ModelSamples.defaultSteps("ddpm"));
-        assertEquals(50, ModelSamples.defaultSteps("ddim"));
+        assertEquals(3, ModelSamples.scheduler("heun", setup.apply(io.github.diffusion4j.diffusion.Objective.FLOW), 2).timesteps().length,
+                "2n - 1 evaluations");
+        assertTrue(ModelSamples.scheduler("heun", setup.apply(io.github.diffusion4j.diffusion.Objective.EDM), 2)
+                instanceof io.github.diffusion4j.diffusion.EdmScheduler);
+        assertTrue(ModelSamples.scheduler("heun", base, 2) instanceof io.github.diffusion4j.diffusion.EdmScheduler);
+        assertThrows(IllegalArgumentException.class, () -> ModelSamples.scheduler("ddim",
+                setup.apply(io.github.diffusion4j.diffusion.Objective.EDM), 2));
+        io.github.diffusion4j.diffusion.Objective ddpm = io.github.diffusion4j.diffusion.Objective.DDPM;
+        assertEquals(20, ddpm.defaultSteps("dpmpp"));
+        assertEquals(100, ddpm.defaultSteps("ddpm"));
+        assertEquals(50, ddpm.defaultSteps("ddim"));
+        assertEquals(18, io.github.diffusion4j.diffusion.Objective.EDM.defaultSteps("heun"), "EDM's 35 evaluations");
     }
 }

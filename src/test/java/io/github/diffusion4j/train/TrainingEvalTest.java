@@ -162,7 +162,7 @@ class TrainingEvalTest {
                 {"--data", "shapes", "--eval-every", "10", "in-training evaluation supports fashion-mnist only"},
                 {"--data", "fashion-mnist", "--eval-every", "0", "--eval-every 0 is out of range 1.."},
                 {"--data", "fashion-mnist", "--eval-every", "5", "--eval-count", "5", "--eval-count 5 is out of range 10..50000"},
-                {"--data", "fashion-mnist", "--eval-every", "5", "--eval-sampler", "euler", "unknown --eval-sampler 'euler' (choose from ddpm, ddim, dpmpp)"},
+                {"--data", "fashion-mnist", "--eval-every", "5", "--eval-sampler", "rk4", "unknown --eval-sampler 'rk4' (choose from ddpm, ddim, dpmpp, dpmpp-sde, euler, heun)"},
                 {"--data", "fashion-mnist", "--eval-every", "5", "--eval-steps", "0", "--eval-steps must be >= 1"},
                 {"--data", "fashion-mnist", "--eval-every", "5", "--eval-steps", "5000", "--eval-steps 5000 is out of range 0..1000"},
                 {"--data", "fashion-mnist", "--eval-every", "5", "--eval-guidance", "2", "--eval-guidance needs a class-conditional run"},

@@ -768,6 +768,27 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public void dynamicThreshold(Tensor x, float ratio, float maxValue) {
+        Check.dynamicThreshold(x, ratio, maxValue);
+        int n = x.dim(0), per = (int) (x.numel() / n);
+        float[] a = arr(x);
+        int o = off(x);
+        double pos = (double) ratio * (per - 1);
+        int lo = (int) Math.floor(pos), hi = Math.min(lo + 1, per - 1);
+        float frac = (float) (pos - lo);
+        Parallel.forRange(n, 1, (s0, s1) -> {
+            float[] abs = new float[per];
+            for (int s = s0; s < s1; s++) {
+                int base = o + s * per;
+                for (int j = 0; j < per; j++) abs[j] = Math.abs(a[base + j]);
+                java.util.Arrays.sort(abs);
+                float q = abs[lo] + (abs[hi] - abs[lo]) * frac;
+                float t = Math.min(Math.max(q, 1f), maxValue);
+                for (int j = 0; j < per; j++) a[base + j] = Math.min(Math.max(a[base + j], -t), t) / t;
+            }
+        });
+    }
+
     @Override public void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
                                         StepCoefficients k, long seed, long offset) {
         sameSize(prev, sample);

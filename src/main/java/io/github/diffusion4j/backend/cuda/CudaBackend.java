@@ -894,6 +894,10 @@ public final class CudaBackend implements Backend {
         diffusionOps.diffusionStep(prev, predX0, sample, modelOut, prevX0, k, seed, offset);
     }
 
+    @Override public void dynamicThreshold(Tensor x, float ratio, float maxValue) {
+        diffusionOps.dynamicThreshold(x, ratio, maxValue);
+    }
+
     @Override public void repaintBlend(Tensor out, Tensor sample, Tensor original, Tensor keepMask, float sqrtAlphaBar,
                                        float sqrtOneMinusAlphaBar, long seed, long offset) {
         diffusionOps.repaintBlend(out, sample, original, keepMask, sqrtAlphaBar, sqrtOneMinusAlphaBar, seed, offset);

@@ -7,12 +7,12 @@ import io.github.diffusion4j.tensor.Tensor;
 
 /**
  * The fused diffusion launchers of the CUDA backend: kernels/diffusion.cu (qSample, drawTimesteps, diffusionStep,
- * repaintBlend, mseLoss, one kernel each), whose CPU references are the CpuBackend methods of the same names and whose
+ * repaintBlend, mseLoss, dynamicThreshold, one kernel each), whose CPU references are the CpuBackend methods of the same names and whose
  * conformance tests carry the same names in {@code BackendConformance}.
  */
 final class DiffusionOps {
     private final CudaBackend cb;
-    private final KernelArgs kQSample, kDrawTimesteps, kDiffusionStep, kRepaintBlend, kMseLoss;
+    private final KernelArgs kQSample, kDrawTimesteps, kDiffusionStep, kRepaintBlend, kMseLoss, kDynamicThreshold;
 
     DiffusionOps(CudaBackend cb) {
         this.cb = cb;
@@ -21,6 +21,16 @@ final class DiffusionOps {
         kRepaintBlend = cb.kernel(Kernels.REPAINT_BLEND);
         kMseLoss = cb.kernel(Kernels.MSE_LOSS);
         kDrawTimesteps = cb.kernel(Kernels.DRAW_TIMESTEPS);
+        kDynamicThreshold = cb.kernel(Kernels.DYNAMIC_THRESHOLD);
+    }
+
+    /** One block per sample: radix selection of the quantile, then the clamp and scale. */
+    void dynamicThreshold(Tensor x, float ratio, float maxValue) {
+        cb.ensureContext();
+        Check.dynamicThreshold(x, ratio, maxValue);
+        int n = x.dim(0);
+        kDynamicThreshold.begin().ptr(cb.a(x)).i32(n).i64(x.numel() / n).f32(ratio).f32(maxValue)
+                .launch(LaunchConfig.rows(n), LaunchConfig.rowThreads(x.numel() / n));
     }
 
     void qSample(Tensor xt, Tensor target, Tensor x0, Tensor noise, Tensor t, Tensor sqrtAlphaBar,
