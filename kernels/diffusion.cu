@@ -64,14 +64,18 @@ extern "C" __global__ void d4j_q_sample(float* xt, float* target, const float* x
  *           + kd * prevX0[i]                                          (only when prevX0 != nullptr)
  *           + sigma * Philox.normal(seed, offset + i)                 (only when sigma != 0)
  * summed left to right. All inputs of an element are read before its outputs are written, so prev and predX0
- * may alias any input. Launch: grid-stride over d4j::block_count(n, offset) Philox blocks.
+ * may alias any input. A learned variance (per > 0): modelOut is [N, 2 per]; element i of sample i / per reads its
+ * prediction at (i / per) * 2 per + i % per, v at that + per, and its noise term is
+ * expf(0.5f * (lvBase + lvScale * v)) * normal instead of sigma * normal (none when lvBase is -inf).
+ * Launch: grid-stride over d4j::block_count(n, offset) Philox blocks.
  */
 extern "C" __global__ void d4j_diffusion_step(float* prev, float* predX0, const float* sample, const float* modelOut,
                                               const float* prevX0, long long n, float fs, float fm, int clip,
                                               float range, float ka, float kb, float kc, float kd, float sigma,
+                                              long long per, float lvBase, float lvScale,
                                               unsigned long long seed, unsigned long long offset) {
     if (n <= 0) return;
-    bool draw = sigma != 0.0f;
+    bool draw = sigma != 0.0f || (per > 0 && lvBase > -3.0e38f);   // lvBase -inf: a learned variance of 0, no draw
     unsigned long long first = offset >> 2;
     D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
         unsigned long long blk = first + (unsigned long long) k;
@@ -82,13 +86,18 @@ extern "C" __global__ void d4j_diffusion_step(float* prev, float* predX0, const 
             unsigned long long ui = g0 + (unsigned long long) l - offset;
             if (ui >= (unsigned long long) n) continue;
             long long i = (long long) ui;
-            float x = sample[i], m = modelOut[i];
+            long long mi = per > 0 ? (i / per) * 2 * per + i % per : i;
+            float x = sample[i], m = modelOut[mi];
             float hx = prevX0 != nullptr ? prevX0[i] : 0.0f;
             float x0 = fs * x + fm * m;
             if (clip) x0 = d4j::java_min(d4j::java_max(x0, -range), range);
             float p = ka * x0 + kb * x + kc * m;
             if (prevX0 != nullptr) p += kd * hx;
-            if (draw) p += sigma * d4j::lane(z, l);
+            if (per > 0) {
+                if (draw) p += expf(0.5f * (lvBase + lvScale * modelOut[mi + per])) * d4j::lane(z, l);
+            } else if (draw) {
+                p += sigma * d4j::lane(z, l);
+            }
             if (predX0 != nullptr) predX0[i] = x0;
             prev[i] = p;
         }
@@ -148,6 +157,77 @@ extern "C" __global__ void d4j_mse_loss(float* mse, float* dOut, const float* mo
     }
     acc = d4j::block_sum(acc, scratch);
     if (threadIdx.x == 0) mse[s] = (float) (acc / (double) per);
+}
+
+namespace d4j {
+/** improved-diffusion's approx_standard_normal_cdf and its derivative (float). */
+__device__ __forceinline__ float vlb_cdf(float z) {
+    return 0.5f * (1.0f + tanhf(0.7978845608f * (z + 0.044715f * z * z * z)));
+}
+__device__ __forceinline__ float vlb_pdf(float z) {
+    float th = tanhf(0.7978845608f * (z + 0.044715f * z * z * z));
+    return 0.5f * (1.0f - th * th) * 0.7978845608f * (1.0f + 3.0f * 0.044715f * z * z);
+}
+}  // namespace d4j
+
+/**
+ * Improved DDPM's variational-bound term for a learned-range variance (Backend.vlbLoss; CPU twin: CpuBackend.vlbLoss
+ * with VlbTerm, in double there, float here): per sample s of `per` elements with the 7 coefficients
+ * {c1, c2, minLog, maxLog, p, q, first} at coefs[7 s]:
+ *   mu~ = c1 x0 + c2 xt;  mu = c1 (p xt + q pred) + c2 xt;  logVar = minLog + (v + 1) / 2 (maxLog - minLog)
+ *   first == 0: L = KL(N(mu~, e^minLog) || N(mu, e^logVar));  else L = -log of the discretised Gaussian likelihood
+ *   vb[s] = sum L / (per ln 2) (double accumulation);  dV[i] = gradScale * dL/dv / (per ln 2) (dV optional)
+ * dV may alias v (each element is read before the same thread writes it). Launch: gridDim.x = samples, blockDim.x a
+ * multiple of 32.
+ */
+extern "C" __global__ void d4j_vlb_loss(float* vb, float* dV, const float* x0, const float* xt, const float* pred,
+                                        const float* v, const float* coefs, int samples, long long per, float gradScale) {
+    __shared__ double scratch[32];
+    int s = blockIdx.x;
+    if (s >= samples) return;   // uniform per block, so block_sum's barriers are safe
+    const float* c = coefs + 7 * (long long) s;
+    float c1 = c[0], c2 = c[1], minLog = c[2], maxLog = c[3], p = c[4], q = c[5];
+    bool first = c[6] != 0.0f;
+    float dLogVarDv = (maxLog - minLog) * 0.5f;
+    double norm = (double) per * 0.6931471805599453;
+    float gscale = (float) ((double) gradScale / norm);
+    long long base = (long long) s * per;
+    double acc = 0.0;
+    for (long long j = threadIdx.x; j < per; j += blockDim.x) {
+        long long i = base + j;
+        float x = x0[i], t = xt[i];
+        float mu = c1 * (p * t + q * pred[i]) + c2 * t;
+        float logVar = minLog + (v[i] + 1.0f) * 0.5f * (maxLog - minLog);
+        float loss, dv;
+        if (!first) {
+            float d = c1 * x + c2 * t - mu;
+            float e1 = expf(minLog - logVar), e2 = expf(-logVar);
+            loss = 0.5f * (-1.0f + logVar - minLog + e1 + d * d * e2);
+            dv = 0.5f * (1.0f - e1 - d * d * e2) * dLogVarDv;
+        } else {
+            float inv = expf(-0.5f * logVar), centred = x - mu;
+            float plus = inv * (centred + 1.0f / 255.0f), minus = inv * (centred - 1.0f / 255.0f);
+            float dLds;
+            if (x < -0.999f) {
+                float cp = d4j::vlb_cdf(plus);
+                loss = -logf(fmaxf(cp, 1e-12f));
+                dLds = cp > 1e-12f ? d4j::vlb_pdf(plus) * plus / cp : 0.0f;
+            } else if (x > 0.999f) {
+                float om = 1.0f - d4j::vlb_cdf(minus);
+                loss = -logf(fmaxf(om, 1e-12f));
+                dLds = om > 1e-12f ? -d4j::vlb_pdf(minus) * minus / om : 0.0f;
+            } else {
+                float delta = d4j::vlb_cdf(plus) - d4j::vlb_cdf(minus);
+                loss = -logf(fmaxf(delta, 1e-12f));
+                dLds = delta > 1e-12f ? (d4j::vlb_pdf(plus) * plus - d4j::vlb_pdf(minus) * minus) / delta : 0.0f;
+            }
+            dv = 0.5f * dLds * dLogVarDv;
+        }
+        acc += (double) loss;
+        if (dV != nullptr) dV[i] = gscale * dv;
+    }
+    acc = d4j::block_sum(acc, scratch);
+    if (threadIdx.x == 0) vb[s] = (float) (acc / norm);
 }
 
 /**

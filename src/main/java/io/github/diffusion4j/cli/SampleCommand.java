@@ -79,7 +79,8 @@ public final class SampleCommand implements Callable<Integer> {
     double eta;
     @Option(names = "--no-clip", description = "Do not clamp the predicted x0 to [-1, 1] (DDPM/DDIM clip_sample; DPM++ never clips).")
     boolean noClip;
-    @Option(names = "--variance", defaultValue = "fixed_small", description = "DDPM step variance: fixed_small (posterior) or fixed_large (beta) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--variance", description = {"DDPM step variance: fixed_small (posterior), fixed_large (beta), or for a",
+            "--learn-sigma run learned_range (its learned variance) (default: learned_range for such runs, else fixed_small)."})
     String variance;
     @Option(names = "--spacing", description = "Timestep spacing: trailing, leading or linspace (default: trailing; dpmpp linspace).")
     String spacing;
@@ -189,7 +190,11 @@ public final class SampleCommand implements Callable<Integer> {
         if (init != null && !(strength > 0 && strength <= 1)) throw new UserException("--strength must be in (0, 1]");
         if (!(eta >= 0 && eta <= 1)) throw new UserException("--eta must be in [0, 1]");
         if (eta != 0 && !sampler.equals("ddim")) throw new UserException("--eta applies to --sampler ddim only");
-        if (!variance.equals("fixed_small") && !sampler.equals("ddpm")) throw new UserException("--variance applies to --sampler ddpm only");
+        if (variance != null && !sampler.equals("ddpm")) throw new UserException("--variance applies to --sampler ddpm only");
+        if (variance == null) variance = tc.learnSigma ? "learned_range" : "fixed_small";
+        if (variance.startsWith("learned") && !tc.learnSigma) {
+            throw new UserException("--variance " + variance + " needs a run trained with --learn-sigma");
+        }
         if (noClip && !sampler.equals("ddpm") && !sampler.equals("ddim")) throw new UserException("--no-clip: " + sampler + " never clips");
         backendOptions.validate();   // --tf32 and --threads, before the checkpoint is read
         VarianceType varianceType;

@@ -74,6 +74,11 @@ public final class TrainCommand implements Callable<Integer> {
             "flow (flow matching / rectified flow: x_t = (1 - s) x0 + s eps, the model predicts eps - x0, as SD3) or",
             "edm (Karras et al. 2022: x = x0 + sigma eps with EDM's preconditioning, ln sigma ~ N(P_mean, P_std^2)) (default: ${DEFAULT-VALUE})."})
     String objective;
+    @Option(names = "--learn-sigma", description = {"ddpm: learn the variance too (improved DDPM: twice the output channels, the hybrid",
+            "loss L_simple + lambda L_vlb); sample's ddpm sampler then uses it (variance learned_range)."})
+    boolean learnSigma;
+    @Option(names = "--vlb-weight", description = "--learn-sigma: lambda of the hybrid loss (the paper's; default: ${DEFAULT-VALUE}).")
+    float vlbWeight;
     @Option(names = "--sigma-data", description = "edm: the data's standard deviation in the preconditioning (default: ${DEFAULT-VALUE}).")
     float sigmaData;
     @Option(names = "--p-mean", description = "edm: the mean of ln sigma in training (default: ${DEFAULT-VALUE}).")
@@ -178,6 +183,7 @@ public final class TrainCommand implements Callable<Integer> {
             m.put("--objective", c.objective);
             m.put("--flow-timesteps", c.flowTimesteps);
             m.put("--flow-shift", Float.toString(c.flowShift));
+            m.put("--vlb-weight", Float.toString(c.vlbWeight));
             m.put("--sigma-data", Float.toString(c.edmSigmaData));
             m.put("--p-mean", Float.toString(c.edmPMean));
             m.put("--p-std", Float.toString(c.edmPStd));
@@ -341,6 +347,8 @@ public final class TrainCommand implements Callable<Integer> {
         c.objective = objective;
         c.flowTimesteps = flowTimesteps;
         c.flowShift = flowShift;
+        c.learnSigma = learnSigma;
+        c.vlbWeight = vlbWeight;
         c.edmSigmaData = sigmaData;
         c.edmPMean = pMean;
         c.edmPStd = pStd;
@@ -350,6 +358,10 @@ public final class TrainCommand implements Callable<Integer> {
         }
         for (String o : List.of("--flow-timesteps", "--flow-shift")) {
             if (!c.flow() && given.hasMatchedOption(o)) throw new UserException(o + " applies to --objective flow");
+        }
+        if (given.hasMatchedOption("--vlb-weight") && !learnSigma) throw new UserException("--vlb-weight needs --learn-sigma");
+        if (learnSigma && !c.objective().equals(io.github.diffusion4j.diffusion.Objective.DDPM)) {
+            throw new UserException("--learn-sigma applies to --objective ddpm");
         }
         for (String o : List.of("--sigma-data", "--p-mean", "--p-std")) {
             if (!c.edm() && given.hasMatchedOption(o)) throw new UserException(o + " applies to --objective edm");

@@ -56,11 +56,37 @@ public final class ClassifierFreeGuidance implements Denoiser, AutoCloseable {
         b.copy(l2.narrow0(0, n), labels);
         b.fill(l2.narrow0(n, 2 * n), nullClass);
         Tensor both = model.predict(x2, t2, l2);
-        if (!both.shape().equals(x2.shape())) {
+        boolean learned = both.rank() >= 2 && both.dim(0) == 2 * n && both.dim(1) == 2 * xt.dim(1)
+                && both.shape().withDim(1, xt.dim(1)).equals(x2.shape());
+        if (!both.shape().equals(x2.shape()) && !learned) {
             throw new IllegalStateException("model returned " + both.shape() + " for input " + x2.shape());
         }
-        b.axpby(out, scale, both.narrow0(0, n), 1f - scale, both.narrow0(n, 2 * n));
-        return out;
+        if (!learned) {
+            b.axpby(out, scale, both.narrow0(0, n), 1f - scale, both.narrow0(n, 2 * n));
+            return out;
+        }
+        // a learned variance: guidance on the prediction half, the conditional model's variance (as diffusers' IF)
+        if (halves == null || halves[0].backend() != b || !halves[0].shape().equals(xt.shape())) {
+            closeHalves();
+            halves = new Tensor[5];
+            for (int k = 0; k < 5; k++) halves[k] = b.empty(xt.shape());
+            guided = b.empty(both.shape().withDim(0, n));
+        }
+        b.splitChannels(new Tensor[] {halves[0], halves[1]}, both.narrow0(0, n));
+        b.splitChannels(new Tensor[] {halves[2], halves[3]}, both.narrow0(n, 2 * n));
+        b.axpby(halves[4], scale, halves[0], 1f - scale, halves[2]);
+        b.concatChannels(guided, halves[4], halves[1]);
+        return guided;
+    }
+
+    private Tensor[] halves;
+    private Tensor guided;
+
+    private void closeHalves() {
+        if (halves != null) for (Tensor t : halves) t.close();
+        if (guided != null) guided.close();
+        halves = null;
+        guided = null;
     }
 
     private void ensureBuffers(Backend b, Shape shape) {
@@ -76,6 +102,7 @@ public final class ClassifierFreeGuidance implements Denoiser, AutoCloseable {
     @Override public void close() {
         for (Tensor t : new Tensor[] {x2, t2, l2, out}) if (t != null) t.close();
         x2 = t2 = l2 = out = null;
+        closeHalves();
     }
 
     /**

@@ -67,7 +67,7 @@ public final class DdimScheduler extends AbstractScheduler {
                                NoiseStream rng) {
         checkSameShape(modelOutput, sample, "model output");
         StepCoefficients k = coefficients(t);
-        long offset = k.sigma() != 0f ? noiseOffset(rng, sample) : 0;
+        long offset = k.drawsNoise() ? noiseOffset(rng, sample) : 0;
         long seed = rng == null ? 0 : rng.seed();
         fusedStep(prevSample, predX0, sample, modelOutput, null, k, seed, offset);
     }

@@ -207,7 +207,7 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
         ensureBuffers(sample.backend(), sample.shape());
         Backend b = sample.backend();
         long offset = 0;
-        if (k.sigma() != 0f) offset = noiseOffset(rng, sample);
+        if (k.drawsNoise()) offset = noiseOffset(rng, sample);
         fusedStep(prevSample, current, sample, modelOutput, second ? history : null, k, rng == null ? 0 : rng.seed(), offset);
         if (predX0 != null) b.copy(predX0, current);
         Tensor tmp = history;

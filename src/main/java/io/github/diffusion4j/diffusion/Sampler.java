@@ -183,6 +183,7 @@ public final class Sampler {
         }
         Tensor tt = b.empty(Shape.of(n));
         Tensor predX0 = callback != null ? b.empty(x.shape()) : null;
+        Tensor[] halves = null;   // a learned-variance model's output for a scheduler that takes the prediction only
         try {
             scheduler.reset();
             for (int i = 0; i < ts.length; i++) {
@@ -190,6 +191,11 @@ public final class Sampler {
                 b.beginStep();   // the previous step's activations (backend scratch) may be reused from here
                 b.fill(tt, scheduler.modelTimestep(t));
                 Tensor out = d.predict(scheduler.scaleModelInput(x, t), tt, labels);
+                if (x.rank() >= 2 && out.rank() >= 2 && out.dim(1) == 2 * x.dim(1) && !scheduler.readsVariance()) {
+                    if (halves == null) halves = new Tensor[] {b.empty(x.shape()), b.empty(x.shape())};
+                    b.splitChannels(halves, out);
+                    out = halves[0];
+                }
                 scheduler.step(x, predX0, out, t, x, rng);
                 if (keepMask != null) {
                     double[] lv = scheduler.outputLevels(t);
@@ -203,6 +209,7 @@ public final class Sampler {
             throw e;
         } finally {
             tt.close();
+            if (halves != null) for (Tensor h : halves) h.close();
             if (predX0 != null) predX0.close();
             if (cfg != null) cfg.close();
         }

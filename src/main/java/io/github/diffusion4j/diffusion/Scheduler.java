@@ -55,6 +55,13 @@ public interface Scheduler extends AutoCloseable {
      */
     default float modelTimestep(int t) { return t; }
 
+    /**
+     * Whether {@link #step} reads a learned variance: the model output then has twice the sample's channels (DDPM
+     * with variance_type learned_range or learned). Otherwise a learned-variance model's output reaches the step
+     * as its first half (the {@link Sampler} splits it off).
+     */
+    default boolean readsVariance() { return false; }
+
     /** Scales the model input for schedulers that need it; the identity here (diffusers' scale_model_input). */
     default Tensor scaleModelInput(Tensor sample, int t) { return sample; }
 

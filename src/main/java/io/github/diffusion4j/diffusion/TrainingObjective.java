@@ -52,6 +52,14 @@ import java.util.Map;
  * those of the draw (ln sigma against the normal's quartiles). The same two per-sample-table qSample passes as flow
  * matching form input and target.
  *
+ * <p><b>Learned variance</b> ({@link Builder#learnSigma}; improved DDPM, Nichol &amp; Dhariwal 2021): the model's
+ * output has twice the channels, its first half the prediction (regressed as above) and its second half v with
+ * {@code log sigma^2 = frac log beta_t + (1 - frac) log beta~_t}, {@code frac = (v + 1) / 2}; the loss is the hybrid
+ * {@code L_simple + lambda T L_vlb,t} with the variational-bound term of the sampled t ({@link Backend#vlbLoss}, in
+ * bits per dimension: the KL of the posterior from the model's step, or at t = 0 the discretised decoder NLL) whose
+ * gradient reaches v only (the mean is stop-gradient), lambda = 0.001 as in the paper (improved-diffusion's
+ * {@code vb * T / 1000}).
+ *
  * <p>The tensors of a {@link Batch} and {@link LossResult} are buffers of this objective, reused while the batch shape
  * stays the same: they are valid until the next call of the same method.
  */
@@ -127,6 +135,9 @@ public final class TrainingObjective implements AutoCloseable {
     }
 
     private Tensor xt, target, noise, offsetBuf, timesteps, labelsBuf, weightsBuf, mse, dOut;
+    /** Learned variance: lambda T (0: off), and the buffers of the hybrid loss. */
+    private final double vlbScale;
+    private Tensor x0Copy, vlbCoefs, vb, predHalf, varHalf, dPred, dVar;
     /**
      * [2G] for a global batch of G: the timesteps then the loss weights of the step ({@link Backend#drawTimesteps});
      * {@link #timesteps} and {@link #weightsBuf} are the slice's views of them.
@@ -145,6 +156,7 @@ public final class TrainingObjective implements AutoCloseable {
         this.offsetNoise = b.offsetNoise;
         this.labelDropout = b.labelDropout;
         this.nullClass = b.nullClass;
+        this.vlbScale = b.learnSigma ? b.vlbWeight * b.schedule.numTimesteps() : 0;
         this.levels = b.flow ? new FlowDraw(FlowMatchScheduler.trainingSigmas(b.schedule.numTimesteps(), b.flowShift), b.flowLogitNormal)
                 : b.edm != null ? new EdmDraw(b.edm, b.edmPMean, b.edmPStd) : null;
     }
@@ -154,6 +166,9 @@ public final class TrainingObjective implements AutoCloseable {
 
     /** Whether this is the EDM objective. */
     public boolean edm() { return levels instanceof EdmDraw; }
+
+    /** Whether the model learns its variance (the hybrid loss; its output has twice the channels). */
+    public boolean learnSigma() { return vlbScale > 0; }
 
     public static Builder builder(NoiseSchedule schedule) { return new Builder(schedule); }
 
@@ -170,6 +185,8 @@ public final class TrainingObjective implements AutoCloseable {
         private double flowShift = 1;
         private EdmPreconditioning edm;
         private double edmPMean, edmPStd;
+        private boolean learnSigma;
+        private double vlbWeight;
 
         private Builder(NoiseSchedule schedule) {
             if (schedule == null) throw new IllegalArgumentException("schedule must not be null");
@@ -232,7 +249,18 @@ public final class TrainingObjective implements AutoCloseable {
             return this;
         }
 
+        /** Improved DDPM's learned variance with the hybrid loss L_simple + lambda L_vlb (the paper: lambda 0.001). */
+        public Builder learnSigma(double lambda) {
+            if (!(lambda > 0 && Double.isFinite(lambda))) throw new IllegalArgumentException("the vlb weight must be positive, got " + lambda);
+            learnSigma = true;
+            vlbWeight = lambda;
+            return this;
+        }
+
         public TrainingObjective build() {
+            if (learnSigma && (flow || edm != null)) {
+                throw new IllegalArgumentException("a learned variance applies to the DDPM objective, not to " + (flow ? "flow matching" : "EDM"));
+            }
             if (predictionType == null) throw new IllegalArgumentException("prediction type must not be null");
             if ((flow || edm != null) && weighting != Weighting.UNIFORM) {
                 throw new IllegalArgumentException("min-SNR weighting applies to the DDPM objective, not to "
@@ -256,7 +284,7 @@ public final class TrainingObjective implements AutoCloseable {
      * them after queueing the backward pass and the GPU keeps working meanwhile.
      *
      * <ul>
-     * <li>{@link #loss}: (1/N) sum_n w_n mse_n
+     * <li>{@link #loss}: (1/N) sum_n w_n mse_n (+ lambda T vb_n with a learned variance)
      * <li>{@link #dOut}: dLoss/dModelOutput
      * <li>{@link #perSampleMse}: mse_n (unweighted)
      * <li>{@link #perSampleLoss}: w_n mse_n
@@ -268,24 +296,29 @@ public final class TrainingObjective implements AutoCloseable {
      */
     public static final class LossResult {
         private final Tensor dOut;
-        private final Backend.PendingCopy mse;
+        private final Backend.PendingCopy mse, vb;
+        private final double vbScale;
         private final float[] weights;
         private final int[] quartiles;
-        private double loss;
+        private double loss, vbMean;
         private float[] perSampleMse, perSampleLoss;
         private double[] quartileLoss, quartileMse;
         private int[] quartileCount;
 
-        LossResult(Tensor dOut, Backend.PendingCopy mse, float[] weights, int[] quartiles) {
+        LossResult(Tensor dOut, Backend.PendingCopy mse, float[] weights, int[] quartiles, Backend.PendingCopy vb,
+                   double vbScale) {
             this.dOut = dOut;
             this.mse = mse;
             this.weights = weights;
             this.quartiles = quartiles;
+            this.vb = vb;
+            this.vbScale = vbScale;
         }
 
         private void resolve() {
             if (perSampleMse != null) return;
             float[] m = mse.get();
+            float[] v = vb == null ? null : vb.get();
             int n = quartiles.length;
             float[] per = new float[n];
             double total = 0;
@@ -293,6 +326,10 @@ public final class TrainingObjective implements AutoCloseable {
             int[] qc = new int[4];
             for (int i = 0; i < n; i++) {
                 per[i] = weights[i] * m[i];
+                if (v != null) {
+                    per[i] += (float) (vbScale * v[i]);
+                    vbMean += v[i] / (double) n;
+                }
                 total += per[i];
                 int q = quartiles[i];
                 ql[q] += per[i];
@@ -333,6 +370,7 @@ public final class TrainingObjective implements AutoCloseable {
             for (float v : perSampleMse) mseMean += v;
             m.put("loss", loss);
             m.put("mse", mseMean / perSampleMse.length);
+            if (vb != null) m.put("vb", vbMean);
             for (int q = 0; q < 4; q++) if (quartileCount[q] > 0) m.put("loss_q" + q, quartileLoss[q]);
             for (int q = 0; q < 4; q++) if (quartileCount[q] > 0) m.put("mse_q" + q, quartileMse[q]);
             return m;
@@ -415,6 +453,7 @@ public final class TrainingObjective implements AutoCloseable {
 
         int[] q = new int[n];
         for (int i = 0; i < n; i++) q[i] = quartile(t[i]);
+        if (vlbScale > 0) prepareVlb(x0, t);
         return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w, q);
     }
 
@@ -454,6 +493,28 @@ public final class TrainingObjective implements AutoCloseable {
         return new Batch(xt, timesteps, dropLabels(labels, n, seed, base, slice), target, t, w, q);
     }
 
+    /** The hybrid loss's inputs: a copy of x0 and {@link Backend#vlbLoss}'s coefficients of each sample's t. */
+    private void prepareVlb(Tensor x0, int[] t) {
+        Backend b = x0.backend();
+        b.copy(x0Copy, x0);
+        int k = Backend.VLB_COEFFICIENTS;
+        float[] c = new float[k * t.length];
+        float[] c1 = schedule.posteriorMeanCoef1(), c2 = schedule.posteriorMeanCoef2(),
+                minLog = schedule.posteriorLogVarianceClipped();
+        for (int i = 0; i < t.length; i++) {
+            int ti = t[i];
+            double[] pq = Parameterization.coefficients(predictionType, PredictionType.SAMPLE, schedule.alphaBar(ti));
+            c[k * i] = c1[ti];
+            c[k * i + 1] = c2[ti];
+            c[k * i + 2] = minLog[ti];
+            c[k * i + 3] = (float) Math.log(schedule.beta(ti));
+            c[k * i + 4] = (float) pq[0];
+            c[k * i + 5] = (float) pq[1];
+            c[k * i + 6] = ti == 0 ? 1f : 0f;
+        }
+        b.copyFromHost(vlbCoefs, c, 0);
+    }
+
     /** The labels with classifier-free guidance's dropout applied (the labels themselves when it is off), or null. */
     private Tensor dropLabels(Tensor labels, int n, long seed, long base, BatchSlice slice) {
         if (labels == null) return null;
@@ -469,14 +530,24 @@ public final class TrainingObjective implements AutoCloseable {
      * the work and returns: the host waits only when it reads the loss (see {@link LossResult}).
      */
     public LossResult loss(Batch batch, Tensor modelOut) {
-        if (!modelOut.shape().equals(batch.target().shape())) {
-            throw new IllegalArgumentException("model output " + modelOut.shape() + " for target " + batch.target().shape());
+        Shape expect = vlbScale > 0 ? batch.target().shape().withDim(1, 2 * batch.target().dim(1)) : batch.target().shape();
+        if (!modelOut.shape().equals(expect)) {
+            throw new IllegalArgumentException("model output " + modelOut.shape() + " for target " + batch.target().shape()
+                    + (vlbScale > 0 ? " (a learned variance doubles the channels)" : ""));
         }
         Backend b = modelOut.backend();
         int n = batch.weights().length;
+        if (vlbScale > 0) {
+            // the prediction half by the weighted MSE, the variance half by the VLB term (mean stop-gradient)
+            b.splitChannels(new Tensor[] {predHalf, varHalf}, modelOut);
+            b.mseLoss(mse, dPred, predHalf, batch.target(), weightsBuf, 1f / n);
+            b.vlbLoss(vb, dVar, x0Copy, batch.xt(), predHalf, varHalf, vlbCoefs, (float) (vlbScale / n));
+            b.concatChannels(dOut, dPred, dVar);
+            return new LossResult(dOut, b.toHostLater(mse), batch.weights(), batch.quartiles(), b.toHostLater(vb), vlbScale);
+        }
         // the weights went up with the timesteps in prepare (valid until the next prepare, as the batch's tensors are)
         b.mseLoss(mse, dOut, modelOut, batch.target(), weightsBuf, 1f / n);
-        return new LossResult(dOut, b.toHostLater(mse), batch.weights(), batch.quartiles());
+        return new LossResult(dOut, b.toHostLater(mse), batch.weights(), batch.quartiles(), null, 0);
     }
 
     private void ensureBuffers(Backend b, Shape shape, BatchSlice slice) {
@@ -487,7 +558,16 @@ public final class TrainingObjective implements AutoCloseable {
         xt = b.empty(shape);
         target = b.empty(shape);
         noise = offsetNoise > 0 ? b.empty(shape) : null;
-        dOut = b.empty(shape);
+        dOut = b.empty(vlbScale > 0 ? shape.withDim(1, 2 * shape.dim(1)) : shape);
+        if (vlbScale > 0) {
+            x0Copy = b.empty(shape);
+            predHalf = b.empty(shape);
+            varHalf = b.empty(shape);
+            dPred = b.empty(shape);
+            dVar = b.empty(shape);
+            vb = b.empty(Shape.of(n));
+            vlbCoefs = b.empty(Shape.of(Backend.VLB_COEFFICIENTS * n));
+        }
         offsetBuf = offsetNoise > 0 ? b.empty(Shape.of(n, shape.dim(1))) : null;
         int steps = schedule.numTimesteps();
         weightTableHost = new float[steps];
@@ -517,9 +597,10 @@ public final class TrainingObjective implements AutoCloseable {
 
     @Override public void close() {
         for (Tensor t : new Tensor[] {xt, target, noise, offsetBuf, perSample, weightTable, labelsBuf, mse, dOut,
-                flowCoefficients, flowIndex}) {
+                flowCoefficients, flowIndex, x0Copy, vlbCoefs, vb, predHalf, varHalf, dPred, dVar}) {
             if (t != null) t.close();
         }
+        x0Copy = vlbCoefs = vb = predHalf = varHalf = dPred = dVar = null;
         flowCoefficients = flowIndex = flowA = flowB = flowC = flowD = null;
         xt = target = noise = offsetBuf = perSample = weightTable = timesteps = labelsBuf = weightsBuf = mse = dOut = null;
         globalTimesteps = globalWeights = null;

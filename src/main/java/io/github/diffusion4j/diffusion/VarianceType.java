@@ -4,8 +4,8 @@ import java.util.Arrays;
 import java.util.stream.Collectors;
 
 /**
- * The variance of DDPM's ancestral step (diffusers' {@code variance_type}). Learned variances ({@code learned},
- * {@code learned_range}) need a model with a doubled output and are not supported.
+ * The variance of DDPM's ancestral step (diffusers' {@code variance_type}). The learned ones read it from a model
+ * with a doubled output (improved DDPM; {@code train --learn-sigma}).
  */
 public enum VarianceType {
     /** The posterior variance beta~_t = (1 - abar_prev) / (1 - abar_t) beta_t (clamped at 1e-20); the default. */
@@ -13,7 +13,14 @@ public enum VarianceType {
     /** The same variance computed through its logarithm (as diffusers does; numerically the same std). */
     FIXED_SMALL_LOG("fixed_small_log"),
     /** beta_t of the (respaced) step: 1 - abar_t / abar_prev. */
-    FIXED_LARGE("fixed_large");
+    FIXED_LARGE("fixed_large"),
+    /** The model's second half v gives log sigma^2 = frac log beta' + (1 - frac) log beta~, frac = (v + 1) / 2. */
+    LEARNED_RANGE("learned_range"),
+    /** The model's second half is log sigma^2 itself. */
+    LEARNED("learned");
+
+    /** Whether the model output carries the variance (twice the sample's channels). */
+    public boolean learned() { return this == LEARNED_RANGE || this == LEARNED; }
 
     private final String diffusersName;
 
@@ -23,9 +30,6 @@ public enum VarianceType {
 
     public static VarianceType fromName(String name) {
         for (VarianceType v : values()) if (v.diffusersName.equals(name)) return v;
-        if (name != null && name.startsWith("learned")) {
-            throw new IllegalArgumentException("variance_type '" + name + "' needs a learned-variance model and is not supported");
-        }
         throw new IllegalArgumentException("unknown variance_type '" + name + "' (expected one of "
                 + Arrays.stream(values()).map(VarianceType::diffusersName).collect(Collectors.joining(", ")) + ")");
     }

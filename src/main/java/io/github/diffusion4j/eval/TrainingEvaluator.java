@@ -97,7 +97,7 @@ public final class TrainingEvaluator implements AutoCloseable {
                     ec.count, trained.numClasses() > 0 ? "class-balanced" : "", ec.sampler, steps,
                     ec.guidance != 1f ? ", guidance " + ec.guidance : "", ec.every, test.name(), n, l.status(), l.file(), l.seconds())
                     .replace("  ", " "));
-            m = Presets.create(cfg.model, cfg.channels, cfg.imageSize, trained.numClasses(), cfg.dropout);
+            m = cfg.createModel(trained.numClasses());
             m.params().allocate(trained.params().backend(), 0);   // fp32: the EMA weights as evaluate --run samples them
             this.sampleModel = m;
             this.labels = ModelSamples.balancedLabels(ec.count, trained.numClasses());

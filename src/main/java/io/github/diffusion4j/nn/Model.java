@@ -18,6 +18,9 @@ public interface Model {
 
     int inChannels();
 
+    /** Output channels: the input's, or twice them for a learned variance (improved DDPM). */
+    default int outChannels() { return inChannels(); }
+
     int imageSize();
 
     /** 0 for unconditional models; else the number of real classes (the null class has id numClasses()). */

@@ -24,13 +24,20 @@ public final class Presets {
 
     /** As {@link #create(String, int, int, int)}, with the dropout overridden when {@code dropout >= 0}. */
     public static Model create(String preset, int channels, int size, int classes, float dropout) {
+        return create(preset, channels, size, classes, dropout, false);
+    }
+
+    /** As {@link #create(String, int, int, int, float)}; {@code learnSigma} doubles the output channels (improved DDPM). */
+    public static Model create(String preset, int channels, int size, int classes, float dropout, boolean learnSigma) {
         return switch (check(preset)) {
             case "seed" -> {
                 if (classes > 0) throw new IllegalArgumentException("preset seed has no class conditioning; use a UNet preset");
+                if (learnSigma) throw new IllegalArgumentException("preset seed has no learned variance; use a UNet preset");
                 yield new SeedUNet("seed", channels, size, new int[] {32, 64, 128, 256}, 32, 8);
             }
             default -> {
                 UNetConfig c = unetConfig(preset).withImage(channels, size).withClasses(classes);
+                if (learnSigma) c = c.withOutChannels(2 * channels);
                 yield new UNet(preset, dropout >= 0 ? c.withDropout(dropout) : c);
             }
         };

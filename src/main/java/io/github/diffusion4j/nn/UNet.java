@@ -181,6 +181,8 @@ public final class UNet implements Model {
 
     @Override public int inChannels() { return cfg.inChannels(); }
 
+    @Override public int outChannels() { return cfg.outChannels(); }
+
     @Override public int imageSize() { return cfg.imageSize(); }
 
     @Override public int numClasses() { return cfg.numClasses(); }

@@ -59,6 +59,12 @@ public record UNetConfig(int inChannels, int outChannels, int imageSize, int bas
                 dropout, groups, heads, numClasses, scaleShift);
     }
 
+    /** The same network with {@code out} output channels (twice the input's for a learned variance). */
+    public UNetConfig withOutChannels(int out) {
+        return new UNetConfig(inChannels, out, imageSize, baseChannels, channelMult, numResBlocks, attnResolutions,
+                dropout, groups, heads, numClasses, scaleShift);
+    }
+
     public UNetConfig withClasses(int classes) {
         return new UNetConfig(inChannels, outChannels, imageSize, baseChannels, channelMult, numResBlocks,
                 attnResolutions, dropout, groups, heads, classes, scaleShift);

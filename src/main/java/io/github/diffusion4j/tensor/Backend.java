@@ -507,11 +507,40 @@ public interface Backend extends AutoCloseable {
      * </pre>
      * float32 arithmetic, summed left to right as written. All inputs of element {@code i} are read before its
      * outputs are written, so {@code prev} and {@code predX0} may alias any input (in place updates are fine).
+     * With {@code k.learnedVariance} the model output is [N, 2P] for samples of P elements: element {@code i} (of
+     * sample {@code n = i / P}, {@code j = i % P}) reads {@code modelOut[n 2P + j]} as its prediction and
+     * {@code v = modelOut[n 2P + P + j]}, and its noise term is {@code expf(0.5f * (k.lvBase + k.lvScale * v)) *
+     * Philox.normal(seed, offset + i)} (the product rounded to float, then added); prev and predX0 must not alias
+     * modelOut then.
      *
      * @param prevX0 the previous step's predicted x0 (multistep solvers), or null
      */
     void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
                        StepCoefficients k, long seed, long offset);
+
+    /** Coefficients per sample of {@link #vlbLoss}, in this order: c1, c2, minLog, maxLog, p, q, first. */
+    int VLB_COEFFICIENTS = 7;
+
+    /**
+     * The variational-bound term of improved DDPM's hybrid loss (Nichol &amp; Dhariwal 2021) for a learned-range
+     * variance, in bits per dimension, and its gradient with respect to the variance output v only (the mean is
+     * stop-gradient, as in the paper). Per sample n of P elements, with {c1, c2, minLog, maxLog, p, q, first} =
+     * {@code coefs[7n ... 7n + 6]}:
+     * <pre>
+     *   mu~    = c1 x0 + c2 xt                         (the posterior mean of q(x_{t-1} | x_t, x0))
+     *   mu     = c1 (p xt + q pred) + c2 xt           (the model's mean, from its x0 estimate)
+     *   logVar = minLog + (v + 1) / 2 (maxLog - minLog)
+     *   first == 0: L = 0.5 (-1 + logVar - minLog + exp(minLog - logVar) + (mu~ - mu)^2 exp(-logVar))
+     *               (the KL of N(mu~, e^minLog) from N(mu, e^logVar))
+     *   first != 0: L = -log of the discretised Gaussian likelihood of x0 under N(mu, e^logVar): bins of 2/255
+     *               around x0, open beyond -0.999 and 0.999, with the CDF 0.5 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
+     *               and probabilities clamped at 1e-12 (improved-diffusion's discretized_gaussian_log_likelihood)
+     *   vb[n]  = sum of L over the sample / (P ln 2)          (double accumulation on the CPU)
+     *   dV[i]  = gradScale * dL/dv / (P ln 2)
+     * </pre>
+     * x0, xt, pred, v and dV are [N, ...] of N P elements; dV may alias v.
+     */
+    void vlbLoss(Tensor vb, Tensor dV, Tensor x0, Tensor xt, Tensor pred, Tensor v, Tensor coefs, float gradScale);
 
     /**
      * Imagen's dynamic thresholding of predicted x0 (Saharia et al. 2022; diffusers' {@code _threshold_sample}), in

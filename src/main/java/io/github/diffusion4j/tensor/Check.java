@@ -52,6 +52,41 @@ public final class Check {
         if (t.numel() > Integer.MAX_VALUE) throw new IllegalArgumentException("drawTimesteps: " + t.numel() + " draws");
     }
 
+    /**
+     * {@link Backend#diffusionStep}: every operand of the sample's size, but a learned-variance model output [N, 2P]
+     * (and then no output aliasing it).
+     */
+    public static void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
+                                     StepCoefficients k) {
+        sameSize(prev, sample);
+        if (predX0 != null) sameSize(predX0, sample);
+        if (prevX0 != null) sameSize(prevX0, sample);
+        if (!k.learnedVariance()) {
+            sameSize(modelOut, sample);
+            return;
+        }
+        if (sample.rank() < 1 || sample.dim(0) == 0 || modelOut.dim(0) != sample.dim(0) || modelOut.numel() != 2 * sample.numel()) {
+            throw new IllegalArgumentException("diffusionStep: a learned-variance model output has twice the sample's values per "
+                    + "sample, got " + modelOut.shape() + " for " + sample.shape());
+        }
+        if (sample.numel() / sample.dim(0) > Integer.MAX_VALUE) throw new IllegalArgumentException("diffusionStep: samples too large");
+    }
+
+    /** {@link Backend#vlbLoss}: matching [N, ...] operands, N values of vb, 7 N coefficients. */
+    public static void vlbLoss(Tensor vb, Tensor dV, Tensor x0, Tensor xt, Tensor pred, Tensor v, Tensor coefs) {
+        dtype("vlbLoss", DType.F32, vb, dV, x0, xt, pred, v, coefs);
+        sameSize(xt, x0);
+        sameSize(pred, x0);
+        sameSize(v, x0);
+        if (dV != null) sameSize(dV, x0);
+        int n = x0.rank() < 1 ? 0 : x0.dim(0);
+        if (n == 0 || vb.numel() != n || coefs.numel() != (long) Backend.VLB_COEFFICIENTS * n) {
+            throw new IllegalArgumentException("vlbLoss: " + vb.numel() + " terms and " + coefs.numel() + " coefficients for a batch "
+                    + x0.shape());
+        }
+        if (x0.numel() / n > Integer.MAX_VALUE) throw new IllegalArgumentException("vlbLoss: samples too large");
+    }
+
     /** {@link Backend#dynamicThreshold}: F32 [N, ...] with at most 2^31 - 1 elements per sample, ratio in [0, 1], maxValue >= 1. */
     public static void dynamicThreshold(Tensor x, float ratio, float maxValue) {
         dtype("dynamicThreshold", DType.F32, x);

@@ -204,7 +204,7 @@ public final class Checkpoint {
         TrainConfig c = info.config();
         Model m;
         try {
-            m = Presets.create(c.model, c.channels, c.imageSize, info.numClasses(), c.dropout);
+            m = c.createModel(info.numClasses());
         } catch (IllegalArgumentException e) {
             throw new FileFormatException("checkpoint " + info.dir().resolve(CONFIG) + " describes no buildable model: " + e.getMessage());
         }

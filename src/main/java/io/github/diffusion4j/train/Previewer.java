@@ -29,7 +29,7 @@ final class Previewer implements AutoCloseable {
 
     Previewer(TrainConfig cfg, Model trained, SchedulerConfig schedule) {
         this.cfg = cfg;
-        this.sampleModel = Presets.create(cfg.model, cfg.channels, cfg.imageSize, trained.numClasses(), cfg.dropout);
+        this.sampleModel = cfg.createModel(trained.numClasses());
         Backend b = trained.params().backend();
         sampleModel.params().allocate(b, 0);
         Precision.parse(cfg.precision).apply(sampleModel);   // the grids show the model as it trains

@@ -102,7 +102,7 @@ public final class RecordedDenoiser implements Denoiser, AutoCloseable {
         x = b.empty(shape);
         t = b.empty(Shape.of(n));
         labels = withLabels ? b.empty(Shape.of(n)) : null;
-        out = b.empty(shape);   // Model: the prediction has the shape of x_t
+        out = b.empty(shape.withDim(1, model.outChannels()));   // the prediction (and a learned variance)
     }
 
     /** Why evaluations run directly instead of being replayed, or null while recording works (or was not tried). */

@@ -50,6 +50,13 @@ public final class TrainConfig {
     public int timesteps = 1000;
     public String prediction = "v_prediction"; // the CLI default: on shapes it learns sizes and clean colours far sooner than epsilon
     public float minSnrGamma = 5f;         // 0: uniform weighting
+    /**
+     * ddpm: improved DDPM's learned variance (Nichol &amp; Dhariwal 2021): twice the output channels, v in the second
+     * half interpolating log beta_t and log beta~_t; the hybrid loss L_simple + lambda L_vlb ({@link #vlbWeight}).
+     */
+    public boolean learnSigma;
+    /** learn_sigma: lambda of the hybrid loss (the paper's 0.001; the sampled term weighs lambda T). */
+    public float vlbWeight = 0.001f;
     public float offsetNoise;
     public float cfgDropout = 0.1f;
     // optimisation
@@ -175,6 +182,10 @@ public final class TrainConfig {
         requireFinite(n.of("flow_shift", "--flow-shift"), flowShift, 1e-3f, 1000f);
         require(objective().equals(io.github.diffusion4j.diffusion.Objective.DDPM) || minSnrGamma == 0, n.of("min_snr_gamma", "--min-snr")
                 + " applies to the ddpm objective (" + objective + " weights every level alike): set it to 0");
+        require(!learnSigma || objective().equals(io.github.diffusion4j.diffusion.Objective.DDPM), n.of("learn_sigma", "--learn-sigma")
+                + " applies to the ddpm objective, not to " + objective);
+        require(!learnSigma || !model.equals("seed"), n.of("learn_sigma", "--learn-sigma") + " needs a UNet preset, not seed");
+        requireFinite(n.of("vlb_weight", "--vlb-weight"), vlbWeight, 0, 1000f);
         requireFinite(n.of("edm_sigma_data", "--sigma-data"), edmSigmaData, 1e-3f, 100f);
         requireFinite(n.of("edm_p_mean", "--p-mean"), edmPMean, -20f, 20f);
         requireFinite(n.of("edm_p_std", "--p-std"), edmPStd, 1e-3f, 20f);
@@ -217,6 +228,11 @@ public final class TrainConfig {
 
     /** The training objectives. */
     public static final java.util.List<String> OBJECTIVES = io.github.diffusion4j.diffusion.Objective.names();
+
+    /** The network of this run for {@code classes} labels (the preset, image, dropout and learned variance). */
+    public io.github.diffusion4j.nn.Model createModel(int classes) {
+        return io.github.diffusion4j.nn.Presets.create(model, channels, imageSize, classes, dropout, learnSigma);
+    }
 
     /** The run's objective (validated: {@link #OBJECTIVES}). */
     public io.github.diffusion4j.diffusion.Objective objective() {

@@ -137,7 +137,7 @@ public final class Trainer implements AutoCloseable {
             }
             cfg.numClasses = classes;
             this.model = resume != null ? Checkpoint.buildModel(resume)
-                    : Presets.create(cfg.model, cfg.channels, cfg.imageSize, classes, cfg.dropout);
+                    : cfg.createModel(classes);
             model.params().allocate(backend, cfg.seed);
             cfg.precision = Precision.parse(cfg.precision).apply(model).cliName();
             this.adam = new AdamW(model.params(), new AdamW.Config(0.9f, 0.999f, 1e-8f, cfg.weightDecay));
@@ -147,6 +147,7 @@ public final class Trainer implements AutoCloseable {
             TrainingObjective.Builder ob = TrainingObjective.builder(schedule).predictionType(PredictionType.fromName(cfg.prediction));
             if (cfg.minSnrGamma > 0) ob.minSnrWeighting(cfg.minSnrGamma);
             if (cfg.flow()) ob.flowMatching(cfg.flowTimesteps.equals("logit-normal"), cfg.flowShift);
+            if (cfg.learnSigma) ob.learnSigma(cfg.vlbWeight);
             if (cfg.edm()) ob.edm(io.github.diffusion4j.diffusion.EdmPreconditioning.of(cfg.edmSigmaData), cfg.edmPMean, cfg.edmPStd);
             if (cfg.offsetNoise > 0) ob.offsetNoise(cfg.offsetNoise);
             if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
@@ -229,6 +230,8 @@ public final class Trainer implements AutoCloseable {
                 .betaSchedule(BetaSchedule.parse(cfg.schedule))
                 .predictionType(PredictionType.fromName(cfg.prediction))
                 .timestepSpacing(TimestepSpacing.TRAILING)
+                .varianceType(cfg.learnSigma ? io.github.diffusion4j.diffusion.VarianceType.LEARNED_RANGE
+                        : io.github.diffusion4j.diffusion.VarianceType.FIXED_SMALL)
                 .build();
     }
 

@@ -58,7 +58,7 @@ class TimestepsAndValidationTest {
         fails(() -> SchedulerConfig.builder().eta(-0.1).build(), "eta");
         fails(() -> SchedulerConfig.builder().predictionType("noise"), "unknown prediction_type 'noise'", "v_prediction");
         fails(() -> SchedulerConfig.builder().timestepSpacing("uniform"), "timestep_spacing", "trailing");
-        fails(() -> SchedulerConfig.builder().varianceType("learned_range"), "not supported");
+        fails(() -> SchedulerConfig.builder().varianceType("learned_sigma"), "unknown variance_type 'learned_sigma'", "learned_range");
         fails(() -> SchedulerConfig.builder().numTrainTimesteps(1).build(), "num_train_timesteps");
         fails(() -> new DpmSolverMultistepScheduler(DpmSolverMultistepScheduler.defaults().solverOrder(3).build()), "solver_order");
         fails(() -> ddim.previousTimestep(1000), "outside");

@@ -65,6 +65,13 @@ class ModelGradCheckTest {
         check("UNet tiny 3x16x16 batch 2", m, 2, null, false, 4, 1, Map.of());
     }
 
+    /** The learned-variance head (improved DDPM): twice the output channels. */
+    @Test void tinyLearnedSigma() {
+        Model m = Presets.create("tiny", 1, 8, 0, -1f, true);
+        assertEquals(2, m.outChannels());
+        check("UNet tiny learned variance 1x8x8 -> 2x8x8 batch 2", m, 2, null, false, 4, 1, Map.of());
+    }
+
     @Test void tinyClassConditional() {
         Model m = Presets.create("tiny", 1, 8, 3);
         // one real class and the null class (id 3); classes 0 and 1 are unused

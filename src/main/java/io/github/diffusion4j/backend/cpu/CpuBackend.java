@@ -768,6 +768,30 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public void vlbLoss(Tensor vb, Tensor dV, Tensor x0, Tensor xt, Tensor pred, Tensor v, Tensor coefs,
+                                  float gradScale) {
+        Check.vlbLoss(vb, dV, x0, xt, pred, v, coefs);
+        int n = x0.dim(0), per = (int) (x0.numel() / n);
+        float[] xa = arr(x0), ta = arr(xt), pa = arr(pred), va = arr(v), ca = arr(coefs), ba = arr(vb);
+        float[] da = dV == null ? null : arr(dV);
+        int xo = off(x0), to = off(xt), po = off(pred), vo = off(v), co = off(coefs), bo = off(vb), dO = dV == null ? 0 : off(dV);
+        Parallel.forRange(n, 1, (s0, s1) -> {
+            for (int s = s0; s < s1; s++) {
+                int c = co + Backend.VLB_COEFFICIENTS * s;
+                double[] out = new double[2];
+                double sum = 0;
+                for (int j = 0; j < per; j++) {
+                    int i = s * per + j;
+                    VlbTerm.at(xa[xo + i], ta[to + i], pa[po + i], va[vo + i], ca[c], ca[c + 1], ca[c + 2], ca[c + 3],
+                            ca[c + 4], ca[c + 5], ca[c + 6] != 0f, out);
+                    sum += out[0];
+                    if (da != null) da[dO + i] = (float) (gradScale * out[1] / (per * VlbTerm.LN2));
+                }
+                ba[bo + s] = (float) (sum / (per * VlbTerm.LN2));
+            }
+        });
+    }
+
     @Override public void dynamicThreshold(Tensor x, float ratio, float maxValue) {
         Check.dynamicThreshold(x, ratio, maxValue);
         int n = x.dim(0), per = (int) (x.numel() / n);
@@ -791,10 +815,7 @@ public final class CpuBackend implements Backend {
 
     @Override public void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
                                         StepCoefficients k, long seed, long offset) {
-        sameSize(prev, sample);
-        sameSize(modelOut, sample);
-        if (predX0 != null) sameSize(predX0, sample);
-        if (prevX0 != null) sameSize(prevX0, sample);
+        Check.diffusionStep(prev, predX0, sample, modelOut, prevX0, k);
         float[] po = arr(prev), sa = arr(sample), mo = arr(modelOut);
         float[] xo = predX0 == null ? null : arr(predX0);
         float[] hx = prevX0 == null ? null : arr(prevX0);
@@ -803,19 +824,27 @@ public final class CpuBackend implements Backend {
         float fs = k.x0FromSample(), fm = k.x0FromModel(), range = k.clipRange();
         boolean clip = k.clip();
         float ka = k.a(), kb = k.b(), kc = k.c(), kd = k.d(), sigma = k.sigma();
+        boolean learned = k.learnedVariance();
+        float lvBase = k.lvBase(), lvScale = k.lvScale();
+        int per = (int) (sample.numel() / sample.dim(0));
         Parallel.forRange(sample.size(), GRAIN, (lo, hi) -> {
             float[] z = null;
-            if (sigma != 0f) {
+            if (k.drawsNoise()) {
                 z = new float[hi - lo];
                 Philox.fillNormal(z, -lo, seed, offset, lo, hi);
             }
             for (int i = lo; i < hi; i++) {
-                float x = sa[sao + i], m = mo[moo + i];
+                int mi = learned ? (i / per) * 2 * per + i % per : i;
+                float x = sa[sao + i], m = mo[moo + mi];
                 float x0 = fs * x + fm * m;
                 if (clip) x0 = Math.min(Math.max(x0, -range), range);
                 float p = ka * x0 + kb * x + kc * m;
                 if (hx != null) p += kd * hx[hxo + i];
-                if (z != null) p += sigma * z[i - lo];
+                if (learned) {
+                    if (z != null) p += (float) Math.exp(0.5f * (lvBase + lvScale * mo[moo + mi + per])) * z[i - lo];
+                } else if (z != null) {
+                    p += sigma * z[i - lo];
+                }
                 if (xo != null) xo[xoo + i] = x0;
                 po[poo + i] = p;
             }

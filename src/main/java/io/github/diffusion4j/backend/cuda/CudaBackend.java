@@ -894,6 +894,11 @@ public final class CudaBackend implements Backend {
         diffusionOps.diffusionStep(prev, predX0, sample, modelOut, prevX0, k, seed, offset);
     }
 
+    @Override public void vlbLoss(Tensor vb, Tensor dV, Tensor x0, Tensor xt, Tensor pred, Tensor v, Tensor coefs,
+                                  float gradScale) {
+        diffusionOps.vlbLoss(vb, dV, x0, xt, pred, v, coefs, gradScale);
+    }
+
     @Override public void dynamicThreshold(Tensor x, float ratio, float maxValue) {
         diffusionOps.dynamicThreshold(x, ratio, maxValue);
     }

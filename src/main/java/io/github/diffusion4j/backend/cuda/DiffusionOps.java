@@ -7,12 +7,12 @@ import io.github.diffusion4j.tensor.Tensor;
 
 /**
  * The fused diffusion launchers of the CUDA backend: kernels/diffusion.cu (qSample, drawTimesteps, diffusionStep,
- * repaintBlend, mseLoss, dynamicThreshold, one kernel each), whose CPU references are the CpuBackend methods of the same names and whose
+ * repaintBlend, mseLoss, vlbLoss, dynamicThreshold, one kernel each), whose CPU references are the CpuBackend methods of the same names and whose
  * conformance tests carry the same names in {@code BackendConformance}.
  */
 final class DiffusionOps {
     private final CudaBackend cb;
-    private final KernelArgs kQSample, kDrawTimesteps, kDiffusionStep, kRepaintBlend, kMseLoss, kDynamicThreshold;
+    private final KernelArgs kQSample, kDrawTimesteps, kDiffusionStep, kRepaintBlend, kMseLoss, kDynamicThreshold, kVlbLoss;
 
     DiffusionOps(CudaBackend cb) {
         this.cb = cb;
@@ -22,6 +22,17 @@ final class DiffusionOps {
         kMseLoss = cb.kernel(Kernels.MSE_LOSS);
         kDrawTimesteps = cb.kernel(Kernels.DRAW_TIMESTEPS);
         kDynamicThreshold = cb.kernel(Kernels.DYNAMIC_THRESHOLD);
+        kVlbLoss = cb.kernel(Kernels.VLB_LOSS);
+    }
+
+    /** One block per sample, as mseLoss. */
+    void vlbLoss(Tensor vb, Tensor dV, Tensor x0, Tensor xt, Tensor pred, Tensor v, Tensor coefs, float gradScale) {
+        cb.ensureContext();
+        Check.vlbLoss(vb, dV, x0, xt, pred, v, coefs);
+        int n = x0.dim(0);
+        long per = x0.numel() / n;
+        kVlbLoss.begin().ptr(cb.a(vb)).ptr(cb.an(dV)).ptr(cb.a(x0)).ptr(cb.a(xt)).ptr(cb.a(pred)).ptr(cb.a(v)).ptr(cb.a(coefs))
+                .i32(n).i64(per).f32(gradScale).launch(LaunchConfig.rows(n), LaunchConfig.rowThreads(per));
     }
 
     /** One block per sample: radix selection of the quantile, then the clamp and scale. */
@@ -66,16 +77,14 @@ final class DiffusionOps {
     void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0, StepCoefficients k,
                        long seed, long offset) {
         cb.ensureContext();
-        Check.sameSize(prev, sample);
-        Check.sameSize(modelOut, sample);
-        if (predX0 != null) Check.sameSize(predX0, sample);
-        if (prevX0 != null) Check.sameSize(prevX0, sample);
+        Check.diffusionStep(prev, predX0, sample, modelOut, prevX0, k);
         long n = sample.numel();
         if (n == 0) return;
-        long off = k.sigma() != 0f ? offset : 0L;
+        long off = k.drawsNoise() ? offset : 0L;
+        long per = k.learnedVariance() ? n / sample.dim(0) : 0L;
         kDiffusionStep.begin().ptr(cb.a(prev)).ptr(cb.an(predX0)).ptr(cb.a(sample)).ptr(cb.a(modelOut)).ptr(cb.an(prevX0)).i64(n)
                 .f32(k.x0FromSample()).f32(k.x0FromModel()).i32(k.clip() ? 1 : 0).f32(k.clipRange()).f32(k.a())
-                .f32(k.b()).f32(k.c()).f32(k.d()).f32(k.sigma()).i64(seed).i64(off)
+                .f32(k.b()).f32(k.c()).f32(k.d()).f32(k.sigma()).i64(per).f32(k.lvBase()).f32(k.lvScale()).i64(seed).i64(off)
                 .launch(LaunchConfig.philoxBlocks(n, off), LaunchConfig.THREADS);
     }
 

@@ -63,6 +63,7 @@ public final class Kernels {
     public static final String MSE_LOSS = "d4j_mse_loss";
     public static final String DRAW_TIMESTEPS = "d4j_draw_timesteps";
     public static final String DYNAMIC_THRESHOLD = "d4j_dynamic_threshold";
+    public static final String VLB_LOSS = "d4j_vlb_loss";
 
     /** Every kernel above. */
     public static final List<String> ALL = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
@@ -70,7 +71,7 @@ public final class Kernels {
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD_OFFSET, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
             UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, UPDATE_GATE, Q_SAMPLE, DIFFUSION_STEP,
-            REPAINT_BLEND, MSE_LOSS, DRAW_TIMESTEPS, DYNAMIC_THRESHOLD);
+            REPAINT_BLEND, MSE_LOSS, DRAW_TIMESTEPS, DYNAMIC_THRESHOLD, VLB_LOSS);
 
     /**
      * The parameter list of every kernel, one letter per parameter, as the launchers pass them: {@code p} a device
@@ -117,9 +118,10 @@ public final class Kernels {
             Map.entry(EMA, "ppjp"),
             Map.entry(UPDATE_GATE, "ppfiffifdd"),
             Map.entry(Q_SAMPLE, "ppppppppjjiijj"),
-            Map.entry(DIFFUSION_STEP, "pppppjffiffffffjj"),
+            Map.entry(DIFFUSION_STEP, "pppppjffiffffffjffjj"),
             Map.entry(REPAINT_BLEND, "ppppjjffjj"),
             Map.entry(MSE_LOSS, "pppppijf"),
             Map.entry(DRAW_TIMESTEPS, "pppiijj"),
-            Map.entry(DYNAMIC_THRESHOLD, "pijff"));
+            Map.entry(DYNAMIC_THRESHOLD, "pijff"),
+            Map.entry(VLB_LOSS, "pppppppijf"));
 }
