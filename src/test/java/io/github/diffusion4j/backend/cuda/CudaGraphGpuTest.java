@@ -118,6 +118,49 @@ class CudaGraphGpuTest {
         }
     }
 
+    /**
+     * The new samplers through RecordedDenoiser: EDM's Heun with churn (the scheduler's input-scaling buffer feeds the
+     * recording) and DDPM on a learned-variance model (the doubled output) give exactly the direct samples.
+     */
+    @Test void recordedEdmAndLearnedVarianceSamplingIsBitwiseTheDirectOne() {
+        io.github.diffusion4j.nn.Model m = io.github.diffusion4j.nn.Presets.create("tiny", 3, 16, 0, -1f, true);
+        m.params().allocate(gpu, 5);
+        for (io.github.diffusion4j.nn.Param p : m.params().params()) {
+            if (!p.name().startsWith("conv_out")) continue;   // zero-initialised: give the output something to say
+            float[] w = new float[(int) p.value().numel()];
+            io.github.diffusion4j.tensor.Philox.fillNormal(w, 0, 9, 0, 0, w.length);
+            for (int i = 0; i < w.length; i++) w[i] *= 0.05f;
+            gpu.copyFromHost(p.value(), w, 0);
+        }
+        java.util.List<java.util.function.Supplier<io.github.diffusion4j.diffusion.Scheduler>> schedulers = java.util.List.of(
+                () -> new io.github.diffusion4j.diffusion.EdmScheduler(io.github.diffusion4j.diffusion.EdmPreconditioning.of(0.5),
+                        true, true, new io.github.diffusion4j.diffusion.EdmScheduler.Churn(10, 0.05, 50, 1), 1000),
+                () -> new io.github.diffusion4j.diffusion.DdpmScheduler(io.github.diffusion4j.diffusion.SchedulerConfig.builder()
+                        .varianceType(io.github.diffusion4j.diffusion.VarianceType.LEARNED_RANGE).build()));
+        try {
+            for (var make : schedulers) {
+                float[][] r = new float[2][];
+                for (int k = 0; k < 2; k++) {
+                    try (io.github.diffusion4j.diffusion.Scheduler s = make.get();
+                         RecordedDenoiser rd = k == 1 ? new RecordedDenoiser(m) : null) {
+                        s.setTimesteps(4);
+                        io.github.diffusion4j.diffusion.Denoiser d = k == 1 ? rd : new ModelDenoiser(m);
+                        try (Tensor x = new io.github.diffusion4j.diffusion.Sampler(s, d).seed(2).sample(gpu, Shape.of(2, 3, 16, 16))) {
+                            r[k] = x.toArray();
+                        }
+                        if (rd != null) {
+                            assertNull(rd.recordingFailure());
+                            assertTrue(rd.replays() > 0, "replayed");
+                        }
+                    }
+                }
+                assertArrayEquals(r[0], r[1], "replayed sampling differs from the direct one");
+            }
+        } finally {
+            m.params().close();
+        }
+    }
+
     /** A new input shape gets its own direct call and recording; freed memory makes it record again; same results. */
     @Test void recordsAgainForANewShapeAndAfterMemoryWasFreed() {
         var m = Variant.TINY.build();
