@@ -17,7 +17,6 @@ import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -36,19 +35,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EdmGpuTest {
     static CudaBackend gpu;
 
-    @BeforeAll static void start() {
-        CudaAvailability a = CudaAvailability.probe();
-        Assumptions.assumeTrue(a.available(), a.reason());
-        gpu = CudaBackend.create(CudaBackend.Options.strictFp32(0));
-    }
+    @BeforeAll static void start() { gpu = StrictGpu.open(); }
 
     @AfterAll static void stop() { if (gpu != null) gpu.close(); }
-
-    static double maxDiff(float[] a, float[] b) {
-        double d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(a[i])));
-        return d;
-    }
 
     float[][] prepare(Backend b, float[] x0) {
         NoiseSchedule s = NoiseSchedule.of(SchedulerConfig.builder().build());
@@ -66,7 +55,7 @@ class EdmGpuTest {
         float[] x0 = new float[4 * 3 * 8 * 8];
         Philox.fillUniform(x0, 0, 3, 0, 0, x0.length);
         float[][] c = prepare(CpuBackend.get(), x0), g = prepare(gpu, x0);
-        for (int k = 0; k < 3; k++) assertTrue(maxDiff(c[k], g[k]) < 1e-5, "part " + k + ": " + maxDiff(c[k], g[k]));
+        for (int k = 0; k < 3; k++) assertTrue(StrictGpu.maxRelDiff(c[k], g[k]) < 1e-5, "part " + k + ": " + StrictGpu.maxRelDiff(c[k], g[k]));
     }
 
     float[] sample(Backend b, Scheduler s, int steps) {
@@ -95,7 +84,7 @@ class EdmGpuTest {
         for (var e : cases.entrySet()) {
             float[] c = sample(CpuBackend.get(), e.getValue().get(), 6);
             float[] g = sample(gpu, e.getValue().get(), 6);
-            assertTrue(maxDiff(c, g) < 2e-5, e.getKey() + ": " + maxDiff(c, g));
+            assertTrue(StrictGpu.maxRelDiff(c, g) < 2e-5, e.getKey() + ": " + StrictGpu.maxRelDiff(c, g));
         }
     }
 }

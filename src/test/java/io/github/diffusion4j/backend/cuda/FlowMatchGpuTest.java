@@ -13,7 +13,6 @@ import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -29,11 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FlowMatchGpuTest {
     static CudaBackend gpu;
 
-    @BeforeAll static void start() {
-        CudaAvailability a = CudaAvailability.probe();
-        Assumptions.assumeTrue(a.available(), a.reason());
-        gpu = CudaBackend.create(CudaBackend.Options.strictFp32(0));
-    }
+    @BeforeAll static void start() { gpu = StrictGpu.open(); }
 
     @AfterAll static void stop() { if (gpu != null) gpu.close(); }
 

@@ -12,7 +12,6 @@ import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -28,19 +27,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class VlbLossGpuTest {
     static CudaBackend gpu;
 
-    @BeforeAll static void start() {
-        CudaAvailability a = CudaAvailability.probe();
-        Assumptions.assumeTrue(a.available(), a.reason());
-        gpu = CudaBackend.create(CudaBackend.Options.strictFp32(0));
-    }
+    @BeforeAll static void start() { gpu = StrictGpu.open(); }
 
     @AfterAll static void stop() { if (gpu != null) gpu.close(); }
-
-    static double relDiff(float[] a, float[] b) {
-        double d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(a[i])));
-        return d;
-    }
 
     /** vb per sample, then dOut: the hybrid loss of a prepared batch and a fixed model output. */
     float[][] hybrid(Backend b, float[] x0, float[] out) {
@@ -63,8 +52,8 @@ class VlbLossGpuTest {
         for (int i = 0; i < x0.length; i++) x0[i] = 2 * x0[i] - 1;
         for (int i = 0; i < out.length; i++) out[i] = 2 * out[i] - 1;
         float[][] c = hybrid(CpuBackend.get(), x0, out), g = hybrid(gpu, x0, out);
-        assertTrue(relDiff(c[0], g[0]) < 1e-4, "loss and vb: " + java.util.Arrays.toString(c[0]) + " vs " + java.util.Arrays.toString(g[0]));
-        assertTrue(relDiff(c[1], g[1]) < 1e-4, "gradients: " + relDiff(c[1], g[1]));
+        assertTrue(StrictGpu.maxRelDiff(c[0], g[0]) < 1e-4, "loss and vb: " + java.util.Arrays.toString(c[0]) + " vs " + java.util.Arrays.toString(g[0]));
+        assertTrue(StrictGpu.maxRelDiff(c[1], g[1]) < 1e-4, "gradients: " + StrictGpu.maxRelDiff(c[1], g[1]));
     }
 
     /** A "model" with a fixed learned-variance output: eps 0.8 x, v = 0.3 (its arithmetic on the device). */
@@ -93,6 +82,6 @@ class VlbLossGpuTest {
                 }
             }
         }
-        assertTrue(relDiff(r[0], r[1]) < 2e-5, "learned_range DDPM: " + relDiff(r[0], r[1]));
+        assertTrue(StrictGpu.maxRelDiff(r[0], r[1]) < 2e-5, "learned_range DDPM: " + StrictGpu.maxRelDiff(r[0], r[1]));
     }
 }

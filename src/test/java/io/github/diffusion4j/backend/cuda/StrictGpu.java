@@ -1,0 +1,21 @@
+package io.github.diffusion4j.backend.cuda;
+
+import org.junit.jupiter.api.Assumptions;
+
+/** The device of the GPU-against-CPU tests: a strict-FP32 CUDA backend (or the test skipped with the reason), and their measure. */
+final class StrictGpu {
+    private StrictGpu() {}
+
+    static CudaBackend open() {
+        CudaAvailability a = CudaAvailability.probe();
+        Assumptions.assumeTrue(a.available(), a.reason());
+        return CudaBackend.create(CudaBackend.Options.strictFp32(0));
+    }
+
+    /** The largest |a - b| / max(1, |a|). */
+    static double maxRelDiff(float[] a, float[] b) {
+        double d = 0;
+        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(a[i])));
+        return d;
+    }
+}
