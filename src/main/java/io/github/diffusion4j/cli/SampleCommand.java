@@ -1,12 +1,12 @@
 package io.github.diffusion4j.cli;
 
-import io.github.diffusion4j.diffusion.EdmPreconditioning;
-import io.github.diffusion4j.diffusion.EdmScheduler;
-import io.github.diffusion4j.diffusion.Objective;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
 
 import io.github.diffusion4j.backend.Backends;
 import io.github.diffusion4j.data.ShapeValidity;
+import io.github.diffusion4j.diffusion.EdmPreconditioning;
+import io.github.diffusion4j.diffusion.EdmScheduler;
+import io.github.diffusion4j.diffusion.Objective;
 import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.diffusion.Scheduler;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
