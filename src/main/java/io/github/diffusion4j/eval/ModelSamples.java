@@ -23,8 +23,8 @@ import io.github.diffusion4j.train.TrainConfig;
 
 /**
  * Draws images from a model the way {@code sample} does with its default options, so that in-training evaluation
- * and {@code evaluate --run} score the same images: the scheduler by name (ddpm and ddim on the run's scheduler
- * configuration, dpmpp on diffusers' DPM-Solver++ defaults with linspace spacing), batches of {@code batch} images
+ * and {@code evaluate --run} score the same images: the scheduler by name and the run's objective
+ * ({@link #scheduler(String, Setup, int)}), batches of {@code batch} images
  * seeded {@code seed + first index}, labels {@code i % classes} for class-conditional models, classifier-free
  * guidance when the scale is not 1. The loop runs {@link Sampler} over a {@link ModelDenoiser}, as the trainer's
  * preview grids and {@code sample} do.
