@@ -12,8 +12,9 @@ abstract class AbstractScheduler implements Scheduler {
     protected int[] timesteps;
     /** True when the grid came from {@link #setTimesteps(int[])}. */
     protected boolean customTimesteps;
-    /** The thresholded x0 of a step (dynamic thresholding only). */
+    /** The thresholded x0 of a step, and a learned-variance output's halves (dynamic thresholding only). */
     private Tensor thresholded;
+    private Tensor[] halves;
 
     AbstractScheduler(SchedulerConfig config) {
         this.config = config;
@@ -96,11 +97,20 @@ abstract class AbstractScheduler implements Scheduler {
             if (thresholded != null) thresholded.close();
             thresholded = b.empty(sample.shape());
         }
-        b.axpby(thresholded, k.x0FromSample(), sample, k.x0FromModel(), modelOut);
+        Tensor pred = modelOut;
+        if (k.learnedVariance()) {   // the prediction is the first half of a learned-variance output
+            if (halves == null || !halves[0].shape().equals(sample.shape()) || halves[0].backend() != b) {
+                closeHalves();
+                halves = new Tensor[] {b.empty(sample.shape()), b.empty(sample.shape())};
+            }
+            b.splitChannels(halves, modelOut);
+            pred = halves[0];
+        }
+        b.axpby(thresholded, k.x0FromSample(), sample, k.x0FromModel(), pred);
         b.dynamicThreshold(thresholded, (float) config.dynamicThresholdingRatio(), (float) config.sampleMaxValue());
         if (prevX0 == null) {
             b.diffusionStep(prev, null, sample, modelOut, thresholded, new StepCoefficients(k.x0FromSample(), k.x0FromModel(),
-                    false, 1f, 0f, k.b(), k.c(), k.a(), k.sigma()), seed, offset);
+                    false, 1f, 0f, k.b(), k.c(), k.a(), k.sigma(), k.learnedVariance(), k.lvBase(), k.lvScale()), seed, offset);
             if (predX0 != null) b.copy(predX0, thresholded);
         } else {
             if (k.c() != 0f) throw new IllegalStateException("a multistep step with a model-output term cannot be thresholded");
@@ -109,12 +119,18 @@ abstract class AbstractScheduler implements Scheduler {
         }
     }
 
-    /** Releases the thresholding buffer; subclasses with buffers of their own call it from close. */
+    /** Releases the thresholding buffers; subclasses with buffers of their own call it from close. */
     protected void closeBuffers() {
         if (thresholded != null) {
             thresholded.close();
             thresholded = null;
         }
+        closeHalves();
+    }
+
+    private void closeHalves() {
+        if (halves != null) for (Tensor h : halves) h.close();
+        halves = null;
     }
 
     @Override public void close() {

@@ -145,6 +145,39 @@ class DynamicThresholdTest {
         }
     }
 
+    /**
+     * With a learned variance: where the threshold stays at 1 (|x0| within [-1, 1]) the thresholded DDPM step is the
+     * clipped one, noise and all; where it exceeds 1 the mean moves and the learned noise stays.
+     */
+    @Test
+    void learnedVarianceStepsThresholdThePredictionHalf() {
+        int n = 2, c = 2, per = c * 4;
+        float[] x = data(n, per, 5, 0.1f), out = new float[n * 2 * per];
+        Philox.fillUniform(out, 0, 6, 0, 0, out.length);
+        for (int i = 0; i < out.length; i++) out[i] = 0.2f * (2 * out[i] - 1);   // small eps and v: |x0| < 1 at t = 100
+        SchedulerConfig learned = SchedulerConfig.builder().varianceType(VarianceType.LEARNED_RANGE).build();
+        try (Tensor xs = CPU.fromArray(x, Shape.of(n, c, 2, 2)); Tensor os = CPU.fromArray(out, Shape.of(n, 2 * c, 2, 2));
+             DdpmScheduler plain = new DdpmScheduler(learned);
+             DdpmScheduler thr = new DdpmScheduler(learned.toBuilder().thresholding(true).sampleMaxValue(1e9).build())) {
+            StepOutput a = plain.step(os, 100, xs, new NoiseStream(3)), b = thr.step(os, 100, xs, new NoiseStream(3));
+            assertArrayEquals(a.prevSample().toArray(), b.prevSample().toArray(), "threshold 1: the clipped step");
+            a.close();
+            b.close();
+            for (int i = 0; i < per; i++) out[i] *= 40;   // sample 0's x0 far beyond [-1, 1]
+            try (Tensor big = CPU.fromArray(out, Shape.of(n, 2 * c, 2, 2))) {
+                StepOutput p = plain.step(big, 100, xs, new NoiseStream(3)), q = thr.step(big, 100, xs, new NoiseStream(3));
+                float[] pp = p.prevSample().toArray(), qq = q.prevSample().toArray();
+                double d0 = 0, d1 = 0;
+                for (int i = 0; i < per; i++) d0 = Math.max(d0, Math.abs(pp[i] - qq[i]));
+                for (int i = per; i < 2 * per; i++) d1 = Math.max(d1, Math.abs(pp[i] - qq[i]));
+                assertTrue(d0 > 1e-3, "sample 0 is thresholded (" + d0 + ")");
+                assertEquals(0, d1, 1e-6, "sample 1 stays as clipped");
+                p.close();
+                q.close();
+            }
+        }
+    }
+
     @Test
     void diffusersConfigKeys() {
         SchedulerConfig c = SchedulerConfig.fromDiffusersJson("""
