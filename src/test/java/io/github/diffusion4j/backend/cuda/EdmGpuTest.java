@@ -7,7 +7,6 @@ import io.github.diffusion4j.diffusion.EdmPreconditioning;
 import io.github.diffusion4j.diffusion.EdmScheduler;
 import io.github.diffusion4j.diffusion.NoiseSchedule;
 import io.github.diffusion4j.diffusion.PredictionType;
-import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.diffusion.Scheduler;
 import io.github.diffusion4j.diffusion.SchedulerConfig;
 import io.github.diffusion4j.diffusion.TrainingObjective;
@@ -58,15 +57,6 @@ class EdmGpuTest {
         for (int k = 0; k < 3; k++) assertTrue(StrictGpu.maxRelDiff(c[k], g[k]) < 1e-5, "part " + k + ": " + StrictGpu.maxRelDiff(c[k], g[k]));
     }
 
-    float[] sample(Backend b, Scheduler s, int steps) {
-        s.setTimesteps(steps);
-        try (Tensor x = new Sampler(s, FlowMatchGpuTest.linear()).seed(5).sample(b, Shape.of(2, 3, 8, 8))) {
-            return x.toArray();
-        } finally {
-            s.close();
-        }
-    }
-
     @Test
     void samplingLoopsMatchTheCpu() {
         EdmScheduler.Churn churn = new EdmScheduler.Churn(20, 0.05, 50, 1.003);
@@ -82,8 +72,8 @@ class EdmGpuTest {
                 .betaSchedule(BetaSchedule.SQUAREDCOS_CAP_V2).predictionType(PredictionType.V_PREDICTION)
                 .useKarrasSigmas(true).sde(true).build()));
         for (var e : cases.entrySet()) {
-            float[] c = sample(CpuBackend.get(), e.getValue().get(), 6);
-            float[] g = sample(gpu, e.getValue().get(), 6);
+            float[] c = StrictGpu.linearSamples(CpuBackend.get(), e.getValue().get(), 6);
+            float[] g = StrictGpu.linearSamples(gpu, e.getValue().get(), 6);
             assertTrue(StrictGpu.maxRelDiff(c, g) < 2e-5, e.getKey() + ": " + StrictGpu.maxRelDiff(c, g));
         }
     }

@@ -12,6 +12,20 @@ final class StrictGpu {
         return CudaBackend.create(CudaBackend.Options.strictFp32(0));
     }
 
+    /**
+     * A trajectory of {@code steps} steps from seed 5 for [2, 3, 8, 8] with the fixed linear model of
+     * {@link FlowMatchGpuTest#linear()}, on {@code b}; the scheduler is closed afterwards.
+     */
+    static float[] linearSamples(io.github.diffusion4j.tensor.Backend b, io.github.diffusion4j.diffusion.Scheduler s, int steps) {
+        s.setTimesteps(steps);
+        try (io.github.diffusion4j.tensor.Tensor x = new io.github.diffusion4j.diffusion.Sampler(s, FlowMatchGpuTest.linear())
+                .seed(5).sample(b, io.github.diffusion4j.tensor.Shape.of(2, 3, 8, 8))) {
+            return x.toArray();
+        } finally {
+            s.close();
+        }
+    }
+
     /** The largest |a - b| / max(1, |a|). */
     static double maxRelDiff(float[] a, float[] b) {
         double d = 0;
