@@ -122,6 +122,28 @@ __device__ __forceinline__ float java_max(float a, float b) {
 }
 
 /**
+ * Element types. Tensors hold float (F32) or bfloat16 (BF16: the top 16 bits of a float32); a kernel templated on
+ * its tensors' element types loads every element as a float (load), computes in float and rounds once on the store
+ * (store): round to nearest, ties to even, NaN kept a quiet NaN, as the CPU reference (tensor/Rounding.java) and
+ * __float2bfloat16_rn. The bit manipulation is the same on the GPU and in the CUDA emulation, so both round alike.
+ */
+struct bf16 {
+    unsigned short bits;
+};
+
+__device__ __forceinline__ float load(const float* p, long long i) { return p[i]; }
+__device__ __forceinline__ float load(const bf16* p, long long i) { return __uint_as_float((unsigned) p[i].bits << 16); }
+
+__device__ __forceinline__ bf16 to_bf16(float f) {
+    unsigned b = __float_as_uint(f);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return bf16{(unsigned short) ((b >> 16) | 0x0040u)};   // NaN stays quiet NaN
+    return bf16{(unsigned short) ((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16)};
+}
+
+__device__ __forceinline__ void store(float* p, long long i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(bf16* p, long long i, float v) { p[i] = to_bf16(v); }
+
+/**
  * Bits of the backend's device-side error word (set with atomicOr by kernels that validate data they cannot
  * check on the host without a device-to-host copy; the Java side reads and clears the word at its next
  * synchronisation point and throws). Keep in sync with CudaBackend.ERROR_*.

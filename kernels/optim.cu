@@ -50,15 +50,19 @@ extern "C" __global__ void d4j_update_gate(float* gate, const double* sumSquares
  *   v  = beta2 * v + (1 - beta2) * g * g
  *   p  = p - (lr * weightDecay) * decayMask[i] * p          (decayMask == nullptr: p - (lr * weightDecay) * p)
  *   p  = p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
- * and nothing at all when the gate says skip. paramsCopy (nullptr: none) receives p, new or (on a skip) unchanged.
+ * and nothing at all when the gate says skip. paramsCopy (nullptr: none) receives p, new or (on a skip) unchanged, in
+ * its element type C: float (d4j_adamw) or bf16 rounded to nearest even (d4j_adamw_bf16: the weight copy a bf16
+ * model computes with, written by the same pass).
  */
-extern "C" __global__ void d4j_adamw(float* params, float* paramsCopy, const float* grads, float* m, float* v,
-                                     const float* decayMask, long long n, float lr, float beta1, float beta2, float eps,
-                                     float weightDecay, const float* gate) {
+namespace d4j_optim {
+template <typename C>
+__device__ __forceinline__ void adamw(float* params, C* paramsCopy, const float* grads, float* m, float* v,
+                                      const float* decayMask, long long n, float lr, float beta1, float beta2,
+                                      float eps, float weightDecay, const float* gate) {
     if (gate[3] != 0.0f) {
         // skipped: nothing changes, but the copy is written anyway, so that it is the masters' after every call
         // (the host marks it up to date without knowing whether the update was skipped)
-        if (paramsCopy != nullptr) D4J_GRID_LOOP(i, n) paramsCopy[i] = params[i];
+        if (paramsCopy != nullptr) D4J_GRID_LOOP(i, n) d4j::store(paramsCopy, i, params[i]);
         return;
     }
     float gradScale = gate[2], bc1 = gate[4], bc2 = gate[5];
@@ -77,8 +81,21 @@ extern "C" __global__ void d4j_adamw(float* params, float* paramsCopy, const flo
         else pi -= decay * pi;
         pi = pi - stepSize * mi / (sqrtf(vi) / sqrtBc2 + eps);
         params[i] = pi;
-        if (paramsCopy != nullptr) paramsCopy[i] = pi;
+        if (paramsCopy != nullptr) d4j::store(paramsCopy, i, pi);
     }
+}
+}  // namespace d4j_optim
+
+extern "C" __global__ void d4j_adamw(float* params, float* paramsCopy, const float* grads, float* m, float* v,
+                                     const float* decayMask, long long n, float lr, float beta1, float beta2, float eps,
+                                     float weightDecay, const float* gate) {
+    d4j_optim::adamw(params, paramsCopy, grads, m, v, decayMask, n, lr, beta1, beta2, eps, weightDecay, gate);
+}
+
+extern "C" __global__ void d4j_adamw_bf16(float* params, d4j::bf16* paramsCopy, const float* grads, float* m, float* v,
+                                          const float* decayMask, long long n, float lr, float beta1, float beta2,
+                                          float eps, float weightDecay, const float* gate) {
+    d4j_optim::adamw(params, paramsCopy, grads, m, v, decayMask, n, lr, beta1, beta2, eps, weightDecay, gate);
 }
 
 /**

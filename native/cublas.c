@@ -87,29 +87,32 @@ JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cublas_sgemmStrid
 }
 
 /*
- * FP32 GEMM with an explicit compute type (cublasComputeType_t): CUBLAS_COMPUTE_32F (68) for full FP32,
- * CUBLAS_COMPUTE_32F_FAST_TF32 (77) to allow TF32 tensor cores. A, B, C are CUDA_R_32F; algo CUBLAS_GEMM_DEFAULT.
+ * GEMM with explicit data types (cudaDataType: abType for A and B, cType for C; CUDA_R_32F = 0 or CUDA_R_16BF = 14)
+ * and compute type (cublasComputeType_t): CUBLAS_COMPUTE_32F (68) for full FP32 (and bf16 inputs with FP32
+ * accumulation), CUBLAS_COMPUTE_32F_FAST_TF32 (77) to allow TF32 tensor cores; algo CUBLAS_GEMM_DEFAULT. Alpha and
+ * beta are floats (the scale type of a 32F compute type).
  */
 JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cublas_gemmEx(JNIEnv *env, jclass cls, jlong h,
                                                                             jint transa, jint transb, jint m, jint n,
                                                                             jint k, jfloat alpha, jlong A, jint lda,
                                                                             jlong B, jint ldb, jfloat beta, jlong C,
-                                                                            jint ldc, jint computeType) {
+                                                                            jint ldc, jint abType, jint cType,
+                                                                            jint computeType) {
     D4J_FN(env, CUBLAS, d4j_cublasGemmEx_t, fn, "cublasGemmEx", );
     float a = alpha, b = beta;
-    CHECK(env, fn(D4J_PTR(h), transa, transb, m, n, k, &a, D4J_PTR(A), D4J_CUDA_R_32F, lda, D4J_PTR(B), D4J_CUDA_R_32F,
-                  ldb, &b, D4J_PTR(C), D4J_CUDA_R_32F, ldc, computeType, D4J_CUBLAS_GEMM_DEFAULT),
+    CHECK(env, fn(D4J_PTR(h), transa, transb, m, n, k, &a, D4J_PTR(A), abType, lda, D4J_PTR(B), abType, ldb, &b,
+                  D4J_PTR(C), cType, ldc, computeType, D4J_CUBLAS_GEMM_DEFAULT),
           "cublasGemmEx", );
 }
 
 JNIEXPORT void JNICALL Java_io_github_diffusion4j_backend_cuda_Cublas_gemmStridedBatchedEx(
     JNIEnv *env, jclass cls, jlong h, jint transa, jint transb, jint m, jint n, jint k, jfloat alpha, jlong A,
     jint lda, jlong strideA, jlong B, jint ldb, jlong strideB, jfloat beta, jlong C, jint ldc, jlong strideC,
-    jint batch, jint computeType) {
+    jint batch, jint abType, jint cType, jint computeType) {
     D4J_FN(env, CUBLAS, d4j_cublasGemmStridedBatchedEx_t, fn, "cublasGemmStridedBatchedEx", );
     float a = alpha, b = beta;
-    CHECK(env, fn(D4J_PTR(h), transa, transb, m, n, k, &a, D4J_PTR(A), D4J_CUDA_R_32F, lda, (long long) strideA,
-                  D4J_PTR(B), D4J_CUDA_R_32F, ldb, (long long) strideB, &b, D4J_PTR(C), D4J_CUDA_R_32F, ldc,
+    CHECK(env, fn(D4J_PTR(h), transa, transb, m, n, k, &a, D4J_PTR(A), abType, lda, (long long) strideA,
+                  D4J_PTR(B), abType, ldb, (long long) strideB, &b, D4J_PTR(C), cType, ldc,
                   (long long) strideC, batch, computeType, D4J_CUBLAS_GEMM_DEFAULT),
           "cublasGemmStridedBatchedEx", );
 }

@@ -22,6 +22,7 @@ typedef void *d4j_cublasHandle_t; /* struct cublasContext * */
 #define D4J_CUBLAS_COMPUTE_32F_FAST_TF32 77
 #define D4J_CUBLAS_GEMM_DEFAULT (-1)          /* cublasGemmAlgo_t */
 #define D4J_CUDA_R_32F 0                      /* library_types.h: cudaDataType CUDA_R_32F */
+#define D4J_CUDA_R_16BF 14                    /* library_types.h: cudaDataType CUDA_R_16BF */
 
 /* library_types.h: libraryPropertyType_t { MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL } */
 #define D4J_MAJOR_VERSION 0

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a native signature changes; Shim.java refuses a shim with another ABI version. */
-#define D4J_SHIM_ABI 3
+#define D4J_SHIM_ABI 4
 
 /* The libraries the shim can open; the index is also the "kind" argument of Shim.probeLibrary. */
 enum d4j_lib_kind {

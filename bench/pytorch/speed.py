@@ -5,6 +5,9 @@ Variants (--variants, comma-separated; each prints one JSON line "speed-json {..
   eager          NCHW, eager mode
   channels_last  eager mode with the model and inputs in channels-last (NHWC) memory format
   compile        torch.compile(model, dynamic=False) (default mode); failures are reported, not fatal
+  amp_bf16, amp_bf16_channels_last, amp_bf16_compile
+                 the same three under torch.autocast(dtype=torch.bfloat16): FP32 master weights, gradients and AdamW
+                 state, bf16 convolutions and matmuls (diffusers' --mixed_precision bf16); no loss scaling
 Precision flags (stated in the output): --tf32 default (PyTorch's defaults: FP32 matmuls, TF32 cuDNN convolutions,
 the same as diffusion4j's default), on, or off; cudnn.benchmark on unless --no-benchmark. Attention uses
 F.scaled_dot_product_attention unless --attention math. AdamW is torch.optim.AdamW (foreach unless --adam fused),
@@ -103,26 +106,42 @@ def linear_schedule(dev):
     return ac, ac.sqrt().float().to(dev), (1 - ac).sqrt().float().to(dev)
 
 
-def ddim_sample(model, shape, labels, steps, ac, dev, memory_format):
-    """DDIM, eta 0, "leading" timesteps t_k = k (T // steps), x0 clipped to [-1, 1], as diffusion4j's DdimScheduler."""
+VARIANTS = ("eager", "channels_last", "compile", "amp_bf16", "amp_bf16_channels_last", "amp_bf16_compile")
+
+
+def parse_variant(variant):
+    """(autocast bf16, channels-last, torch.compile) of a variant name."""
+    amp = variant.startswith("amp_bf16")
+    rest = variant[len("amp_bf16_"):] if variant.startswith("amp_bf16_") else ("eager" if amp else variant)
+    return amp, rest == "channels_last", rest == "compile"
+
+
+def ddim_sample(model, shape, labels, steps, ac, dev, memory_format, amp=False):
+    """DDIM, eta 0, "leading" timesteps t_k = k (T // steps), x0 clipped to [-1, 1], as diffusion4j's DdimScheduler.
+    With amp the model runs under bf16 autocast and the scheduler's state x stays float32 (as diffusion4j's)."""
     stride = T // steps
     x = torch.randn(shape, device=dev).contiguous(memory_format=memory_format)
     tt = torch.empty(shape[0], device=dev)
     for t in reversed(range(0, steps * stride, stride)):
         a = float(ac[t])
         ap = float(ac[t - stride]) if t - stride >= 0 else 1.0
-        eps = model(x, tt.fill_(t), labels)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+            eps = model(x, tt.fill_(t), labels)
+        eps = eps.float()
         x0 = (x * (1 / math.sqrt(a)) - eps * math.sqrt((1 - a) / a)).clamp_(-1, 1)
         x = x0 * math.sqrt(ap) + eps * math.sqrt(1 - ap)
     return x
 
 
 def run_variant(variant, args, cfg, dev):
-    channels_last = variant == "channels_last"
+    amp, channels_last, compiled = parse_variant(variant)
     mf = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(args.seed)
     model = init_ddpm(UNet(cfg, attention=args.attention)).to(dev).to(memory_format=mf)
-    fwd = torch.compile(model, dynamic=False) if variant == "compile" else model
+    fwd = torch.compile(model, dynamic=False) if compiled else model
+
+    def autocast():
+        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp)
     params = list(model.parameters())
     named = list(model.named_parameters())
     groups = [{"params": [p for k, p in named if decayed(k, p)], "weight_decay": WD},
@@ -142,8 +161,9 @@ def run_variant(variant, args, cfg, dev):
         t = torch.randint(0, T, (n,), device=dev)
         noise = torch.randn_like(x0)
         xt = sa[t].view(-1, 1, 1, 1) * x0 + sb[t].view(-1, 1, 1, 1) * noise
-        out = fwd(xt, t.float(), labels)
-        loss = F.mse_loss(out, noise)     # uniform weights: (1/N) sum_n mean_i (out - eps)^2
+        with autocast():
+            out = fwd(xt, t.float(), labels)
+        loss = F.mse_loss(out.float(), noise)     # uniform weights: (1/N) sum_n mean_i (out - eps)^2, in float32
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
@@ -185,16 +205,21 @@ def run_variant(variant, args, cfg, dev):
         slabels = torch.randint(0, cfg.num_classes, (sn,), device=dev) if cfg.num_classes else None
         with torch.inference_mode():
             t1 = time.time()
-            timed(lambda: ddim_sample(fwd, sshape, slabels, min(2, args.sample_steps), ac, dev, mf))
+            timed(lambda: ddim_sample(fwd, sshape, slabels, min(2, args.sample_steps), ac, dev, mf, amp))
             warm_s = time.time() - t1
-            runs = [timed(lambda: ddim_sample(fwd, sshape, slabels, args.sample_steps, ac, dev, mf))
+            runs = [timed(lambda: ddim_sample(fwd, sshape, slabels, args.sample_steps, ac, dev, mf, amp))
                     for _ in range(args.sample_repeats)]
             x = torch.randn(sshape, device=dev).contiguous(memory_format=mf)
             tt = torch.full((sn,), T / 2, device=dev)
-            timed(lambda: fwd(x, tt, slabels))
-            evals = [timed(lambda: fwd(x, tt, slabels)) for _ in range(args.eval_repeats)]
+
+            def evaluate():
+                with autocast():
+                    return fwd(x, tt, slabels)
+
+            timed(evaluate)
+            evals = [timed(evaluate) for _ in range(args.eval_repeats)]
             if args.profile:
-                profile(lambda: fwd(x, tt, slabels), f"{variant}: one model evaluation")
+                profile(evaluate, f"{variant}: one model evaluation")
         med, emed = statistics.median(runs), statistics.median(evals)
         result["sampling"] = {
             "sampler": "ddim", "eta": 0.0, "ddim_steps": args.sample_steps, "batch_size": sn,
@@ -268,7 +293,7 @@ def main():
     }
     rc = 0
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
-        if variant not in ("eager", "channels_last", "compile"):
+        if variant not in VARIANTS:
             print(f"unknown variant {variant}", file=sys.stderr)
             return 2
         try:
@@ -278,7 +303,9 @@ def main():
             r = {"framework": "pytorch", "variant": variant, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
             rc = 1
         r.update(common)
-        r["flags"] = dict(common["flags"], channels_last=variant == "channels_last", compile=variant == "compile")
+        amp, channels_last, compiled = parse_variant(variant)
+        r["flags"] = dict(common["flags"], channels_last=channels_last, compile=compiled,
+                          autocast="bfloat16" if amp else None)
         print("speed-json " + json.dumps(r), flush=True)
         if gpu:
             torch.cuda.empty_cache()

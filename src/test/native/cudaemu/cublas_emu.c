@@ -27,7 +27,9 @@
  * rounded to float once, so results do not depend on the math mode or compute type (no TF32 rounding is
  * emulated). Status codes: NULL or destroyed handle -> CUBLAS_STATUS_NOT_INITIALIZED, bad dimension, leading
  * dimension, operation or math mode -> CUBLAS_STATUS_INVALID_VALUE, GemmEx data / compute types other than
- * CUDA_R_32F with CUBLAS_COMPUTE_32F{,_PEDANTIC,_FAST_TF32} -> CUBLAS_STATUS_NOT_SUPPORTED, a NULL matrix that
+ * CUDA_R_32F with CUBLAS_COMPUTE_32F{,_PEDANTIC,_FAST_TF32} or CUDA_R_16BF A and B (C CUDA_R_16BF or CUDA_R_32F)
+ * with CUBLAS_COMPUTE_32F{,_PEDANTIC} -> CUBLAS_STATUS_NOT_SUPPORTED (bf16 operands are widened exactly, a bf16 C
+ * rounded once to nearest even), a NULL matrix that
  * would be touched, memory outside the live allocations or a context already broken ->
  * CUBLAS_STATUS_EXECUTION_FAILED.
  */
@@ -38,6 +40,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "emu_queue.h"   /* driver(): the emulated driver's stream queue */
 
@@ -237,22 +240,89 @@ static void gemm_one(int ta, int tb, int m, int n, int k, float alpha, const flo
     }
 }
 
+/* cudaDataType: CUDA_R_32F (float) and CUDA_R_16BF (bfloat16: the top 16 bits of a float) */
+#define R_32F 0
+#define R_16BF 14
+
+static size_t type_size(int type) { return type == R_16BF ? 2 : 4; }
+
+/* bfloat16 -> float (exact) and float -> bfloat16 rounded to nearest even, NaN kept quiet (as kernels/common.cuh) */
+static float bf16_to_float(uint16_t h) {
+    uint32_t u = (uint32_t) h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint16_t float_to_bf16(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t) ((b >> 16) | 0x0040u);
+    return (uint16_t) ((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+
 /* One queued (or immediate) strided-batched GEMM: every value it needs, copied at call time. */
 typedef struct {
     int ta, tb, m, n, k, lda, ldb, ldc, batch;
     float alpha, beta;
-    const float *A, *B;
-    float *C;
+    const void *A, *B;
+    void *C;
+    int abType, cType;
     long long strideA, strideB, strideC;
+    size_t aElems, bElems, cElems; /* elements one item of A, B and C spans */
     double *scratch; /* m + k doubles */
 } gemm_job;
 
+/* n elements of type `type` at p, widened to floats (a malloc'd copy; NULL when out of memory) */
+static float *widen(const void *p, int type, size_t n) {
+    float *f = malloc((n ? n : 1) * sizeof(float));
+    if (f == NULL) return NULL;
+    if (type == R_16BF) {
+        for (size_t i = 0; i < n; i++) f[i] = bf16_to_float(((const uint16_t *) p)[i]);
+    } else {
+        memcpy(f, p, n * sizeof(float));
+    }
+    return f;
+}
+
+/*
+ * Runs the job: float operands in place; bf16 ones widened to float copies first (exact), C narrowed back with one
+ * rounding: cuBLAS's FP32 compute type on bf16 data, which accumulates in float and rounds C once.
+ */
 static void gemm_run(void *arg) {
     const gemm_job *j = arg;
     for (int p = 0; p < j->batch; p++) {
-        gemm_one(j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + (ptrdiff_t) (j->strideA * p), j->lda,
-                 j->B + (ptrdiff_t) (j->strideB * p), j->ldb, j->beta, j->C + (ptrdiff_t) (j->strideC * p), j->ldc,
-                 j->scratch, j->scratch + j->m);
+        const char *a = (const char *) j->A + (ptrdiff_t) (j->strideA * p) * (ptrdiff_t) type_size(j->abType);
+        const char *b = (const char *) j->B + (ptrdiff_t) (j->strideB * p) * (ptrdiff_t) type_size(j->abType);
+        char *c = (char *) j->C + (ptrdiff_t) (j->strideC * p) * (ptrdiff_t) type_size(j->cType);
+        int readsAB = !(j->alpha == 0.0f || j->k == 0);
+        float *fa = NULL, *fb = NULL, *fc = NULL;
+        if (j->abType == R_16BF && readsAB) {
+            fa = widen(a, R_16BF, j->aElems);
+            fb = widen(b, R_16BF, j->bElems);
+        }
+        if (j->cType == R_16BF) fc = widen(c, R_16BF, j->cElems);
+        if ((j->abType == R_16BF && readsAB && (fa == NULL || fb == NULL)) || (j->cType == R_16BF && fc == NULL)) {
+            free(fa);
+            free(fb);
+            free(fc);
+            continue; /* out of host memory: the test that needed it fails on the values */
+        }
+        gemm_one(j->ta, j->tb, j->m, j->n, j->k, j->alpha, fa ? fa : (const float *) a, j->lda,
+                 fb ? fb : (const float *) b, j->ldb, j->beta, fc ? fc : (float *) c, j->ldc, j->scratch,
+                 j->scratch + j->m);
+        if (fc != NULL) {
+            /* only the elements of C's rows (not the gaps of a leading dimension above m) are written */
+            for (int col = 0; col < j->n; col++) {
+                for (int i = 0; i < j->m; i++) {
+                    size_t e = (size_t) col * (size_t) j->ldc + (size_t) i;
+                    ((uint16_t *) c)[e] = float_to_bf16(fc[e]);
+                }
+            }
+        }
+        free(fa);
+        free(fb);
+        free(fc);
     }
 }
 
@@ -263,20 +333,20 @@ static void gemm_free(void *arg) {
 }
 
 /*
- * Bytes from the first to the last element a column-major rows x cols matrix with leading dimension ld covers
- * (rows, cols >= 1): (cols - 1) ld + rows floats.
+ * Elements from the first to the last a column-major rows x cols matrix with leading dimension ld covers
+ * (rows, cols >= 1): (cols - 1) ld + rows.
  */
 static size_t extent(int rows, int cols, int ld) {
-    return ((size_t) (cols - 1) * (size_t) ld + (size_t) rows) * sizeof(float);
+    return (size_t) (cols - 1) * (size_t) ld + (size_t) rows;
 }
 
-/* d4jemu_check_range for each of the batch items base + i stride (in floats); 0 when all lie in live memory */
+/* d4jemu_check_range for each of the batch items base + i stride (in elements of es bytes); 0 when all are live */
 static int check_items(const emu_driver *d, const char *fn, const char *name, const void *base, long long stride,
-                       int batch, size_t bytes) {
+                       int batch, size_t bytes, size_t es) {
     char what[96];
     for (int p = 0; p < batch; p++) {
         /* unsigned arithmetic: a pointer outside every allocation is what the check is for */
-        const void *item = (const void *) ((uintptr_t) base + (uintptr_t) (stride * p) * sizeof(float));
+        const void *item = (const void *) ((uintptr_t) base + (uintptr_t) (stride * p) * es);
         if (batch > 1) snprintf(what, sizeof what, "%s: %s of batch item %d", fn, name, p);
         else snprintf(what, sizeof what, "%s: %s", fn, name);
         if (d->check_range(item, bytes, what) != 0) return 1;
@@ -285,8 +355,8 @@ static int check_items(const emu_driver *d, const char *fn, const char *name, co
 }
 
 static int gemm_batched(const char *fn, int transa, int transb, int m, int n, int k, const float *alpha,
-                        const float *A, int lda, long long strideA, const float *B, int ldb, long long strideB,
-                        const float *beta, float *C, int ldc, long long strideC, int batch) {
+                        const void *A, int lda, long long strideA, const void *B, int ldb, long long strideB,
+                        const float *beta, void *C, int ldc, long long strideC, int batch, int abType, int cType) {
     if (m == 0 || n == 0 || batch == 0) return ST_SUCCESS;
     const float al = *alpha, be = *beta;
     if ((al == 0.0f || k == 0) && be == 1.0f) return ST_SUCCESS; /* BLAS quick return: C unchanged */
@@ -294,14 +364,16 @@ static int gemm_batched(const char *fn, int transa, int transb, int m, int n, in
     /* a NULL "device" pointer would fault on a GPU; report it instead of crashing the test JVM */
     if (C == NULL || (readsAB && (A == NULL || B == NULL))) return ST_EXECUTION_FAILED;
     int ta = is_trans(transa), tb = is_trans(transb);
+    /* op(A) is m x k, stored k x m when transposed; op(B) k x n; C m x n, written even when beta == 0 */
+    size_t aElems = ta ? extent(k, m, lda) : extent(m, k, lda), bElems = tb ? extent(n, k, ldb) : extent(k, n, ldb);
+    size_t cElems = extent(m, n, ldc), abs = type_size(abType), cs = type_size(cType);
     const emu_driver *d = driver();
     if (d != NULL) {
-        /* op(A) is m x k, stored k x m when transposed; op(B) k x n; C m x n, written even when beta == 0 */
-        if (readsAB && (check_items(d, fn, "A", A, strideA, batch, ta ? extent(k, m, lda) : extent(m, k, lda))
-                        || check_items(d, fn, "B", B, strideB, batch, tb ? extent(n, k, ldb) : extent(k, n, ldb)))) {
+        if (readsAB && (check_items(d, fn, "A", A, strideA, batch, aElems * abs, abs)
+                        || check_items(d, fn, "B", B, strideB, batch, bElems * abs, abs))) {
             return ST_EXECUTION_FAILED;
         }
-        if (check_items(d, fn, "C", C, strideC, batch, extent(m, n, ldc))) return ST_EXECUTION_FAILED;
+        if (check_items(d, fn, "C", C, strideC, batch, cElems * cs, cs)) return ST_EXECUTION_FAILED;
     }
     gemm_job *j = malloc(sizeof *j);
     double *scratch = malloc(((size_t) m + (size_t) k) * sizeof(double));
@@ -311,8 +383,9 @@ static int gemm_batched(const char *fn, int transa, int transb, int m, int n, in
         return ST_ALLOC_FAILED;
     }
     *j = (gemm_job){.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .batch = batch,
-                    .alpha = al, .beta = be, .A = A, .B = B, .C = C, .strideA = strideA, .strideB = strideB,
-                    .strideC = strideC, .scratch = scratch};
+                    .alpha = al, .beta = be, .A = A, .B = B, .C = C, .abType = abType, .cType = cType,
+                    .strideA = strideA, .strideB = strideB, .strideC = strideC, .aElems = aElems, .bElems = bElems,
+                    .cElems = cElems, .scratch = scratch};
     if (d == NULL) {
         gemm_run(j);
         gemm_free(j);
@@ -326,7 +399,8 @@ int cublasSgemm_v2(void *handle, int transa, int transb, int m, int n, int k, co
                    int lda, const float *B, int ldb, const float *beta, float *C, int ldc) {
     int st = check_gemm(handle, transa, transb, m, n, k, alpha, beta, lda, ldb, ldc);
     if (st != ST_SUCCESS) return st;
-    return gemm_batched(__func__, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+    return gemm_batched(__func__, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1, R_32F,
+                        R_32F);
 }
 
 int cublasSgemmStridedBatched(void *handle, int transa, int transb, int m, int n, int k, const float *alpha,
@@ -337,14 +411,21 @@ int cublasSgemmStridedBatched(void *handle, int transa, int transb, int m, int n
     if (st != ST_SUCCESS) return st;
     if (batchCount < 0) return ST_INVALID_VALUE;
     return gemm_batched(__func__, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
-                        strideC, batchCount);
+                        strideC, batchCount, R_32F, R_32F);
 }
 
-/* cudaDataType CUDA_R_32F only; cublasComputeType_t 32F (68), 32F_PEDANTIC (69), 32F_FAST_TF32 (77);
-   cublasGemmAlgo_t DEFAULT (-1), ALGO0..23, DEFAULT_TENSOR_OP (99), ALGO0..15_TENSOR_OP (100..115) */
+/* cudaDataType: A, B and C CUDA_R_32F with cublasComputeType_t 32F (68), 32F_PEDANTIC (69) or 32F_FAST_TF32 (77);
+   A and B CUDA_R_16BF with C CUDA_R_16BF or CUDA_R_32F and compute type 32F or 32F_PEDANTIC (cuBLAS's table of
+   cublasGemmEx's supported combinations); cublasGemmAlgo_t DEFAULT (-1), ALGO0..23, DEFAULT_TENSOR_OP (99),
+   ALGO0..15_TENSOR_OP (100..115) */
 static int check_ex_types(int Atype, int Btype, int Ctype, int computeType, int algo) {
-    if (Atype != 0 || Btype != 0 || Ctype != 0) return ST_NOT_SUPPORTED;
-    if (computeType != 68 && computeType != 69 && computeType != 77) return ST_NOT_SUPPORTED;
+    if (Atype == R_32F && Btype == R_32F && Ctype == R_32F) {
+        if (computeType != 68 && computeType != 69 && computeType != 77) return ST_NOT_SUPPORTED;
+    } else if (Atype == R_16BF && Btype == R_16BF && (Ctype == R_16BF || Ctype == R_32F)) {
+        if (computeType != 68 && computeType != 69) return ST_NOT_SUPPORTED;
+    } else {
+        return ST_NOT_SUPPORTED;
+    }
     if (!((algo >= -1 && algo <= 23) || (algo >= 99 && algo <= 115))) return ST_NOT_SUPPORTED;
     return ST_SUCCESS;
 }
@@ -355,8 +436,8 @@ int cublasGemmEx(void *handle, int transa, int transb, int m, int n, int k, cons
     int st = check_gemm(handle, transa, transb, m, n, k, alpha, beta, lda, ldb, ldc);
     if (st != ST_SUCCESS) return st;
     if ((st = check_ex_types(Atype, Btype, Ctype, computeType, algo)) != ST_SUCCESS) return st;
-    return gemm_batched(__func__, transa, transb, m, n, k, (const float *) alpha, (const float *) A, lda, 0,
-                        (const float *) B, ldb, 0, (const float *) beta, (float *) C, ldc, 0, 1);
+    return gemm_batched(__func__, transa, transb, m, n, k, (const float *) alpha, A, lda, 0, B, ldb, 0,
+                        (const float *) beta, C, ldc, 0, 1, Atype, Ctype);
 }
 
 int cublasGemmStridedBatchedEx(void *handle, int transa, int transb, int m, int n, int k, const void *alpha,
@@ -367,7 +448,6 @@ int cublasGemmStridedBatchedEx(void *handle, int transa, int transb, int m, int 
     if (st != ST_SUCCESS) return st;
     if (batchCount < 0) return ST_INVALID_VALUE;
     if ((st = check_ex_types(Atype, Btype, Ctype, computeType, algo)) != ST_SUCCESS) return st;
-    return gemm_batched(__func__, transa, transb, m, n, k, (const float *) alpha, (const float *) A, lda, strideA,
-                        (const float *) B, ldb, strideB, (const float *) beta, (float *) C, ldc, strideC,
-                        batchCount);
+    return gemm_batched(__func__, transa, transb, m, n, k, (const float *) alpha, A, lda, strideA, B, ldb, strideB,
+                        (const float *) beta, C, ldc, strideC, batchCount, Atype, Ctype);
 }

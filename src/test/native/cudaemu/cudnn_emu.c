@@ -24,7 +24,9 @@
  * heuristics, Find*AlgorithmEx, the workspace-size queries and the three convolution passes.
  *
  * What is emulated:
- *  - Descriptors: NCHW float tensors and filters only (anything else: CUDNN_STATUS_NOT_SUPPORTED); dims < 1,
+ *  - Descriptors: NCHW tensors and filters of float or bfloat16 (anything else: CUDNN_STATUS_NOT_SUPPORTED; x, w
+ *    and y of one convolution must share the type, and a bf16 one is computed in float and rounded once to nearest
+ *    even, as cuDNN's PSEUDO_BFLOAT16_CONFIG with a float convolution descriptor); dims < 1,
  *    negative padding, stride or dilation < 1, an unknown mode or math type: CUDNN_STATUS_BAD_PARAM. Groups = 1.
  *  - Convolution: cross-correlation (CUDNN_CROSS_CORRELATION) or true convolution (CUDNN_CONVOLUTION, the filter
  *    flipped), zero padding, stride, dilation; y = alpha conv(x, w) + beta y, dx = alpha conv^T(dy, w) + beta dx,
@@ -70,6 +72,7 @@ enum {
 };
 
 #define DATA_FLOAT 0
+#define DATA_BFLOAT16 9
 #define TENSOR_NCHW 0
 #define MODE_CONVOLUTION 0
 #define MODE_CROSS_CORRELATION 1
@@ -94,6 +97,7 @@ typedef struct {
     unsigned magic;
     int set;
     int n, c, h, w; /* for a filter: k, c, kh, kw */
+    int dataType;   /* CUDNN_DATA_FLOAT or CUDNN_DATA_BFLOAT16 */
 } emu_desc;
 
 typedef struct {
@@ -121,6 +125,7 @@ typedef struct {
     int padH, padW, sH, sW, dH, dW;
     int flip;            /* CUDNN_CONVOLUTION: the filter is applied flipped */
     int math;
+    int bf16;            /* x, w and y are CUDNN_DATA_BFLOAT16 (computed in float: PSEUDO_BFLOAT16_CONFIG) */
 } geom;
 
 /* ------------------------------------------------------------------------------------------ errors */
@@ -284,12 +289,15 @@ static int set_4d(void *dp, unsigned magic, int format, int dataType, int n, int
     if (d == NULL || d->magic != magic) return fail(ST_BAD_PARAM, fn, "not a live descriptor of this kind");
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return fail(ST_BAD_PARAM, fn, "dims %d, %d, %d, %d: each must be >= 1", n, c, h, w);
     if (format != TENSOR_NCHW) return fail(ST_NOT_SUPPORTED, fn, "format %d: only CUDNN_TENSOR_NCHW is emulated", format);
-    if (dataType != DATA_FLOAT) return fail(ST_NOT_SUPPORTED, fn, "data type %d: only CUDNN_DATA_FLOAT is emulated", dataType);
+    if (dataType != DATA_FLOAT && dataType != DATA_BFLOAT16) {
+        return fail(ST_NOT_SUPPORTED, fn, "data type %d: only CUDNN_DATA_FLOAT and CUDNN_DATA_BFLOAT16 are emulated", dataType);
+    }
     if ((double) n * c * h * w > 2147483647.0) return fail(ST_NOT_SUPPORTED, fn, "more than 2^31 - 1 elements");
     d->n = n;
     d->c = c;
     d->h = h;
     d->w = w;
+    d->dataType = dataType;
     d->set = 1;
     return ST_SUCCESS;
 }
@@ -383,6 +391,10 @@ static int geom_xw(const char *fn, void *xd, void *wd, void *cd, geom *g) {
     g->dW = c->dilW;
     g->flip = c->mode == MODE_CONVOLUTION;
     g->math = c->math;
+    if (x->dataType != w->dataType) {
+        return fail(ST_NOT_SUPPORTED, fn, "input data type %d with filter data type %d", x->dataType, w->dataType);
+    }
+    g->bf16 = x->dataType == DATA_BFLOAT16;
     g->ho = out_dim(g->h, g->padH, g->kh, g->sH, g->dH);
     g->wo = out_dim(g->w, g->padW, g->kw, g->sW, g->dW);
     if (g->ho < 1 || g->wo < 1) {
@@ -398,6 +410,9 @@ static int geom_full(const char *fn, void *xd, void *wd, void *cd, void *yd, geo
     if (st != ST_SUCCESS) return st;
     const emu_desc *y = tensor(yd);
     if (y == NULL) return fail(ST_BAD_PARAM, fn, "the output tensor descriptor is NULL, of another kind or not set");
+    if (y->dataType != (g->bf16 ? DATA_BFLOAT16 : DATA_FLOAT)) {
+        return fail(ST_NOT_SUPPORTED, fn, "output data type %d differs from the input's", y->dataType);
+    }
     if (y->n != g->n || y->c != g->k || y->h != g->ho || y->w != g->wo) {
         return fail(ST_BAD_PARAM, fn, "output descriptor is [%d, %d, %d, %d] but the convolution gives [%d, %d, %d, %d]",
                     y->n, y->c, y->h, y->w, g->n, g->k, g->ho, g->wo);
@@ -656,21 +671,66 @@ typedef struct {
     int dir;
     geom g;
     double alpha, beta;
-    const float *in1, *in2; /* FWD: x, w; BWD_DATA: w, dy; BWD_FILTER: x, dy */
-    float *out;             /* y, dx, dw */
+    const void *in1, *in2; /* FWD: x, w; BWD_DATA: w, dy; BWD_FILTER: x, dy (float or bf16: g.bf16) */
+    void *out;             /* y, dx, dw */
+    size_t n1, n2, nOut;   /* their elements */
     void *ws;
     size_t wsNeed; /* the workspace bytes the algorithm uses */
     double *acc;   /* one output plane (FWD, BWD_DATA) */
 } conv_job;
 
+/* bfloat16 <-> float: exact widening; narrowing rounds to nearest even and keeps NaN quiet (kernels/common.cuh) */
+static float *widen_bf16(const void *p, size_t n) {
+    float *f = malloc((n ? n : 1) * sizeof(float));
+    if (f == NULL) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t) ((const uint16_t *) p)[i] << 16;
+        memcpy(&f[i], &u, 4);
+    }
+    return f;
+}
+
+static void narrow_bf16(void *p, const float *f, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &f[i], 4);
+        ((uint16_t *) p)[i] = (b & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t) ((b >> 16) | 0x0040u)
+                                                              : (uint16_t) ((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+    }
+}
+
 static void conv_run(void *arg) {
     const conv_job *j = arg;
     if (j->wsNeed > 0) memset(j->ws, 0xff, j->wsNeed); /* contents are undefined after the call: NaN */
     int readOld = j->beta != 0.0;
+    const float *in1 = j->in1, *in2 = j->in2;
+    float *out = j->out;
+    float *f1 = NULL, *f2 = NULL, *fo = NULL;
+    if (j->g.bf16) {
+        /* bf16 operands computed in float (cuDNN's PSEUDO_BFLOAT16_CONFIG), the output rounded once */
+        f1 = widen_bf16(j->in1, j->n1);
+        f2 = widen_bf16(j->in2, j->n2);
+        fo = widen_bf16(j->out, j->nOut);
+        if (f1 == NULL || f2 == NULL || fo == NULL) {
+            free(f1);
+            free(f2);
+            free(fo);
+            return; /* out of host memory: the test that needed it fails on the values */
+        }
+        in1 = f1;
+        in2 = f2;
+        out = fo;
+    }
     switch (j->dir) {
-        case FWD: run_fwd(&j->g, j->alpha, j->in1, j->in2, j->beta, readOld, j->out, j->acc); break;
-        case BWD_DATA: run_bwd_data(&j->g, j->alpha, j->in1, j->in2, j->beta, readOld, j->out, j->acc); break;
-        default: run_bwd_filter(&j->g, j->alpha, j->in1, j->in2, j->beta, readOld, j->out); break;
+        case FWD: run_fwd(&j->g, j->alpha, in1, in2, j->beta, readOld, out, j->acc); break;
+        case BWD_DATA: run_bwd_data(&j->g, j->alpha, in1, in2, j->beta, readOld, out, j->acc); break;
+        default: run_bwd_filter(&j->g, j->alpha, in1, in2, j->beta, readOld, out); break;
+    }
+    if (j->g.bf16) {
+        narrow_bf16(j->out, fo, j->nOut);
+        free(f1);
+        free(f2);
+        free(fo);
     }
 }
 
@@ -698,10 +758,12 @@ static const char *const NAMES[3][3] = {{"x", "w", "y"}, {"w", "dy", "dx"}, {"x"
 
 static int run_pass(const char *fn, int dir, int immediate, const geom *g, int algo, double alpha, const void *in1,
                     const void *in2, void *ws, double beta, void *out) {
-    const size_t xBytes = (size_t) g->n * g->c * g->h * g->w * sizeof(float);
-    const size_t wBytes = (size_t) g->k * g->c * g->kh * g->kw * sizeof(float);
-    const size_t yBytes = (size_t) g->n * g->k * g->ho * g->wo * sizeof(float);
-    const size_t bytes[3][3] = {{xBytes, wBytes, yBytes}, {wBytes, yBytes, xBytes}, {xBytes, yBytes, wBytes}};
+    const size_t es = g->bf16 ? 2 : sizeof(float);
+    const size_t xElems = (size_t) g->n * g->c * g->h * g->w, wElems = (size_t) g->k * g->c * g->kh * g->kw;
+    const size_t yElems = (size_t) g->n * g->k * g->ho * g->wo;
+    const size_t elems[3][3] = {{xElems, wElems, yElems}, {wElems, yElems, xElems}, {xElems, yElems, wElems}};
+    const size_t bytes[3][3] = {{xElems * es, wElems * es, yElems * es}, {wElems * es, yElems * es, xElems * es},
+                                {xElems * es, yElems * es, wElems * es}};
     const size_t wsNeed = ws_bytes(dir, algo, g);
     const emu_driver *d = driver();
     if (d != NULL && (check_range(fn, d, NAMES[dir][0], in1, bytes[dir][0])
@@ -719,8 +781,9 @@ static int run_pass(const char *fn, int dir, int immediate, const geom *g, int a
         free(acc);
         return fail(ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, fn, "out of host memory");
     }
-    *j = (conv_job){.dir = dir, .g = *g, .alpha = alpha, .beta = beta, .in1 = in1, .in2 = in2, .out = out, .ws = ws,
-                    .wsNeed = wsNeed, .acc = acc};
+    *j = (conv_job){.dir = dir, .g = *g, .alpha = alpha, .beta = beta, .in1 = in1, .in2 = in2, .out = out,
+                    .n1 = elems[dir][0], .n2 = elems[dir][1], .nOut = elems[dir][2], .ws = ws, .wsNeed = wsNeed,
+                    .acc = acc};
     if (d == NULL || immediate) {
         conv_run(j);
         conv_free(j);

@@ -842,18 +842,32 @@ EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n,
     return CUDA_SUCCESS;
 }
 
-EXPORT CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t count, Stream*) {
+/** cuMemsetD8/D16/D32Async: count elements of W bytes set to value (the destination aligned to W, as the driver asks). */
+template <typename W>
+static CUresult memsetAsync(const char* call, CUdeviceptr dst, W value, size_t count) {
     std::lock_guard<std::recursive_mutex> g(lock);
-    CUresult r = ready("cuMemsetD32Async");
+    CUresult r = ready(call);
     if (r) return r;
     if (count == 0) return CUDA_SUCCESS;
-    if (dst % 4 != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemsetD32Async", "destination not 4-byte aligned");
-    if ((r = checkRange("cuMemsetD32Async", dst, count * 4))) return r;
+    if (dst % sizeof(W) != 0) return fail(CUDA_ERROR_INVALID_VALUE, call, "destination not aligned to the element size");
+    if ((r = checkRange(call, dst, count * sizeof(W)))) return r;
     push([dst, value, count] {
-        unsigned* d = (unsigned*) (uintptr_t) dst;
+        W* d = (W*) (uintptr_t) dst;
         for (size_t i = 0; i < count; i++) d[i] = value;
     });
     return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t count, Stream*) {
+    return memsetAsync<unsigned>("cuMemsetD32Async", dst, value, count);
+}
+
+EXPORT CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short value, size_t count, Stream*) {
+    return memsetAsync<unsigned short>("cuMemsetD16Async", dst, value, count);
+}
+
+EXPORT CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t count, Stream*) {
+    return memsetAsync<unsigned char>("cuMemsetD8Async", dst, value, count);
 }
 
 EXPORT CUresult cuModuleLoadData(void** module, const void* image) {

@@ -12,16 +12,17 @@ import java.util.Locale;
  * the optimizer's pass, for the convolutions and matrix products; activations stored in bf16; float32 where
  * precision matters (GroupNorm statistics, the attention softmax, the timestep embedding and its MLP, the loss, the
  * scheduler's state, clipping). bf16 has float32's exponent range, so no loss scaling is needed, and none is done.
- * AUTO: BF16 where a backend's bf16 has been shown to train to the FP32 quality, else FP32; today that is FP32 on
- * every backend (the CPU's bf16 is a numerical reference, slower than its FP32, and the CUDA backend has no bf16
- * kernels yet).
+ * AUTO: BF16 where a backend's bf16 has been shown to train to the FP32 quality and to be faster, else FP32; today
+ * that is FP32 on every backend (the CPU's bf16 is a numerical reference, slower than its FP32; the CUDA backend
+ * stores bf16 and runs it correctly, but much of it through float32 copies, and no GPU has measured it yet).
  */
 public enum Precision {
     FP32, BF16, AUTO;
 
     /** What {@code info} says of the precisions. */
     public static final String SUMMARY = "--precision auto is fp32 on every backend today; bf16 runs on the cpu backend "
-            + "(float32 arithmetic, bf16 storage: the numerical reference) and not yet on cuda (no bf16 kernels)";
+            + "(float32 arithmetic, bf16 storage: the numerical reference) and on cuda (bf16 storage; ops without a bf16 "
+            + "kernel go through float32 copies: correct, not yet faster)";
 
     /** Parses "fp32", "bf16" or "auto" (case-insensitive); anything else is refused in one line. */
     public static Precision parse(String s) {
@@ -47,9 +48,9 @@ public enum Precision {
     public String reason(Backend backend) {
         Precision p = on(backend);
         if (this != AUTO) return p.cliName() + " (as asked)";
-        return "fp32 (auto: bf16 is not yet the default on any backend; " + (backend.dtypes().contains(DType.BF16)
-                ? "the " + backend.name() + " backend's bf16 is a numerical reference" : "the " + backend.name()
-                + " backend has no bf16 kernels yet") + ")";
+        String why = "the " + backend.name() + " backend's bf16 " + (backend.dtypes().contains(DType.BF16)
+                ? "is not yet shown faster at FP32's quality" : "does not exist");
+        return "fp32 (auto: bf16 is not yet the default on any backend; " + why + ")";
     }
 
     /** The dtype of the model's activations and weight copy. */

@@ -361,7 +361,16 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void conv2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad) {
-        CpuConv.backwardFilter(dw, dy, x, stride, pad);
+        if (dw.dtype() != x.dtype() && dw.dtype() == DType.F32) {
+            // float32 gradients of narrow data: the gradient in the data's dtype, then added in float32 (the GPU's
+            // cuDNN gives the filter gradient the data's type; PyTorch's autocast accumulates it the same way)
+            Tensor g = zeros(dw.shape(), x.dtype());
+            CpuConv.backwardFilter(g, dy, x, stride, pad);
+            axpby(dw, 1f, dw, 1f, g);
+            g.close();
+        } else {
+            CpuConv.backwardFilter(dw, dy, x, stride, pad);
+        }
         if (dBias != null) biasGrad(dBias, dy);
     }
 

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.backend.cpu;
 
 import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Tensor;
 
 import java.util.Arrays;
@@ -119,6 +120,13 @@ final class CpuConv {
     /** y = conv2d(x, w) + bias (bias may be null). */
     static void forward(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
         Check.convOperands("conv2d", x, w);
+        if (bias != null && y.dtype() != DType.F32) {
+            // a narrow output takes the bias as a second op (rounded twice), as the GPU does it: cuDNN's convolution
+            // rounds into y, then the bias kernel adds to it (PyTorch's cuDNN path is the same)
+            forward(y, x, w, null, stride, pad);
+            ((CpuBackend) y.backend()).addBias(y, y, bias);
+            return;
+        }
         Dims d = dims(y, x, w, stride, pad);
         float[] xa = arr(x), wa = arr(w), ya = arr(y), ba = bias == null ? null : arr(bias);
         int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);

@@ -7,6 +7,7 @@ import static io.github.diffusion4j.backend.cpu.CpuBackend.sum;
 import static io.github.diffusion4j.backend.cpu.CpuBackend.sumSquaredDeviations;
 
 import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
@@ -133,10 +134,12 @@ final class CpuGroupNorm {
         Check.groupNormOffsets(x, xBias, xAdd);
         Check.groupNorm(y, mean, rstd, x, gamma, beta, groups);
         Tensor h = input(b, x, xBias, xAdd);
-        Tensor u = p > 0f ? b.scratch(x.shape()) : y;
+        // one op: float32 throughout, one rounding where y is stored (a bf16 y is no place for the normalised values)
+        Tensor u = p > 0f || y.dtype() != DType.F32 ? b.scratch(x.shape()) : y;
         forward(u, mean, rstd, h, gamma, beta, groups, eps);
         b.silu(u, u);
         if (p > 0f) b.dropout(y, u, p, seed, offset);
+        else if (u != y) b.copy(y, u);
     }
 
     static void backwardSilu(CpuBackend b, Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor xBias,
@@ -151,8 +154,14 @@ final class CpuGroupNorm {
         Tensor u = b.scratch(x.shape());
         normalize(u, mean, rstd, h, gamma, beta, groups, eps, true);
         b.siluBackward(u, dy, u);
-        backward(dx, dGamma, dBeta, u, h, mean, rstd, gamma, groups);
-        if (addend != null) b.addInPlace(dx, addend);
+        if (addend == null) {
+            backward(dx, dGamma, dBeta, u, h, mean, rstd, gamma, groups);
+        } else {
+            // the gradient and the addend summed in float32 and rounded once into dx, whatever its dtype
+            Tensor g = dx.dtype() == DType.F32 ? dx : b.scratch(x.shape());
+            backward(g, dGamma, dBeta, u, h, mean, rstd, gamma, groups);
+            b.add(dx, g, addend);
+        }
     }
 
     /** The GroupNorm input: x, or (x + xBias[c]) + xAdd[n, c] in a scratch tensor. */

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -10,7 +11,7 @@ import java.util.Locale;
 import java.util.Map;
 
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
-import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 
 /**
  * The convolutions of the CUDA backend: cuDNN's legacy API through the JNI shim ({@link Cudnn}, native/cudnn.c), one
@@ -30,8 +31,27 @@ final class ConvOps {
         this.convMath = cb.options().tf32Conv() ? Cudnn.DEFAULT_MATH : Cudnn.FMA_MATH;
     }
 
-    /** One convolution shape: x [n, c, h, w] * w [k, c, kh, kw] -> y [n, k, ho, wo]. */
-    record ConvKey(int n, int c, int h, int w, int k, int kh, int kw, int stride, int pad, int ho, int wo) {}
+    /** One convolution shape: x [n, c, h, w] * w [k, c, kh, kw] -> y [n, k, ho, wo], all of {@code dtype}. */
+    record ConvKey(int n, int c, int h, int w, int k, int kh, int kw, int stride, int pad, int ho, int wo, DType dtype) {}
+
+    /**
+     * The convolutions cuDNN runs on these dtypes: x, w and y (dx, dy) of one dtype, F32 or BF16 (bf16 data with
+     * FP32 compute, on tensor cores); the backward filter pass also into F32 weight gradients from bf16 x and dy
+     * (through a bf16 gradient: cuDNN's filter gradient has the data's type). A bias or its gradient may be F32
+     * either way (added by its own op). Mixed x and w are refused by the op's contract, as on the CPU.
+     */
+    static boolean handles(Tensor[] t) {
+        DType d = t[1].dtype();   // forward (y, x, w, bias), backward data (dx, dy, w): the second tensor's
+        if (t[2].dtype() != d) return true;   // mixed operands: Check.convOperands refuses them, as on the CPU
+        return (d == DType.F32 || d == DType.BF16) && t[0].dtype() == d;
+    }
+
+    /** {@link #handles} for conv2dBackwardFilter (dw, dBias, dy, x). */
+    static boolean handlesBackwardFilter(Tensor[] t) {
+        DType d = t[2].dtype();
+        if (t[3].dtype() != d) return true;   // mixed operands: refused by Check.convOperands
+        return (d == DType.F32 || d == DType.BF16) && (t[0].dtype() == d || t[0].dtype() == DType.F32);
+    }
 
     /** A cached cuDNN plan and the workspace bytes of its three directions. */
     private record ConvPlan(long handle, long fwdBytes, long bwdDataBytes, long bwdFilterBytes) {}
@@ -49,15 +69,17 @@ final class ConvOps {
         if (y.dim(0) != n || y.dim(1) != cout || y.dim(2) != ho || y.dim(3) != wo) {
             throw new IllegalArgumentException("conv2d output " + y.shape() + " expected [" + n + ", " + cout + ", " + ho + ", " + wo + "]");
         }
-        return new ConvKey(n, cin, h, wd, cout, kh, kw, stride, pad, ho, wo);
+        return new ConvKey(n, cin, h, wd, cout, kh, kw, stride, pad, ho, wo, x.dtype());
     }
 
     private ConvPlan plan(ConvKey key) {
         ConvPlan p = convPlans.get(key);
         if (p == null) {
             CudaBackend.Options options = cb.options();
+            boolean bf16 = key.dtype() == DType.BF16;
             long h = Cudnn.convPlan(cb.cudnnHandle, key.n(), key.c(), key.h(), key.w(), key.k(), key.kh(), key.kw(),
-                    key.pad(), key.pad(), key.stride(), key.stride(), key.ho(), key.wo(), convMath,
+                    key.pad(), key.pad(), key.stride(), key.stride(), key.ho(), key.wo(),
+                    bf16 ? Cudnn.DATA_BFLOAT16 : Cudnn.DATA_FLOAT, bf16 ? Cudnn.TENSOR_OP_MATH : convMath,
                     options.deterministicConv(), options.convWorkspaceLimit());
             if (options.autotuneConv()) {
                 try {
@@ -82,8 +104,9 @@ final class ConvOps {
     private void autotune(long plan, ConvKey k) {
         CudaBackend.Options options = cb.options();
         DeviceMemory memory = cb.memory();
-        long xBytes = 4L * k.n() * k.c() * k.h() * k.w(), yBytes = 4L * k.n() * k.k() * k.ho() * k.wo();
-        long wBytes = 4L * k.k() * k.c() * k.kh() * k.kw();
+        long es = k.dtype().bytes();
+        long xBytes = es * k.n() * k.c() * k.h() * k.w(), yBytes = es * k.n() * k.k() * k.ho() * k.wo();
+        long wBytes = es * k.k() * k.c() * k.kh() * k.kw();
         long[] free = {0}, total = {0};
         CudaBackend.check(cuMemGetInfo(free, total), "cuMemGetInfo");
         // the search may use up to the workspace limit, but not more than a quarter of what is free after the buffers
@@ -96,7 +119,7 @@ final class ConvOps {
             temp.addAll(List.of(x, dx, y, w, dw));
             for (DeviceMemory.Allocation t : temp) {
                 cb.countMemoryOp();
-                CudaBackend.check(cuMemsetD32Async(CudaBackend.ptr(t), 0, t.bytes() / 4, cb.stream()), "cuMemsetD32Async");
+                CudaBackend.check(cuMemsetD8Async(CudaBackend.ptr(t), (byte) 0, t.bytes(), cb.stream()), "cuMemsetD8Async");
             }
             // a workspace for the search only: the shared one then grows to what the chosen algorithms need
             DeviceMemory.Allocation ws = wsBytes > 0 ? memory.allocate(wsBytes) : null;
@@ -171,16 +194,20 @@ final class ConvOps {
         if (dw.numel() == 0) return;
         ConvPlan p = plan(key);
         long ws = workspace(p.bwdFilterBytes());
-        // beta = 1: parameter gradients accumulate
+        // beta = 1: parameter gradients accumulate; into F32 gradients of bf16 data through a bf16 gradient (cuDNN's
+        // filter gradient has the data's type), added in float
+        Tensor g = dw.dtype() == x.dtype() ? dw : cb.scratch(dw.shape(), x.dtype());
         if (cb.profiling()) cb.profileBegin();
-        Cudnn.convBackwardFilter(cb.cudnnHandle, p.handle(), cb.a(x), cb.a(dy), cb.a(dw), ws, workspaceBytes(), 1f, 1f);
+        Cudnn.convBackwardFilter(cb.cudnnHandle, p.handle(), cb.a(x), cb.a(dy), cb.a(g), ws, workspaceBytes(), 1f,
+                g == dw ? 1f : 0f);
         if (cb.profiling()) cb.profileEnd("conv bwd-filter " + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionBackwardFilter");
+        if (g != dw) cb.axpby(dw, 1f, dw, 1f, g);
         if (dBias != null) cb.biasGrad(dBias, dy);
     }
 
     private static String profileLabel(ConvKey k) {
-        return k.n() + "x" + k.c() + "x" + k.h() + "x" + k.w() + " -> " + k.k() + "x" + k.ho() + "x" + k.wo() + " k"
+        return (k.dtype() == DType.F32 ? "" : k.dtype() + " ") + k.n() + "x" + k.c() + "x" + k.h() + "x" + k.w() + " -> " + k.k() + "x" + k.ho() + "x" + k.wo() + " k"
                 + k.kh() + (k.stride() != 1 ? " s" + k.stride() : "");
     }
 
@@ -194,8 +221,8 @@ final class ConvOps {
         for (Map.Entry<ConvKey, ConvPlan> e : convPlans.entrySet()) {
             ConvKey k = e.getKey();
             long[] i = Cudnn.convPlanInfo(e.getValue().handle());
-            out.add(String.format(Locale.ROOT, "x[%d,%d,%d,%d] w[%d,%d,%d,%d] stride %d pad %d: fwd algo %d math %d ws %d, "
-                            + "bwdData algo %d math %d ws %d, bwdFilter algo %d math %d ws %d", k.n(), k.c(), k.h(), k.w(),
+            out.add(String.format(Locale.ROOT, "%s x[%d,%d,%d,%d] w[%d,%d,%d,%d] stride %d pad %d: fwd algo %d math %d ws %d, "
+                            + "bwdData algo %d math %d ws %d, bwdFilter algo %d math %d ws %d", k.dtype(), k.n(), k.c(), k.h(), k.w(),
                     k.k(), k.c(), k.kh(), k.kw(), k.stride(), k.pad(), i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8])
                     + searchSummary(Cudnn.convPlanFindTimes(e.getValue().handle())));
         }

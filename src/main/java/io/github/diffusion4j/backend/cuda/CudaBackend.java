@@ -1,6 +1,8 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
@@ -23,7 +25,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
-import static io.github.diffusion4j.tensor.Check.sameSize;
+import static io.github.diffusion4j.backend.cuda.DTypeStaging.F32_ONLY;
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
@@ -43,6 +45,7 @@ import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
@@ -283,6 +286,7 @@ public final class CudaBackend implements Backend {
     private final DiffusionOps diffusionOps;
     private final GemmOps gemmOps;
     private final ConvOps convOps;
+    private final DTypeStaging staging = new DTypeStaging(this);
 
     // ------------------------------------------------------------------ construction
 
@@ -437,6 +441,11 @@ public final class CudaBackend implements Backend {
         return args;
     }
 
+    /** The F32 and BF16 instantiations of kernel {@code name} ({@link Kernels#bf16}). */
+    KernelArgs.Typed typedKernel(String name) {
+        return new KernelArgs.Typed(kernel(name), kernel(Kernels.bf16(name)));
+    }
+
     static void check(int result, String call) {
         if (result != CUresult.CUDA_SUCCESS) fail(result, call);
     }
@@ -582,43 +591,55 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ memory
 
-    @Override public Tensor zeros(Shape shape) {
-        Tensor t = allocateOwned(shape);
+    /** F32, and BF16 (bfloat16 in 2 bytes, computed in float32 by every kernel; see {@link DTypeStaging}). */
+    private static final Set<DType> DTYPES = java.util.Collections.unmodifiableSet(java.util.EnumSet.of(DType.F32, DType.BF16));
+
+    @Override public Set<DType> dtypes() { return DTYPES; }
+
+    @Override public Tensor zeros(Shape shape) { return zeros(shape, DType.F32); }
+
+    @Override public Tensor zeros(Shape shape, DType dtype) {
+        Tensor t = allocateOwned(shape, dtype);
         if (shape.numel() > 0) {
             memoryOps++;
-            check(cuMemsetD32Async(dp(t), 0, shape.numel(), stream), "cuMemsetD32Async");
+            check(cuMemsetD8Async(dp(t), (byte) 0, shape.numel() * dtype.bytes(), stream), "cuMemsetD8Async");
         }
         return t;
     }
 
-    private Tensor allocateOwned(Shape shape) {
+    private Tensor allocateOwned(Shape shape, DType dtype) {
+        Check.supported(this, dtype);
         ensureContext();
         long n = shape.numel();
         DeviceMemory.Allocation a = null;
         if (n > 0) {
-            a = memory.allocate(4 * n);
+            a = memory.allocate(dtype.bytes() * n);
             liveOwned.add(a);
             ownedBytes += a.bytes();
         }
-        return new Tensor(CudaStorage.owned(this, a, n), 0, shape, true);
+        return new Tensor(CudaStorage.owned(this, a, n, dtype), 0, shape, true);
     }
 
     /** A persistent allocation without the memset of {@link #zeros}. */
     @Override public Tensor empty(Shape shape) {
-        return allocateOwned(shape);
+        return allocateOwned(shape, DType.F32);
     }
 
     /** Step-scoped: served from the activation arena, valid until the next {@link #beginStep()}. */
-    @Override public Tensor scratch(Shape shape) {
+    @Override public Tensor scratch(Shape shape) { return scratch(shape, DType.F32); }
+
+    @Override public Tensor scratch(Shape shape, DType dtype) {
+        Check.supported(this, dtype);
         ensureContext();
-        if (shape.numel() == 0) return new Tensor(CudaStorage.owned(this, null, 0), 0, shape, true);
-        DeviceArena.Slice s = scratchArena().allocate(4 * shape.numel());
-        return new Tensor(CudaStorage.arena(this, s, shape.numel()), 0, shape, true);
+        if (shape.numel() == 0) return new Tensor(CudaStorage.owned(this, null, 0, dtype), 0, shape, true);
+        // slices stay 16-byte aligned whatever the element size (the arena rounds every slice up)
+        DeviceArena.Slice s = scratchArena().allocate(dtype.bytes() * shape.numel());
+        return new Tensor(CudaStorage.arena(this, s, shape.numel(), dtype), 0, shape, true);
     }
 
     @Override public Tensor fromArray(float[] data, Shape shape) {
         if (data.length != shape.numel()) throw new IllegalArgumentException(data.length + " values for shape " + shape);
-        Tensor t = allocateOwned(shape);
+        Tensor t = allocateOwned(shape, DType.F32);
         copyFromHost(t, data, 0);
         return t;
     }
@@ -727,10 +748,33 @@ public final class CudaBackend implements Backend {
         return b;
     }
 
-    @Override public double sum(Tensor x) { return reduceOps.sum(x); }
-    @Override public double sumSquares(Tensor x) { return reduceOps.sumSquares(x); }
-    @Override public boolean allFinite(Tensor x) { return reduceOps.allFinite(x); }
-    @Override public void sumPerSample(Tensor out, Tensor x) { reduceOps.sumPerSample(out, x); }
+    // Every op below declares, for DTypeStaging, the dtypes its implementation handles and the tensors it writes
+    // (W0 = first tensor, ...); other dtype combinations run through float32 copies. Ops whose contract is float32
+    // only (Check refuses other dtypes on every backend) are called directly.
+
+    private static final int W0 = 1, W01 = 3, W012 = 7;
+
+    @Override public double sum(Tensor x) {
+        double[] r = {0};
+        staging.run(F32_ONLY, 0, t -> r[0] = reduceOps.sum(t[0]), x);
+        return r[0];
+    }
+
+    @Override public double sumSquares(Tensor x) {
+        double[] r = {0};
+        staging.run(F32_ONLY, 0, t -> r[0] = reduceOps.sumSquares(t[0]), x);
+        return r[0];
+    }
+
+    @Override public boolean allFinite(Tensor x) {
+        boolean[] r = {false};
+        staging.run(F32_ONLY, 0, t -> r[0] = reduceOps.allFinite(t[0]), x);
+        return r[0];
+    }
+
+    @Override public void sumPerSample(Tensor out, Tensor x) {
+        staging.run(F32_ONLY, W0, t -> reduceOps.sumPerSample(t[0], t[1]), out, x);
+    }
 
     // ------------------------------------------------------------------ elementwise
 
@@ -738,53 +782,76 @@ public final class CudaBackend implements Backend {
     @Override public void copy(Tensor out, Tensor in) { elementwiseOps.copy(out, in); }
 
     @Override public void axpby(Tensor out, float alpha, Tensor a, float beta, Tensor b) {
-        elementwiseOps.axpby(out, alpha, a, beta, b);
+        staging.run(ElementwiseOps::handles, W0, t -> elementwiseOps.axpby(t[0], alpha, t[1], beta, t[2]), out, a, b);
     }
 
-    @Override public void scale(Tensor out, Tensor a, float s) { elementwiseOps.scale(out, a, s); }
-    @Override public void mul(Tensor out, Tensor a, Tensor b) { elementwiseOps.mul(out, a, b); }
-    @Override public void clamp(Tensor out, Tensor a, float lo, float hi) { elementwiseOps.clamp(out, a, lo, hi); }
+    @Override public void scale(Tensor out, Tensor a, float s) {
+        staging.run(ElementwiseOps::handles, W0, t -> elementwiseOps.scale(t[0], t[1], s), out, a);
+    }
+
+    @Override public void mul(Tensor out, Tensor a, Tensor b) {
+        staging.run(ElementwiseOps::handles, W0, t -> elementwiseOps.mul(t[0], t[1], t[2]), out, a, b);
+    }
+
+    @Override public void clamp(Tensor out, Tensor a, float lo, float hi) {
+        staging.run(ElementwiseOps::handles, W0, t -> elementwiseOps.clamp(t[0], t[1], lo, hi), out, a);
+    }
 
     // ------------------------------------------------------------------ bias and broadcasts
 
-    @Override public void addBias(Tensor out, Tensor in, Tensor bias) { broadcastOps.addBias(out, in, bias); }
-    @Override public void biasGrad(Tensor dBias, Tensor dOut) { broadcastOps.biasGrad(dBias, dOut); }
+    @Override public void addBias(Tensor out, Tensor in, Tensor bias) {
+        staging.run(F32_ONLY, W0, t -> broadcastOps.addBias(t[0], t[1], t[2]), out, in, bias);
+    }
+
+    @Override public void biasGrad(Tensor dBias, Tensor dOut) {
+        staging.run(F32_ONLY, W0, t -> broadcastOps.biasGrad(t[0], t[1]), dBias, dOut);
+    }
 
     @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
-        broadcastOps.addBiasAdd(out, in, bias, other, otherBias);
+        staging.run(F32_ONLY, W0, t -> broadcastOps.addBiasAdd(t[0], t[1], t[2], t[3], t[4]), out, in, bias, other,
+                otherBias);
     }
 
     @Override public void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
-        broadcastOps.addBiasPerSampleChannel(out, in, bias, v);
+        staging.run(F32_ONLY, W0, t -> broadcastOps.addBiasPerSampleChannel(t[0], t[1], t[2], t[3]), out, in, bias, v);
     }
 
     @Override public void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
-        broadcastOps.addPerSampleChannel(out, in, v);
+        staging.run(F32_ONLY, W0, t -> broadcastOps.addPerSampleChannel(t[0], t[1], t[2]), out, in, v);
     }
 
-    @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) { broadcastOps.perSampleChannelSum(dv, dOut); }
+    @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
+        staging.run(F32_ONLY, W0, t -> broadcastOps.perSampleChannelSum(t[0], t[1]), dv, dOut);
+    }
 
     @Override public void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift) {
-        broadcastOps.scaleShift(out, in, scale, shift);
+        staging.run(F32_ONLY, W0, t -> broadcastOps.scaleShift(t[0], t[1], t[2], t[3]), out, in, scale, shift);
     }
 
     @Override public void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in,
                                              Tensor scale) {
-        broadcastOps.scaleShiftBackward(dIn, dScale, dShift, dOut, in, scale);
+        staging.run(F32_ONLY, W012, t -> broadcastOps.scaleShiftBackward(t[0], t[1], t[2], t[3], t[4], t[5]), dIn,
+                dScale, dShift, dOut, in, scale);
     }
 
     // ------------------------------------------------------------------ matrix products (cuBLAS)
 
     @Override public void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha,
-                                 float beta) { gemmOps.matmul(c, a, b, transA, transB, alpha, beta); }
+                                 float beta) {
+        staging.run(GemmOps::handles, W0, t -> gemmOps.matmul(t[0], t[1], t[2], transA, transB, alpha, beta), c, a, b);
+    }
 
     @Override public void batchedMatmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha,
-                                        float beta) { gemmOps.batchedMatmul(c, a, b, transA, transB, alpha, beta); }
+                                        float beta) {
+        staging.run(GemmOps::handles, W0, t -> gemmOps.batchedMatmul(t[0], t[1], t[2], transA, transB, alpha, beta), c,
+                a, b);
+    }
 
     @Override public void stridedBatchedMatmul(Tensor c, long strideC, Tensor a, long strideA, Tensor b, long strideB,
                                                int batch, int m, int n, int k, boolean transA, boolean transB,
                                                float alpha, float beta) {
-        gemmOps.stridedBatchedMatmul(c, strideC, a, strideA, b, strideB, batch, m, n, k, transA, transB, alpha, beta);
+        staging.run(GemmOps::handles, W0, t -> gemmOps.stridedBatchedMatmul(t[0], strideC, t[1], strideA, t[2], strideB,
+                batch, m, n, k, transA, transB, alpha, beta), c, a, b);
     }
 
     void afterLibraryCall(String what) {
@@ -795,94 +862,139 @@ public final class CudaBackend implements Backend {
     // ------------------------------------------------------------------ convolutions (cuDNN)
 
     @Override public void conv2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
-        convOps.conv2d(y, x, w, bias, stride, pad);
+        staging.run(ConvOps::handles, W0, t -> convOps.conv2d(t[0], t[1], t[2], t[3], stride, pad), y, x, w, bias);
     }
 
     /** cuDNN with beta = 1: the convolution adds into y. */
     @Override public void conv2dAccumulate(Tensor y, Tensor x, Tensor w, int stride, int pad) {
-        convOps.conv2dAccumulate(y, x, w, stride, pad);
+        staging.run(ConvOps::handles, W0, t -> convOps.conv2dAccumulate(t[0], t[1], t[2], stride, pad), y, x, w);
     }
 
     @Override public void conv2dBackwardData(Tensor dx, Tensor dy, Tensor w, int stride, int pad) {
-        convOps.conv2dBackwardData(dx, dy, w, stride, pad);
+        staging.run(ConvOps::handles, W0, t -> convOps.conv2dBackwardData(t[0], t[1], t[2], stride, pad), dx, dy, w);
     }
 
     @Override public void conv2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad) {
-        convOps.conv2dBackwardFilter(dw, dBias, dy, x, stride, pad);
+        staging.run(ConvOps::handlesBackwardFilter, W01, t -> convOps.conv2dBackwardFilter(t[0], t[1], t[2], t[3], stride, pad), dw, dBias,
+                dy, x);
     }
 
     // ------------------------------------------------------------------ normalisation and activations
 
     @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
-                                    float eps) { groupNormOps.groupNorm(y, mean, rstd, x, gamma, beta, groups, eps); }
+                                    float eps) {
+        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNorm(t[0], t[1], t[2], t[3], t[4], t[5], groups, eps), y,
+                mean, rstd, x, gamma, beta);
+    }
 
     @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                             Tensor rstd, Tensor gamma, int groups) {
-        groupNormOps.groupNormBackward(dx, dGamma, dBeta, dy, x, mean, rstd, gamma, groups);
+        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                groups), dx, dGamma, dBeta, dy, x, mean, rstd, gamma);
     }
 
     @Override public void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd,
                                         Tensor gamma, Tensor beta, int groups, float eps, float p, long seed,
                                         long offset) {
-        groupNormOps.groupNormSilu(y, mean, rstd, x, xBias, xAdd, gamma, beta, groups, eps, p, seed, offset);
+        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNormSilu(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                groups, eps, p, seed, offset), y, mean, rstd, x, xBias, xAdd, gamma, beta);
     }
 
     @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
                                                 Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
                                                 Tensor beta, int groups, float eps, Tensor addend) {
-        groupNormOps.groupNormSiluBackward(dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma, beta, groups, eps, addend);
+        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNormSiluBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+                t[7], t[8], t[9], t[10], groups, eps, t[11]), dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma,
+                beta, addend);
     }
 
-    @Override public void silu(Tensor y, Tensor x) { elementwiseOps.silu(y, x); }
-    @Override public void siluBackward(Tensor dx, Tensor dy, Tensor x) { elementwiseOps.siluBackward(dx, dy, x); }
-    @Override public void softmax(Tensor y, Tensor x) { softmaxOps.softmax(y, x); }
-    @Override public void softmaxBackward(Tensor dx, Tensor dy, Tensor y) { softmaxOps.softmaxBackward(dx, dy, y); }
+    @Override public void silu(Tensor y, Tensor x) {
+        staging.run(ElementwiseOps::handles, W0, t -> elementwiseOps.silu(t[0], t[1]), y, x);
+    }
+
+    @Override public void siluBackward(Tensor dx, Tensor dy, Tensor x) {
+        staging.run(ElementwiseOps::handles, W0, t -> elementwiseOps.siluBackward(t[0], t[1], t[2]), dx, dy, x);
+    }
+
+    @Override public void softmax(Tensor y, Tensor x) {
+        staging.run(F32_ONLY, W0, t -> softmaxOps.softmax(t[0], t[1]), y, x);
+    }
+
+    @Override public void softmaxBackward(Tensor dx, Tensor dy, Tensor y) {
+        staging.run(F32_ONLY, W0, t -> softmaxOps.softmaxBackward(t[0], t[1], t[2]), dx, dy, y);
+    }
 
     @Override public void dropout(Tensor y, Tensor x, float p, long seed, long offset) {
-        randomOps.dropout(y, x, p, seed, offset);
+        staging.run(F32_ONLY, W0, t -> randomOps.dropout(t[0], t[1], p, seed, offset), y, x);
     }
 
     @Override public void dropoutBackward(Tensor dx, Tensor dy, float p, long seed, long offset) {
-        randomOps.dropoutBackward(dx, dy, p, seed, offset);
+        staging.run(F32_ONLY, W0, t -> randomOps.dropoutBackward(t[0], t[1], p, seed, offset), dx, dy);
     }
 
     // ------------------------------------------------------------------ reshaping
 
-    @Override public void upsampleNearest2x(Tensor y, Tensor x) { reshapeOps.upsampleNearest2x(y, x); }
-
-    @Override public void upsampleNearest2xBackward(Tensor dx, Tensor dy) {
-        reshapeOps.upsampleNearest2xBackward(dx, dy);
+    @Override public void upsampleNearest2x(Tensor y, Tensor x) {
+        staging.run(F32_ONLY, W0, t -> reshapeOps.upsampleNearest2x(t[0], t[1]), y, x);
     }
 
-    @Override public void concatChannels(Tensor out, Tensor... parts) { reshapeOps.concatChannels(out, parts); }
-    @Override public void splitChannels(Tensor[] parts, Tensor in) { reshapeOps.splitChannels(parts, in); }
-    @Override public void oneHot(Tensor out, Tensor ids) { embeddingOps.oneHot(out, ids); }
+    @Override public void upsampleNearest2xBackward(Tensor dx, Tensor dy) {
+        staging.run(F32_ONLY, W0, t -> reshapeOps.upsampleNearest2xBackward(t[0], t[1]), dx, dy);
+    }
+
+    @Override public void concatChannels(Tensor out, Tensor... parts) {
+        Tensor[] all = new Tensor[parts.length + 1];
+        all[0] = out;
+        System.arraycopy(parts, 0, all, 1, parts.length);
+        staging.run(F32_ONLY, W0, t -> reshapeOps.concatChannels(t[0], java.util.Arrays.copyOfRange(t, 1, t.length)),
+                all);
+    }
+
+    @Override public void splitChannels(Tensor[] parts, Tensor in) {
+        Tensor[] all = new Tensor[parts.length + 1];
+        System.arraycopy(parts, 0, all, 0, parts.length);
+        all[parts.length] = in;
+        staging.run(F32_ONLY, (1 << parts.length) - 1, t -> reshapeOps.splitChannels(
+                java.util.Arrays.copyOf(t, parts.length), t[parts.length]), all);
+    }
+
+    @Override public void oneHot(Tensor out, Tensor ids) {
+        staging.run(F32_ONLY, W0, t -> embeddingOps.oneHot(t[0], t[1]), out, ids);
+    }
 
     // ------------------------------------------------------------------ optimiser
 
     @Override public void updateGate(Tensor gate, Tensor grads, UpdateGate g) { optimOps.updateGate(gate, grads, g); }
 
+    /** The parameter copy may be BF16 (the optimizer pass refreshes the model's compute weights). */
     @Override public void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask,
                                 float lr, float beta1, float beta2, float eps, float weightDecay, Tensor gate) {
-        optimOps.adamw(params, paramsCopy, grads, m, v, decayMask, lr, beta1, beta2, eps, weightDecay, gate);
+        staging.run(OptimOps::adamwHandles, 0b11011, t -> optimOps.adamw(t[0], t[1], t[2], t[3], t[4], t[5], lr, beta1, beta2, eps,
+                weightDecay, t[6]), params, paramsCopy, grads, m, v, decayMask, gate);
     }
 
     @Override public void emaUpdate(Tensor shadow, Tensor params, Tensor gate) { optimOps.emaUpdate(shadow, params, gate); }
 
     // ------------------------------------------------------------------ random numbers and embeddings
 
-    @Override public void randn(Tensor out, long seed, long offset) { randomOps.randn(out, seed, offset); }
-    @Override public void rand(Tensor out, long seed, long offset) { randomOps.rand(out, seed, offset); }
+    @Override public void randn(Tensor out, long seed, long offset) {
+        staging.run(F32_ONLY, W0, t -> randomOps.randn(t[0], seed, offset), out);
+    }
+
+    @Override public void rand(Tensor out, long seed, long offset) {
+        staging.run(F32_ONLY, W0, t -> randomOps.rand(t[0], seed, offset), out);
+    }
 
     @Override public void timestepEmbedding(Tensor out, Tensor timesteps, float maxPeriod, boolean ddpmStyle) {
-        embeddingOps.timestepEmbedding(out, timesteps, maxPeriod, ddpmStyle);
+        staging.run(F32_ONLY, W0, t -> embeddingOps.timestepEmbedding(t[0], t[1], maxPeriod, ddpmStyle), out, timesteps);
     }
 
     // ------------------------------------------------------------------ diffusion
 
     @Override public void qSample(Tensor xt, Tensor target, Tensor x0, Tensor noise, Tensor t, Tensor sqrtAlphaBar,
                                   Tensor sqrtOneMinusAlphaBar, int targetType, long seed, long offset) {
-        diffusionOps.qSample(xt, target, x0, noise, t, sqrtAlphaBar, sqrtOneMinusAlphaBar, targetType, seed, offset);
+        staging.run(F32_ONLY, W01, s -> diffusionOps.qSample(s[0], s[1], s[2], s[3], s[4], s[5], s[6], targetType, seed,
+                offset), xt, target, x0, noise, t, sqrtAlphaBar, sqrtOneMinusAlphaBar);
     }
 
     @Override public void drawTimesteps(Tensor t, Tensor weights, Tensor weightTable, long seed, long position) {
@@ -891,7 +1003,8 @@ public final class CudaBackend implements Backend {
 
     @Override public void diffusionStep(Tensor prev, Tensor predX0, Tensor sample, Tensor modelOut, Tensor prevX0,
                                         StepCoefficients k, long seed, long offset) {
-        diffusionOps.diffusionStep(prev, predX0, sample, modelOut, prevX0, k, seed, offset);
+        staging.run(F32_ONLY, W01, t -> diffusionOps.diffusionStep(t[0], t[1], t[2], t[3], t[4], k, seed, offset), prev,
+                predX0, sample, modelOut, prevX0);
     }
 
     @Override public void vlbLoss(Tensor vb, Tensor dV, Tensor x0, Tensor xt, Tensor pred, Tensor v, Tensor coefs,
@@ -905,13 +1018,18 @@ public final class CudaBackend implements Backend {
 
     @Override public void repaintBlend(Tensor out, Tensor sample, Tensor original, Tensor keepMask, float sqrtAlphaBar,
                                        float sqrtOneMinusAlphaBar, long seed, long offset) {
-        diffusionOps.repaintBlend(out, sample, original, keepMask, sqrtAlphaBar, sqrtOneMinusAlphaBar, seed, offset);
+        staging.run(F32_ONLY, W0, t -> diffusionOps.repaintBlend(t[0], t[1], t[2], t[3], sqrtAlphaBar,
+                sqrtOneMinusAlphaBar, seed, offset), out, sample, original, keepMask);
     }
 
     @Override public void mseLoss(Tensor mse, Tensor dOut, Tensor modelOut, Tensor target, Tensor weights,
                                   float gradScale) {
-        diffusionOps.mseLoss(mse, dOut, modelOut, target, weights, gradScale);
+        staging.run(F32_ONLY, W01, t -> diffusionOps.mseLoss(t[0], t[1], t[2], t[3], t[4], gradScale), mse, dOut,
+                modelOut, target, weights);
     }
+
+    /** Ops that ran through float32 copies because no kernel of theirs takes their tensors' dtypes ({@link DTypeStaging}). */
+    public long stagedOps() { return staging.stagedOps(); }
 
     // ------------------------------------------------------------------ timing, statistics
 

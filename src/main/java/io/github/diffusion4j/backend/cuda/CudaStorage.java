@@ -5,7 +5,7 @@ import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Storage;
 
 /**
- * Device memory of the CUDA backend: {@code capacity} elements of {@link #dtype()} (F32 today) at a device address.
+ * Device memory of the CUDA backend: {@code capacity} elements of {@link #dtype()} (F32 or BF16) at a device address.
  * Two kinds:
  * <ul>
  *   <li><b>owned</b> ({@code zeros}, {@code fromArray}): its own cuMemAlloc allocation, freed by {@link #close()};</li>
@@ -19,24 +19,26 @@ public final class CudaStorage implements Storage {
     private final DeviceMemory.Allocation allocation;   // null for zero-size storage
     private final long byteOffset;
     private final long capacity;
+    private final DType dtype;
     private final DeviceArena.Slice slice;              // null when owned
     private boolean closed;
 
     private CudaStorage(CudaBackend backend, DeviceMemory.Allocation allocation, long byteOffset, long capacity,
-                        DeviceArena.Slice slice) {
+                        DType dtype, DeviceArena.Slice slice) {
         this.backend = backend;
+        this.dtype = dtype;
         this.allocation = allocation;
         this.byteOffset = byteOffset;
         this.capacity = capacity;
         this.slice = slice;
     }
 
-    static CudaStorage owned(CudaBackend backend, DeviceMemory.Allocation allocation, long capacity) {
-        return new CudaStorage(backend, allocation, 0, capacity, null);
+    static CudaStorage owned(CudaBackend backend, DeviceMemory.Allocation allocation, long capacity, DType dtype) {
+        return new CudaStorage(backend, allocation, 0, capacity, dtype, null);
     }
 
-    static CudaStorage arena(CudaBackend backend, DeviceArena.Slice slice, long capacity) {
-        return new CudaStorage(backend, slice.allocation(), slice.offset(), capacity, slice);
+    static CudaStorage arena(CudaBackend backend, DeviceArena.Slice slice, long capacity, DType dtype) {
+        return new CudaStorage(backend, slice.allocation(), slice.offset(), capacity, dtype, slice);
     }
 
     @Override public Backend backend() { return backend; }
@@ -49,8 +51,7 @@ public final class CudaStorage implements Storage {
     /** The arena generation (step) this storage belongs to, or -1 when it is owned. */
     public int generation() { return slice == null ? -1 : slice.generation(); }
 
-    /** Every CUDA storage holds F32 until the backend has kernels for another dtype. */
-    @Override public DType dtype() { return DType.F32; }
+    @Override public DType dtype() { return dtype; }
 
     /** The device address of element {@code elementOffset}, after checking that the storage may be used. */
     long address(long elementOffset) {

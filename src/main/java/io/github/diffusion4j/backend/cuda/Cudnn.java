@@ -14,6 +14,8 @@ public final class Cudnn {
 
     /** cudnnMathType_t (cudnn_graph.h). */
     public static final int DEFAULT_MATH = 0, TENSOR_OP_MATH = 1, TENSOR_OP_MATH_ALLOW_CONVERSION = 2, FMA_MATH = 3;
+    /** cudnnDataType_t of the tensors and filters (cudnn_graph.h). */
+    public static final int DATA_FLOAT = 0, DATA_BFLOAT16 = 9;
 
     /** cudnnConvolutionFwdAlgo_t / BwdData / BwdFilter values are cuDNN's (cudnn_ops.h); see {@link #convPlanInfo}. */
     public static native long create();
@@ -24,13 +26,14 @@ public final class Cudnn {
 
     /**
      * A plan for y = conv(x, w) with x [n, c, h, w], w [k, c, kh, kw], y [n, k, ho, wo], zero padding, stride,
-     * no dilation, cross-correlation, FP32. Chooses algorithms by cuDNN's heuristics (within
+     * no dilation, cross-correlation, of {@code dataType} ({@link #DATA_FLOAT} or {@link #DATA_BFLOAT16}) with FP32
+     * compute. Chooses algorithms by cuDNN's heuristics (within
      * {@code workspaceLimit} bytes, -1 for no limit; deterministic backward algorithms only when asked). Throws
      * when y's shape disagrees with cuDNN's. Free with {@link #convPlanDestroy}.
      */
     public static native long convPlan(long handle, int n, int c, int h, int w, int k, int kh, int kw, int padH,
-                                       int padW, int strideH, int strideW, int ho, int wo, int mathType,
-                                       boolean deterministic, long workspaceLimit);
+                                       int padW, int strideH, int strideW, int ho, int wo, int dataType,
+                                       int mathType, boolean deterministic, long workspaceLimit);
 
     /**
      * Re-chooses the plan's algorithms by timing them on real buffers (cudnnFind*AlgorithmEx). {@code y},

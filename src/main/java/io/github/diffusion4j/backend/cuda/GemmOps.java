@@ -1,6 +1,7 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
 
@@ -17,6 +18,20 @@ final class GemmOps {
         this.cb = cb;
     }
 
+    /**
+     * The products cuBLAS runs on these dtypes (c, a, b): all F32, or A and B BF16 with C BF16 or F32 (FP32
+     * accumulation either way: cuBLAS's CUBLAS_COMPUTE_32F with CUDA_R_16BF inputs, bf16 tensor cores). Mixed A and B
+     * are refused by the op's contract (Check.matmul), so DTypeStaging only ever converts the other C/A-B pairings.
+     */
+    static boolean handles(Tensor[] t) {
+        DType c = t[0].dtype(), a = t[1].dtype(), b = t[2].dtype();
+        if (a != b) return true;   // let Check.matmul refuse it, as on the CPU
+        return a == DType.F32 ? c == DType.F32 : a == DType.BF16 && (c == DType.BF16 || c == DType.F32);
+    }
+
+    /** cuBLAS's compute type for these operands: the backend's FP32/TF32 choice, FP32 accumulation for bf16. */
+    private int compute(Tensor a) { return a.dtype() == DType.F32 ? cb.gemmCompute : Cublas.COMPUTE_32F; }
+
     void matmul(Tensor c, Tensor a, Tensor b, boolean transA, boolean transB, float alpha, float beta) {
         cb.ensureContext();
         Check.Gemm g = Check.matmul(c, a, b, transA, transB);
@@ -27,7 +42,8 @@ final class GemmOps {
             return;
         }
         if (cb.profiling()) cb.profileBegin();
-        Cublas.matmulRowMajor(cb.cublasHandle, transA, transB, m, n, k, alpha, cb.an(a), cb.an(b), beta, cb.a(c), cb.gemmCompute);
+        Cublas.matmulRowMajor(cb.cublasHandle, transA, transB, m, n, k, alpha, cb.an(a), cb.an(b), beta, cb.a(c),
+                Cublas.dataType(a.dtype()), Cublas.dataType(c.dtype()), compute(a));
         if (cb.profiling()) cb.profileEnd("cublasGemmEx " + m + "x" + n + "x" + k + (transA ? " A^T" : "") + (transB ? " B^T" : ""));
         cb.afterLibraryCall("cublasGemmEx");
     }
@@ -58,7 +74,7 @@ final class GemmOps {
         }
         if (cb.profiling()) cb.profileBegin();
         Cublas.batchedMatmulRowMajor(cb.cublasHandle, transA, transB, m, n, k, alpha, cb.a(a), strideA, cb.a(b), strideB, beta,
-                cb.a(c), strideC, batch, cb.gemmCompute);
+                cb.a(c), strideC, batch, Cublas.dataType(a.dtype()), Cublas.dataType(c.dtype()), compute(a));
         if (cb.profiling()) cb.profileEnd("cublasGemmStridedBatchedEx " + batch + "x" + m + "x" + n + "x" + k
                 + (transA ? " A^T" : "") + (transB ? " B^T" : "") + label);
         cb.afterLibraryCall("cublasGemmStridedBatchedEx");

@@ -1,6 +1,8 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.tensor.DType;
+import io.github.diffusion4j.tensor.Rounding;
 import io.github.diffusion4j.tensor.Tensor;
 import jcuda.Pointer;
 import jcuda.driver.CUevent;
@@ -43,6 +45,7 @@ final class HostCopies {
     /** The unread device-to-host copy that landed in each slot (toHostLater), or null. */
     private final RingCopy[] ringOwners = new RingCopy[RING_SLOTS];
     private FloatBuffer ringFloats;
+    private ByteBuffer ringBytes;
     private int ringNext;
     private boolean ringAllocated;
     private FloatBuffer stagingFloats;
@@ -69,7 +72,8 @@ final class HostCopies {
         }
         CudaBackend.check(cuMemAllocHost(ring, 4L * RING_SLOTS * RING_SLOT_FLOATS), "cuMemAllocHost");
         ringAllocated = true;
-        ringFloats = ring.getByteBuffer(0, 4L * RING_SLOTS * RING_SLOT_FLOATS).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        ringBytes = ring.getByteBuffer(0, 4L * RING_SLOTS * RING_SLOT_FLOATS).order(ByteOrder.nativeOrder());
+        ringFloats = ringBytes.asFloatBuffer();
     }
 
     void copyFromHost(Tensor dst, float[] src, int srcOffset) {
@@ -80,8 +84,9 @@ final class HostCopies {
             throw new ArrayIndexOutOfBoundsException("copyFromHost: " + n + " values from offset " + srcOffset
                     + " of an array of " + src.length);
         }
+        int es = dst.dtype().bytes();
         h2dCount++;
-        h2dBytes += 4 * n;
+        h2dBytes += es * n;
         if (n == 0) return;
         if (n <= RING_SLOT_FLOATS) {
             copySmallFromHost(dst, src, srcOffset, (int) n);
@@ -90,9 +95,8 @@ final class HostCopies {
         for (long done = 0; done < n; ) {
             int chunk = (int) Math.min(n - done, STAGING_FLOATS);
             awaitStaging();
-            stagingFloats.clear();
-            stagingFloats.put(src, (int) (srcOffset + done), chunk);
-            CudaBackend.check(cuMemcpyHtoDAsync(cb.storage(dst).pointer(dst.offset() + done), staging, 4L * chunk,
+            put(stagingBytes, stagingFloats, 0, dst.dtype(), src, (int) (srcOffset + done), chunk);
+            CudaBackend.check(cuMemcpyHtoDAsync(cb.storage(dst).pointer(dst.offset() + done), staging, (long) es * chunk,
                     cb.stream()), "cuMemcpyHtoDAsync");
             CudaBackend.check(cuEventRecord(stagingEvent, cb.stream()), "cuEventRecord");
             stagingPending = true;
@@ -108,11 +112,10 @@ final class HostCopies {
     /** A copy of at most one ring slot: waits only if the stream has not yet read that slot's previous contents. */
     private void copySmallFromHost(Tensor dst, float[] src, int srcOffset, int n) {
         int slot = takeRingSlot();
-        ringFloats.clear();
-        ringFloats.position(slot * RING_SLOT_FLOATS);
-        ringFloats.put(src, srcOffset, n);
+        put(ringBytes, ringFloats, slot * RING_SLOT_FLOATS, dst.dtype(), src, srcOffset, n);
         CudaBackend.check(cuMemcpyHtoDAsync(cb.storage(dst).pointer(dst.offset()),
-                ring.withByteOffset(4L * slot * RING_SLOT_FLOATS), 4L * n, cb.stream()), "cuMemcpyHtoDAsync");
+                ring.withByteOffset(4L * slot * RING_SLOT_FLOATS), (long) dst.dtype().bytes() * n, cb.stream()),
+                "cuMemcpyHtoDAsync");
         CudaBackend.check(cuEventRecord(ringEvents[slot], cb.stream()), "cuEventRecord");
         ringPending[slot] = true;
     }
@@ -147,13 +150,13 @@ final class HostCopies {
         long n = t.numel();
         if (n == 0 || n > RING_SLOT_FLOATS) return null;
         d2hCount++;
-        d2hBytes += 4 * n;
+        d2hBytes += (long) t.dtype().bytes() * n;
         int slot = takeRingSlot();
         CudaBackend.check(cuMemcpyDtoHAsync(ring.withByteOffset(4L * slot * RING_SLOT_FLOATS),
-                cb.storage(t).pointer(t.offset()), 4L * n, cb.stream()), "cuMemcpyDtoHAsync");
+                cb.storage(t).pointer(t.offset()), (long) t.dtype().bytes() * n, cb.stream()), "cuMemcpyDtoHAsync");
         CudaBackend.check(cuEventRecord(ringEvents[slot], cb.stream()), "cuEventRecord");
         ringPending[slot] = true;
-        RingCopy c = new RingCopy(slot, (int) n);
+        RingCopy c = new RingCopy(slot, (int) n, t.dtype());
         ringOwners[slot] = c;
         return c;
     }
@@ -161,11 +164,13 @@ final class HostCopies {
     /** A device-to-host copy into ring slot {@code slot}; read out (and the slot released) on the first get(). */
     private final class RingCopy implements Backend.PendingCopy {
         private final int slot, n;
+        private final DType dtype;
         private float[] values;
 
-        RingCopy(int slot, int n) {
+        RingCopy(int slot, int n, DType dtype) {
             this.slot = slot;
             this.n = n;
+            this.dtype = dtype;
         }
 
         @Override public float[] get() {
@@ -173,7 +178,7 @@ final class HostCopies {
             cb.ensureContext();
             awaitRingSlot(slot);
             float[] v = new float[n];
-            ringFloats.get(slot * RING_SLOT_FLOATS, v);
+            HostCopies.get(ringBytes, ringFloats, slot * RING_SLOT_FLOATS, dtype, v, 0, n);
             ringOwners[slot] = null;
             return values = v;
         }
@@ -195,17 +200,17 @@ final class HostCopies {
             throw new ArrayIndexOutOfBoundsException("copyToHost: " + n + " values at offset " + dstOffset
                     + " of an array of " + dst.length);
         }
+        int es = t.dtype().bytes();
         d2hCount++;
-        d2hBytes += 4 * n;
+        d2hBytes += es * n;
         for (long done = 0; done < n; ) {
             int chunk = (int) Math.min(n - done, STAGING_FLOATS);
             // stream order puts this after any pending host-to-device copy that still reads the staging buffer
-            CudaBackend.check(cuMemcpyDtoHAsync(staging, cb.storage(t).pointer(t.offset() + done), 4L * chunk,
+            CudaBackend.check(cuMemcpyDtoHAsync(staging, cb.storage(t).pointer(t.offset() + done), (long) es * chunk,
                     cb.stream()), "cuMemcpyDtoHAsync");
             cb.syncStream("cuStreamSynchronize");
             stagingPending = false;
-            stagingFloats.clear();
-            stagingFloats.get(dst, (int) (dstOffset + done), chunk);
+            get(stagingBytes, stagingFloats, 0, t.dtype(), dst, (int) (dstOffset + done), chunk);
             done += chunk;
         }
     }
@@ -237,5 +242,26 @@ final class HostCopies {
     void freeRing() {
         if (ringAllocated) CudaBackend.check(cuMemFreeHost(ring), "cuMemFreeHost");
         ringAllocated = false;
+    }
+
+    /**
+     * Writes src[from, from + n) into a pinned buffer as {@code dtype} elements from byte {@code 4 at} (a float index,
+     * as the ring's slots are laid out): F32 as they are, BF16 rounded to nearest even (Rounding), as the CPU stores them.
+     */
+    private static void put(ByteBuffer bytes, FloatBuffer floats, int at, DType dtype, float[] src, int from, int n) {
+        switch (dtype) {
+            case F32 -> floats.put(at, src, from, n);
+            case BF16 -> { for (int i = 0; i < n; i++) bytes.putShort(4 * at + 2 * i, Rounding.toBf16Bits(src[from + i])); }
+            default -> throw new IllegalArgumentException("no host copies of " + dtype + " tensors");
+        }
+    }
+
+    /** Reads n {@code dtype} elements from a pinned buffer, from byte {@code 4 at}, into dst[from, from + n). */
+    private static void get(ByteBuffer bytes, FloatBuffer floats, int at, DType dtype, float[] dst, int from, int n) {
+        switch (dtype) {
+            case F32 -> floats.get(at, dst, from, n);
+            case BF16 -> { for (int i = 0; i < n; i++) dst[from + i] = Rounding.fromBf16Bits(bytes.getShort(4 * at + 2 * i)); }
+            default -> throw new IllegalArgumentException("no host copies of " + dtype + " tensors");
+        }
     }
 }

@@ -136,4 +136,14 @@ final class KernelArgs {
             default -> buffer.getFloat(8 * k);
         };
     }
+
+    /**
+     * A kernel's instantiations for F32 and for BF16 tensors ({@code d4j_NAME}, {@code d4j_NAME_bf16}: one template in
+     * kernels/*.cu), picked by the dtype of the tensor that decides it (the output of an elementwise op).
+     */
+    record Typed(KernelArgs f32, KernelArgs bf16) {
+        KernelArgs of(io.github.diffusion4j.tensor.Tensor t) {
+            return t.dtype() == io.github.diffusion4j.tensor.DType.BF16 ? bf16 : f32;
+        }
+    }
 }

@@ -18,6 +18,8 @@ public final class Kernels {
     public static final String CLAMP = "d4j_clamp";
     public static final String SILU = "d4j_silu";
     public static final String SILU_BACKWARD = "d4j_silu_backward";
+    public static final String CONVERT_F32_BF16 = "d4j_convert_f32_bf16";
+    public static final String CONVERT_BF16_F32 = "d4j_convert_bf16_f32";
     // reduce.cu
     public static final String SUM_PARTIALS = "d4j_sum_partials";
     public static final String SUM_FINALIZE = "d4j_sum_finalize";
@@ -65,8 +67,22 @@ public final class Kernels {
     public static final String DYNAMIC_THRESHOLD = "d4j_dynamic_threshold";
     public static final String VLB_LOSS = "d4j_vlb_loss";
 
-    /** Every kernel above. */
-    public static final List<String> ALL = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD,
+    /**
+     * The kernels instantiated for BF16 tensors too: {@code d4j_NAME_bf16} ({@link #bf16}), with the parameter list of
+     * {@code d4j_NAME} (bf16 pointers where it has float pointers; AdamW's: the weight copy only).
+     */
+    public static final List<String> TYPED = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, ADAMW);
+
+    /** The name of kernel {@code name}'s BF16 instantiation. */
+    public static String bf16(String name) {
+        if (!TYPED.contains(name)) throw new IllegalArgumentException("kernel " + name + " has no bf16 instantiation");
+        return name + "_bf16";
+    }
+
+    /** Every kernel of the untyped list below, then the BF16 instantiations of {@link #TYPED}. */
+    public static final List<String> ALL;
+
+    private static final List<String> BASE = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, CONVERT_F32_BF16, CONVERT_BF16_F32,
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD_OFFSET, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
@@ -80,8 +96,12 @@ public final class Kernels {
      * kernels/*.cu and checks every entry against the source, so a launcher can never pass a parameter of the
      * wrong width.
      */
-    public static final Map<String, String> SIGNATURES = Map.ofEntries(
+    public static final Map<String, String> SIGNATURES;
+
+    private static final Map<String, String> BASE_SIGNATURES = Map.ofEntries(
             Map.entry(AXPBY, "pppjff"),
+            Map.entry(CONVERT_F32_BF16, "ppj"),
+            Map.entry(CONVERT_BF16_F32, "ppj"),
             Map.entry(SCALE, "ppjf"),
             Map.entry(MUL, "pppj"),
             Map.entry(CLAMP, "ppjff"),
@@ -124,4 +144,15 @@ public final class Kernels {
             Map.entry(DRAW_TIMESTEPS, "pppiijj"),
             Map.entry(DYNAMIC_THRESHOLD, "pijff"),
             Map.entry(VLB_LOSS, "pppppppijf"));
+
+    static {
+        List<String> all = new java.util.ArrayList<>(BASE);
+        Map<String, String> sigs = new java.util.HashMap<>(BASE_SIGNATURES);
+        for (String k : TYPED) {
+            all.add(bf16(k));
+            sigs.put(bf16(k), BASE_SIGNATURES.get(k));
+        }
+        ALL = List.copyOf(all);
+        SIGNATURES = Map.copyOf(sigs);
+    }
 }

@@ -15,12 +15,13 @@ import io.github.diffusion4j.tensor.UpdateGate;
 final class OptimOps {
     private final CudaBackend cb;
     private final ReduceOps reduceOps;
-    private final KernelArgs kAdamw, kEma, kGate;
+    private final KernelArgs.Typed kAdamw;
+    private final KernelArgs kEma, kGate;
 
     OptimOps(CudaBackend cb, ReduceOps reduceOps) {
         this.cb = cb;
         this.reduceOps = reduceOps;
-        kAdamw = cb.kernel(Kernels.ADAMW);
+        kAdamw = cb.typedKernel(Kernels.ADAMW);
         kEma = cb.kernel(Kernels.EMA);
         kGate = cb.kernel(Kernels.UPDATE_GATE);
     }
@@ -33,16 +34,18 @@ final class OptimOps {
                 .i32(g.emaWarmup()).f32(g.emaTarget()).f64(g.emaPower()).f64(g.emaInvGamma()).launch(1, 1);
     }
 
+    /** The masters, gradients and moments are F32; the weight copy (or none) F32 or BF16 (d4j_adamw_bf16). */
+    static boolean adamwHandles(Tensor[] t) {
+        return t[1] == null || t[1].dtype() == DType.F32 || t[1].dtype() == DType.BF16;
+    }
+
     void adamw(Tensor params, Tensor paramsCopy, Tensor grads, Tensor m, Tensor v, Tensor decayMask, float lr,
                float beta1, float beta2, float eps, float weightDecay, Tensor gate) {
         cb.ensureContext();
         Check.adamw(params, paramsCopy, grads, m, v, decayMask, gate);
-        // the kernel writes the copy as float: a copy of another dtype (none on this backend yet) would need a
-        // conversion there
-        Check.dtype("adamw (parameter copy)", DType.F32, paramsCopy);
         long n = params.numel();
         if (n == 0) return;
-        kAdamw.begin().ptr(cb.a(params)).ptr(cb.an(paramsCopy)).ptr(cb.a(grads)).ptr(cb.a(m)).ptr(cb.a(v))
+        kAdamw.of(paramsCopy == null ? params : paramsCopy).begin().ptr(cb.a(params)).ptr(cb.an(paramsCopy)).ptr(cb.a(grads)).ptr(cb.a(m)).ptr(cb.a(v))
                 .ptr(cb.an(decayMask)).i64(n).f32(lr).f32(beta1).f32(beta2).f32(eps).f32(weightDecay).ptr(cb.a(gate))
                 .launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
     }

@@ -6,7 +6,7 @@ package io.github.diffusion4j.backend.cuda;
  */
 final class Shim {
     /** Must equal D4J_SHIM_ABI in native/d4j_native.h. */
-    static final int ABI = 3;
+    static final int ABI = 4;
 
     /** Library kinds, as enum d4j_lib_kind in native/d4j_native.h. */
     static final int KIND_CUDA = 0, KIND_CUDNN = 1, KIND_CUBLAS = 2, KIND_NCCL = 3, KIND_OTHER = 4;

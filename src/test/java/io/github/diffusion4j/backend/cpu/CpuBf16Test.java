@@ -91,7 +91,18 @@ class CpuBf16Test {
                 0.1f, 5L, 7L));
         checkRoundedOnce("dropout", s, out -> BE.dropout(out, in(x, s), 0.2f, 3L, 9L));
         checkRoundedOnce("conv2d", Shape.of(n, 6, h, w), out -> BE.conv2d(out, in(x, s),
-                in(wt, Shape.of(6, c, 3, 3)), BE.fromArray(cb, 6), 1, 1));
+                in(wt, Shape.of(6, c, 3, 3)), null, 1, 1));
+        // with a bias, a bf16 output is rounded twice, as the GPU's cuDNN path (convolution, then the bias kernel):
+        // round(round(conv) + bias)
+        Shape ys = Shape.of(n, 6, h, w);
+        Tensor f = BE.zeros(ys), hb = BE.zeros(ys, DType.BF16);
+        BE.conv2d(f, in(x, s), in(wt, Shape.of(6, c, 3, 3)), null, 1, 1);
+        BE.conv2d(hb, in(x, s), in(wt, Shape.of(6, c, 3, 3)), BE.fromArray(cb, 6), 1, 1);
+        float[] conv = BE.toHost(f), got = BE.toHost(hb);
+        for (int i = 0; i < conv.length; i++) {
+            float want = Rounding.bf16(Rounding.bf16(conv[i]) + cb[(i / (h * w)) % 6]);
+            assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got[i]), "conv2d with bias, element " + i);
+        }
     }
 
     /** Runs {@code op} into an F32 and into a BF16 output: the bf16 result is the f32 one rounded, bit for bit. */

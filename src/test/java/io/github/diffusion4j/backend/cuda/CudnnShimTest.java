@@ -47,7 +47,7 @@ class CudnnShimTest {
         int before = calls().size();
         // x [2, 3, 8, 8], w [4, 3, 3, 3], pad 1, stride 2 -> y [2, 4, 4, 4]
         long plan = Cudnn.convPlan(handle, 2, 3, 8, 8, 4, 3, 3, 1, 1, 2, 2, 4, 4,
-                Cudnn.TENSOR_OP_MATH_ALLOW_CONVERSION, true, 1L << 30);
+                Cudnn.DATA_FLOAT, Cudnn.TENSOR_OP_MATH_ALLOW_CONVERSION, true, 1L << 30);
         List<String> made = calls().subList(before, calls().size());
         assertEquals("tensor format=0 type=0 2 3 8 8", made.get(0));   // CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT
         assertEquals("tensor format=0 type=0 2 4 4 4", made.get(1));
@@ -62,8 +62,23 @@ class CudnnShimTest {
         Cudnn.convPlanDestroy(plan);
     }
 
+    @Test void bf16PlanSetsBf16DescriptorsWithFloatCompute() throws Exception {
+        int before = calls().size();
+        long plan = Cudnn.convPlan(handle, 2, 3, 8, 8, 4, 3, 3, 1, 1, 2, 2, 4, 4, Cudnn.DATA_BFLOAT16,
+                Cudnn.TENSOR_OP_MATH, true, 1L << 30);
+        List<String> made = calls().subList(before, calls().size());
+        assertEquals("tensor format=0 type=9 2 3 8 8", made.get(0));   // CUDNN_DATA_BFLOAT16
+        assertEquals("tensor format=0 type=9 2 4 4 4", made.get(1));
+        assertEquals("filter type=9 format=0 4 3 3 3", made.get(2));
+        for (int i = 3; i < 6; i++) {
+            // the convolution computes in float: PSEUDO_BFLOAT16_CONFIG
+            assertEquals("conv pad=1,1 stride=2,2 dilation=1,1 mode=1 type=0", made.get(i));
+        }
+        Cudnn.convPlanDestroy(plan);
+    }
+
     @Test void nonDeterministicAllowedTakesTheFirstHeuristic() {
-        long plan = Cudnn.convPlan(handle, 1, 1, 4, 4, 1, 1, 1, 0, 0, 1, 1, 4, 4, Cudnn.DEFAULT_MATH, false, -1);
+        long plan = Cudnn.convPlan(handle, 1, 1, 4, 4, 1, 1, 1, 0, 0, 1, 1, 4, 4, Cudnn.DATA_FLOAT, Cudnn.DEFAULT_MATH, false, -1);
         long[] info = Cudnn.convPlanInfo(plan);
         assertEquals(6, info[0], "no workspace limit: the first successful forward algorithm");
         assertEquals(0, info[3], "backward data ALGO_0 allowed");
@@ -73,13 +88,13 @@ class CudnnShimTest {
 
     @Test void wrongOutputShapeIsRejected() {
         CudaException e = assertThrows(CudaException.class, () -> Cudnn.convPlan(handle, 2, 3, 8, 8, 4, 3, 3, 1, 1, 2, 2,
-                5, 4, Cudnn.DEFAULT_MATH, true, -1));
+                5, 4, Cudnn.DATA_FLOAT, Cudnn.DEFAULT_MATH, true, -1));
         assertTrue(e.getMessage().contains("cuDNN computes output [2, 4, 4, 4]") && e.getMessage().contains("but y is [2, 4, 5, 4]"),
                 e.getMessage());
     }
 
     @Test void convolutionCallsPassTheirArguments() throws Exception {
-        long plan = Cudnn.convPlan(handle, 2, 3, 8, 8, 4, 3, 3, 1, 1, 2, 2, 4, 4, Cudnn.DEFAULT_MATH, true, 1L << 30);
+        long plan = Cudnn.convPlan(handle, 2, 3, 8, 8, 4, 3, 3, 1, 1, 2, 2, 4, 4, Cudnn.DATA_FLOAT, Cudnn.DEFAULT_MATH, true, 1L << 30);
         Cudnn.convForward(handle, plan, 0x1000, 0x2000, 0x3000, 0x4000, 1000, 1f, 0f);
         assertEquals("forward algo=0 math=0 x=1000 w=2000 y=3000 ws=4000/1000 alpha=1 beta=0 xdims=2,3,8,8 ydims=2,4,4,4",
                 last());

@@ -51,9 +51,20 @@ class LauncherCallSiteTest {
             fieldToKernel.put(decl.group(1), kernel);
         }
         declared.addAll(fieldToKernel.values());
+        // a typed launcher (cb.typedKernel) holds d4j_NAME and d4j_NAME_bf16, which share one signature; its
+        // launches pick one by dtype (kFoo.of(t).begin()) and count for both
+        Matcher typed = Pattern.compile("(k\\w+) = (?:\\w+\\.)?typedKernel\\(Kernels\\.(\\w+)\\)").matcher(src);
+        Map<String, String> typedFields = new HashMap<>();
+        while (typed.find()) {
+            String kernel = (String) Kernels.class.getField(typed.group(2)).get(null);
+            typedFields.put(typed.group(1), kernel);
+            fieldToKernel.put(typed.group(1), kernel);
+            declared.add(kernel);
+            declared.add(Kernels.bf16(kernel));
+        }
 
         Pattern setter = Pattern.compile("\\.(ptr|i64|i32|f32|f64|launch)\\(");
-        Matcher chain = Pattern.compile("\\b(k\\w+)\\.begin\\(\\)").matcher(src);
+        Matcher chain = Pattern.compile("\\b(k\\w+)(?:\\.of\\([^()]*(?:\\([^()]*\\)[^()]*)*\\))?\\.begin\\(\\)").matcher(src);
         int chains = 0;
         while (chain.find()) {
             String field = chain.group(1);
@@ -82,6 +93,7 @@ class LauncherCallSiteTest {
             assertEquals(Kernels.SIGNATURES.get(kernel), sig.toString(),
                     file.getFileName() + " line " + line + ": parameters passed to " + kernel);
             launched.add(kernel);
+            if (typedFields.containsKey(field)) launched.add(Kernels.bf16(kernel));
             chains++;
         }
         return chains;

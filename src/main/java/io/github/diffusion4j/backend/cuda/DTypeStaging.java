@@ -1,0 +1,107 @@
+package io.github.diffusion4j.backend.cuda;
+
+import io.github.diffusion4j.tensor.DType;
+import io.github.diffusion4j.tensor.Tensor;
+
+import java.util.function.Predicate;
+
+/**
+ * How the CUDA backend runs an op whose tensors' dtypes it has no kernel for: through float32 copies. Every tensor
+ * that is not F32 is converted into an F32 scratch tensor (exact: a bfloat16 value is a float32 value), the op's F32
+ * implementation runs on the copies, and the tensors the op writes are converted back (rounded to nearest even). That
+ * is the CPU backend's bf16 semantics exactly (inputs read as bfloat16 values, float32 arithmetic, one rounding on the
+ * store; {@code CpuStorage}), so every op works in every dtype combination the CPU reference accepts, and the native
+ * kernels (templates over the element type, cuBLAS and cuDNN in bf16) are an optimisation that the tests compare with
+ * this path and with the CPU.
+ *
+ * <p>The rule for each op is declared where the CUDA backend dispatches it: which tensors it writes (a bit mask over
+ * the tensors' positions) and which dtype combinations its own implementation handles ({@link #F32_ONLY},
+ * {@link #UNIFORM}, or a predicate of the op family). The same tensor given twice (an op in place) shares one copy.
+ * Copies come from the step's scratch memory, as the op's own temporaries would. {@link #stagedOps()} counts the
+ * ops that went through copies (a benchmark shows them: each is an op that lacks a native kernel).
+ */
+final class DTypeStaging {
+    /** The op's tensors; the staged op sees F32 copies in the same positions (nulls stay null). */
+    interface Op {
+        void run(Tensor[] t);
+    }
+
+    /** Only all-F32 tensors run natively (the op's kernels are float-only). */
+    static final Predicate<Tensor[]> F32_ONLY = t -> allOf(DType.F32, t);
+    /** Tensors of one dtype, F32 or BF16, run natively (the op's kernels are templates over the element type). */
+    static final Predicate<Tensor[]> UNIFORM = DTypeStaging::uniform;
+
+    private final CudaBackend cb;
+    private long staged;
+
+    DTypeStaging(CudaBackend cb) {
+        this.cb = cb;
+    }
+
+    /** Whether the non-null tensors all have dtype {@code d}. */
+    static boolean allOf(DType d, Tensor[] t) {
+        for (Tensor x : t) if (x != null && x.dtype() != d) return false;
+        return true;
+    }
+
+    /** Whether the non-null tensors share one dtype, F32 or BF16. */
+    static boolean uniform(Tensor[] t) {
+        DType d = null;
+        for (Tensor x : t) {
+            if (x == null) continue;
+            if (d == null) d = x.dtype();
+            else if (x.dtype() != d) return false;
+        }
+        return d == null || d == DType.F32 || d == DType.BF16;
+    }
+
+    /**
+     * Runs {@code op} on {@code t} when {@code natively} accepts their dtypes, else on F32 copies as described above;
+     * {@code writes} has bit k set when the op writes (or accumulates into) {@code t[k]}.
+     */
+    void run(Predicate<Tensor[]> natively, int writes, Op op, Tensor... t) {
+        if (t.length > 31) throw new IllegalArgumentException("an op over " + t.length + " tensors (at most 31)");
+        if (natively.test(t)) {
+            op.run(t);
+            return;
+        }
+        staged++;
+        Tensor[] f = new Tensor[t.length];
+        for (int k = 0; k < t.length; k++) {
+            Tensor x = t[k];
+            if (x == null || x.dtype() == DType.F32) {
+                f[k] = x;
+                continue;
+            }
+            int same = sameAs(t, k);
+            if (same >= 0) {
+                f[k] = f[same];
+                continue;
+            }
+            f[k] = cb.scratch(x.shape());
+            cb.copy(f[k], x);   // the conversion kernel: exact widening
+        }
+        op.run(f);
+        int written = 0;   // per first occurrence: whether any of its positions is written
+        for (int k = 0; k < t.length; k++) {
+            if ((writes & (1 << k)) == 0 || t[k] == null) continue;
+            int same = sameAs(t, k);
+            written |= 1 << (same >= 0 ? same : k);
+        }
+        for (int k = 0; k < t.length; k++) {
+            if ((written & (1 << k)) != 0 && f[k] != t[k]) cb.copy(t[k], f[k]);   // rounded to nearest even
+        }
+    }
+
+    /** The first position before {@code k} holding the same view as {@code t[k]} (same storage, offset and size), or -1. */
+    private static int sameAs(Tensor[] t, int k) {
+        for (int j = 0; j < k; j++) {
+            if (t[j] != null && t[j].storage() == t[k].storage() && t[j].offset() == t[k].offset()
+                    && t[j].numel() == t[k].numel()) return j;
+        }
+        return -1;
+    }
+
+    /** Ops run through F32 copies so far. */
+    long stagedOps() { return staged; }
+}
