@@ -2,13 +2,16 @@
 // [N, C]): Backend.addBias / biasGrad / addPerSampleChannel / perSampleChannelSum / scaleShift /
 // scaleShiftBackward. CPU twins: the CpuBackend methods of the same names.
 //
-// Broadcast kernels are 1-D grid-stride over N*C*S (or over N*C*S/4 float4 groups, see d4j::vec4_ok). Reduction
+// The broadcasts are templates over the activations' element type T (float: d4j_NAME, bf16: d4j_NAME_bf16; the
+// per-channel and per-sample values, bias, v, scale and shift, are float either way), computed in float and rounded
+// once on the store. Broadcast kernels are 1-D grid-stride over N*C*S (or, for float, over N*C*S/4 float4 groups,
+// see d4j::vec4_ok). Reduction
 // kernels use one block per output value (per (n, c) plane for the per-channel sums, which a second pass adds up
 // over n) with blockDim.x a multiple of 32, accumulate in double in the CPU's per-element expression, and are
 // deterministic.
 #include "common.cuh"
 
-namespace {
+namespace d4j_broadcast {
 
 // lane-wise float4 sums for the per-row broadcasts below: each lane rounds as the scalar expression does
 __device__ __forceinline__ float4 operator+(float4 a, float b) {
@@ -26,10 +29,14 @@ __device__ __forceinline__ float4 operator+(float4 a, float4 b) {
  * elements (d4j::vec4_ok); its per-row values are then read once per four elements, and each lane rounds as the
  * scalar expression does.
  */
-template <typename F>
-__device__ __forceinline__ void per_row(float* out, const float* in, const float* other, long long total, long long S,
-                                        F f) {
-    if (d4j::vec4_ok(S, total, out, in) && (other == nullptr || d4j::vec4_ok(S, total, other, other))) {
+template <typename T, typename F>
+__device__ __forceinline__ void per_row(T* out, const T* in, const T* other, long long total, long long S, F f) {
+    if constexpr (!d4j::is_f32<T>::value) {
+        D4J_GRID_LOOP(i, total) {
+            d4j::store(out, i, f(d4j::load(in, i), other != nullptr ? d4j::load(other, i) : 0.0f, i / S));
+        }
+        return;
+    } else if (d4j::vec4_ok(S, total, out, in) && (other == nullptr || d4j::vec4_ok(S, total, other, other))) {
         unsigned q = (unsigned) (S >> 2), total4 = (unsigned) (total >> 2);
         const float4* in4 = (const float4*) in;
         const float4* o4 = (const float4*) other;
@@ -39,20 +46,82 @@ __device__ __forceinline__ void per_row(float* out, const float* in, const float
         }
         return;
     }
-    D4J_GRID_LOOP(i, total) out[i] = f(in[i], other != nullptr ? other[i] : 0.0f, i / S);
+    else {
+        D4J_GRID_LOOP(i, total) out[i] = f(in[i], other != nullptr ? other[i] : 0.0f, i / S);
+    }
 }
 
-}  // namespace
-
-/**
- * out[n,c,s] = in[n,c,s] + bias[c], as on the CPU; float4 where per_row can.
- */
-extern "C" __global__ void d4j_add_bias(float* out, const float* in, const float* bias, int N, int C, long long S) {
-    per_row(out, in, nullptr, (long long) N * C * S, S, [=](auto x, auto, auto row) {
+/** out[n,c,s] = in[n,c,s] + bias[c], as on the CPU; float4 where per_row can. */
+template <typename T>
+__device__ __forceinline__ void add_bias(T* out, const T* in, const float* bias, int N, int C, long long S) {
+    per_row(out, in, (const T*) nullptr, (long long) N * C * S, S, [=](auto x, auto, auto row) {
         using R = decltype(row);
         return x + bias[row % (R) C];
     });
 }
+
+/**
+ * out[n,c,s] = (in[n,c,s] + bias[c]) + other[n,c,s]: d4j_add_bias then d4j_axpby(1, 1) in one pass, with the same
+ * rounding (a convolution's bias and a residual add). When otherBias is not null, other's own per-channel bias is
+ * added first: (in + bias[c]) + (other + otherBias[c]), as d4j_add_bias on other followed by the above (a ResBlock's
+ * 1x1 skip convolution). out may alias in, not other.
+ */
+template <typename T>
+__device__ __forceinline__ void add_bias_add(T* out, const T* in, const float* bias, const T* other,
+                                             const float* otherBias, int N, int C, long long S) {
+    per_row(out, in, other, (long long) N * C * S, S, [=](auto x, auto o, auto row) {
+        using R = decltype(row);
+        R ch = row % (R) C;
+        return (x + bias[ch]) + (otherBias != nullptr ? o + otherBias[ch] : o);
+    });
+}
+
+/**
+ * out[n,c,s] = (in[n,c,s] + bias[c]) + v[n,c]: d4j_add_bias then d4j_add_per_sample_channel in one pass, with the
+ * same rounding (a convolution's bias and a time embedding).
+ */
+template <typename T>
+__device__ __forceinline__ void add_bias_per_sample_channel(T* out, const T* in, const float* bias, const float* v,
+                                                            int N, int C, long long S) {
+    per_row(out, in, (const T*) nullptr, (long long) N * C * S, S, [=](auto x, auto, auto row) {
+        using R = decltype(row);
+        return (x + bias[row % (R) C]) + v[row];
+    });
+}
+
+/** out[n,c,s] = in[n,c,s] + v[n,c] (v is [N, C]; NC = N*C). */
+template <typename T>
+__device__ __forceinline__ void add_per_sample_channel(T* out, const T* in, const float* v, long long NC, long long S) {
+    per_row(out, in, (const T*) nullptr, NC * S, S, [=](auto x, auto, auto row) { return x + v[row]; });
+}
+
+/** out[k,s] = in[k,s] * (1 + scale[k]) + shift[k], k in [0, NC) (the CPU rounds 1 + scale to float first). */
+template <typename T>
+__device__ __forceinline__ void scale_shift(T* out, const T* in, const float* scale, const float* shift, long long NC,
+                                            long long S) {
+    long long total = NC * S;
+    D4J_GRID_LOOP(i, total) {
+        long long k = i / S;
+        float a = 1.0f + scale[k];
+        d4j::store(out, i, d4j::load(in, i) * a + shift[k]);
+    }
+}
+
+}  // namespace d4j_broadcast
+
+namespace B = d4j_broadcast;
+using d4j::bf16;
+
+extern "C" __global__ void d4j_add_bias(float* out, const float* in, const float* bias, int N, int C, long long S) { B::add_bias(out, in, bias, N, C, S); }
+extern "C" __global__ void d4j_add_bias_bf16(bf16* out, const bf16* in, const float* bias, int N, int C, long long S) { B::add_bias(out, in, bias, N, C, S); }
+extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const float* bias, const float* other, const float* otherBias, int N, int C, long long S) { B::add_bias_add(out, in, bias, other, otherBias, N, C, S); }
+extern "C" __global__ void d4j_add_bias_add_bf16(bf16* out, const bf16* in, const float* bias, const bf16* other, const float* otherBias, int N, int C, long long S) { B::add_bias_add(out, in, bias, other, otherBias, N, C, S); }
+extern "C" __global__ void d4j_add_bias_per_sample_channel(float* out, const float* in, const float* bias, const float* v, int N, int C, long long S) { B::add_bias_per_sample_channel(out, in, bias, v, N, C, S); }
+extern "C" __global__ void d4j_add_bias_per_sample_channel_bf16(bf16* out, const bf16* in, const float* bias, const float* v, int N, int C, long long S) { B::add_bias_per_sample_channel(out, in, bias, v, N, C, S); }
+extern "C" __global__ void d4j_add_per_sample_channel(float* out, const float* in, const float* v, long long NC, long long S) { B::add_per_sample_channel(out, in, v, NC, S); }
+extern "C" __global__ void d4j_add_per_sample_channel_bf16(bf16* out, const bf16* in, const float* v, long long NC, long long S) { B::add_per_sample_channel(out, in, v, NC, S); }
+extern "C" __global__ void d4j_scale_shift(float* out, const float* in, const float* scale, const float* shift, long long NC, long long S) { B::scale_shift(out, in, scale, shift, NC, S); }
+extern "C" __global__ void d4j_scale_shift_bf16(bf16* out, const bf16* in, const float* scale, const float* shift, long long NC, long long S) { B::scale_shift(out, in, scale, shift, NC, S); }
 
 /**
  * partial[k] = sum over s of in[k, s], in double (ASSIGNS), k in [0, NC): the first pass of a per-channel
@@ -64,12 +133,14 @@ extern "C" __global__ void d4j_add_bias(float* out, const float* in, const float
  * result is deterministic. Launch: blockDim.x a multiple of 32; any grid (grid-stride over threads or warps); the
  * launcher uses 256 threads and ceil(NC / 256) blocks for S <= 8, ceil(NC / 8) otherwise.
  */
-extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long long NC, long long S) {
+namespace d4j_broadcast {
+template <typename T>
+__device__ __forceinline__ void plane_sums(double* partial, const T* in, long long NC, long long S) {
     if (S <= 8) {
         D4J_GRID_LOOP(k, NC) {
-            const float* plane = in + k * S;
+            const T* plane = in + k * S;
             double acc = 0.0;
-            for (long long i = 0; i < S; i++) acc += (double) plane[i];
+            for (long long i = 0; i < S; i++) acc += (double) d4j::load(plane, i);
             partial[k] = acc;
         }
         return;
@@ -77,12 +148,22 @@ extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long
     int lane = threadIdx.x & 31;
     long long warps = d4j::gstride() >> 5;
     for (long long k = d4j::gtid() >> 5; k < NC; k += warps) {   // uniform within a warp
-        const float* plane = in + k * S;
-        bool vec4 = (S & 3) == 0 && ((unsigned long long) plane & 15) == 0;
-        double acc = d4j::warp_sum(d4j::strided_sum(plane, S, lane, 32, vec4));
+        const T* plane = in + k * S;
+        double share = 0.0;
+        if constexpr (d4j::is_f32<T>::value) {
+            bool vec4 = (S & 3) == 0 && ((unsigned long long) plane & 15) == 0;
+            share = d4j::strided_sum(plane, S, lane, 32, vec4);
+        } else {
+            for (long long i = lane; i < S; i += 32) share += (double) d4j::load(plane, i);
+        }
+        double acc = d4j::warp_sum(share);
         if (lane == 0) partial[k] = acc;
     }
 }
+}  // namespace d4j_broadcast
+
+extern "C" __global__ void d4j_plane_sums(double* partial, const float* in, long long NC, long long S) { B::plane_sums(partial, in, NC, S); }
+extern "C" __global__ void d4j_plane_sums_bf16(double* partial, const bf16* in, long long NC, long long S) { B::plane_sums(partial, in, NC, S); }
 
 /**
  * The second pass: dstA[c] += (float) (sum over n of partials[n C + c]) and, when dstB is not null,
@@ -122,38 +203,8 @@ extern "C" __global__ void d4j_channel_sums(float* dstA, float* dstB, const doub
     }
 }
 
-/**
- * out[n,c,s] = (in[n,c,s] + bias[c]) + other[n,c,s]: d4j_add_bias then d4j_axpby(1, 1) in one pass, with the same
- * rounding (a convolution's bias and a residual add). When otherBias is not null, other's own per-channel bias is
- * added first: (in + bias[c]) + (other + otherBias[c]), as d4j_add_bias on other followed by the above (a ResBlock's
- * 1x1 skip convolution). out may alias in, not other.
- */
-extern "C" __global__ void d4j_add_bias_add(float* out, const float* in, const float* bias, const float* other,
-                                            const float* otherBias, int N, int C, long long S) {
-    per_row(out, in, other, (long long) N * C * S, S, [=](auto x, auto o, auto row) {
-        using R = decltype(row);
-        R ch = row % (R) C;
-        return (x + bias[ch]) + (otherBias != nullptr ? o + otherBias[ch] : o);
-    });
-}
 
-/**
- * out[n,c,s] = (in[n,c,s] + bias[c]) + v[n,c]: d4j_add_bias then d4j_add_per_sample_channel in one pass, with the
- * same rounding (a convolution's bias and a time embedding).
- */
-extern "C" __global__ void d4j_add_bias_per_sample_channel(float* out, const float* in, const float* bias,
-                                                           const float* v, int N, int C, long long S) {
-    per_row(out, in, nullptr, (long long) N * C * S, S, [=](auto x, auto, auto row) {
-        using R = decltype(row);
-        return (x + bias[row % (R) C]) + v[row];
-    });
-}
 
-/** out[n,c,s] = in[n,c,s] + v[n,c] (v is [N, C]; NC = N*C). */
-extern "C" __global__ void d4j_add_per_sample_channel(float* out, const float* in, const float* v, long long NC,
-                                                      long long S) {
-    per_row(out, in, nullptr, NC * S, S, [=](auto x, auto, auto row) { return x + v[row]; });
-}
 
 /**
  * dv[k] = sum over s of dOut[k, s] for k in [0, NC) (ASSIGNS). Launch: gridDim.x = NC.
@@ -169,16 +220,6 @@ extern "C" __global__ void d4j_per_sample_channel_sum(float* dv, const float* dO
     if (threadIdx.x == 0) dv[k] = (float) acc;
 }
 
-/** out[k,s] = in[k,s] * (1 + scale[k]) + shift[k], k in [0, NC) (the CPU rounds 1 + scale to float first). */
-extern "C" __global__ void d4j_scale_shift(float* out, const float* in, const float* scale, const float* shift,
-                                           long long NC, long long S) {
-    long long total = NC * S;
-    D4J_GRID_LOOP(i, total) {
-        long long k = i / S;
-        float a = 1.0f + scale[k];
-        out[i] = in[i] * a + shift[k];
-    }
-}
 
 /**
  * Backward of d4j_scale_shift (all ASSIGN): dIn = dOut * (1 + scale[k]); dScale[k] = sum dOut * in;

@@ -140,6 +140,10 @@ __device__ __forceinline__ bf16 to_bf16(float f) {
     return bf16{(unsigned short) ((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16)};
 }
 
+/** Whether T is float (a kernel's float4 paths exist for float tensors only). */
+template <typename T> struct is_f32 { static constexpr bool value = false; };
+template <> struct is_f32<float> { static constexpr bool value = true; };
+
 __device__ __forceinline__ void store(float* p, long long i, float v) { p[i] = v; }
 __device__ __forceinline__ void store(bf16* p, long long i, float v) { p[i] = to_bf16(v); }
 

@@ -67,6 +67,12 @@ __device__ __forceinline__ void silu_backward(T* dx, const T* dy, const T* x, lo
     }
 }
 
+/** out = out + in, in of another element type (a bf16 filter gradient added to the float32 gradient). */
+template <typename To, typename Ti>
+__device__ __forceinline__ void accumulate(To* out, const Ti* in, long long n) {
+    D4J_GRID_LOOP(i, n) store(out, i, load(out, i) + load(in, i));
+}
+
 /** out = in converted to out's element type (rounded to nearest even when narrowing; exact when widening). */
 template <typename To, typename Ti>
 __device__ __forceinline__ void convert(To* out, const Ti* in, long long n) {
@@ -91,3 +97,4 @@ extern "C" __global__ void d4j_silu_backward(float* dx, const float* dy, const f
 extern "C" __global__ void d4j_silu_backward_bf16(bf16* dx, const bf16* dy, const bf16* x, long long n) { E::silu_backward(dx, dy, x, n); }
 extern "C" __global__ void d4j_convert_f32_bf16(bf16* out, const float* in, long long n) { E::convert(out, in, n); }
 extern "C" __global__ void d4j_convert_bf16_f32(float* out, const bf16* in, long long n) { E::convert(out, in, n); }
+extern "C" __global__ void d4j_accumulate_bf16_f32(float* out, const bf16* in, long long n) { E::accumulate(out, in, n); }

@@ -1,6 +1,7 @@
 package io.github.diffusion4j.backend.cuda;
 
 import io.github.diffusion4j.tensor.Check;
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
@@ -11,20 +12,48 @@ import io.github.diffusion4j.tensor.Tensor;
  */
 final class BroadcastOps {
     private final CudaBackend cb;
-    private final KernelArgs kAddBias, kPlaneSums, kChannelSums, kAddPerSampleChannel, kAddBiasAdd,
-            kAddBiasPerSampleChannel, kPerSampleChannelSum, kScaleShift, kScaleShiftBackward;
+    private final KernelArgs.Typed kAddBias, kAddPerSampleChannel, kAddBiasAdd, kAddBiasPerSampleChannel, kScaleShift,
+            kPlaneSums;
+    private final KernelArgs kChannelSums, kPerSampleChannelSum, kScaleShiftBackward;
 
     BroadcastOps(CudaBackend cb) {
         this.cb = cb;
-        kAddBias = cb.kernel(Kernels.ADD_BIAS);
-        kPlaneSums = cb.kernel(Kernels.PLANE_SUMS);
+        kAddBias = cb.typedKernel(Kernels.ADD_BIAS);
+        kPlaneSums = cb.typedKernel(Kernels.PLANE_SUMS);
         kChannelSums = cb.kernel(Kernels.CHANNEL_SUMS);
-        kAddPerSampleChannel = cb.kernel(Kernels.ADD_PER_SAMPLE_CHANNEL);
-        kAddBiasAdd = cb.kernel(Kernels.ADD_BIAS_ADD);
-        kAddBiasPerSampleChannel = cb.kernel(Kernels.ADD_BIAS_PER_SAMPLE_CHANNEL);
+        kAddPerSampleChannel = cb.typedKernel(Kernels.ADD_PER_SAMPLE_CHANNEL);
+        kAddBiasAdd = cb.typedKernel(Kernels.ADD_BIAS_ADD);
+        kAddBiasPerSampleChannel = cb.typedKernel(Kernels.ADD_BIAS_PER_SAMPLE_CHANNEL);
         kPerSampleChannelSum = cb.kernel(Kernels.PER_SAMPLE_CHANNEL_SUM);
-        kScaleShift = cb.kernel(Kernels.SCALE_SHIFT);
+        kScaleShift = cb.typedKernel(Kernels.SCALE_SHIFT);
         kScaleShiftBackward = cb.kernel(Kernels.SCALE_SHIFT_BACKWARD);
+    }
+
+    /**
+     * The broadcasts run natively on activations (out, in, and a residual other) of one dtype, F32 or BF16, with F32
+     * per-channel and per-sample values (bias, time embedding, scale, shift): tensor 0 is out, tensor 1 in, and
+     * {@code activations} lists the positions of the other activation tensors.
+     */
+    static boolean handles(Tensor[] t, int... activations) {
+        DType d = t[0].dtype();
+        if ((d != DType.F32 && d != DType.BF16) || t[1].dtype() != d) return false;
+        for (int k = 2; k < t.length; k++) {
+            if (t[k] == null) continue;
+            boolean act = false;
+            for (int a : activations) act |= a == k;
+            if (t[k].dtype() != (act ? d : DType.F32)) return false;
+        }
+        return true;
+    }
+
+    /** biasGrad (dBias, dOut) runs natively into an F32 bias gradient from an F32 or BF16 output gradient. */
+    static boolean biasGradHandles(Tensor[] t) {
+        return t[0].dtype() == DType.F32 && (t[1].dtype() == DType.F32 || t[1].dtype() == DType.BF16);
+    }
+
+    /** Blocks of a broadcast over n elements in rows of sp: float4 groups for F32, one element per thread for BF16. */
+    private static int blocks(Tensor out, long n, long sp) {
+        return out.dtype() == DType.F32 ? CudaBackend.vecBlocks(n, sp) : LaunchConfig.blocks(n);
     }
 
     /**
@@ -41,8 +70,8 @@ final class BroadcastOps {
     void addBias(Tensor out, Tensor in, Tensor bias) {
         if (!biasBroadcast(out, in, bias)) return;
         long sp = in.shape().spatial();
-        kAddBias.begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(bias)).i32(in.dim(0)).i32(in.shape().c()).i64(sp)
-                .launch(CudaBackend.vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
+        kAddBias.of(out).begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(bias)).i32(in.dim(0)).i32(in.shape().c()).i64(sp)
+                .launch(blocks(out, in.numel(), sp), LaunchConfig.THREADS);
     }
 
     void biasGrad(Tensor dBias, Tensor dOut) {
@@ -56,7 +85,7 @@ final class BroadcastOps {
         long partials = cb.scratchArena().allocate(8 * nc).address();
         // a thread per plane of at most 8 elements, else a warp per plane (8 per block of 256)
         long units = sp <= 8 ? nc : (nc + 7) / 8 * LaunchConfig.THREADS;
-        kPlaneSums.begin().ptr(partials).ptr(cb.a(dOut)).i64(nc).i64(sp).launch(LaunchConfig.blocks(units), LaunchConfig.THREADS);
+        kPlaneSums.of(dOut).begin().ptr(partials).ptr(cb.a(dOut)).i64(nc).i64(sp).launch(LaunchConfig.blocks(units), LaunchConfig.THREADS);
         channelSums(cb.a(dBias), 0L, partials, n, c);
     }
 
@@ -77,8 +106,8 @@ final class BroadcastOps {
         }
         if (!work) return;
         long sp = in.shape().spatial();
-        kAddBiasAdd.begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(bias)).ptr(cb.a(other)).ptr(cb.an(otherBias)).i32(in.dim(0))
-                .i32(in.shape().c()).i64(sp).launch(CudaBackend.vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
+        kAddBiasAdd.of(out).begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(bias)).ptr(cb.a(other)).ptr(cb.an(otherBias)).i32(in.dim(0))
+                .i32(in.shape().c()).i64(sp).launch(blocks(out, in.numel(), sp), LaunchConfig.THREADS);
     }
 
     void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
@@ -87,8 +116,8 @@ final class BroadcastOps {
         if (v.numel() != (long) n * c) throw new IllegalArgumentException("per-sample-channel values " + v.shape() + " for " + in.shape());
         if (!work) return;
         long sp = in.shape().spatial();
-        kAddBiasPerSampleChannel.begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(bias)).ptr(cb.a(v)).i32(n).i32(c).i64(sp)
-                .launch(CudaBackend.vecBlocks(in.numel(), sp), LaunchConfig.THREADS);
+        kAddBiasPerSampleChannel.of(out).begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(bias)).ptr(cb.a(v)).i32(n).i32(c).i64(sp)
+                .launch(blocks(out, in.numel(), sp), LaunchConfig.THREADS);
     }
 
     void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
@@ -97,7 +126,7 @@ final class BroadcastOps {
         long nc = (long) in.dim(0) * in.shape().c(), sp = in.shape().spatial();
         if (v.numel() != nc) throw new IllegalArgumentException("per-channel vector " + v.shape() + " for " + in.shape());
         if (nc * sp == 0) return;
-        kAddPerSampleChannel.begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(v)).i64(nc).i64(sp).launch(CudaBackend.vecBlocks(nc * sp, sp), LaunchConfig.THREADS);
+        kAddPerSampleChannel.of(out).begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(v)).i64(nc).i64(sp).launch(blocks(out, nc * sp, sp), LaunchConfig.THREADS);
     }
 
     void perSampleChannelSum(Tensor dv, Tensor dOut) {
@@ -117,7 +146,7 @@ final class BroadcastOps {
             throw new IllegalArgumentException("scale/shift " + scale.shape() + " for " + in.shape());
         }
         if (nc * sp == 0) return;
-        kScaleShift.begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(scale)).ptr(cb.a(shift)).i64(nc).i64(sp)
+        kScaleShift.of(out).begin().ptr(cb.a(out)).ptr(cb.a(in)).ptr(cb.a(scale)).ptr(cb.a(shift)).i64(nc).i64(sp)
                 .launch(LaunchConfig.blocks(nc * sp), LaunchConfig.THREADS);
     }
 

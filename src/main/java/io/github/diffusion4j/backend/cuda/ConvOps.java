@@ -202,7 +202,7 @@ final class ConvOps {
                 g == dw ? 1f : 0f);
         if (cb.profiling()) cb.profileEnd("conv bwd-filter " + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionBackwardFilter");
-        if (g != dw) cb.axpby(dw, 1f, dw, 1f, g);
+        if (g != dw) cb.accumulateBf16(dw, g);
         if (dBias != null) cb.biasGrad(dBias, dy);
     }
 

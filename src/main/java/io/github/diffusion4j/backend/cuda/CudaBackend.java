@@ -800,24 +800,24 @@ public final class CudaBackend implements Backend {
     // ------------------------------------------------------------------ bias and broadcasts
 
     @Override public void addBias(Tensor out, Tensor in, Tensor bias) {
-        staging.run(F32_ONLY, W0, t -> broadcastOps.addBias(t[0], t[1], t[2]), out, in, bias);
+        staging.run(t -> BroadcastOps.handles(t), W0, t -> broadcastOps.addBias(t[0], t[1], t[2]), out, in, bias);
     }
 
     @Override public void biasGrad(Tensor dBias, Tensor dOut) {
-        staging.run(F32_ONLY, W0, t -> broadcastOps.biasGrad(t[0], t[1]), dBias, dOut);
+        staging.run(BroadcastOps::biasGradHandles, W0, t -> broadcastOps.biasGrad(t[0], t[1]), dBias, dOut);
     }
 
     @Override public void addBiasAdd(Tensor out, Tensor in, Tensor bias, Tensor other, Tensor otherBias) {
-        staging.run(F32_ONLY, W0, t -> broadcastOps.addBiasAdd(t[0], t[1], t[2], t[3], t[4]), out, in, bias, other,
+        staging.run(t -> BroadcastOps.handles(t, 3), W0, t -> broadcastOps.addBiasAdd(t[0], t[1], t[2], t[3], t[4]), out, in, bias, other,
                 otherBias);
     }
 
     @Override public void addBiasPerSampleChannel(Tensor out, Tensor in, Tensor bias, Tensor v) {
-        staging.run(F32_ONLY, W0, t -> broadcastOps.addBiasPerSampleChannel(t[0], t[1], t[2], t[3]), out, in, bias, v);
+        staging.run(t -> BroadcastOps.handles(t), W0, t -> broadcastOps.addBiasPerSampleChannel(t[0], t[1], t[2], t[3]), out, in, bias, v);
     }
 
     @Override public void addPerSampleChannel(Tensor out, Tensor in, Tensor v) {
-        staging.run(F32_ONLY, W0, t -> broadcastOps.addPerSampleChannel(t[0], t[1], t[2]), out, in, v);
+        staging.run(t -> BroadcastOps.handles(t), W0, t -> broadcastOps.addPerSampleChannel(t[0], t[1], t[2]), out, in, v);
     }
 
     @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
@@ -825,7 +825,7 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift) {
-        staging.run(F32_ONLY, W0, t -> broadcastOps.scaleShift(t[0], t[1], t[2], t[3]), out, in, scale, shift);
+        staging.run(t -> BroadcastOps.handles(t), W0, t -> broadcastOps.scaleShift(t[0], t[1], t[2], t[3]), out, in, scale, shift);
     }
 
     @Override public void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in,
@@ -1028,8 +1028,14 @@ public final class CudaBackend implements Backend {
                 modelOut, target, weights);
     }
 
+    /** out (F32) += in (BF16): for ConvOps' weight gradients. */
+    void accumulateBf16(Tensor out, Tensor in) { elementwiseOps.accumulate(out, in); }
+
     /** Ops that ran through float32 copies because no kernel of theirs takes their tensors' dtypes ({@link DTypeStaging}). */
     public long stagedOps() { return staging.stagedOps(); }
+
+    /** {@link #stagedOps()} by op name (the Backend method). */
+    public Map<String, Long> stagedByOp() { return staging.stagedByOp(); }
 
     // ------------------------------------------------------------------ timing, statistics
 

@@ -33,6 +33,8 @@ final class DTypeStaging {
 
     private final CudaBackend cb;
     private long staged;
+    /** Ops staged so far, by the names of the Backend methods that staged them (for benchmarks and tests). */
+    private final java.util.Map<String, Long> byOp = new java.util.TreeMap<>();
 
     DTypeStaging(CudaBackend cb) {
         this.cb = cb;
@@ -66,6 +68,7 @@ final class DTypeStaging {
             return;
         }
         staged++;
+        byOp.merge(caller(), 1L, Long::sum);
         Tensor[] f = new Tensor[t.length];
         for (int k = 0; k < t.length; k++) {
             Tensor x = t[k];
@@ -104,4 +107,14 @@ final class DTypeStaging {
 
     /** Ops run through F32 copies so far. */
     long stagedOps() { return staged; }
+
+    /** The same by op (the CudaBackend method that staged it), sorted by name. */
+    java.util.Map<String, Long> stagedByOp() { return java.util.Collections.unmodifiableMap(byOp); }
+
+    private static final StackWalker WALKER = StackWalker.getInstance();
+
+    /** The name of the CudaBackend method that called run (only on this slow path). */
+    private static String caller() {
+        return WALKER.walk(frames -> frames.skip(2).findFirst().map(StackWalker.StackFrame::getMethodName).orElse("?"));
+    }
 }

@@ -19,7 +19,7 @@ import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 final class ElementwiseOps {
     private final CudaBackend cb;
     private final KernelArgs.Typed kAxpby, kScale, kMul, kClamp, kSilu, kSiluBackward;
-    private final KernelArgs kToBf16, kToF32;
+    private final KernelArgs kToBf16, kToF32, kAccumulate;
 
     ElementwiseOps(CudaBackend cb) {
         this.cb = cb;
@@ -31,6 +31,7 @@ final class ElementwiseOps {
         kSiluBackward = cb.typedKernel(Kernels.SILU_BACKWARD);
         kToBf16 = cb.kernel(Kernels.CONVERT_F32_BF16);
         kToF32 = cb.kernel(Kernels.CONVERT_BF16_F32);
+        kAccumulate = cb.kernel(Kernels.ACCUMULATE_BF16_F32);
     }
 
     /** The elementwise kernels run on tensors of one dtype, F32 or BF16 (DTypeStaging converts mixed ones). */
@@ -67,6 +68,17 @@ final class ElementwiseOps {
         } else {
             convert(out, in);
         }
+    }
+
+    /** out += in for an F32 out and a BF16 in of its size (a bf16 filter gradient into the FP32 gradient). */
+    void accumulate(Tensor out, Tensor in) {
+        cb.ensureContext();
+        Check.sameSize(out, in);
+        Check.dtype("accumulate (sum)", DType.F32, out);
+        Check.dtype("accumulate (addend)", DType.BF16, in);
+        long n = in.numel();
+        if (n == 0) return;
+        kAccumulate.begin().ptr(cb.a(out)).ptr(cb.a(in)).i64(n).launch(LaunchConfig.blocks(n), LaunchConfig.THREADS);
     }
 
     /** out = in converted between F32 and BF16 (checked: same size, one of each). */

@@ -20,6 +20,7 @@ public final class Kernels {
     public static final String SILU_BACKWARD = "d4j_silu_backward";
     public static final String CONVERT_F32_BF16 = "d4j_convert_f32_bf16";
     public static final String CONVERT_BF16_F32 = "d4j_convert_bf16_f32";
+    public static final String ACCUMULATE_BF16_F32 = "d4j_accumulate_bf16_f32";
     // reduce.cu
     public static final String SUM_PARTIALS = "d4j_sum_partials";
     public static final String SUM_FINALIZE = "d4j_sum_finalize";
@@ -69,9 +70,11 @@ public final class Kernels {
 
     /**
      * The kernels instantiated for BF16 tensors too: {@code d4j_NAME_bf16} ({@link #bf16}), with the parameter list of
-     * {@code d4j_NAME} (bf16 pointers where it has float pointers; AdamW's: the weight copy only).
+     * {@code d4j_NAME} (bf16 pointers where it has float pointers to activations; AdamW's: the weight copy only; the
+ * broadcasts': out, in and other, their per-channel values staying float).
      */
-    public static final List<String> TYPED = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, ADAMW);
+    public static final List<String> TYPED = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, ADAMW, ADD_BIAS,
+            ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL, ADD_PER_SAMPLE_CHANNEL, SCALE_SHIFT, PLANE_SUMS);
 
     /** The name of kernel {@code name}'s BF16 instantiation. */
     public static String bf16(String name) {
@@ -82,7 +85,7 @@ public final class Kernels {
     /** Every kernel of the untyped list below, then the BF16 instantiations of {@link #TYPED}. */
     public static final List<String> ALL;
 
-    private static final List<String> BASE = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, CONVERT_F32_BF16, CONVERT_BF16_F32,
+    private static final List<String> BASE = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, CONVERT_F32_BF16, CONVERT_BF16_F32, ACCUMULATE_BF16_F32,
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD_OFFSET, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
@@ -102,6 +105,7 @@ public final class Kernels {
             Map.entry(AXPBY, "pppjff"),
             Map.entry(CONVERT_F32_BF16, "ppj"),
             Map.entry(CONVERT_BF16_F32, "ppj"),
+            Map.entry(ACCUMULATE_BF16_F32, "ppj"),
             Map.entry(SCALE, "ppjf"),
             Map.entry(MUL, "pppj"),
             Map.entry(CLAMP, "ppjff"),

@@ -142,6 +142,16 @@ class CudaBf16GpuTest {
             b.addPerSampleChannel(y, put(b, random(img.size(), s), h, img), put(b, random(16, s + 1), f, Shape.of(2, 8)));
             return new Tensor[] {y};
         }));
+        c.add(new Case("addBiasAdd (bf16 residual, f32 biases), addBiasPerSampleChannel, scaleShift", true, (b, s) -> {
+            Tensor x = put(b, random(img.size(), s), h, img), o = put(b, random(img.size(), s + 1), h, img);
+            Tensor bias = put(b, random(8, s + 2), f, Shape.of(8)), ob = put(b, random(8, s + 3), f, Shape.of(8));
+            Tensor v = put(b, random(16, s + 4), f, Shape.of(2, 8)), y1 = b.zeros(img, h), y2 = b.zeros(img, h);
+            Tensor y3 = b.zeros(img, h);
+            b.addBiasAdd(y1, x, bias, o, ob);
+            b.addBiasPerSampleChannel(y2, x, bias, v);
+            b.scaleShift(y3, x, v, put(b, random(16, s + 5), f, Shape.of(2, 8)));
+            return new Tensor[] {y1, y2, y3};
+        }));
         c.add(new Case("matmul bf16 x bf16 -> bf16 and -> f32 (accumulated)", false, (b, s) -> {
             Tensor a = put(b, random(12 * 40, s), h, Shape.of(12, 40)), w = put(b, random(24 * 40, s + 1), h, Shape.of(24, 40));
             Tensor y = b.zeros(Shape.of(12, 24), h), g = put(b, random(24 * 40, s + 2), f, Shape.of(24, 40));
@@ -240,8 +250,11 @@ class CudaBf16GpuTest {
         for (Variant v : Variant.values()) {
             TrainingStepComparison.Result gap = TrainingStepComparison.compareTraining(CPU, Precision.FP32, CPU,
                     Precision.BF16, v, 1);
+            long staged0 = gpu.stagedOps();
             TrainingStepComparison.Result r = TrainingStepComparison.compareTraining(CPU, Precision.BF16, gpu,
                     Precision.BF16, v, 1);
+            System.out.printf(Locale.ROOT, "[%s] bf16 training step on cuda: %d ops through float32 copies (all so far: %s)%n",
+                    v, gpu.stagedOps() - staged0, gpu.stagedByOp());
             double mean = meanGradErr(r), bf16Gap = meanGradErr(gap);
             System.out.printf(Locale.ROOT, "[%s] mean gradient rel L2 err: cuda bf16 vs cpu bf16 %.2e, cpu bf16 vs cpu "
                     + "fp32 %.2e (ratio %.2f)%n", v, mean, bf16Gap, mean / bf16Gap);
