@@ -22,6 +22,8 @@
 #   9. bench/compare.py: the table for bench/README.md
 #  10. (run after 3) data-parallel: bench --scaling on cuda (bucket ready times, predicted efficiency) and
 #      train --distributed self vs off (the data-parallel path over one rank through the real NCCL)
+#  11. (run after 10) bf16 (issue #15): diffusion4j bench --precision bf16 (training, sampling), then speed.py's
+#      amp_bf16 and amp_bf16_channels_last, then amp_bf16_compile and compile with what time is left
 # Knobs for a dry run against the CUDA emulator (no PyTorch): MODEL, BATCH, SAMPLE_BATCH, SAMPLE_STEPS, TRAIN_STEPS.
 # AB_ARGS="--option ...": phase 2 runs its training and sampling benches once more with these bench options appended
 # (e.g. AB_ARGS="--unet-split-concat"; d4j-*-ab.json; compare.py adds their rows), to measure a setting against the
@@ -205,6 +207,33 @@ if [ "$(left)" -gt 40 ] && want 5; then
   done
   for d in "$W"/dump-*/; do rm -f "$d"/*.safetensors; done   # large and reproducible: keep config and checksums
   pack
+fi
+
+if [ "$(left)" -gt 60 ] && want 11; then
+  say "11. bf16: diffusion4j bench --precision bf16, PyTorch autocast bf16"
+  s=$(date +%s)
+  timeout "$(lim 80)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --batch-size "$BATCH" --no-sampling \
+    --precision bf16 --json > "$W/d4j-train-bf16.json" 2> "$W/d4j-train-bf16.err"
+  note "d4j train bench bf16: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-train-bf16.err" | tr '\n' ' ')"
+  s=$(date +%s)
+  timeout "$(lim 80)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --no-training --sample-batch "$SAMPLE_BATCH" \
+    --sample-steps "$SAMPLE_STEPS" --precision bf16 --json > "$W/d4j-sample-bf16.json" 2> "$W/d4j-sample-bf16.err"
+  note "d4j sample bench bf16: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-sample-bf16.err" | tr '\n' ' ')"
+  pack
+  s=$(date +%s)
+  PYTHONUNBUFFERED=1 timeout "$(lim 100)" $PY bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
+    --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --variants amp_bf16,amp_bf16_channels_last \
+    > "$W/pytorch-amp-bf16.txt" 2>&1
+  note "pytorch amp bf16: exit $? after $(( $(date +%s) - s )) s, $(grep -c '^speed-json' "$W/pytorch-amp-bf16.txt") variants"
+  pack
+  if [ "$(left)" -gt 90 ]; then
+    tc=$(( $(left) - 20 )); [ "$tc" -gt 200 ] && tc=200
+    PYTHONUNBUFFERED=1 timeout "$tc" $PY bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \
+      --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS" --variants amp_bf16_compile,compile \
+      > "$W/pytorch-amp-bf16-compile.txt" 2>&1
+    note "pytorch amp_bf16_compile, compile: exit $?"
+    pack
+  fi
 fi
 
 if [ "$(left)" -gt 50 ] && want 6; then

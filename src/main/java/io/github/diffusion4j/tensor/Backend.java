@@ -34,7 +34,7 @@ public interface Backend extends AutoCloseable {
 
     default Tensor zeros(int... dims) { return zeros(Shape.of(dims)); }
 
-    /** The element types this backend can store and compute with (F32 on every backend today). */
+    /** The element types this backend can store and compute with (F32 everywhere; BF16 on the CPU and CUDA backends). */
     default java.util.Set<DType> dtypes() { return java.util.EnumSet.of(DType.F32); }
 
     /** A new zero-filled tensor of the given element type; a type not in {@link #dtypes()} is refused in one line. */

@@ -16,7 +16,7 @@ import java.util.function.Predicate;
  *
  * <p>The rule for each op is declared where the CUDA backend dispatches it: which tensors it writes (a bit mask over
  * the tensors' positions) and which dtype combinations its own implementation handles ({@link #F32_ONLY},
- * {@link #UNIFORM}, or a predicate of the op family). The same tensor given twice (an op in place) shares one copy.
+ * {@link #uniform} for kernels templated over one element type, or a predicate of the op family). The same tensor given twice (an op in place) shares one copy.
  * Copies come from the step's scratch memory, as the op's own temporaries would. {@link #stagedOps()} counts the
  * ops that went through copies (a benchmark shows them: each is an op that lacks a native kernel).
  */
@@ -28,8 +28,6 @@ final class DTypeStaging {
 
     /** Only all-F32 tensors run natively (the op's kernels are float-only). */
     static final Predicate<Tensor[]> F32_ONLY = t -> allOf(DType.F32, t);
-    /** Tensors of one dtype, F32 or BF16, run natively (the op's kernels are templates over the element type). */
-    static final Predicate<Tensor[]> UNIFORM = DTypeStaging::uniform;
 
     private final CudaBackend cb;
     private long staged;
@@ -46,7 +44,7 @@ final class DTypeStaging {
         return true;
     }
 
-    /** Whether the non-null tensors share one dtype, F32 or BF16. */
+    /** Whether the non-null tensors share one dtype, F32 or BF16 (what a kernel templated on one element type takes). */
     static boolean uniform(Tensor[] t) {
         DType d = null;
         for (Tensor x : t) {
