@@ -182,10 +182,11 @@ public final class Benchmark {
                 // one more step, untimed, to count its launches and host waits without the timer's
                 c.synchronize();
                 CudaBackend.Launches l0 = c.launches();
+                long staged0 = c.stagedOps();
                 long w0 = System.nanoTime();
                 long k = ++s;
                 step.run(x0, labels, k);
-                r.put("launches_per_step", launches(c, l0, w0));
+                r.put("launches_per_step", launches(c, l0, staged0, w0));
                 if (o.profile()) {
                     // the first profiled step runs the profiling code for the first time (JIT, string concatenation
                     // bootstraps): its host time would land in the GPU gaps of a few operations, so it is discarded
@@ -236,10 +237,11 @@ public final class Benchmark {
                 for (int i = 0; i < evals.length; i++) evals[i] = timer.millis(() -> denoiser.predict(x, t, labels));
                 if (b instanceof CudaBackend c) {
                     c.synchronize();
-                    CudaBackend.Launches l0 = c.launches();   // one more evaluation, untimed, to count its launches
+                    CudaBackend.Launches l0 = c.launches();
+                long staged0 = c.stagedOps();   // one more evaluation, untimed, to count its launches
                     long w0 = System.nanoTime();
                     denoiser.predict(x, t, labels);
-                    r.put("launches_per_model_eval", launches(c, l0, w0));
+                    r.put("launches_per_model_eval", launches(c, l0, staged0, w0));
                     if (o.profile()) {
                         // direct forward passes (a replayed graph would show as one operation); the first, discarded
                         // pass runs the profiling code once, as for the training step
@@ -327,8 +329,9 @@ public final class Benchmark {
      * kernels, cuBLAS/cuDNN calls, memsets and device copies, their total and the host's waits for the GPU. Then waits
      * for the step to finish and splits its wall time into the host's waits and the rest, the host's own time issuing
      * the work: when that comes near the wall time, the step is bound by launch overhead rather than by the GPU.
+     * {@code staged_ops}: the ops that ran through float32 copies (bf16 tensors without a native kernel; 0 in FP32).
      */
-    private static Map<String, Object> launches(CudaBackend c, CudaBackend.Launches l0, long w0) {
+    private static Map<String, Object> launches(CudaBackend c, CudaBackend.Launches l0, long staged0, long w0) {
         CudaBackend.Launches d = c.launches().minus(l0);
         c.synchronize();
         long wallNanos = System.nanoTime() - w0;
@@ -340,6 +343,7 @@ public final class Benchmark {
         m.put("graph_launches", d.graphLaunches());
         m.put("total", d.total());
         m.put("host_syncs", d.hostSyncs());
+        m.put("staged_ops", c.stagedOps() - staged0);
         m.put("wall_ms", Stats.round(wallNanos / 1e6));
         m.put("host_wait_ms", Stats.round(waitNanos / 1e6));
         m.put("host_busy_ms", Stats.round((wallNanos - waitNanos) / 1e6));

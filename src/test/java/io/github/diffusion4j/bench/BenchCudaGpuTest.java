@@ -124,6 +124,7 @@ class BenchCudaGpuTest {
             assertEquals(a.get("wall_ms").asDouble(), a.get("host_wait_ms").asDouble() + a.get("host_busy_ms").asDouble(),
                     0.01, path);
             assertTrue(a.get("host_busy_ms").asDouble() > 0, path);
+            assertEquals(0, a.get("staged_ops").asInt(), path + ": an fp32 run has no op to convert through float32");
         }
         // the host waits for the GPU only to read the gradient norm (for clipping) and the logged loss in a training
         // step, never inside a model evaluation. The loss is copied behind the backward pass and read after the norm:
