@@ -30,10 +30,14 @@ extern "C" __global__ void d4j_rand(float* out, long long n, unsigned long long 
  * Dropout with the mask regenerated from Philox uniforms (Backend.dropout and dropoutBackward, which are the
  * same operation on different tensors; CPU twin: CpuBackend.dropoutApply): out[i] = u >= p ? in[i] * keep : 0
  * with u = Philox.uniform(seed, offset + i) and keep = 1f / (1f - p) computed by the caller in float.
- * out may alias in. Launch: grid-stride over d4j::block_count(n, offset) Philox blocks.
+ * out may alias in. A template over the element type T of out and in (d4j_dropout: float, d4j_dropout_bf16: bf16,
+ * computed in float and rounded once on the store). Launch: grid-stride over d4j::block_count(n, offset) Philox
+ * blocks.
  */
-extern "C" __global__ void d4j_dropout(float* out, const float* in, long long n, float p, float keep,
-                                       unsigned long long seed, unsigned long long offset) {
+namespace d4j_random {
+template <typename T>
+__device__ __forceinline__ void dropout(T* out, const T* in, long long n, float p, float keep, unsigned long long seed,
+                                        unsigned long long offset) {
     if (n <= 0) return;
     unsigned long long first = offset >> 2;
     D4J_GRID_LOOP(k, d4j::block_count(n, offset)) {
@@ -43,7 +47,20 @@ extern "C" __global__ void d4j_dropout(float* out, const float* in, long long n,
 #pragma unroll
         for (int l = 0; l < 4; l++) {
             unsigned long long i = g0 + (unsigned long long) l - offset;
-            if (i < (unsigned long long) n) out[i] = d4j::lane(u, l) >= p ? in[i] * keep : 0.0f;
+            if (i < (unsigned long long) n) {
+                d4j::store(out, (long long) i, d4j::lane(u, l) >= p ? d4j::load(in, (long long) i) * keep : 0.0f);
+            }
         }
     }
+}
+}  // namespace d4j_random
+
+extern "C" __global__ void d4j_dropout(float* out, const float* in, long long n, float p, float keep,
+                                       unsigned long long seed, unsigned long long offset) {
+    d4j_random::dropout(out, in, n, p, keep, seed, offset);
+}
+
+extern "C" __global__ void d4j_dropout_bf16(d4j::bf16* out, const d4j::bf16* in, long long n, float p, float keep,
+                                            unsigned long long seed, unsigned long long offset) {
+    d4j_random::dropout(out, in, n, p, keep, seed, offset);
 }

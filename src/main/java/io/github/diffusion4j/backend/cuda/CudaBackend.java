@@ -925,11 +925,11 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public void dropout(Tensor y, Tensor x, float p, long seed, long offset) {
-        staging.run(F32_ONLY, W0, t -> randomOps.dropout(t[0], t[1], p, seed, offset), y, x);
+        staging.run(DTypeStaging::uniform, W0, t -> randomOps.dropout(t[0], t[1], p, seed, offset), y, x);
     }
 
     @Override public void dropoutBackward(Tensor dx, Tensor dy, float p, long seed, long offset) {
-        staging.run(F32_ONLY, W0, t -> randomOps.dropoutBackward(t[0], t[1], p, seed, offset), dx, dy);
+        staging.run(DTypeStaging::uniform, W0, t -> randomOps.dropoutBackward(t[0], t[1], p, seed, offset), dx, dy);
     }
 
     // ------------------------------------------------------------------ reshaping

@@ -74,7 +74,7 @@ public final class Kernels {
  * broadcasts': out, in and other, their per-channel values staying float).
      */
     public static final List<String> TYPED = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, ADAMW, ADD_BIAS,
-            ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL, ADD_PER_SAMPLE_CHANNEL, SCALE_SHIFT, PLANE_SUMS);
+            ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL, ADD_PER_SAMPLE_CHANNEL, SCALE_SHIFT, PLANE_SUMS, DROPOUT);
 
     /** The name of kernel {@code name}'s BF16 instantiation. */
     public static String bf16(String name) {

@@ -10,13 +10,14 @@ import io.github.diffusion4j.tensor.Tensor;
  */
 final class RandomOps {
     private final CudaBackend cb;
-    private final KernelArgs kDropout, kRandn, kRand;
+    private final KernelArgs.Typed kDropout;
+    private final KernelArgs kRandn, kRand;
 
     RandomOps(CudaBackend cb) {
         this.cb = cb;
         kRandn = cb.kernel(Kernels.RANDN);
         kRand = cb.kernel(Kernels.RAND);
-        kDropout = cb.kernel(Kernels.DROPOUT);
+        kDropout = cb.typedKernel(Kernels.DROPOUT);
     }
 
     void dropout(Tensor y, Tensor x, float p, long seed, long offset) {
@@ -34,7 +35,7 @@ final class RandomOps {
         long n = in.numel();
         if (n == 0) return;
         float keep = 1f / (1f - p);
-        kDropout.begin().ptr(cb.a(out)).ptr(cb.a(in)).i64(n).f32(p).f32(keep).i64(seed).i64(offset)
+        kDropout.of(out).begin().ptr(cb.a(out)).ptr(cb.a(in)).i64(n).f32(p).f32(keep).i64(seed).i64(offset)
                 .launch(LaunchConfig.philoxBlocks(n, offset), LaunchConfig.THREADS);
     }
 

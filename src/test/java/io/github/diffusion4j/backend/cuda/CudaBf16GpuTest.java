@@ -142,6 +142,12 @@ class CudaBf16GpuTest {
             b.addPerSampleChannel(y, put(b, random(img.size(), s), h, img), put(b, random(16, s + 1), f, Shape.of(2, 8)));
             return new Tensor[] {y};
         }));
+        c.add(new Case("dropout and its backward", true, (b, s) -> {
+            Tensor x = put(b, random(img.size(), s), h, img), y = b.zeros(img, h), dx = b.zeros(img, h);
+            b.dropout(y, x, 0.3f, 11L, 5L);
+            b.dropoutBackward(dx, put(b, random(img.size(), s + 1), h, img), 0.3f, 11L, 5L);
+            return new Tensor[] {y, dx};
+        }));
         c.add(new Case("addBiasAdd (bf16 residual, f32 biases), addBiasPerSampleChannel, scaleShift", true, (b, s) -> {
             Tensor x = put(b, random(img.size(), s), h, img), o = put(b, random(img.size(), s + 1), h, img);
             Tensor bias = put(b, random(8, s + 2), f, Shape.of(8)), ob = put(b, random(8, s + 3), f, Shape.of(8));
