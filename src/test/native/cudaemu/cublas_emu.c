@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emu_bf16.h"   /* bf16 <-> float */
 #include "emu_queue.h"   /* driver(): the emulated driver's stream queue */
 
 /* cublasStatus_t */
@@ -246,21 +247,6 @@ static void gemm_one(int ta, int tb, int m, int n, int k, float alpha, const flo
 
 static size_t type_size(int type) { return type == R_16BF ? 2 : 4; }
 
-/* bfloat16 -> float (exact) and float -> bfloat16 rounded to nearest even, NaN kept quiet (as kernels/common.cuh) */
-static float bf16_to_float(uint16_t h) {
-    uint32_t u = (uint32_t) h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint16_t float_to_bf16(float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t) ((b >> 16) | 0x0040u);
-    return (uint16_t) ((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-}
-
 /* One queued (or immediate) strided-batched GEMM: every value it needs, copied at call time. */
 typedef struct {
     int ta, tb, m, n, k, lda, ldb, ldc, batch;
@@ -272,18 +258,6 @@ typedef struct {
     size_t aElems, bElems, cElems; /* elements one item of A, B and C spans */
     double *scratch; /* m + k doubles */
 } gemm_job;
-
-/* n elements of type `type` at p, widened to floats (a malloc'd copy; NULL when out of memory) */
-static float *widen(const void *p, int type, size_t n) {
-    float *f = malloc((n ? n : 1) * sizeof(float));
-    if (f == NULL) return NULL;
-    if (type == R_16BF) {
-        for (size_t i = 0; i < n; i++) f[i] = bf16_to_float(((const uint16_t *) p)[i]);
-    } else {
-        memcpy(f, p, n * sizeof(float));
-    }
-    return f;
-}
 
 /*
  * Runs the job: float operands in place; bf16 ones widened to float copies first (exact), C narrowed back with one
@@ -298,10 +272,10 @@ static void gemm_run(void *arg) {
         int readsAB = !(j->alpha == 0.0f || j->k == 0);
         float *fa = NULL, *fb = NULL, *fc = NULL;
         if (j->abType == R_16BF && readsAB) {
-            fa = widen(a, R_16BF, j->aElems);
-            fb = widen(b, R_16BF, j->bElems);
+            fa = emu_widen_bf16(a, j->aElems);
+            fb = emu_widen_bf16(b, j->bElems);
         }
-        if (j->cType == R_16BF) fc = widen(c, R_16BF, j->cElems);
+        if (j->cType == R_16BF) fc = emu_widen_bf16(c, j->cElems);
         if ((j->abType == R_16BF && readsAB && (fa == NULL || fb == NULL)) || (j->cType == R_16BF && fc == NULL)) {
             free(fa);
             free(fb);
@@ -316,7 +290,7 @@ static void gemm_run(void *arg) {
             for (int col = 0; col < j->n; col++) {
                 for (int i = 0; i < j->m; i++) {
                     size_t e = (size_t) col * (size_t) j->ldc + (size_t) i;
-                    ((uint16_t *) c)[e] = float_to_bf16(fc[e]);
+                    ((uint16_t *) c)[e] = emu_float_to_bf16(fc[e]);
                 }
             }
         }

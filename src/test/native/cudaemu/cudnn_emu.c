@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emu_bf16.h"   /* bf16 <-> float */
 #include "emu_queue.h"   /* driver(): the emulated driver's stream queue */
 
 /* cudnnStatus_t (cudnn_graph.h, cuDNN 9) */
@@ -679,24 +680,9 @@ typedef struct {
     double *acc;   /* one output plane (FWD, BWD_DATA) */
 } conv_job;
 
-/* bfloat16 <-> float: exact widening; narrowing rounds to nearest even and keeps NaN quiet (kernels/common.cuh) */
-static float *widen_bf16(const void *p, size_t n) {
-    float *f = malloc((n ? n : 1) * sizeof(float));
-    if (f == NULL) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = (uint32_t) ((const uint16_t *) p)[i] << 16;
-        memcpy(&f[i], &u, 4);
-    }
-    return f;
-}
-
+/* a float output narrowed back into n bf16 values (emu_bf16.h's rounding) */
 static void narrow_bf16(void *p, const float *f, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &f[i], 4);
-        ((uint16_t *) p)[i] = (b & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t) ((b >> 16) | 0x0040u)
-                                                              : (uint16_t) ((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-    }
+    for (size_t i = 0; i < n; i++) ((uint16_t *) p)[i] = emu_float_to_bf16(f[i]);
 }
 
 static void conv_run(void *arg) {
@@ -708,9 +694,9 @@ static void conv_run(void *arg) {
     float *f1 = NULL, *f2 = NULL, *fo = NULL;
     if (j->g.bf16) {
         /* bf16 operands computed in float (cuDNN's PSEUDO_BFLOAT16_CONFIG), the output rounded once */
-        f1 = widen_bf16(j->in1, j->n1);
-        f2 = widen_bf16(j->in2, j->n2);
-        fo = widen_bf16(j->out, j->nOut);
+        f1 = emu_widen_bf16(j->in1, j->n1);
+        f2 = emu_widen_bf16(j->in2, j->n2);
+        fo = emu_widen_bf16(j->out, j->nOut);
         if (f1 == NULL || f2 == NULL || fo == NULL) {
             free(f1);
             free(f2);
