@@ -8,6 +8,7 @@ import io.github.diffusion4j.eval.FeatureNet;
 import io.github.diffusion4j.eval.FeatureNetTrainer;
 import io.github.diffusion4j.eval.FeatureNetWeights;
 import io.github.diffusion4j.eval.ImageSet;
+import io.github.diffusion4j.eval.RealBaseline;
 import io.github.diffusion4j.eval.ReferenceCache;
 import io.github.diffusion4j.tensor.Backend;
 import picocli.CommandLine.Command;
@@ -82,6 +83,9 @@ public final class EvaluateCommand implements Callable<Integer> {
     boolean noCache;
     @Option(names = "--cache-dir", paramLabel = "DIR", description = "Keep the cached reference features in DIR (default: $D4J_CACHE_DIR/eval, else ~/.cache/diffusion4j/eval).")
     Path cacheDir;
+    @Option(names = "--no-real-baseline", description = "Do not also score as many real images (of the train split) as "
+            + "were scored: the scale an FD is read against (fd_ratio and real in the JSON).")
+    boolean noRealBaseline;
     @Option(names = "--json", description = "Print one JSON object instead of text.")
     boolean json;
     @Option(names = "--device", defaultValue = "cpu", description = "Backend of the feature net: cpu (default, the reference numbers), auto or cuda.")
@@ -190,6 +194,7 @@ public final class EvaluateCommand implements Callable<Integer> {
                     : guidance == null ? java.util.Collections.singletonList(null) : guidance;
             if (run != null) sampleDir = Files.createTempDirectory("d4j-evaluate");
             List<String> rows = new ArrayList<>();
+            Baselines baselines = new Baselines(net, ref, test, nRef, opts);
             for (Float g : scales) {
                 Path dir = images;
                 if (run != null) {
@@ -203,9 +208,10 @@ public final class EvaluateCommand implements Callable<Integer> {
                     throw new UserException("--class-accuracy: " + dir + " has no labels.csv with class labels (an unconditional run?)");
                 }
                 Evaluation.Report r = Evaluation.score(net, ref, set.images(), set.count(), set.labels(), opts);
+                RealBaseline real = baselines.at(set.count());
                 double secs = (System.nanoTime() - t0) / 1e9;
                 if (json) {
-                    String one = json(r, loaded.sha256(), run != null ? run : dir, secs, lookup);
+                    String one = json(r, real, loaded.sha256(), run != null ? run : dir, secs, lookup);
                     rows.add(g == null ? one : "{\"guidance\":" + num(g) + "," + one.substring(1));
                 } else {
                     rows.add("");
@@ -217,11 +223,23 @@ public final class EvaluateCommand implements Callable<Integer> {
                     if (g != null) o.printf(Locale.ROOT, "guidance %s:%n", num(g));
                     o.printf(Locale.ROOT, "reference: %s, %d images; scored: %s, %d images%n", test.name(), r.referenceCount(),
                             run != null ? "samples of " + run : dir, r.count());
-                    o.printf(Locale.ROOT, "FD  (Fashion-MNIST classifier features): %.4f%n", r.fd());
+                    o.printf(Locale.ROOT, "FD  (Fashion-MNIST classifier features): %.4f%s%n", r.fd(), real == null ? ""
+                            : String.format(Locale.ROOT, " (%.2fx the FD of %d real images, %.4f)", real.fdRatio(r.fd()), r.count(), real.report().fd()));
                     o.printf(Locale.ROOT, "KID (Fashion-MNIST classifier features): %.6f ± %.6f (%d subsets of %d)%n", r.kid(), r.kidStd(),
                             r.kidSubsets(), r.kidSubsetSize());
                     o.printf(Locale.ROOT, "precision %.4f, recall %.4f (k = %d, %d vs %d)%n", r.precision(), r.recall(), r.k(), r.prCount(), r.prCount());
-                    if (!Double.isNaN(r.classAccuracy())) o.printf(Locale.ROOT, "class accuracy: %.4f%n", r.classAccuracy());
+                    if (!Double.isNaN(r.classAccuracy())) {
+                        o.printf(Locale.ROOT, "class accuracy: %.4f%s%n", r.classAccuracy(), real == null ? ""
+                                : String.format(Locale.ROOT, " (%.3f of the feature net's %.4f on real test images)",
+                                real.accuracyRatio(r.classAccuracy()), real.referenceAccuracy()));
+                    }
+                    if (real != null) {
+                        Evaluation.Report rb = real.report();
+                        o.printf(Locale.ROOT, "real images at this count (%d of %s vs the reference): FD %.4f, KID %.6f ± %.6f, precision %.4f, recall %.4f%n",
+                                rb.count(), real.source(), rb.fd(), rb.kid(), rb.kidStd(), rb.precision(), rb.recall());
+                    } else if (baselines.unavailable() != null) {
+                        o.printf(Locale.ROOT, "real images at this count: unavailable (%s)%n", baselines.unavailable());
+                    }
                     o.printf(Locale.ROOT, "time: %.1f s%n", secs);
                 }
                 o.flush();
@@ -232,6 +250,46 @@ public final class EvaluateCommand implements Callable<Integer> {
         } finally {
             if (sampleDir != null) deleteTree(sampleDir);
         }
+    }
+
+    /**
+     * The real-image baseline per scored count, computed once per count (the train split is opened on first use;
+     * when it cannot be, the scores come without a baseline and {@link #unavailable} says why).
+     */
+    private final class Baselines {
+        private final FeatureNet net;
+        private final Evaluation.Reference ref;
+        private final int[] refLabels;
+        private final Evaluation.Options opts;
+        private final Map<Integer, RealBaseline> byCount = new java.util.HashMap<>();
+        private Dataset train;
+        private String unavailable;
+
+        Baselines(FeatureNet net, Evaluation.Reference ref, Dataset test, int nRef, Evaluation.Options opts) {
+            this.net = net;
+            this.ref = ref;
+            this.refLabels = RealBaseline.labels(test, nRef);
+            this.opts = opts;
+        }
+
+        RealBaseline at(int n) {
+            if (noRealBaseline || unavailable != null) return null;
+            if (train == null) {
+                try {
+                    train = Datasets.open(data, dataDir, FeatureNet.IMAGE_SIZE, true);
+                } catch (RuntimeException e) {
+                    unavailable = "the train split: " + e.getMessage();
+                    return null;
+                }
+            }
+            if (n > train.size()) {
+                unavailable = n + " images are more than the train split's " + train.size();
+                return null;
+            }
+            return byCount.computeIfAbsent(n, c -> RealBaseline.of(net, ref, refLabels, train, c, opts));
+        }
+
+        String unavailable() { return unavailable; }
     }
 
     /** Runs the sample command in-process: --count images of the run (guidance g, null: sample's default) into dir. */
@@ -249,7 +307,7 @@ public final class EvaluateCommand implements Callable<Integer> {
         return cl.execute(args.toArray(String[]::new));
     }
 
-    static String json(Evaluation.Report r, String sha, Path source, double secs, ReferenceCache.Lookup lookup) {
+    static String json(Evaluation.Report r, RealBaseline real, String sha, Path source, double secs, ReferenceCache.Lookup lookup) {
         StringBuilder s = new StringBuilder("{");
         s.append("\"fd\":").append(num(r.fd()));
         s.append(",\"kid\":").append(num(r.kid()));
@@ -262,6 +320,21 @@ public final class EvaluateCommand implements Callable<Integer> {
         s.append(",\"count\":").append(r.count());
         s.append(",\"reference_count\":").append(r.referenceCount());
         s.append(",\"class_accuracy\":").append(Double.isNaN(r.classAccuracy()) ? "null" : num(r.classAccuracy()));
+        if (real != null) {
+            Evaluation.Report b = real.report();
+            s.append(",\"fd_ratio\":").append(num(real.fdRatio(r.fd())));
+            s.append(",\"class_accuracy_ratio\":").append(Double.isNaN(r.classAccuracy()) ? "null" : num(real.accuracyRatio(r.classAccuracy())));
+            s.append(",\"real\":{\"source\":\"").append(real.source()).append('"');
+            s.append(",\"count\":").append(b.count());
+            s.append(",\"fd\":").append(num(b.fd()));
+            s.append(",\"kid\":").append(num(b.kid()));
+            s.append(",\"kid_std\":").append(num(b.kidStd()));
+            s.append(",\"precision\":").append(num(b.precision()));
+            s.append(",\"recall\":").append(num(b.recall()));
+            s.append(",\"reference_accuracy\":").append(num(real.referenceAccuracy())).append('}');
+        } else {
+            s.append(",\"real\":null");
+        }
         s.append(",\"features\":\"fashion-mnist classifier\"");
         s.append(",\"feature_net_sha256\":\"").append(sha).append('"');
         s.append(",\"source\":\"").append(source.toString().replace("\\", "\\\\").replace("\"", "\\\"")).append('"');

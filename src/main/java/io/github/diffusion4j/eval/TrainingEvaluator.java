@@ -60,6 +60,7 @@ public final class TrainingEvaluator implements AutoCloseable {
     private final FeatureNet net;
     private final String netSha;
     private final Evaluation.Reference reference;
+    private final RealBaseline real;   // eval-count train images against the reference: the scale of the FD
     private final Model sampleModel;
     private final SchedulerConfig schedule;
     private final int steps;
@@ -93,10 +94,16 @@ public final class TrainingEvaluator implements AutoCloseable {
             int n = Math.min(ec.referenceCount, test.size());
             ReferenceCache.Lookup l = cache.reference(net, netSha, cfg.data, "test", FeatureNetTrainer.images(test, n), n, 250);
             this.reference = l.reference();
+            this.real = baseline(test, n);
             log.accept(String.format(Locale.ROOT, "eval: %d %s samples (%s %d steps%s) every %d steps vs %s, %d images; reference cache %s: %s (%.1f s)",
                     ec.count, trained.numClasses() > 0 ? "class-balanced" : "", ec.sampler, steps,
                     ec.guidance != 1f ? ", guidance " + ec.guidance : "", ec.every, test.name(), n, l.status(), l.file(), l.seconds())
                     .replace("  ", " "));
+            if (real != null) {
+                log.accept(String.format(Locale.ROOT, "eval: %d real images (%s) score FD %.3f, KID %.5f, precision %.3f, recall %.3f; "
+                        + "the feature net classifies %.1f%% of the reference right", ec.count, real.source(), real.report().fd(),
+                        real.report().kid(), real.report().precision(), real.report().recall(), 100 * real.referenceAccuracy()));
+            }
             m = cfg.createModel(trained.numClasses());
             m.params().allocate(trained.params().backend(), 0);   // fp32: the EMA weights as evaluate --run samples them
             this.sampleModel = m;
@@ -132,9 +139,7 @@ public final class TrainingEvaluator implements AutoCloseable {
         }
         float[] images = ImageSet.asWritten(drawn);
         long t1 = System.nanoTime();
-        Evaluation.Options o = Evaluation.Options.defaults();
-        Evaluation.Report r = Evaluation.score(net, reference, images, ec.count, labels, new Evaluation.Options(o.kidSubsets(),
-                o.kidSubsetSize(), o.k(), o.prMax(), SEED, o.batchSize()));
+        Evaluation.Report r = Evaluation.score(net, reference, images, ec.count, labels, options());
         lastNanos = System.nanoTime() - t0;
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("fd", r.fd());
@@ -143,6 +148,11 @@ public final class TrainingEvaluator implements AutoCloseable {
         row.put("precision", r.precision());
         row.put("recall", r.recall());
         if (labels != null) row.put("class_accuracy", r.classAccuracy());
+        if (real != null) {
+            row.put("fd_ratio", real.fdRatio(r.fd()));
+            row.put("fd_real", real.report().fd());
+            if (labels != null) row.put("class_accuracy_ratio", real.accuracyRatio(r.classAccuracy()));
+        }
         row.put("eval_count", r.count());
         row.put("eval_s", lastNanos / 1e9);
         lastRow = row;
@@ -150,11 +160,33 @@ public final class TrainingEvaluator implements AutoCloseable {
         newBest = Double.isFinite(r.fd()) && r.fd() < bestFd;
         if (newBest) bestFd = r.fd();
         plot();
-        log.accept(String.format(Locale.ROOT, "eval step %d: FD %.3f, KID %.5f ± %.5f, precision %.3f, recall %.3f%s%s (sampling %.1f s, scoring %.1f s)",
-                step, r.fd(), r.kid(), r.kidStd(), r.precision(), r.recall(),
+        log.accept(String.format(Locale.ROOT, "eval step %d: FD %.3f%s, KID %.5f ± %.5f, precision %.3f, recall %.3f%s%s (sampling %.1f s, scoring %.1f s)",
+                step, r.fd(), real == null ? "" : String.format(Locale.ROOT, " (%.2fx real images')", real.fdRatio(r.fd())),
+                r.kid(), r.kidStd(), r.precision(), r.recall(),
                 labels != null ? String.format(Locale.ROOT, ", class accuracy %.3f", r.classAccuracy()) : "",
                 newBest ? ", best so far" : "", (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9));
         return row;
+    }
+
+    /**
+     * The baseline of {@link RealBaseline}: {@code --eval-count} train images against the reference, with the same
+     * options as the samples; null (and said once) when the train split cannot be opened.
+     */
+    private RealBaseline baseline(Dataset test, int n) {
+        Dataset train;
+        try {
+            train = Datasets.open(cfg.data, cfg.dataDir == null ? null : Path.of(cfg.dataDir), FeatureNet.IMAGE_SIZE, true);
+        } catch (RuntimeException e) {
+            log.accept("eval: no real-image baseline (the train split: " + e.getMessage() + ")");
+            return null;
+        }
+        if (ec.count > train.size()) return null;
+        return RealBaseline.of(net, reference, RealBaseline.labels(test, n), train, ec.count, options());
+    }
+
+    private static Evaluation.Options options() {
+        Evaluation.Options o = Evaluation.Options.defaults();
+        return new Evaluation.Options(o.kidSubsets(), o.kidSubsetSize(), o.k(), o.prMax(), SEED, o.batchSize());
     }
 
     /** Whether the last evaluation gave the lowest FD so far (then call {@link #keepBest}). */
@@ -244,8 +276,14 @@ public final class TrainingEvaluator implements AutoCloseable {
             rc[i] = h[3];
             acc[i] = h[4];
         }
+        List<Plot.Series> f = new ArrayList<>(List.of(new Plot.Series("FD", x, fd)));
+        if (real != null && n > 0) {
+            double lo = x[0], hi = Math.max(x[n - 1], lo + 1), rfd = real.report().fd();
+            f.add(new Plot.Series(ec.count + " real images", new double[] {lo, hi}, new double[] {rfd, rfd}));
+            f.add(new Plot.Series("3x real", new double[] {lo, hi}, new double[] {3 * rfd, 3 * rfd}));
+        }
         Plot.lines(runDir.resolve(FD_PLOT), "FD in Fashion-MNIST classifier features (" + ec.count + " samples; not FID)",
-                "step", "FD", List.of(new Plot.Series("FD", x, fd)), true);
+                "step", "FD", f, true);
         List<Plot.Series> q = new ArrayList<>(List.of(new Plot.Series("precision", x, p), new Plot.Series("recall", x, rc)));
         if (labels != null) q.add(new Plot.Series("class accuracy", x, acc));
         Plot.lines(runDir.resolve(QUALITY_PLOT), "precision / recall (k = 3)" + (labels != null ? " and class accuracy" : ""),

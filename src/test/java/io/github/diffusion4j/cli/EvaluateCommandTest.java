@@ -78,6 +78,20 @@ class EvaluateCommandTest {
         assertTrue(field(real, "class_accuracy") > 0.85, real);
         assertTrue(noisy.contains("\"class_accuracy\":null"), noisy);
         assertEquals(400, (int) field(real, "count"));
+        // the baseline: 400 train images against the same reference. Real test images outside the reference are as
+        // far from it as those (the feature net saw the train images, which does not flatter them by much), the
+        // noised ones many times further; real labelled images are classified as well as the reference is
+        System.out.println("real test images: " + real);
+        assertEquals(400, (int) field(real.substring(real.indexOf("\"real\":{")), "count"), real);
+        assertEquals(1.0, field(real, "fd_ratio"), 0.35, real);
+        assertTrue(field(noisy, "fd_ratio") > 5, noisy);
+        assertEquals(field(real, "fd") / field(real, "fd_ratio"), field(noisy, "fd") / field(noisy, "fd_ratio"), 1e-6 * field(real, "fd"),
+                "one baseline per count: " + real + "\n" + noisy);
+        assertEquals(1.0, field(real, "class_accuracy_ratio"), 0.1, real);
+        assertTrue(noisy.contains("\"class_accuracy_ratio\":null"), noisy);
+        String none = evaluate(tmp.resolve("real"), "--no-real-baseline").ok().out().strip();
+        assertTrue(none.contains("\"real\":null") && !none.contains("fd_ratio"), none);
+        assertEquals(field(real, "fd"), field(none, "fd"), 0.0);
         assertTrue(real.contains("\"feature_net_sha256\":\"" + io.github.diffusion4j.eval.FeatureNetWeights.SHA256 + "\""), real);
         // deterministic, and the same from the cached reference (the second run hits what the first stored)
         String again = evaluate(tmp.resolve("real")).ok().out().strip();

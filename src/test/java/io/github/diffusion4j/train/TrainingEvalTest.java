@@ -75,7 +75,7 @@ class TrainingEvalTest {
         assertEquals(List.of(2L, 4L, 6L, 8L), rows.stream().map(n -> n.path("step").asLong()).toList(), "eval steps 2, 4, 6 and the end");
         for (JsonNode n : rows) {
             assertTrue(n.has("loss"), "merged into the step's row: " + n);
-            for (String k : new String[] {"fd", "kid", "kid_std", "precision", "recall", "class_accuracy"}) {
+            for (String k : new String[] {"fd", "kid", "kid_std", "precision", "recall", "class_accuracy", "fd_ratio", "fd_real", "class_accuracy_ratio"}) {
                 assertTrue(n.path(k).isNumber() && Double.isFinite(n.path(k).asDouble()), k + " in " + n);
             }
             assertEquals(20, n.path("eval_count").asInt());
@@ -118,7 +118,7 @@ class TrainingEvalTest {
         String json = CliRun.run("evaluate", "--cache-dir", cache.toString(), "--run", run.toString(), "--count", "20", "--sampler", "ddim", "--steps", "2",
                 "--sample-device", "cpu", "--reference-count", "200", "--json").ok().out().strip();
         assertTrue(json.contains("\"reference_cache\":\"hit\""), json);
-        for (String k : new String[] {"fd", "kid", "kid_std", "precision", "recall", "class_accuracy"}) {
+        for (String k : new String[] {"fd", "kid", "kid_std", "precision", "recall", "class_accuracy", "fd_ratio", "class_accuracy_ratio"}) {
             assertEquals(row.path(k).asDouble(), field(json, k), 1e-6 * Math.max(1, Math.abs(row.path(k).asDouble())), k + ": " + json);
         }
     }
