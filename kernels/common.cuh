@@ -148,6 +148,25 @@ __device__ __forceinline__ void store(float* p, long long i, float v) { p[i] = v
 __device__ __forceinline__ void store(bf16* p, long long i, float v) { p[i] = to_bf16(v); }
 
 /**
+ * Elements 4j .. 4j + 3 of p as one float4: one 16-byte load for float, one 8-byte load for bf16 (p must be aligned
+ * to that; element 4j is the low half of the first word, as the GPU is little-endian). store4 writes them back,
+ * each rounded as store rounds it.
+ */
+__device__ __forceinline__ float4 load4(const float* p, long long j) { return ((const float4*) p)[j]; }
+__device__ __forceinline__ float4 load4(const bf16* p, long long j) {
+    uint2 u = ((const uint2*) p)[j];
+    return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xFFFF0000u), __uint_as_float(u.y << 16),
+                       __uint_as_float(u.y & 0xFFFF0000u));
+}
+__device__ __forceinline__ void store4(float* p, long long j, float4 v) { ((float4*) p)[j] = v; }
+__device__ __forceinline__ void store4(bf16* p, long long j, float4 v) {
+    uint2 u;
+    u.x = (unsigned) to_bf16(v.x).bits | ((unsigned) to_bf16(v.y).bits << 16);
+    u.y = (unsigned) to_bf16(v.z).bits | ((unsigned) to_bf16(v.w).bits << 16);
+    ((uint2*) p)[j] = u;
+}
+
+/**
  * Bits of the backend's device-side error word (set with atomicOr by kernels that validate data they cannot
  * check on the host without a device-to-host copy; the Java side reads and clears the word at its next
  * synchronisation point and throws). Keep in sync with CudaBackend.ERROR_*.

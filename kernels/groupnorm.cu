@@ -11,6 +11,11 @@
 // suggested); d4j_group_norm_backward is followed by d4j_channel_sums for the parameter gradients.
 // Group sizes (C / G) * S must be below 2^32 (the launcher checks): the channel of an element within its group is
 // found with 32-bit division.
+//
+// Every kernel is a template over the activations' element type T (x, y, dy, dx and the addend; float:
+// d4j_NAME, bf16: d4j_NAME_bf16), computed in float and rounded once on the store; mean, rstd, gamma, beta, the input
+// offsets and the parameter gradients are float either way. The float4 paths move four elements at a time in both
+// (d4j::load4 / store4: 16 or 8 bytes).
 #include "common.cuh"
 #include "philox.cuh"
 
@@ -64,15 +69,15 @@ __device__ __forceinline__ float gn_back_dx(float xv, float d, float gm, float b
  * as d4j_add_bias_per_sample_channel rounds it, so the tensor that kernel would write is never stored. bias and add
  * point at the group's first channel; su = S, sq = S / 4 find an element's channel.
  */
-template <bool OFF>
+template <bool OFF, typename T>
 struct GnIn {
-    const float* x;
+    const T* x;
     const float* bias;
     const float* add;
     unsigned su, sq;
 
     __device__ __forceinline__ float at(long long i) const {
-        float v = x[i];
+        float v = d4j::load(x, i);
         if (OFF) {
             int cl = (int) ((unsigned) i / su);
             v = (v + bias[cl]) + add[cl];
@@ -81,7 +86,7 @@ struct GnIn {
     }
 
     __device__ __forceinline__ float4 at4(long long j) const {
-        float4 v = ((const float4*) x)[j];
+        float4 v = d4j::load4(x, j);
         if (OFF) {
             int cl = (int) ((unsigned) j / sq);
             float b = bias[cl], e = add[cl];
@@ -112,8 +117,8 @@ struct GnIn {
  *
  * gn_forward<true> (d4j_group_norm_forward_offset) normalizes (x + xBias[c]) + xAdd[n C + c] instead (GnIn).
  */
-template <bool OFF>
-__device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, const float* x, const float* xBias,
+template <bool OFF, typename T>
+__device__ __forceinline__ void gn_forward(T* y, float* mean, float* rstd, const T* x, const float* xBias,
                                            const float* xAdd, const float* gamma, const float* beta, int N, int C,
                                            long long S, int G, float eps, int fuseSilu, float p,
                                            float keep, unsigned long long seed, unsigned long long offset,
@@ -122,15 +127,14 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
     int cpg = C / G;
     long long gsize = (long long) cpg * S;
     long long base = (long long) ng * gsize;
-    const float* xg = x + base;
+    const T* xg = x + base;
     int c0 = (ng % G) * cpg;
-    GnIn<OFF> in{xg, OFF ? xBias + c0 : nullptr, OFF ? xAdd + (long long) (ng / G) * C + c0 : nullptr, (unsigned) S,
+    GnIn<OFF, T> in{xg, OFF ? xBias + c0 : nullptr, OFF ? xAdd + (long long) (ng / G) * C + c0 : nullptr, (unsigned) S,
                  (unsigned) S >> 2};
-    float* yg = y + base;
+    T* yg = y + base;
     // float4 loads and stores where rows divide by 4 and both tensors are 16-byte aligned (a group starts at a
     // multiple of S, so its start is too); the double sums then run in float4 lane order within each thread
     bool v4 = gn_vec4(S, x, y, x, y);
-    float4* y4 = (float4*) yg;
     long long q = gsize >> 2;
 
     double mu, v;
@@ -172,7 +176,7 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
                 o = make_float4(u.x >= p ? o.x * keep : 0.0f, u.y >= p ? o.y * keep : 0.0f,
                                 u.z >= p ? o.z * keep : 0.0f, u.w >= p ? o.w * keep : 0.0f);
             }
-            y4[j] = o;
+            d4j::store4(yg, j, o);
         }
         return;
     }
@@ -181,7 +185,7 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
             int ch = g * cpg + (int) ((unsigned) i / su);
             float a = gamma[ch] * r;
             float b = beta[ch] - m * a;
-            yg[i] = gn_out(in.at(i), a, b, fuseSilu);
+            d4j::store(yg, i, gn_out(in.at(i), a, b, fuseSilu));
         }
         return;
     }
@@ -199,19 +203,34 @@ __device__ __forceinline__ void gn_forward(float* y, float* mean, float* rstd, c
             float a = gamma[ch] * r;
             float b = beta[ch] - m * a;
             float out = gn_out(in.at(i), a, b, fuseSilu);
-            yg[i] = d4j::lane(u, l) >= p ? out * keep : 0.0f;
+            d4j::store(yg, i, d4j::lane(u, l) >= p ? out * keep : 0.0f);
         }
     }
+}
+
+template <typename T>
+__device__ __forceinline__ void gn_forward_plain(T* y, float* mean, float* rstd, const T* x, const float* gamma,
+                                                 const float* beta, int N, int C, long long S, int G, float eps,
+                                                 int fuseSilu, float p, float keep, unsigned long long seed,
+                                                 unsigned long long offset) {
+    __shared__ double scratch[32];
+    if ((int) blockIdx.x >= N * G) return;
+    gn_forward<false>(y, mean, rstd, x, (const float*) nullptr, (const float*) nullptr, gamma, beta, N, C, S, G, eps,
+                      fuseSilu, p, keep, seed, offset, scratch);
 }
 
 extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* rstd, const float* x,
                                                   const float* gamma, const float* beta, int N, int C, long long S,
                                                   int G, float eps, int fuseSilu, float p, float keep,
                                                   unsigned long long seed, unsigned long long offset) {
-    __shared__ double scratch[32];
-    if ((int) blockIdx.x >= N * G) return;
-    gn_forward<false>(y, mean, rstd, x, nullptr, nullptr, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep,
-                      seed, offset, scratch);
+    gn_forward_plain(y, mean, rstd, x, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed, offset);
+}
+
+extern "C" __global__ void d4j_group_norm_forward_bf16(d4j::bf16* y, float* mean, float* rstd, const d4j::bf16* x,
+                                                       const float* gamma, const float* beta, int N, int C,
+                                                       long long S, int G, float eps, int fuseSilu, float p,
+                                                       float keep, unsigned long long seed, unsigned long long offset) {
+    gn_forward_plain(y, mean, rstd, x, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed, offset);
 }
 
 /**
@@ -219,15 +238,32 @@ extern "C" __global__ void d4j_group_norm_forward(float* y, float* mean, float* 
  * and time embedding), which is read as needed and never stored: the pass of d4j_add_bias_per_sample_channel saved.
  * A kernel of its own so that the plain one keeps its registers.
  */
+template <typename T>
+__device__ __forceinline__ void gn_forward_offset(T* y, float* mean, float* rstd, const T* x, const float* xBias,
+                                                  const float* xAdd, const float* gamma, const float* beta, int N,
+                                                  int C, long long S, int G, float eps, int fuseSilu, float p,
+                                                  float keep, unsigned long long seed, unsigned long long offset) {
+    __shared__ double scratch[32];
+    if ((int) blockIdx.x >= N * G) return;
+    gn_forward<true>(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed,
+                     offset, scratch);
+}
+
 extern "C" __global__ void d4j_group_norm_forward_offset(float* y, float* mean, float* rstd, const float* x,
                                                          const float* xBias, const float* xAdd, const float* gamma,
                                                          const float* beta, int N, int C, long long S, int G,
                                                          float eps, int fuseSilu, float p, float keep,
                                                          unsigned long long seed, unsigned long long offset) {
-    __shared__ double scratch[32];
-    if ((int) blockIdx.x >= N * G) return;
-    gn_forward<true>(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed,
-                     offset, scratch);
+    gn_forward_offset(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed, offset);
+}
+
+extern "C" __global__ void d4j_group_norm_forward_offset_bf16(d4j::bf16* y, float* mean, float* rstd,
+                                                              const d4j::bf16* x, const float* xBias,
+                                                              const float* xAdd, const float* gamma,
+                                                              const float* beta, int N, int C, long long S, int G,
+                                                              float eps, int fuseSilu, float p, float keep,
+                                                              unsigned long long seed, unsigned long long offset) {
+    gn_forward_offset(y, mean, rstd, x, xBias, xAdd, gamma, beta, N, C, S, G, eps, fuseSilu, p, keep, seed, offset);
 }
 
 /**
@@ -256,9 +292,9 @@ extern "C" __global__ void d4j_group_norm_forward_offset(float* y, float* mean, 
  * Launch: gridDim.x = N * G, blockDim.x a multiple of 32, at most 256 (__launch_bounds__). The result depends only
  * on the data, the shape and blockDim.x: deterministic.
  */
-template <bool OFF>
-__device__ __forceinline__ void gn_backward(double* partials, float* dx, const float* dy, const float* addend,
-                                            const float* x, const float* xBias, const float* xAdd, const float* mean,
+template <bool OFF, typename T>
+__device__ __forceinline__ void gn_backward(double* partials, T* dx, const T* dy, const T* addend,
+                                            const T* x, const float* xBias, const float* xAdd, const float* mean,
                                             const float* rstd, const float* gamma, const float* beta, int N, int C,
                                             long long S, int G, int fuseSilu, double* scratch, double* teamG,
                                             double* teamB) {
@@ -266,7 +302,7 @@ __device__ __forceinline__ void gn_backward(double* partials, float* dx, const f
     int n = ng / G, gi = ng % G, cpg = C / G;
     long long gsize = (long long) cpg * S;
     long long base = (long long) ng * gsize;
-    GnIn<OFF> in{x + base, OFF ? xBias + gi * cpg : nullptr, OFF ? xAdd + (long long) n * C + gi * cpg : nullptr,
+    GnIn<OFF, T> in{x + base, OFF ? xBias + gi * cpg : nullptr, OFF ? xAdd + (long long) n * C + gi * cpg : nullptr,
                  (unsigned) S, (unsigned) S >> 2};
     float m = mean[ng], r = rstd[ng];
     long long nc = (long long) N * C;
@@ -284,12 +320,11 @@ __device__ __forceinline__ void gn_backward(double* partials, float* dx, const f
         float gm = gamma[ch];
         float a = gm * r, b0 = (fuseSilu ? beta[ch] : 0.0f) - m * a;
         long long c4 = (long long) cl * (S >> 2), cs = (long long) cl * S;   // the channel's start in the group
-        const float* dc = dy + base + cs;
+        const T* dc = dy + base + cs;
         double accG = 0.0, accB = 0.0;
         if (v4) {
-            const float4* dc4 = (const float4*) dc;
             for (long long s4 = teamTid; s4 < (S >> 2); s4 += teamThreads) {
-                float4 xv = in.at4(c4 + s4), d = dc4[s4];
+                float4 xv = in.at4(c4 + s4), d = d4j::load4(dc, s4);
                 gn_back_terms(xv.x, d.x, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
                 gn_back_terms(xv.y, d.y, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
                 gn_back_terms(xv.z, d.z, gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
@@ -297,7 +332,7 @@ __device__ __forceinline__ void gn_backward(double* partials, float* dx, const f
             }
         } else {
             for (long long s = teamTid; s < S; s += teamThreads) {
-                gn_back_terms(in.at(cs + s), dc[s], gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
+                gn_back_terms(in.at(cs + s), d4j::load(dc, s), gm, a, b0, m, r, fuseSilu, s1, s2, accG, accB);
             }
         }
         accG = d4j::warp_sum(accG);
@@ -330,44 +365,60 @@ __device__ __forceinline__ void gn_backward(double* partials, float* dx, const f
     // + addend in its own rounding step (never contracted into the product before it): d4j_axpby's x + y exactly
     if (v4) {
         unsigned sq = su >> 2;
-        const float4* d4 = (const float4*) (dy + base);
-        const float4* e4 = addend != nullptr ? (const float4*) (addend + base) : nullptr;
-        float4* o4 = (float4*) (dx + base);
+        const T* dg = dy + base;
+        const T* eg = addend != nullptr ? addend + base : nullptr;
+        T* og = dx + base;
         for (long long j = threadIdx.x; j < (gsize >> 2); j += blockDim.x) {
             int ch = gi * cpg + (int) ((unsigned) j / sq);
             float gm = gamma[ch], be = fuseSilu ? beta[ch] : 0.0f;
-            float4 xv = in.at4(j), d = d4[j];
+            float4 xv = in.at4(j), d = d4j::load4(dg, j);
             float4 o = make_float4(gn_back_dx(xv.x, d.x, gm, be, m, r, a1, a2, fuseSilu),
                                    gn_back_dx(xv.y, d.y, gm, be, m, r, a1, a2, fuseSilu),
                                    gn_back_dx(xv.z, d.z, gm, be, m, r, a1, a2, fuseSilu),
                                    gn_back_dx(xv.w, d.w, gm, be, m, r, a1, a2, fuseSilu));
-            if (e4 != nullptr) {
-                float4 e = e4[j];
+            if (eg != nullptr) {
+                float4 e = d4j::load4(eg, j);
                 o = make_float4(__fadd_rn(o.x, e.x), __fadd_rn(o.y, e.y), __fadd_rn(o.z, e.z), __fadd_rn(o.w, e.w));
             }
-            o4[j] = o;
+            d4j::store4(og, j, o);
         }
         return;
     }
     for (long long i = threadIdx.x; i < gsize; i += blockDim.x) {
         int ch = gi * cpg + (int) ((unsigned) i / su);
-        float v = gn_back_dx(in.at(i), dy[base + i], gamma[ch], fuseSilu ? beta[ch] : 0.0f, m, r, a1, a2, fuseSilu);
-        dx[base + i] = addend != nullptr ? __fadd_rn(v, addend[base + i]) : v;
+        float v = gn_back_dx(in.at(i), d4j::load(dy, base + i), gamma[ch], fuseSilu ? beta[ch] : 0.0f, m, r, a1, a2,
+                             fuseSilu);
+        d4j::store(dx, base + i, addend != nullptr ? __fadd_rn(v, d4j::load(addend, base + i)) : v);
     }
 }
 
 // at most 256 threads (LaunchConfig.rowThreads) and at least 4 blocks per SM: ptxas then keeps it to 63 registers
 // without spills (68 unbounded on sm_90, which left room for only 3 blocks of 256)
+template <typename T>
+__device__ __forceinline__ void gn_backward_plain(double* partials, T* dx, const T* dy, const T* addend, const T* x,
+                                                  const float* mean, const float* rstd, const float* gamma,
+                                                  const float* beta, int N, int C, long long S, int G, int fuseSilu) {
+    __shared__ double scratch[32];
+    __shared__ double teamG[32], teamB[32];
+    if ((int) blockIdx.x >= N * G) return;   // uniform per block, so the barriers below are safe
+    gn_backward<false>(partials, dx, dy, addend, x, (const float*) nullptr, (const float*) nullptr, mean, rstd, gamma,
+                       beta, N, C, S, G, fuseSilu, scratch, teamG, teamB);
+}
+
 extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(double* partials, float* dx, const float* dy, const float* addend,
                                                    const float* x,
                                                    const float* mean, const float* rstd, const float* gamma,
                                                    const float* beta, int N, int C, long long S, int G,
                                                    int fuseSilu) {
-    __shared__ double scratch[32];
-    __shared__ double teamG[32], teamB[32];
-    if ((int) blockIdx.x >= N * G) return;   // uniform per block, so the barriers below are safe
-    gn_backward<false>(partials, dx, dy, addend, x, nullptr, nullptr, mean, rstd, gamma, beta, N, C, S, G, fuseSilu,
-                       scratch, teamG, teamB);
+    gn_backward_plain(partials, dx, dy, addend, x, mean, rstd, gamma, beta, N, C, S, G, fuseSilu);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward_bf16(double* partials, d4j::bf16* dx,
+                                                   const d4j::bf16* dy, const d4j::bf16* addend, const d4j::bf16* x,
+                                                   const float* mean, const float* rstd, const float* gamma,
+                                                   const float* beta, int N, int C, long long S, int G,
+                                                   int fuseSilu) {
+    gn_backward_plain(partials, dx, dy, addend, x, mean, rstd, gamma, beta, N, C, S, G, fuseSilu);
 }
 
 /**
@@ -375,8 +426,8 @@ extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward(dou
  * (d4j_group_norm_forward_offset): that input is recomputed where it is read. The gradients are those of that input,
  * which are also those of x, of xBias (summed over n and s) and of xAdd (summed over s).
  */
-extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward_offset(double* partials, float* dx,
-                                                   const float* dy, const float* addend, const float* x,
+template <typename T>
+__device__ __forceinline__ void gn_backward_offset(double* partials, T* dx, const T* dy, const T* addend, const T* x,
                                                    const float* xBias, const float* xAdd, const float* mean,
                                                    const float* rstd, const float* gamma, const float* beta, int N,
                                                    int C, long long S, int G, int fuseSilu) {
@@ -385,4 +436,20 @@ extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward_off
     if ((int) blockIdx.x >= N * G) return;
     gn_backward<true>(partials, dx, dy, addend, x, xBias, xAdd, mean, rstd, gamma, beta, N, C, S, G, fuseSilu, scratch,
                       teamG, teamB);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward_offset(double* partials, float* dx,
+                                                   const float* dy, const float* addend, const float* x,
+                                                   const float* xBias, const float* xAdd, const float* mean,
+                                                   const float* rstd, const float* gamma, const float* beta, int N,
+                                                   int C, long long S, int G, int fuseSilu) {
+    gn_backward_offset(partials, dx, dy, addend, x, xBias, xAdd, mean, rstd, gamma, beta, N, C, S, G, fuseSilu);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4) d4j_group_norm_backward_offset_bf16(double* partials,
+                                                   d4j::bf16* dx, const d4j::bf16* dy, const d4j::bf16* addend,
+                                                   const d4j::bf16* x, const float* xBias, const float* xAdd,
+                                                   const float* mean, const float* rstd, const float* gamma,
+                                                   const float* beta, int N, int C, long long S, int G, int fuseSilu) {
+    gn_backward_offset(partials, dx, dy, addend, x, xBias, xAdd, mean, rstd, gamma, beta, N, C, S, G, fuseSilu);
 }

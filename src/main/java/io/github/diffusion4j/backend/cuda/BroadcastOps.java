@@ -35,15 +35,10 @@ final class BroadcastOps {
      * {@code activations} lists the positions of the other activation tensors.
      */
     static boolean handles(Tensor[] t, int... activations) {
-        DType d = t[0].dtype();
-        if ((d != DType.F32 && d != DType.BF16) || t[1].dtype() != d) return false;
-        for (int k = 2; k < t.length; k++) {
-            if (t[k] == null) continue;
-            boolean act = false;
-            for (int a : activations) act |= a == k;
-            if (t[k].dtype() != (act ? d : DType.F32)) return false;
-        }
-        return true;
+        int[] all = new int[activations.length + 2];
+        all[1] = 1;
+        System.arraycopy(activations, 0, all, 2, activations.length);
+        return t[0] != null && t[1] != null && DTypeStaging.activations(t, all);
     }
 
     /** biasGrad (dBias, dOut) runs natively into an F32 bias gradient from an F32 or BF16 output gradient. */

@@ -881,29 +881,32 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ normalisation and activations
 
+    /** groupNorm's and groupNormSilu's activations: y (0) and x (3). */
+    private static final java.util.function.Predicate<Tensor[]> GN_FORWARD = GroupNormOps.handles(0, 3);
+
     @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                     float eps) {
-        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNorm(t[0], t[1], t[2], t[3], t[4], t[5], groups, eps), y,
+        staging.run(GN_FORWARD, W012, t -> groupNormOps.groupNorm(t[0], t[1], t[2], t[3], t[4], t[5], groups, eps), y,
                 mean, rstd, x, gamma, beta);
     }
 
     @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                             Tensor rstd, Tensor gamma, int groups) {
-        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+        staging.run(GroupNormOps.handles(0, 3, 4), W012, t -> groupNormOps.groupNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
                 groups), dx, dGamma, dBeta, dy, x, mean, rstd, gamma);
     }
 
     @Override public void groupNormSilu(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor xBias, Tensor xAdd,
                                         Tensor gamma, Tensor beta, int groups, float eps, float p, long seed,
                                         long offset) {
-        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNormSilu(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+        staging.run(GN_FORWARD, W012, t -> groupNormOps.groupNormSilu(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
                 groups, eps, p, seed, offset), y, mean, rstd, x, xBias, xAdd, gamma, beta);
     }
 
     @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
                                                 Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
                                                 Tensor beta, int groups, float eps, Tensor addend) {
-        staging.run(F32_ONLY, W012, t -> groupNormOps.groupNormSiluBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+        staging.run(GroupNormOps.handles(0, 3, 4, 11), W012, t -> groupNormOps.groupNormSiluBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
                 t[7], t[8], t[9], t[10], groups, eps, t[11]), dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma,
                 beta, addend);
     }

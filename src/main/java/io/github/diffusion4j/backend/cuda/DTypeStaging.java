@@ -56,6 +56,28 @@ final class DTypeStaging {
     }
 
     /**
+     * Whether the tensors at the positions {@code activations} (those non-null) share one dtype, F32 or BF16, and
+     * every other non-null tensor is F32: what a kernel templated on its activations' element type takes when its
+     * per-channel values, statistics and parameter gradients stay float (the broadcasts, GroupNorm).
+     */
+    static boolean activations(Tensor[] t, int... activations) {
+        DType d = null;
+        for (int a : activations) {
+            if (t[a] == null) continue;
+            if (d == null) d = t[a].dtype();
+            else if (t[a].dtype() != d) return false;
+        }
+        if (d != null && d != DType.F32 && d != DType.BF16) return false;
+        for (int k = 0; k < t.length; k++) {
+            if (t[k] == null) continue;
+            boolean act = false;
+            for (int a : activations) act |= a == k;
+            if (!act && t[k].dtype() != DType.F32) return false;
+        }
+        return true;
+    }
+
+    /**
      * Runs {@code op} on {@code t} when {@code natively} accepts their dtypes, else on F32 copies as described above;
      * {@code writes} has bit k set when the op writes (or accumulates into) {@code t[k]}.
      */

@@ -7,18 +7,27 @@ import io.github.diffusion4j.tensor.Tensor;
  * The GroupNorm launchers of the CUDA backend: kernels/groupnorm.cu ({@code d4j_group_norm_*}), whose CPU reference is
  * {@code backend/cpu/CpuGroupNorm} and whose conformance test is {@code BackendConformance.groupNorm / groupNormSilu}.
  * The SiLU, the dropout mask, the input offsets (a convolution's bias and the time embedding) and a residual
- * gradient's add are built into the two kernels, so {@code groupNormSilu} is one pass each way.
+ * gradient's add are built into the two kernels, so {@code groupNormSilu} is one pass each way. They are templates
+ * over the activations' dtype (F32 or BF16; {@link #handles}).
  */
 final class GroupNormOps {
     private final CudaBackend cb;
-    private final KernelArgs kGroupNorm, kGroupNormBackward, kGroupNormOffset, kGroupNormBackwardOffset;
+    private final KernelArgs.Typed kGroupNorm, kGroupNormBackward, kGroupNormOffset, kGroupNormBackwardOffset;
 
     GroupNormOps(CudaBackend cb) {
         this.cb = cb;
-        kGroupNorm = cb.kernel(Kernels.GROUP_NORM_FORWARD);
-        kGroupNormBackward = cb.kernel(Kernels.GROUP_NORM_BACKWARD);
-        kGroupNormOffset = cb.kernel(Kernels.GROUP_NORM_FORWARD_OFFSET);
-        kGroupNormBackwardOffset = cb.kernel(Kernels.GROUP_NORM_BACKWARD_OFFSET);
+        kGroupNorm = cb.typedKernel(Kernels.GROUP_NORM_FORWARD);
+        kGroupNormBackward = cb.typedKernel(Kernels.GROUP_NORM_BACKWARD);
+        kGroupNormOffset = cb.typedKernel(Kernels.GROUP_NORM_FORWARD_OFFSET);
+        kGroupNormBackwardOffset = cb.typedKernel(Kernels.GROUP_NORM_BACKWARD_OFFSET);
+    }
+
+    /**
+     * The dtypes the kernels take: x, y, dy, dx and the addend of one dtype, F32 or BF16 (at the positions
+     * {@code activations} of the op's tensors), everything else F32.
+     */
+    static java.util.function.Predicate<Tensor[]> handles(int... activations) {
+        return t -> DTypeStaging.activations(t, activations);
     }
 
     void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups, float eps) {
@@ -65,11 +74,11 @@ final class GroupNormOps {
         // bench/results/gpu-2026-11-27-h200-stop12)
         int grid = LaunchConfig.rows((long) n * groups), threads = LaunchConfig.rowThreads(c / groups * sp);
         if (xBias == null) {
-            kGroupNorm.begin().ptr(cb.a(y)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(x)).ptr(cb.a(gamma)).ptr(cb.a(beta)).i32(n).i32(c)
+            kGroupNorm.of(x).begin().ptr(cb.a(y)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(x)).ptr(cb.a(gamma)).ptr(cb.a(beta)).i32(n).i32(c)
                     .i64(sp).i32(groups).f32(eps).i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed)
                     .i64(dropOffset).launch(grid, threads);
         } else {
-            kGroupNormOffset.begin().ptr(cb.a(y)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(x)).ptr(cb.a(xBias)).ptr(cb.a(xAdd))
+            kGroupNormOffset.of(x).begin().ptr(cb.a(y)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(x)).ptr(cb.a(xBias)).ptr(cb.a(xAdd))
                     .ptr(cb.a(gamma)).ptr(cb.a(beta)).i32(n).i32(c).i64(sp).i32(groups).f32(eps)
                     .i32(silu ? 1 : 0).f32(dropP).f32(keep).i64(dropSeed).i64(dropOffset).launch(grid, threads);
         }
@@ -101,11 +110,11 @@ final class GroupNormOps {
         long partials = cb.scratchArena().allocate(16 * nc).address();
         int grid = LaunchConfig.rows((long) n * groups), threads = LaunchConfig.rowThreads(c / groups * sp);
         if (xBias == null) {
-            kGroupNormBackward.begin().ptr(partials).ptr(cb.a(dx)).ptr(cb.a(dy)).ptr(cb.an(addend)).ptr(cb.a(x)).ptr(cb.a(mean))
+            kGroupNormBackward.of(x).begin().ptr(partials).ptr(cb.a(dx)).ptr(cb.a(dy)).ptr(cb.an(addend)).ptr(cb.a(x)).ptr(cb.a(mean))
                     .ptr(cb.a(rstd)).ptr(cb.a(gamma)).ptr(betaPtr).i32(n).i32(c).i64(sp).i32(groups).i32(fuse)
                     .launch(grid, threads);
         } else {
-            kGroupNormBackwardOffset.begin().ptr(partials).ptr(cb.a(dx)).ptr(cb.a(dy)).ptr(cb.an(addend)).ptr(cb.a(x))
+            kGroupNormBackwardOffset.of(x).begin().ptr(partials).ptr(cb.a(dx)).ptr(cb.a(dy)).ptr(cb.an(addend)).ptr(cb.a(x))
                     .ptr(cb.a(xBias)).ptr(cb.a(xAdd)).ptr(cb.a(mean)).ptr(cb.a(rstd)).ptr(cb.a(gamma)).ptr(betaPtr).i32(n).i32(c)
                     .i64(sp).i32(groups).i32(fuse).launch(grid, threads);
         }

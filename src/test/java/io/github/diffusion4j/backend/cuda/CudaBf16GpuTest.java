@@ -191,6 +191,28 @@ class CudaBf16GpuTest {
                     gamma, beta, 4, 1e-5f, null);
             return new Tensor[] {y, mean, rstd, dx, dg, dbe};
         }));
+        for (Shape gs : new Shape[] {img, Shape.of(2, 8, 5, 5)}) {   // float4 paths (S % 4 == 0) and scalar ones
+            c.add(new Case("groupNorm and its backward, " + gs, false, (b, s) -> {
+                Tensor x = put(b, random(gs.size(), s), h, gs), y = b.zeros(gs, h);
+                Tensor mean = b.zeros(Shape.of(4), f), rstd = b.zeros(Shape.of(4), f);   // 2 groups of 4 channels
+                Tensor gamma = put(b, random(8, s + 1), f, Shape.of(8)), beta = put(b, random(8, s + 2), f, Shape.of(8));
+                b.groupNorm(y, mean, rstd, x, gamma, beta, 2, 1e-5f);
+                Tensor dx = b.zeros(gs, h), dg = b.zeros(Shape.of(8), f), dbe = b.zeros(Shape.of(8), f);
+                b.groupNormBackward(dx, dg, dbe, put(b, random(gs.size(), s + 3), h, gs), x, mean, rstd, gamma, 2);
+                return new Tensor[] {y, mean, rstd, dx, dg, dbe};
+            }));
+            c.add(new Case("groupNormSilu with input offsets and dropout, backward with an addend, " + gs, false, (b, s) -> {
+                Tensor x = put(b, random(gs.size(), s), h, gs), y = b.zeros(gs, h);
+                Tensor xb = put(b, random(8, s + 4), f, Shape.of(8)), xa = put(b, random(16, s + 5), f, Shape.of(2, 8));
+                Tensor mean = b.zeros(Shape.of(8), f), rstd = b.zeros(Shape.of(8), f);
+                Tensor gamma = put(b, random(8, s + 1), f, Shape.of(8)), beta = put(b, random(8, s + 2), f, Shape.of(8));
+                b.groupNormSilu(y, mean, rstd, x, xb, xa, gamma, beta, 4, 1e-5f, 0.2f, 7L, 3L);
+                Tensor dx = b.zeros(gs, h), dg = b.zeros(Shape.of(8), f), dbe = b.zeros(Shape.of(8), f);
+                b.groupNormSiluBackward(dx, dg, dbe, put(b, random(gs.size(), s + 3), h, gs), x, xb, xa, mean, rstd,
+                        gamma, beta, 4, 1e-5f, put(b, random(gs.size(), s + 6), h, gs));
+                return new Tensor[] {y, mean, rstd, dx, dg, dbe};
+            }));
+        }
         c.add(new Case("softmax of f32 scores stored as bf16 probabilities, upsample, concat", false, (b, s) -> {
             Tensor sc = put(b, random(48 * 16, s), f, Shape.of(48, 16)), p = b.zeros(Shape.of(48, 16), h);
             b.softmax(sc, sc);
