@@ -42,7 +42,8 @@ import java.util.stream.Stream;
  *
  * <p>What it writes: the scores merged into that step's {@code metrics.jsonl} row ({@code fd}, {@code kid},
  * {@code kid_std}, {@code precision}, {@code recall}, {@code class_accuracy} for class-conditional runs,
- * {@code eval_count}, {@code eval_s}; the trainer always writes a row at an evaluation step), {@code fd.png}
+ * {@code fd_ratio}, {@code fd_real} and {@code class_accuracy_ratio} against {@code --eval-count} real images scored
+ * once at the start ({@link RealBaseline}), {@code eval_count}, {@code eval_s}; the trainer always writes a row at an evaluation step), {@code fd.png}
  * (FD against step) and {@code quality.png} (precision, recall, class accuracy) beside {@code loss.png}, and, when
  * the FD is the lowest so far, {@code checkpoints/best/}: the checkpoint of that step (hard links to its files, or
  * copies where links are impossible, so pruning by {@code --keep} cannot take it away) with {@code eval.json}
