@@ -207,18 +207,23 @@ extern "C" __global__ void d4j_channel_sums(float* dstA, float* dstB, const doub
 
 
 /**
- * dv[k] = sum over s of dOut[k, s] for k in [0, NC) (ASSIGNS). Launch: gridDim.x = NC.
+ * dv[k] = sum over s of dOut[k, s] for k in [0, NC) (ASSIGNS; dOut of element type T, dv float). Launch:
+ * gridDim.x = NC.
  */
-extern "C" __global__ void d4j_per_sample_channel_sum(float* dv, const float* dOut, long long NC, long long S) {
+template <typename T>
+__device__ __forceinline__ void per_sample_channel_sum(float* dv, const T* dOut, long long NC, long long S) {
     __shared__ double scratch[32];
     long long k = blockIdx.x;
     if (k >= NC) return;
-    const float* plane = dOut + k * S;
+    const T* plane = dOut + k * S;
     double acc = 0.0;
-    for (long long i = threadIdx.x; i < S; i += blockDim.x) acc += (double) plane[i];
+    for (long long i = threadIdx.x; i < S; i += blockDim.x) acc += (double) d4j::load(plane, i);
     acc = d4j::block_sum(acc, scratch);
     if (threadIdx.x == 0) dv[k] = (float) acc;
 }
+
+extern "C" __global__ void d4j_per_sample_channel_sum(float* dv, const float* dOut, long long NC, long long S) { per_sample_channel_sum(dv, dOut, NC, S); }
+extern "C" __global__ void d4j_per_sample_channel_sum_bf16(float* dv, const d4j::bf16* dOut, long long NC, long long S) { per_sample_channel_sum(dv, dOut, NC, S); }
 
 
 /**
@@ -227,9 +232,9 @@ extern "C" __global__ void d4j_per_sample_channel_sum(float* dv, const float* dO
  * but may alias dOut itself (each element is read before it is written by the same thread).
  * Launch: gridDim.x = NC.
  */
-extern "C" __global__ void d4j_scale_shift_backward(float* dIn, float* dScale, float* dShift, const float* dOut,
-                                                    const float* in, const float* scale, long long NC,
-                                                    long long S) {
+template <typename T>
+__device__ __forceinline__ void scale_shift_backward(T* dIn, float* dScale, float* dShift, const T* dOut, const T* in,
+                                                     const float* scale, long long NC, long long S) {
     __shared__ double scratch[32];
     long long k = blockIdx.x;
     if (k >= NC) return;
@@ -237,10 +242,10 @@ extern "C" __global__ void d4j_scale_shift_backward(float* dIn, float* dScale, f
     long long base = k * S;
     double accS = 0.0, accB = 0.0;
     for (long long i = threadIdx.x; i < S; i += blockDim.x) {
-        float g = dOut[base + i];
-        accS += (double) (g * in[base + i]);
+        float g = d4j::load(dOut, base + i);
+        accS += (double) (g * d4j::load(in, base + i));
         accB += (double) g;
-        dIn[base + i] = g * a;
+        d4j::store(dIn, base + i, g * a);
     }
     accS = d4j::block_sum(accS, scratch);
     accB = d4j::block_sum(accB, scratch);
@@ -249,3 +254,6 @@ extern "C" __global__ void d4j_scale_shift_backward(float* dIn, float* dScale, f
         dShift[k] = (float) accB;
     }
 }
+
+extern "C" __global__ void d4j_scale_shift_backward(float* dIn, float* dScale, float* dShift, const float* dOut, const float* in, const float* scale, long long NC, long long S) { scale_shift_backward(dIn, dScale, dShift, dOut, in, scale, NC, S); }
+extern "C" __global__ void d4j_scale_shift_backward_bf16(d4j::bf16* dIn, float* dScale, float* dShift, const d4j::bf16* dOut, const d4j::bf16* in, const float* scale, long long NC, long long S) { scale_shift_backward(dIn, dScale, dShift, dOut, in, scale, NC, S); }

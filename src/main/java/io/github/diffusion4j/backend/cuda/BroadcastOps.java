@@ -14,7 +14,8 @@ final class BroadcastOps {
     private final CudaBackend cb;
     private final KernelArgs.Typed kAddBias, kAddPerSampleChannel, kAddBiasAdd, kAddBiasPerSampleChannel, kScaleShift,
             kPlaneSums;
-    private final KernelArgs kChannelSums, kPerSampleChannelSum, kScaleShiftBackward;
+    private final KernelArgs kChannelSums;
+    private final KernelArgs.Typed kPerSampleChannelSum, kScaleShiftBackward;
 
     BroadcastOps(CudaBackend cb) {
         this.cb = cb;
@@ -24,9 +25,9 @@ final class BroadcastOps {
         kAddPerSampleChannel = cb.typedKernel(Kernels.ADD_PER_SAMPLE_CHANNEL);
         kAddBiasAdd = cb.typedKernel(Kernels.ADD_BIAS_ADD);
         kAddBiasPerSampleChannel = cb.typedKernel(Kernels.ADD_BIAS_PER_SAMPLE_CHANNEL);
-        kPerSampleChannelSum = cb.kernel(Kernels.PER_SAMPLE_CHANNEL_SUM);
+        kPerSampleChannelSum = cb.typedKernel(Kernels.PER_SAMPLE_CHANNEL_SUM);
         kScaleShift = cb.typedKernel(Kernels.SCALE_SHIFT);
-        kScaleShiftBackward = cb.kernel(Kernels.SCALE_SHIFT_BACKWARD);
+        kScaleShiftBackward = cb.typedKernel(Kernels.SCALE_SHIFT_BACKWARD);
     }
 
     /**
@@ -129,7 +130,7 @@ final class BroadcastOps {
         long nc = (long) dOut.dim(0) * dOut.shape().c(), sp = dOut.shape().spatial();
         if (dv.numel() != nc) throw new IllegalArgumentException("per-channel grad " + dv.shape() + " for " + dOut.shape());
         if (nc == 0) return;
-        kPerSampleChannelSum.begin().ptr(cb.a(dv)).ptr(cb.a(dOut)).i64(nc).i64(sp)
+        kPerSampleChannelSum.of(dOut).begin().ptr(cb.a(dv)).ptr(cb.a(dOut)).i64(nc).i64(sp)
                 .launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
     }
 
@@ -154,7 +155,7 @@ final class BroadcastOps {
             throw new IllegalArgumentException("scaleShiftBackward: per-channel tensors must have " + nc + " values");
         }
         if (nc == 0) return;
-        kScaleShiftBackward.begin().ptr(cb.a(dIn)).ptr(cb.a(dScale)).ptr(cb.a(dShift)).ptr(cb.a(dOut)).ptr(cb.a(in)).ptr(cb.a(scale))
+        kScaleShiftBackward.of(dOut).begin().ptr(cb.a(dIn)).ptr(cb.a(dScale)).ptr(cb.a(dShift)).ptr(cb.a(dOut)).ptr(cb.a(in)).ptr(cb.a(scale))
                 .i64(nc).i64(sp).launch(LaunchConfig.rows(nc), LaunchConfig.rowThreads(sp));
     }
 }

@@ -821,7 +821,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
-        staging.run(F32_ONLY, W0, t -> broadcastOps.perSampleChannelSum(t[0], t[1]), dv, dOut);
+        // dv F32, dOut F32 or BF16
+        staging.run(t -> DTypeStaging.activations(t, 1), W0, t -> broadcastOps.perSampleChannelSum(t[0], t[1]), dv, dOut);
     }
 
     @Override public void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift) {
@@ -830,7 +831,8 @@ public final class CudaBackend implements Backend {
 
     @Override public void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in,
                                              Tensor scale) {
-        staging.run(F32_ONLY, W012, t -> broadcastOps.scaleShiftBackward(t[0], t[1], t[2], t[3], t[4], t[5]), dIn,
+        // dIn, dOut and in of one dtype, F32 or BF16; dScale, dShift and scale F32
+        staging.run(t -> DTypeStaging.activations(t, 0, 3, 4), W012, t -> broadcastOps.scaleShiftBackward(t[0], t[1], t[2], t[3], t[4], t[5]), dIn,
                 dScale, dShift, dOut, in, scale);
     }
 

@@ -191,6 +191,14 @@ class CudaBf16GpuTest {
                     gamma, beta, 4, 1e-5f, null);
             return new Tensor[] {y, mean, rstd, dx, dg, dbe};
         }));
+        c.add(new Case("perSampleChannelSum into f32, scaleShiftBackward (f32 scale and its gradients)", false, (b, s) -> {
+            Tensor g = put(b, random(img.size(), s), h, img), in = put(b, random(img.size(), s + 1), h, img);
+            Tensor dv = b.zeros(Shape.of(2, 8), f), dIn = b.zeros(img, h);
+            Tensor ds = b.zeros(Shape.of(2, 8), f), dsh = b.zeros(Shape.of(2, 8), f);
+            b.perSampleChannelSum(dv, g);
+            b.scaleShiftBackward(dIn, ds, dsh, g, in, put(b, random(16, s + 2), f, Shape.of(2, 8)));
+            return new Tensor[] {dv, dIn, ds, dsh};
+        }));
         for (Shape gs : new Shape[] {img, Shape.of(2, 8, 5, 5)}) {   // float4 paths (S % 4 == 0) and scalar ones
             c.add(new Case("groupNorm and its backward, " + gs, false, (b, s) -> {
                 Tensor x = put(b, random(gs.size(), s), h, gs), y = b.zeros(gs, h);
