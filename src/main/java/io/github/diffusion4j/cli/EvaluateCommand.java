@@ -268,7 +268,7 @@ public final class EvaluateCommand implements Callable<Integer> {
         Baselines(FeatureNet net, Evaluation.Reference ref, Dataset test, int nRef, Evaluation.Options opts) {
             this.net = net;
             this.ref = ref;
-            this.refLabels = RealBaseline.labels(test, nRef);
+            this.refLabels = FeatureNetTrainer.labels(test, nRef);
             this.opts = opts;
         }
 

@@ -41,18 +41,23 @@ public final class Evaluation {
         float[] rs = rows(r.features(), r.count(), d, m, new SplittableRandom(o.seed() ^ 0x5EEDL));
         float[] fs = rows(f.features(), n, d, m, new SplittableRandom(o.seed() ^ 0xFA4EL));
         PrecisionRecall.Result pr = PrecisionRecall.compute(rs, m, fs, m, d, o.k());
-        double acc = Double.NaN;
-        if (labels != null) {
-            int right = 0, total = 0;
-            for (int i = 0; i < n; i++) {
-                if (labels[i] < 0) continue;
-                total++;
-                if (f.predicted(i) == labels[i]) right++;
-            }
-            if (total > 0) acc = right / (double) total;
-        }
+        double acc = labels == null ? Double.NaN : accuracy(f, labels);
         return new Report(n, r.count(), fd, kid.mean(), kid.std(), kid.subsets(), kid.subsetSize(), pr.precision(), pr.recall(),
                 pr.k(), m, acc);
+    }
+
+    /**
+     * Share of the images the net classifies as {@code labels[i]}, over those whose label is not negative (unknown);
+     * NaN when none has a label.
+     */
+    public static double accuracy(FeatureNet.Output f, int[] labels) {
+        int right = 0, total = 0;
+        for (int i = 0; i < f.count(); i++) {
+            if (labels[i] < 0) continue;
+            total++;
+            if (f.predicted(i) == labels[i]) right++;
+        }
+        return total > 0 ? right / (double) total : Double.NaN;
     }
 
     /** m rows of x [n, d]: all of them in order when m == n, else a seeded subset. */

@@ -37,6 +37,13 @@ public final class FeatureNetTrainer {
         return out;
     }
 
+    /** The labels of the first {@code n} images of {@code data}. */
+    public static int[] labels(Dataset data, int n) {
+        int[] l = new int[n];
+        for (int i = 0; i < n; i++) l[i] = data.label(i);
+        return l;
+    }
+
     /** Trains a fresh net on {@code train} and returns it; progress lines go to {@code log} (may be null). */
     public static FeatureNet train(Backend backend, FeatureNet.Config cfg, Dataset train, Settings s, PrintStream log) {
         if (train.channels() != 1 || train.imageSize() != FeatureNet.IMAGE_SIZE) {
@@ -46,8 +53,7 @@ public final class FeatureNetTrainer {
         int n = s.limit() > 0 ? Math.min(s.limit(), train.size()) : train.size();
         int px = train.imageFloats(), k = cfg.classes(), bs = s.batchSize();
         float[] all = images(train, n);
-        int[] labels = new int[n];
-        for (int i = 0; i < n; i++) labels[i] = train.label(i);
+        int[] labels = labels(train, n);
         FeatureNet net = new FeatureNet(backend, cfg, s.seed());
         int stepsPerEpoch = n / bs, total = stepsPerEpoch * s.epochs();
         long t0 = System.nanoTime();
@@ -120,9 +126,6 @@ public final class FeatureNetTrainer {
 
     /** Fraction of {@code test}'s first n images the net classifies right. */
     public static double accuracy(FeatureNet net, Dataset test, int n) {
-        FeatureNet.Output o = net.evaluate(images(test, n), n, 250);
-        int right = 0;
-        for (int i = 0; i < n; i++) if (o.predicted(i) == test.label(i)) right++;
-        return right / (double) n;
+        return Evaluation.accuracy(net.evaluate(images(test, n), n, 250), labels(test, n));
     }
 }

@@ -182,7 +182,7 @@ public final class TrainingEvaluator implements AutoCloseable {
             return null;
         }
         if (ec.count > train.size()) return null;
-        return RealBaseline.of(net, reference, RealBaseline.labels(test, n), train, ec.count, options());
+        return RealBaseline.of(net, reference, FeatureNetTrainer.labels(test, n), train, ec.count, options());
     }
 
     private static Evaluation.Options options() {

@@ -883,8 +883,9 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ normalisation and activations
 
-    /** groupNorm's and groupNormSilu's activations: y (0) and x (3). */
-    private static final java.util.function.Predicate<Tensor[]> GN_FORWARD = GroupNormOps.handles(0, 3);
+    /** The activations' positions: groupNorm's and groupNormSilu's y (0) and x (3); their backwards' dx, dy, x (and addend). */
+    private static final java.util.function.Predicate<Tensor[]> GN_FORWARD = GroupNormOps.handles(0, 3),
+            GN_BACKWARD = GroupNormOps.handles(0, 3, 4), GN_SILU_BACKWARD = GroupNormOps.handles(0, 3, 4, 11);
 
     @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                     float eps) {
@@ -894,7 +895,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void groupNormBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x, Tensor mean,
                                             Tensor rstd, Tensor gamma, int groups) {
-        staging.run(GroupNormOps.handles(0, 3, 4), W012, t -> groupNormOps.groupNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+        staging.run(GN_BACKWARD, W012, t -> groupNormOps.groupNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
                 groups), dx, dGamma, dBeta, dy, x, mean, rstd, gamma);
     }
 
@@ -908,7 +909,7 @@ public final class CudaBackend implements Backend {
     @Override public void groupNormSiluBackward(Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dy, Tensor x,
                                                 Tensor xBias, Tensor xAdd, Tensor mean, Tensor rstd, Tensor gamma,
                                                 Tensor beta, int groups, float eps, Tensor addend) {
-        staging.run(GroupNormOps.handles(0, 3, 4, 11), W012, t -> groupNormOps.groupNormSiluBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+        staging.run(GN_SILU_BACKWARD, W012, t -> groupNormOps.groupNormSiluBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
                 t[7], t[8], t[9], t[10], groups, eps, t[11]), dx, dGamma, dBeta, dy, x, xBias, xAdd, mean, rstd, gamma,
                 beta, addend);
     }
