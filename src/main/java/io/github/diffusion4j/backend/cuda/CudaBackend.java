@@ -923,11 +923,11 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public void softmax(Tensor y, Tensor x) {
-        staging.run(F32_ONLY, W0, t -> softmaxOps.softmax(t[0], t[1]), y, x);
+        staging.run(SoftmaxOps.SOFTMAX, W0, t -> softmaxOps.softmax(t[0], t[1]), y, x);
     }
 
     @Override public void softmaxBackward(Tensor dx, Tensor dy, Tensor y) {
-        staging.run(F32_ONLY, W0, t -> softmaxOps.softmaxBackward(t[0], t[1], t[2]), dx, dy, y);
+        staging.run(SoftmaxOps.SOFTMAX_BACKWARD, W0, t -> softmaxOps.softmaxBackward(t[0], t[1], t[2]), dx, dy, y);
     }
 
     @Override public void dropout(Tensor y, Tensor x, float p, long seed, long offset) {
@@ -941,18 +941,18 @@ public final class CudaBackend implements Backend {
     // ------------------------------------------------------------------ reshaping
 
     @Override public void upsampleNearest2x(Tensor y, Tensor x) {
-        staging.run(F32_ONLY, W0, t -> reshapeOps.upsampleNearest2x(t[0], t[1]), y, x);
+        staging.run(DTypeStaging::uniform, W0, t -> reshapeOps.upsampleNearest2x(t[0], t[1]), y, x);
     }
 
     @Override public void upsampleNearest2xBackward(Tensor dx, Tensor dy) {
-        staging.run(F32_ONLY, W0, t -> reshapeOps.upsampleNearest2xBackward(t[0], t[1]), dx, dy);
+        staging.run(DTypeStaging::uniform, W0, t -> reshapeOps.upsampleNearest2xBackward(t[0], t[1]), dx, dy);
     }
 
     @Override public void concatChannels(Tensor out, Tensor... parts) {
         Tensor[] all = new Tensor[parts.length + 1];
         all[0] = out;
         System.arraycopy(parts, 0, all, 1, parts.length);
-        staging.run(F32_ONLY, W0, t -> reshapeOps.concatChannels(t[0], java.util.Arrays.copyOfRange(t, 1, t.length)),
+        staging.run(DTypeStaging::uniform, W0, t -> reshapeOps.concatChannels(t[0], java.util.Arrays.copyOfRange(t, 1, t.length)),
                 all);
     }
 
@@ -960,7 +960,7 @@ public final class CudaBackend implements Backend {
         Tensor[] all = new Tensor[parts.length + 1];
         System.arraycopy(parts, 0, all, 0, parts.length);
         all[parts.length] = in;
-        staging.run(F32_ONLY, (1 << parts.length) - 1, t -> reshapeOps.splitChannels(
+        staging.run(DTypeStaging::uniform, (1 << parts.length) - 1, t -> reshapeOps.splitChannels(
                 java.util.Arrays.copyOf(t, parts.length), t[parts.length]), all);
     }
 

@@ -71,13 +71,15 @@ public final class Kernels {
     /**
      * The kernels instantiated for BF16 tensors too: {@code d4j_NAME_bf16} ({@link #bf16}), with the parameter list of
      * {@code d4j_NAME} (bf16 pointers where it has float pointers to activations; AdamW's: the weight copy only; the
- * broadcasts': out, in and other, their per-channel values staying float; GroupNorm's: x, y, dy, dx and the addend,
-     * its statistics, affine parameters, input offsets and parameter gradients staying float).
+     * broadcasts': out, in and other, their per-channel values staying float; GroupNorm's: x, y, dy, dx and the addend,
+     * its statistics, affine parameters, input offsets and parameter gradients staying float; softmax's: the
+     * probabilities y and dx, the scores and dy staying float).
      */
     public static final List<String> TYPED = List.of(AXPBY, SCALE, MUL, CLAMP, SILU, SILU_BACKWARD, ADAMW, ADD_BIAS,
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL, ADD_PER_SAMPLE_CHANNEL, SCALE_SHIFT, PLANE_SUMS, DROPOUT,
             GROUP_NORM_FORWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD, GROUP_NORM_BACKWARD_OFFSET,
-            PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT_BACKWARD);
+            PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT_BACKWARD, SOFTMAX, SOFTMAX_BACKWARD, UPSAMPLE_NEAREST2X,
+            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS);
 
     /** The name of kernel {@code name}'s BF16 instantiation. */
     public static String bf16(String name) {

@@ -5,16 +5,17 @@ import io.github.diffusion4j.tensor.Tensor;
 /**
  * Reshaping launchers of the CUDA backend: kernels/reshape.cu (nearest upsampling and its backward, channel concat and
  * split). CPU reference: the CpuBackend methods of the same names; conformance: {@code BackendConformance.reshaping}.
+ * Templates over the element type: every tensor of an op F32, or every one BF16 ({@link DTypeStaging#uniform}).
  */
 final class ReshapeOps {
     private final CudaBackend cb;
-    private final KernelArgs kUpsample, kUpsampleBackward, kCopyChannels;
+    private final KernelArgs.Typed kUpsample, kUpsampleBackward, kCopyChannels;
 
     ReshapeOps(CudaBackend cb) {
         this.cb = cb;
-        kUpsample = cb.kernel(Kernels.UPSAMPLE_NEAREST2X);
-        kUpsampleBackward = cb.kernel(Kernels.UPSAMPLE_NEAREST2X_BACKWARD);
-        kCopyChannels = cb.kernel(Kernels.COPY_CHANNELS);
+        kUpsample = cb.typedKernel(Kernels.UPSAMPLE_NEAREST2X);
+        kUpsampleBackward = cb.typedKernel(Kernels.UPSAMPLE_NEAREST2X_BACKWARD);
+        kCopyChannels = cb.typedKernel(Kernels.COPY_CHANNELS);
     }
 
     void upsampleNearest2x(Tensor y, Tensor x) {
@@ -24,7 +25,7 @@ final class ReshapeOps {
         int h = x.dim(2), w = x.dim(3);
         if (y.numel() != 4L * x.numel()) throw new IllegalArgumentException("upsample output " + y.shape() + " for " + x.shape());
         if (x.numel() == 0) return;
-        kUpsample.begin().ptr(cb.a(y)).ptr(cb.a(x)).i64(nc).i32(h).i32(w).launch(LaunchConfig.blocks(y.numel()), LaunchConfig.THREADS);
+        kUpsample.of(y).begin().ptr(cb.a(y)).ptr(cb.a(x)).i64(nc).i32(h).i32(w).launch(LaunchConfig.blocks(y.numel()), LaunchConfig.THREADS);
     }
 
     void upsampleNearest2xBackward(Tensor dx, Tensor dy) {
@@ -34,7 +35,7 @@ final class ReshapeOps {
         int h = dx.dim(2), w = dx.dim(3);
         if (dy.numel() != 4L * dx.numel()) throw new IllegalArgumentException("upsample gradient " + dy.shape() + " for " + dx.shape());
         if (dx.numel() == 0) return;
-        kUpsampleBackward.begin().ptr(cb.a(dx)).ptr(cb.a(dy)).i64(nc).i32(h).i32(w).launch(LaunchConfig.blocks(dx.numel()), LaunchConfig.THREADS);
+        kUpsampleBackward.of(dx).begin().ptr(cb.a(dx)).ptr(cb.a(dy)).i64(nc).i32(h).i32(w).launch(LaunchConfig.blocks(dx.numel()), LaunchConfig.THREADS);
     }
 
     void concatChannels(Tensor out, Tensor... parts) {
@@ -52,7 +53,7 @@ final class ReshapeOps {
             }
             long count = (long) n * pc * sp;
             if (count > 0) {
-                kCopyChannels.begin().ptr(cb.a(out)).ptr(cb.a(p)).i32(n).i32(cOut).i32(c0).i32(pc).i32(0).i32(pc).i64(sp)
+                kCopyChannels.of(out).begin().ptr(cb.a(out)).ptr(cb.a(p)).i32(n).i32(cOut).i32(c0).i32(pc).i32(0).i32(pc).i64(sp)
                         .launch(CudaBackend.vecBlocks(count, sp), LaunchConfig.THREADS);
             }
             c0 += pc;
@@ -74,7 +75,7 @@ final class ReshapeOps {
             }
             long count = (long) n * pc * sp;
             if (count > 0) {
-                kCopyChannels.begin().ptr(cb.a(p)).ptr(cb.a(in)).i32(n).i32(pc).i32(0).i32(cIn).i32(c0).i32(pc).i64(sp)
+                kCopyChannels.of(p).begin().ptr(cb.a(p)).ptr(cb.a(in)).i32(n).i32(pc).i32(0).i32(cIn).i32(c0).i32(pc).i64(sp)
                         .launch(CudaBackend.vecBlocks(count, sp), LaunchConfig.THREADS);
             }
             c0 += pc;

@@ -221,16 +221,27 @@ class CudaBf16GpuTest {
                 return new Tensor[] {y, mean, rstd, dx, dg, dbe};
             }));
         }
-        c.add(new Case("softmax of f32 scores stored as bf16 probabilities, upsample, concat", false, (b, s) -> {
-            Tensor sc = put(b, random(48 * 16, s), f, Shape.of(48, 16)), p = b.zeros(Shape.of(48, 16), h);
-            b.softmax(sc, sc);
-            b.copy(p, sc);
-            Tensor x = put(b, random(img.size(), s + 1), h, img), up = b.zeros(Shape.of(2, 8, 12, 12), h);
-            b.upsampleNearest2x(up, x);
-            Tensor cat = b.zeros(Shape.of(2, 16, 6, 6), h);
-            b.concatChannels(cat, x, put(b, random(img.size(), s + 2), h, img));
-            return new Tensor[] {p, up, cat};
+        c.add(new Case("softmax of f32 scores into bf16 probabilities, its backward (f32 dy, bf16 y and dx)", false, (b, s) -> {
+            Shape ss = Shape.of(48, 20);   // as SelfAttention: scores and their gradient f32, the probabilities bf16
+            Tensor sc = put(b, random(ss.size(), s), f, ss), p = b.zeros(ss, h), dx = b.zeros(ss, h);
+            b.softmax(p, sc);
+            b.softmaxBackward(dx, put(b, random(ss.size(), s + 1), f, ss), p);
+            return new Tensor[] {p, dx};
         }));
+        for (Shape rs : new Shape[] {img, Shape.of(2, 8, 5, 5)}) {   // grouped copies (S % 4 == 0) and scalar ones
+            c.add(new Case("upsample and its backward, concat, split at a channel offset, " + rs, true, (b, s) -> {
+                Shape up = Shape.of(2, 8, 2 * rs.dim(2), 2 * rs.dim(3)), cs = Shape.of(2, 16, rs.dim(2), rs.dim(3));
+                Tensor x = put(b, random(rs.size(), s), h, rs), u = b.zeros(up, h), dx = b.zeros(rs, h);
+                b.upsampleNearest2x(u, x);
+                b.upsampleNearest2xBackward(dx, put(b, random(up.size(), s + 1), h, up));
+                Tensor cat = b.zeros(cs, h);
+                b.concatChannels(cat, x, put(b, random(rs.size(), s + 2), h, rs));
+                Shape s4 = Shape.of(2, 4, rs.dim(2), rs.dim(3)), s12 = Shape.of(2, 12, rs.dim(2), rs.dim(3));
+                Tensor a = b.zeros(s4, h), rest = b.zeros(s12, h);
+                b.splitChannels(new Tensor[] {a, rest}, cat);
+                return new Tensor[] {u, dx, cat, a, rest};
+            }));
+        }
         c.add(new Case("adamw writes the bf16 weight copy", true, (b, s) -> {
             int n = 1000;
             Tensor p = put(b, random(n, s), f, Shape.of(n)), copy = b.zeros(Shape.of(n), h);
@@ -269,6 +280,33 @@ class CudaBf16GpuTest {
         }
         report.forEach(System.out::println);
         System.out.println("ops through float32 copies (DTypeStaging): " + (gpu.stagedOps() - staged0));
+        // every op of a bf16 model has a native kernel in the dtypes the model gives it
+        assertEquals(0, gpu.stagedOps() - staged0, "ops through float32 copies: " + gpu.stagedByOp());
+    }
+
+    /**
+     * Dtype combinations no kernel takes (a model never makes them, so every op above runs natively) still run, through
+     * float32 copies (DTypeStaging), with the CPU's bits: an op of mixed dtypes, and one in place whose output is also
+     * an input (one shared copy, written back once).
+     */
+    @Test void mixedDtypesRunThroughFloat32CopiesWithTheCpusBits() {
+        DType h = DType.BF16, f = DType.F32;
+        Shape s = Shape.of(3, 7, 5);
+        BiFunction<Backend, Integer, Tensor[]> op = (b, seed) -> {
+            Tensor o = b.zeros(s, f), x = put(b, random(s.size(), seed), h, s), y = put(b, random(s.size(), seed + 1), f, s);
+            b.axpby(o, 0.3f, x, -1.7f, y);   // f32 <- bf16, f32
+            b.mul(x, x, y);                   // bf16 <- bf16 (the same tensor), f32
+            return new Tensor[] {o, x};
+        };
+        gpu.beginStep();
+        long staged0 = gpu.stagedOps();
+        Tensor[] want = op.apply(CPU, 3), got = op.apply(gpu, 3);
+        assertEquals(2, gpu.stagedOps() - staged0, "both ops staged: " + gpu.stagedByOp());
+        assertTrue(gpu.stagedByOp().containsKey("axpby") && gpu.stagedByOp().containsKey("mul"), gpu.stagedByOp().toString());
+        for (int i = 0; i < want.length; i++) {
+            assertEquals(want[i].dtype(), got[i].dtype());
+            assertArrayBits(want[i].toArray(), got[i].toArray(), "output " + i);
+        }
     }
 
     /**
@@ -291,6 +329,8 @@ class CudaBf16GpuTest {
                     Precision.BF16, v, 1);
             System.out.printf(Locale.ROOT, "[%s] bf16 training step on cuda: %d ops through float32 copies (all so far: %s)%n",
                     v, gpu.stagedOps() - staged0, gpu.stagedByOp());
+            assertEquals(0, gpu.stagedOps() - staged0, v + ": ops of a bf16 training step through float32 copies "
+                    + gpu.stagedByOp());
             double mean = meanGradErr(r), bf16Gap = meanGradErr(gap);
             System.out.printf(Locale.ROOT, "[%s] mean gradient rel L2 err: cuda bf16 vs cpu bf16 %.2e, cpu bf16 vs cpu "
                     + "fp32 %.2e (ratio %.2f)%n", v, mean, bf16Gap, mean / bf16Gap);
@@ -313,8 +353,11 @@ class CudaBf16GpuTest {
         for (Variant v : Variant.values()) {
             float[] a = TrainingStepComparison.ddimSamples(CPU, Precision.BF16, v, 4, null,
                     m -> (xt, ts, l) -> m.forward(Ctx.inference(CPU), xt, ts, l));
+            long staged0 = gpu.stagedOps();
             float[] g = TrainingStepComparison.ddimSamples(gpu, Precision.BF16, v, 4, null,
                     m -> (xt, ts, l) -> m.forward(Ctx.inference(gpu), xt, ts, l));
+            assertEquals(0, gpu.stagedOps() - staged0, v + ": ops of bf16 sampling through float32 copies "
+                    + gpu.stagedByOp());
             double err = TrainingStepComparison.relL2(a, g);
             System.out.printf(Locale.ROOT, "[%s] DDIM-4 samples, cuda bf16 vs cpu bf16: rel L2 err %.2e%n", v, err);
             assertTrue(err > 0 && err < 1.2e-2, v + " samples rel L2 err " + err);
@@ -323,7 +366,7 @@ class CudaBf16GpuTest {
 
     /**
      * bf16 sampling through RecordedDenoiser (a CUDA graph of the model's forward pass, replayed every step, including
-     * the float32 copies DTypeStaging makes) gives exactly the samples of the direct bf16 forward pass.
+     * the float32 copies DTypeStaging would make for a dtype combination without a kernel) gives exactly the samples of the direct bf16 forward pass.
      */
     @Test void recordedBf16SamplingIsBitwiseTheDirectOne() {
         int steps = 5;
