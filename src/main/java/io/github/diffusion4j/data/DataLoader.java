@@ -53,7 +53,8 @@ public final class DataLoader implements AutoCloseable {
     }
 
     /**
-     * One batch: {@code size} images, CHW each, back to back in {@code images}; labels (-1 if unlabelled).
+     * One batch: {@code size} images, CHW each, back to back in {@code images} (then the labels as floats, with
+     * {@link Options#withLabelsAfterImages}); labels (-1 if unlabelled).
      * {@code position} is where the batch started, {@code next} where the following batch starts.
      */
     public record Batch(float[] images, int[] labels, int size, int channels, int imageSize, Position position, Position next) {}
@@ -65,21 +66,27 @@ public final class DataLoader implements AutoCloseable {
      * @param dropLast skip an epoch's last incomplete batch, so every batch has exactly batchSize images
      * @param prefetch number of batches prepared ahead (at least 1)
      */
-    public record Options(boolean shuffle, boolean flip, boolean dropLast, int prefetch) {
+    public record Options(boolean shuffle, boolean flip, boolean dropLast, int prefetch, boolean labelsAfterImages) {
         /** Shuffle, flip, drop the last incomplete batch, prefetch 3. */
-        public static final Options DEFAULT = new Options(true, true, true, 3);
+        public static final Options DEFAULT = new Options(true, true, true, 3, false);
 
         public Options {
             if (prefetch < 1) throw new IllegalArgumentException("prefetch must be at least 1, got " + prefetch);
         }
 
-        public Options withShuffle(boolean v) { return new Options(v, flip, dropLast, prefetch); }
+        public Options withShuffle(boolean v) { return new Options(v, flip, dropLast, prefetch, labelsAfterImages); }
 
-        public Options withFlip(boolean v) { return new Options(shuffle, v, dropLast, prefetch); }
+        public Options withFlip(boolean v) { return new Options(shuffle, v, dropLast, prefetch, labelsAfterImages); }
 
-        public Options withDropLast(boolean v) { return new Options(shuffle, flip, v, prefetch); }
+        public Options withDropLast(boolean v) { return new Options(shuffle, flip, v, prefetch, labelsAfterImages); }
 
-        public Options withPrefetch(int v) { return new Options(shuffle, flip, dropLast, v); }
+        public Options withPrefetch(int v) { return new Options(shuffle, flip, dropLast, v, labelsAfterImages); }
+
+        /**
+         * With {@code true}, {@link Batch#images()} has {@code size} more floats after the images: the labels as
+         * floats, written by the loader's thread, so that a trainer uploads images and labels in one copy.
+         */
+        public Options withLabelsAfterImages(boolean v) { return new Options(shuffle, flip, dropLast, prefetch, v); }
     }
 
     private record Failure(Throwable error) {}
@@ -219,7 +226,7 @@ public final class DataLoader implements AutoCloseable {
         int first = slice == null ? 0 : slice.offset();
         int size = slice == null ? global : slice.count();
         int c = dataset.channels(), s = dataset.imageSize(), per = c * s * s;
-        float[] images = new float[size * per];
+        float[] images = new float[size * per + (options.labelsAfterImages() ? size : 0)];
         int[] labels = new int[size];
         float[] row = new float[s];
         for (int k = 0; k < size; k++) {
@@ -227,6 +234,7 @@ public final class DataLoader implements AutoCloseable {
             int item = perm[pos];
             dataset.image(item, images, k * per);
             labels[k] = dataset.label(item);
+            if (options.labelsAfterImages()) images[size * per + k] = labels[k];
             if (flipped(p.epoch(), pos)) {
                 for (int ch = 0; ch < c; ch++) {
                     for (int y = 0; y < s; y++) {

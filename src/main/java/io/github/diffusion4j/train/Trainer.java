@@ -73,7 +73,8 @@ public final class Trainer implements AutoCloseable {
     private final DataLoader loader;
     private final Previewer previewer;
     private final MetricsLog metrics;
-    private final Tensor x0, labels;
+    /** The micro-batch on the device: x0, then (class-conditional runs) the labels; x0 and labels are views. */
+    private final Tensor batchOnDevice, x0, labels;
     private final World world;
     private final BatchSlice slice;          // null: the whole batch (one process)
     private final GradientBuckets buckets;   // null: no all-reduce
@@ -153,11 +154,16 @@ public final class Trainer implements AutoCloseable {
             if (classes > 0 && cfg.cfgDropout > 0) ob.labelDropout(cfg.cfgDropout, classes);
             this.objective = ob.build();
             this.stepper = new TrainingStep(model, objective, adam, ema, cfg.seed, slice);
-            DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data));
+            // a class-conditional run's labels ride after the images (as floats, converted on the loader's thread):
+            // one host-to-device copy per micro-batch
+            DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data))
+                    .withLabelsAfterImages(classes > 0);
             this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts, slice);
             int local = slice == null ? cfg.batchSize : slice.count();
-            this.x0 = backend.empty(Shape.of(local, cfg.channels, cfg.imageSize, cfg.imageSize));
-            this.labels = classes > 0 ? backend.empty(Shape.of(local)) : null;
+            Shape images = Shape.of(local, cfg.channels, cfg.imageSize, cfg.imageSize);
+            this.batchOnDevice = backend.empty(Shape.of(Math.toIntExact(images.numel() + (classes > 0 ? local : 0))));
+            this.x0 = batchOnDevice.view(0, images);
+            this.labels = classes > 0 ? batchOnDevice.view(images.numel(), Shape.of(local)) : null;
             this.previewer = cfg.sampleCount > 0 && world.isRoot() ? new Previewer(cfg, model, schedulerConfig(cfg)) : null;
             if (resume != null) {
                 Checkpoint.restore(resume, model, ema, adam);
@@ -513,12 +519,7 @@ public final class Trainer implements AutoCloseable {
         java.util.List<TrainingObjective.LossResult> losses = new java.util.ArrayList<>(cfg.gradAccum);
         for (int micro = 0; micro < cfg.gradAccum; micro++) {
             DataLoader.Batch batch = loader.next();
-            backend.copyFromHost(x0, batch.images(), 0);
-            if (labels != null) {
-                float[] l = new float[batch.size()];
-                for (int i = 0; i < l.length; i++) l[i] = batch.labels()[i];
-                backend.copyFromHost(labels, l, 0);
-            }
+            backend.copyFromHost(batchOnDevice, batch.images(), 0);   // the images, then the labels (if any)
             boolean lastMicro = micro == cfg.gradAccum - 1;
             if (buckets != null && lastMicro) buckets.arm();
             losses.add(stepper.forwardBackward(x0, labels, (s - 1) * cfg.gradAccum + micro));
@@ -545,7 +546,6 @@ public final class Trainer implements AutoCloseable {
         ema.close();
         adam.close();
         model.params().close();
-        x0.close();
-        if (labels != null) labels.close();
+        batchOnDevice.close();
     }
 }

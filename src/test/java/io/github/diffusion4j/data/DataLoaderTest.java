@@ -98,6 +98,22 @@ class DataLoaderTest {
         }
     }
 
+    /** A trainer's single upload: the same images, then the labels as floats, in every batch. */
+    @Test void labelsAfterImagesAppendsTheLabelsAsFloats() {
+        Ramp ds = new Ramp(23);
+        try (DataLoader plain = new DataLoader(ds, 5, 4);
+             DataLoader both = new DataLoader(ds, 5, 4, DataLoader.Options.DEFAULT.withLabelsAfterImages(true))) {
+            for (int k = 0; k < 9; k++) {   // two epochs: the order and the flips change, the layout does not
+                DataLoader.Batch a = plain.next(), b = both.next();
+                assertArrayEquals(a.labels(), b.labels());
+                int n = a.images().length;
+                assertEquals(n + 5, b.images().length);
+                assertArrayEquals(a.images(), java.util.Arrays.copyOf(b.images(), n));
+                for (int j = 0; j < 5; j++) assertEquals((float) a.labels()[j], b.images()[n + j]);
+            }
+        }
+    }
+
     @Test void restoringThePositionContinuesBitExactly() {
         Ramp ds = new Ramp(23);
         List<DataLoader.Batch> reference;
