@@ -38,6 +38,12 @@ public final class ModelCommand implements Callable<Integer> {
     @Option(names = "--classes", defaultValue = "0", description = "Number of class labels, 0 for unconditional (default: ${DEFAULT-VALUE}).")
     int classes;
 
+    @Option(names = "--base-channels", paramLabel = "C", description = "Width of the first level (default: the preset's), as train --base-channels.")
+    Integer baseChannels;
+
+    @Option(names = "--res-blocks", paramLabel = "N", description = "Residual blocks per level (default: the preset's), as train --res-blocks.")
+    Integer resBlocks;
+
     @Option(names = "--json", description = "Print JSON instead of a table.")
     boolean json;
 
@@ -50,7 +56,8 @@ public final class ModelCommand implements Callable<Integer> {
         int size = imageSize != null ? imageSize : Presets.defaultImageSize(preset);
         Model m;
         try {
-            m = Presets.create(preset, channels, size, classes);
+            m = Presets.create(preset, channels, size, classes, new Presets.Overrides(-1f, false,
+                    baseChannels == null ? -1 : baseChannels, resBlocks == null ? -1 : resBlocks));
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage());
         }

@@ -99,6 +99,13 @@ public final class TrainCommand implements Callable<Integer> {
     float cfgDropout;
     @Option(names = "--dropout", description = "Dropout in residual blocks (default: the preset's).")
     Float dropout;
+
+    @Option(names = "--base-channels", paramLabel = "C", description = "Width of the U-Net's first level, the others "
+            + "keeping the preset's multiples (default: the preset's; small: 16).")
+    Integer baseChannels;
+
+    @Option(names = "--res-blocks", paramLabel = "N", description = "Residual blocks per level (default: the preset's; small: 1).")
+    Integer resBlocks;
     @Option(names = "--no-flip", description = "No random horizontal flips.")
     boolean noFlip;
     @Option(names = "--seed", description = "Seed of initialisation, data order and noise (default: ${DEFAULT-VALUE}).")
@@ -377,6 +384,8 @@ public final class TrainCommand implements Callable<Integer> {
         c.offsetNoise = offsetNoise;
         c.cfgDropout = cfgDropout;
         c.dropout = dropout == null ? -1f : dropout;
+        c.baseChannels = baseChannels == null ? -1 : baseChannels;
+        c.resBlocks = resBlocks == null ? -1 : resBlocks;
         c.flip = !noFlip;
         c.seed = seed;
         c.steps = steps;

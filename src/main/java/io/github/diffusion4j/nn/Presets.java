@@ -29,16 +29,38 @@ public final class Presets {
 
     /** As {@link #create(String, int, int, int, float)}; {@code learnSigma} doubles the output channels (improved DDPM). */
     public static Model create(String preset, int channels, int size, int classes, float dropout, boolean learnSigma) {
+        return create(preset, channels, size, classes, new Overrides(dropout, learnSigma, -1, -1));
+    }
+
+    /**
+     * What a run may change of its preset: the dropout ({@code < 0}: the preset's), learned variance (twice the output
+     * channels), the base channel count (the width of the first level; the others keep their multiples) and the
+     * residual blocks per level ({@code < 0}: the preset's). diffusers' UNet2DModel names the last two
+     * {@code block_out_channels} and {@code layers_per_block}.
+     */
+    public record Overrides(float dropout, boolean learnSigma, int baseChannels, int resBlocks) {
+        public static final Overrides NONE = new Overrides(-1f, false, -1, -1);
+
+        public boolean changesArchitecture() { return baseChannels >= 0 || resBlocks >= 0; }
+    }
+
+    /** Builds a preset as {@link #create(String, int, int, int)} with {@code o} applied. */
+    public static Model create(String preset, int channels, int size, int classes, Overrides o) {
         return switch (check(preset)) {
             case "seed" -> {
                 if (classes > 0) throw new IllegalArgumentException("preset seed has no class conditioning; use a UNet preset");
-                if (learnSigma) throw new IllegalArgumentException("preset seed has no learned variance; use a UNet preset");
+                if (o.learnSigma()) throw new IllegalArgumentException("preset seed has no learned variance; use a UNet preset");
+                if (o.changesArchitecture()) {
+                    throw new IllegalArgumentException("preset seed has a fixed architecture; use a UNet preset to change its width or depth");
+                }
                 yield new SeedUNet("seed", channels, size, new int[] {32, 64, 128, 256}, 32, 8);
             }
             default -> {
                 UNetConfig c = unetConfig(preset).withImage(channels, size).withClasses(classes);
-                if (learnSigma) c = c.withOutChannels(2 * channels);
-                yield new UNet(preset, dropout >= 0 ? c.withDropout(dropout) : c);
+                if (o.learnSigma()) c = c.withOutChannels(2 * channels);
+                if (o.baseChannels() >= 0) c = c.withBaseChannels(o.baseChannels());
+                if (o.resBlocks() >= 0) c = c.withResBlocks(o.resBlocks());
+                yield new UNet(preset, o.dropout() >= 0 ? c.withDropout(o.dropout()) : c);
             }
         };
     }

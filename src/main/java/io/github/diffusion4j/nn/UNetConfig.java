@@ -38,6 +38,7 @@ public record UNetConfig(int inChannels, int outChannels, int imageSize, int bas
                 throw new IllegalArgumentException("channels " + baseChannels * m + " not divisible by " + groups + " groups");
             }
         }
+        if (baseChannels < 1) throw new IllegalArgumentException("base channels must be >= 1, not " + baseChannels);
         if (numResBlocks < 1) throw new IllegalArgumentException("numResBlocks must be >= 1");
         if (dropout < 0 || dropout >= 1) throw new IllegalArgumentException("dropout must be in [0, 1)");
         if (numClasses < 0) throw new IllegalArgumentException("numClasses must be >= 0");
@@ -68,6 +69,16 @@ public record UNetConfig(int inChannels, int outChannels, int imageSize, int bas
     public UNetConfig withClasses(int classes) {
         return new UNetConfig(inChannels, outChannels, imageSize, baseChannels, channelMult, numResBlocks,
                 attnResolutions, dropout, groups, heads, classes, scaleShift);
+    }
+
+    public UNetConfig withBaseChannels(int base) {
+        return new UNetConfig(inChannels, outChannels, imageSize, base, channelMult, numResBlocks, attnResolutions,
+                dropout, groups, heads, numClasses, scaleShift);
+    }
+
+    public UNetConfig withResBlocks(int blocks) {
+        return new UNetConfig(inChannels, outChannels, imageSize, baseChannels, channelMult, blocks, attnResolutions,
+                dropout, groups, heads, numClasses, scaleShift);
     }
 
     public UNetConfig withDropout(float p) {

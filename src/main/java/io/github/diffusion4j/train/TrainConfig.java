@@ -31,6 +31,8 @@ public final class TrainConfig {
     public boolean classes;
     public int numClasses;
     public float dropout = -1f;            // < 0: the preset's
+    public int baseChannels = -1;          // < 0: the preset's (the first level's width)
+    public int resBlocks = -1;             // < 0: the preset's (residual blocks per level)
     // diffusion
     /**
      * ddpm (variance-preserving noising; {@link #prediction} says what the model predicts), flow (flow matching) or
@@ -171,6 +173,8 @@ public final class TrainConfig {
         requireIn(n.of("channels", "--channels"), channels, 1, 4);
         requireIn(n.of("num_classes", "--classes"), numClasses, 0, 100_000);
         require(dropout == -1f || dropout >= 0 && dropout < 1, n.of("dropout", "--dropout") + " must be in [0, 1), not " + dropout);
+        if (baseChannels != -1) requireIn(n.of("base_channels", "--base-channels"), baseChannels, 1, 1024);
+        if (resBlocks != -1) requireIn(n.of("res_blocks", "--res-blocks"), resBlocks, 1, 16);
         requireText(n.of("schedule", "--schedule"), schedule);
         io.github.diffusion4j.diffusion.BetaSchedule.parse(schedule);
         requireIn(n.of("timesteps", "--timesteps"), timesteps, 2, MAX_TIMESTEPS);
@@ -229,9 +233,13 @@ public final class TrainConfig {
     /** The training objectives. */
     public static final java.util.List<String> OBJECTIVES = io.github.diffusion4j.diffusion.Objective.names();
 
-    /** The network of this run for {@code classes} labels (the preset, image, dropout and learned variance). */
+    /**
+     * The network of this run for {@code classes} labels (the preset, image, dropout, learned variance, width and
+     * depth).
+     */
     public io.github.diffusion4j.nn.Model createModel(int classes) {
-        return io.github.diffusion4j.nn.Presets.create(model, channels, imageSize, classes, dropout, learnSigma);
+        return io.github.diffusion4j.nn.Presets.create(model, channels, imageSize, classes,
+                new io.github.diffusion4j.nn.Presets.Overrides(dropout, learnSigma, baseChannels, resBlocks));
     }
 
     /** The run's objective (validated: {@link #OBJECTIVES}). */

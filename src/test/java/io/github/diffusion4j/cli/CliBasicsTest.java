@@ -87,6 +87,9 @@ class CliBasicsTest {
                 {"--prediction", "noise2", "noise2"},
                 {"--lr-schedule", "step", "step"},
                 {"--device", "tpu", "tpu"},
+                {"--base-channels", "0", "--base-channels 0 is out of range"},
+                {"--base-channels", "6", "channels 6 not divisible by 4 groups"},   // tiny's GroupNorm has 4 groups
+                {"--res-blocks", "0", "--res-blocks 0 is out of range"},
         };
         for (String[] c : cases) {
             java.util.Map<String, String> o = new java.util.LinkedHashMap<>();
@@ -156,6 +159,31 @@ class CliBasicsTest {
             }
             grids.put(Arrays.toString(v), bytes);
         }
+    }
+
+    /**
+     * --base-channels and --res-blocks change the preset's width and depth: the run's checkpoint holds the parameters
+     * that {@code model} counts for the same overrides (and more than the preset's), and sampling from the run rebuilds
+     * that network from the run's config.
+     */
+    @Test
+    void widthAndDepthOverridesAreKeptByTheRun(@TempDir Path tmp) throws Exception {
+        Path wide = tmp.resolve("wide");
+        CliRun.trainTiny(wide, 1, "--base-channels", "8", "--res-blocks", "2").ok();
+        Path ckpt = io.github.diffusion4j.train.Checkpoint.resolve(wide);
+        JsonNode config = JSON.readTree(Files.readString(ckpt.resolve("config.json")));
+        long preset = JSON.readTree(CliRun.run("model", "--preset", "tiny", "--image-size", "16", "--json").ok().out())
+                .get("parameters").asLong();
+        JsonNode m = JSON.readTree(CliRun.run("model", "--preset", "tiny", "--image-size", "16", "--base-channels", "8",
+                "--res-blocks", "2", "--json").ok().out());
+        assertEquals(8, m.get("config").get("base_channels").asInt(), m.toString());
+        assertEquals(2, m.get("config").get("num_res_blocks").asInt(), m.toString());
+        long stored = io.github.diffusion4j.io.SafeTensors.readHeader(ckpt.resolve("model.safetensors"))
+                .tensors().stream().mapToLong(io.github.diffusion4j.io.SafeTensors.TensorInfo::numel).sum();
+        assertEquals(m.get("parameters").asLong(), stored, config.toString());
+        assertTrue(stored != preset, "the overrides change the network: " + stored + " parameters, the preset " + preset);
+        CliRun.run("sample", "--run", wide.toString(), "--device", "cpu", "--count", "2", "--steps", "2",
+                "--out", tmp.resolve("s.png").toString()).ok();
     }
 
     @Test
