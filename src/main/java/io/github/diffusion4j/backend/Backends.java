@@ -3,6 +3,7 @@ package io.github.diffusion4j.backend;
 import io.github.diffusion4j.backend.cpu.CpuBackend;
 import io.github.diffusion4j.backend.cuda.CudaAvailability;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
+import io.github.diffusion4j.backend.cuda.CudaOptions;
 import io.github.diffusion4j.backend.cuda.CudaException;
 import io.github.diffusion4j.tensor.Backend;
 
@@ -33,7 +34,7 @@ public final class Backends {
     }
 
     /** As {@link #select(String, int)}, with the CUDA backend's default options changed by {@code cudaOptions}. */
-    public static Choice select(String device, int gpu, java.util.function.UnaryOperator<CudaBackend.Options> cudaOptions) {
+    public static Choice select(String device, int gpu, java.util.function.UnaryOperator<CudaOptions> cudaOptions) {
         if (gpu < 0) throw new IllegalArgumentException("--gpu must be >= 0, got " + gpu);
         return switch (device) {
             case "cpu" -> new Choice(CpuBackend.get(), "cpu (requested)");
@@ -41,7 +42,7 @@ public final class Backends {
                 CudaAvailability a = CudaAvailability.probe();
                 if (!a.available()) yield new Choice(CpuBackend.get(), "cpu (" + a.reason() + ")");
                 try {
-                    CudaBackend cuda = CudaBackend.create(cudaOptions.apply(CudaBackend.Options.defaults(gpu)));
+                    CudaBackend cuda = CudaBackend.create(cudaOptions.apply(CudaOptions.defaults(gpu)));
                     yield new Choice(cuda, "cuda (" + cuda.description() + ")");
                 } catch (CudaException e) {
                     yield new Choice(CpuBackend.get(), "cpu (CUDA backend failed to start: " + e.getMessage() + ")");
@@ -51,7 +52,7 @@ public final class Backends {
                 CudaAvailability a = CudaAvailability.probe();
                 if (!a.available()) throw new IllegalArgumentException("--device cuda: " + a.reason());
                 try {
-                    CudaBackend cuda = CudaBackend.create(cudaOptions.apply(CudaBackend.Options.defaults(gpu)));
+                    CudaBackend cuda = CudaBackend.create(cudaOptions.apply(CudaOptions.defaults(gpu)));
                     yield new Choice(cuda, "cuda (requested: " + cuda.description() + ")");
                 } catch (CudaException e) {
                     throw new IllegalArgumentException("--device cuda: " + e.getMessage(), e);

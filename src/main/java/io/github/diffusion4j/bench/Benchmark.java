@@ -2,6 +2,7 @@ package io.github.diffusion4j.bench;
 
 import io.github.diffusion4j.backend.cpu.Parallel;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
+import io.github.diffusion4j.backend.cuda.CudaOptions;
 import io.github.diffusion4j.diffusion.DdimScheduler;
 import io.github.diffusion4j.diffusion.Sampler;
 import io.github.diffusion4j.nn.Model;
@@ -110,7 +111,7 @@ public final class Benchmark {
     private Map<String, Object> backendSettings() {
         Map<String, Object> s = new LinkedHashMap<>();
         if (b instanceof CudaBackend cuda) {
-            CudaBackend.Options opt = cuda.options();
+            CudaOptions opt = cuda.options();
             s.put("tf32", opt.tf32Mode());
             s.put("tf32_gemm", opt.tf32Gemm());
             s.put("tf32_conv", opt.tf32Conv());

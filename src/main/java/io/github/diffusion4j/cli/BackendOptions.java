@@ -3,6 +3,7 @@ package io.github.diffusion4j.cli;
 import io.github.diffusion4j.backend.Backends;
 import io.github.diffusion4j.backend.cpu.Parallel;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
+import io.github.diffusion4j.backend.cuda.CudaOptions;
 import picocli.CommandLine.Option;
 
 import java.util.List;
@@ -56,7 +57,7 @@ public final class BackendOptions {
         if (threads != null && threads < 1) throw new UserException("--threads must be >= 1, got " + threads);
         if (tf32 != null) {
             try {
-                CudaBackend.Options.defaults(0).withTf32(tf32);
+                CudaOptions.defaults(0).withTf32(tf32);
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage());
             }
@@ -77,7 +78,7 @@ public final class BackendOptions {
      * @throws IllegalArgumentException from {@link Backends#select} (an unknown device, {@code --device cuda} where
      *                                  CUDA cannot be used: one line)
      */
-    public Backends.Choice select(String device, int gpu, UnaryOperator<CudaBackend.Options> more) {
+    public Backends.Choice select(String device, int gpu, UnaryOperator<CudaOptions> more) {
         validate();
         if (threads != null) Parallel.setThreads(threads);
         return Backends.select(device, gpu, o -> more.apply(apply(o)));
@@ -87,8 +88,8 @@ public final class BackendOptions {
      * These options applied to {@code o}: {@code --tf32} when given, {@code --[no-]cudnn-deterministic} and
      * {@code --sync-launches}.
      */
-    public CudaBackend.Options apply(CudaBackend.Options o) {
-        CudaBackend.Options r = tf32 != null ? o.withTf32(tf32) : o;
+    public CudaOptions apply(CudaOptions o) {
+        CudaOptions r = tf32 != null ? o.withTf32(tf32) : o;
         return r.withDeterministicConv(cudnnDeterministic).withSyncEveryLaunch(syncLaunches);
     }
 }

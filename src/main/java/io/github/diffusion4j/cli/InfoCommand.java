@@ -8,6 +8,7 @@ import io.github.diffusion4j.backend.cpu.CpuBackend;
 import io.github.diffusion4j.backend.cpu.Parallel;
 import io.github.diffusion4j.backend.cuda.CudaAvailability;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
+import io.github.diffusion4j.backend.cuda.CudaOptions;
 import io.github.diffusion4j.backend.cuda.LibraryInfo;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -51,7 +52,7 @@ public final class InfoCommand implements Callable<Integer> {
             m.put("cublas", lib(cuda.cublas()));
             m.put("cudnn", lib(cuda.cudnn()));
             m.put("gpu", cuda.deviceDescription());
-            m.put("cuda_defaults", CudaBackend.Options.defaults(0).summary());
+            m.put("cuda_defaults", CudaOptions.defaults(0).summary());
             m.put("precision", Precision.SUMMARY);
             m.put("mpi", io.github.diffusion4j.dist.Mpi.describe());
             m.put("nccl", lib(io.github.diffusion4j.backend.cuda.Nccl.probe()));
@@ -67,7 +68,7 @@ public final class InfoCommand implements Callable<Integer> {
                     + (vector ? "" : " (run java with --add-modules jdk.incubator.vector for SIMD)"));
             out.println(Backends.autoSummary());
             for (String line : cuda.details().subList(1, cuda.details().size())) out.println("  " + line);
-            out.println("cuda defaults: " + CudaBackend.Options.defaults(0).summary()
+            out.println("cuda defaults: " + CudaOptions.defaults(0).summary()
                     + " (options --tf32, --[no-]cudnn-deterministic, --sync-launches change them)");
             out.println("precision: " + Precision.SUMMARY);
             LibraryInfo nccl = io.github.diffusion4j.backend.cuda.Nccl.probe();

@@ -2,6 +2,7 @@ package io.github.diffusion4j.cli;
 
 import io.github.diffusion4j.backend.cpu.Parallel;
 import io.github.diffusion4j.backend.cuda.CudaBackend;
+import io.github.diffusion4j.backend.cuda.CudaOptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,9 +68,9 @@ class SampleCommandBackendOptionsTest {
     /** What the options do to the CUDA backend's settings (checked without a GPU). */
     @Test
     void optionsChangeTheCudaSettings() {
-        CudaBackend.Options d = CudaBackend.Options.defaults(0);
+        CudaOptions d = CudaOptions.defaults(0);
         assertEquals(d, parsed().apply(d), "no options: PyTorch's defaults");
-        CudaBackend.Options o = parsed("--tf32", "off", "--no-cudnn-deterministic", "--sync-launches").apply(d);
+        CudaOptions o = parsed("--tf32", "off", "--no-cudnn-deterministic", "--sync-launches").apply(d);
         assertEquals("off", o.tf32Mode());
         assertFalse(o.tf32Gemm() || o.tf32Conv() || o.deterministicConv());
         assertTrue(o.syncEveryLaunch());

@@ -15,7 +15,7 @@ import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 
 /**
  * The convolutions of the CUDA backend: cuDNN's legacy API through the JNI shim ({@link Cudnn}, native/cudnn.c), one
- * plan (algorithms chosen once, by heuristics or by timing them: {@link CudaBackend.Options#autotuneConv}) per shape,
+ * plan (algorithms chosen once, by heuristics or by timing them: {@link CudaOptions#autotuneConv}) per shape,
  * cached, and one shared workspace grown as needed; transposed convolutions through backward-data (the Backend
  * defaults). CPU reference: {@code backend/cpu/CpuConv} (CpuBackend.conv2d and its backward passes); conformance:
  * {@code BackendConformance.conv2d}.
@@ -75,9 +75,9 @@ final class ConvOps {
     private ConvPlan plan(ConvKey key) {
         ConvPlan p = convPlans.get(key);
         if (p == null) {
-            CudaBackend.Options options = cb.options();
+            CudaOptions options = cb.options();
             boolean bf16 = key.dtype() == DType.BF16;
-            long h = Cudnn.convPlan(cb.cudnnHandle, key.n(), key.c(), key.h(), key.w(), key.k(), key.kh(), key.kw(),
+            long h = Cudnn.convPlan(cb.cudnnHandle(), key.n(), key.c(), key.h(), key.w(), key.k(), key.kh(), key.kw(),
                     key.pad(), key.pad(), key.stride(), key.stride(), key.ho(), key.wo(),
                     bf16 ? Cudnn.DATA_BFLOAT16 : Cudnn.DATA_FLOAT, bf16 ? Cudnn.TENSOR_OP_MATH : convMath,
                     options.deterministicConv(), options.convWorkspaceLimit());
@@ -102,7 +102,7 @@ final class ConvOps {
      * of the plan's shapes, so no caller data is overwritten; happens once per shape, typically in the first step.
      */
     private void autotune(long plan, ConvKey k) {
-        CudaBackend.Options options = cb.options();
+        CudaOptions options = cb.options();
         DeviceMemory memory = cb.memory();
         long es = k.dtype().bytes();
         long xBytes = es * k.n() * k.c() * k.h() * k.w(), yBytes = es * k.n() * k.k() * k.ho() * k.wo();
@@ -124,7 +124,7 @@ final class ConvOps {
             // a workspace for the search only: the shared one then grows to what the chosen algorithms need
             DeviceMemory.Allocation ws = wsBytes > 0 ? memory.allocate(wsBytes) : null;
             if (ws != null) temp.add(ws);
-            Cudnn.convPlanFind(cb.cudnnHandle, plan, x.address(), w.address(), y.address(), dx.address(), dw.address(),
+            Cudnn.convPlanFind(cb.cudnnHandle(), plan, x.address(), w.address(), y.address(), dx.address(), dw.address(),
                     ws == null ? 0L : ws.address(), wsBytes, options.deterministicConv());
             cb.afterLibraryCall("cudnnFindConvolution*AlgorithmEx");
         } finally {
@@ -168,7 +168,7 @@ final class ConvOps {
         ConvPlan p = plan(key);
         long ws = workspace(p.fwdBytes());
         if (cb.profiling()) cb.profileBegin();
-        Cudnn.convForward(cb.cudnnHandle, p.handle(), cb.a(x), cb.a(w), cb.a(y), ws, workspaceBytes(), 1f, beta);
+        Cudnn.convForward(cb.cudnnHandle(), p.handle(), cb.a(x), cb.a(w), cb.a(y), ws, workspaceBytes(), 1f, beta);
         if (cb.profiling()) cb.profileEnd((beta == 0f ? "conv fwd " : "conv fwd+= ") + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionForward");
         return true;
@@ -182,7 +182,7 @@ final class ConvOps {
         ConvPlan p = plan(key);
         long ws = workspace(p.bwdDataBytes());
         if (cb.profiling()) cb.profileBegin();
-        Cudnn.convBackwardData(cb.cudnnHandle, p.handle(), cb.a(w), cb.a(dy), cb.a(dx), ws, workspaceBytes(), 1f, 0f);
+        Cudnn.convBackwardData(cb.cudnnHandle(), p.handle(), cb.a(w), cb.a(dy), cb.a(dx), ws, workspaceBytes(), 1f, 0f);
         if (cb.profiling()) cb.profileEnd("conv bwd-data " + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionBackwardData");
     }
@@ -198,7 +198,7 @@ final class ConvOps {
         // filter gradient has the data's type), added in float
         Tensor g = dw.dtype() == x.dtype() ? dw : cb.scratch(dw.shape(), x.dtype());
         if (cb.profiling()) cb.profileBegin();
-        Cudnn.convBackwardFilter(cb.cudnnHandle, p.handle(), cb.a(x), cb.a(dy), cb.a(g), ws, workspaceBytes(), 1f,
+        Cudnn.convBackwardFilter(cb.cudnnHandle(), p.handle(), cb.a(x), cb.a(dy), cb.a(g), ws, workspaceBytes(), 1f,
                 g == dw ? 1f : 0f);
         if (cb.profiling()) cb.profileEnd("conv bwd-filter " + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionBackwardFilter");

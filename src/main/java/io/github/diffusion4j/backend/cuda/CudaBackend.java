@@ -7,51 +7,17 @@ import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.StepCoefficients;
 import io.github.diffusion4j.tensor.Tensor;
 import io.github.diffusion4j.tensor.UpdateGate;
-import jcuda.driver.CUcontext;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
-import jcuda.driver.CUevent_flags;
-import jcuda.driver.CUmodule;
-import jcuda.driver.CUresult;
-import jcuda.driver.CUstream_flags;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
 import static io.github.diffusion4j.backend.cuda.DTypeStaging.F32_ONLY;
-import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
-import static jcuda.driver.JCudaDriver.cuDeviceGet;
-import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
-import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
-import static jcuda.driver.JCudaDriver.cuDeviceGetName;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
-import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
-import static jcuda.driver.JCudaDriver.cuEventCreate;
-import static jcuda.driver.JCudaDriver.cuEventDestroy;
-import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
-import static jcuda.driver.JCudaDriver.cuEventRecord;
-import static jcuda.driver.JCudaDriver.cuEventSynchronize;
-import static jcuda.driver.JCudaDriver.cuInit;
-import static jcuda.driver.JCudaDriver.cuMemAlloc;
-import static jcuda.driver.JCudaDriver.cuMemFree;
-import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
-import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
-import static jcuda.driver.JCudaDriver.cuModuleLoadData;
-import static jcuda.driver.JCudaDriver.cuModuleUnload;
-import static jcuda.driver.JCudaDriver.cuStreamCreate;
-import static jcuda.driver.JCudaDriver.cuStreamDestroy;
-import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 /**
  * The GPU backend: every tensor lives in device memory, every op is one of our kernels (kernels/*.cu, loaded from
@@ -59,10 +25,13 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
  * orchestrates.
  *
  * <ul>
- *   <li><b>Driver</b>: JCuda's driver API ({@code cuInit}, the device's <em>primary</em> context, which cuDNN and
- *       cuBLAS use too, so their memory and ours are one address space), one stream created non-blocking, the module
- *       from {@code cuModuleLoadData}, every {@code CUfunction} looked up once, kernel parameters in prepared
- *       buffers ({@link KernelArgs}) with device pointers passed as raw 64-bit addresses.</li>
+ *   <li><b>Driver</b> ({@link CudaDevice}): JCuda's driver API ({@code cuInit}, the device's <em>primary</em>
+ *       context, which cuDNN and cuBLAS use too, so their memory and ours are one address space), one stream created
+ *       non-blocking, the module from {@code cuModuleLoadData}, every {@code CUfunction} looked up once, kernel
+ *       parameters in prepared buffers ({@link KernelArgs}) with device pointers passed as raw 64-bit addresses.</li>
+ *   <li><b>Ops</b>: each Backend op is dispatched here through {@link DTypeStaging} (which dtypes its kernels take)
+ *       to the launchers of its family ({@code ElementwiseOps}, {@code GroupNormOps}, ... : one per kernels/*.cu file
+ *       or library, named as the CPU reference's and the conformance test's sections).</li>
  *   <li><b>Memory</b>: {@code zeros}/{@code fromArray} make owned allocations (parameters, gradients, optimizer
  *       moments, EMA: one each, through the flat buffers of ParamStore/AdamW/Ema); {@code empty} serves activations
  *       from the {@link DeviceArena}, reset by {@link #beginStep()}, so the steady-state loop does no cuMemAlloc.
@@ -71,7 +40,7 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
  *       with one plan (algorithms chosen once) per shape, cached, and one shared workspace grown as needed;
  *       transposed convolutions through backward-data (the Backend defaults).</li>
  *   <li><b>Math</b>: GEMMs in full FP32 and convolutions with TF32 allowed by default, as PyTorch's defaults;
- *       {@code --tf32 on} allows TF32 for both, {@code --tf32 off} forbids it for both (see {@link Options}).</li>
+ *       {@code --tf32 on} allows TF32 for both, {@code --tf32 off} forbids it for both (see {@link CudaOptions}).</li>
  *   <li><b>Errors</b>: every driver/library status is checked ({@link CudaException}). Kernels that validate data
  *       the host cannot see without a copy (qSample's timesteps, oneHot's class ids) set a device error word that
  *       is read at the next {@link #synchronize()} or scalar reduction, which then throws.</li>
@@ -83,108 +52,6 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
  * bookkeeping, failure without a driver); its execution on a GPU is checked by the {@code gpu}-tagged tests.
  */
 public final class CudaBackend implements Backend {
-
-    /**
-     * Settings of a CUDA backend. The commands that start one ({@code bench}, and {@code train}/{@code sample} where
-     * they offer them) set these from options, and {@code bench} lists them in its output; there are no hidden
-     * system-property switches.
-     *
-     * @param device             CUDA device index ({@code --gpu N})
-     * @param tf32Gemm           allow TF32 tensor cores in cuBLAS GEMMs (PyTorch's default: no; {@code --tf32 on})
-     * @param tf32Conv           allow TF32 in cuDNN convolutions (PyTorch's default: yes; {@code --tf32 off})
-     * @param deterministicConv  only deterministic cuDNN backward algorithms (bit-reproducible gradients;
-     *                           {@code --no-cudnn-deterministic} lifts it)
-     * @param convWorkspaceLimit largest cuDNN workspace an algorithm may need, in bytes
-     * @param syncEveryLaunch    synchronise and check after every kernel and library call ({@code --sync-launches},
-     *                           debugging: an asynchronous fault is then reported at the op that caused it)
-     * @param autotuneConv       choose each convolution shape's algorithms by timing them once (cudnnFind*, as
-     *                           PyTorch's {@code cudnn.benchmark}) instead of by cuDNN's heuristics; the choice can
-     *                           differ between runs, so results are then not bit-reproducible across processes
-     * @param traceSyncs         print on stderr where the host waits for the GPU, with the calling frames
-     *                           ({@code bench --trace-syncs}: finding the stalls behind a step's host waits)
-     */
-    public record Options(int device, boolean tf32Gemm, boolean tf32Conv, boolean deterministicConv,
-                          long convWorkspaceLimit, boolean syncEveryLaunch, boolean autotuneConv,
-                          boolean traceSyncs) {
-        /** The values {@link #withTf32(String)} accepts ({@code --tf32}). */
-        public static final String TF32_MODES = "default, on or off";
-
-        public Options {
-            if (device < 0) throw new IllegalArgumentException("GPU index must be >= 0, got " + device);
-            if (convWorkspaceLimit < 0) throw new IllegalArgumentException("negative workspace limit");
-        }
-
-        /**
-         * PyTorch's defaults on device {@code device}: FP32 GEMMs, TF32 convolutions, deterministic cuDNN algorithms
-         * chosen by heuristics (reproducible), a 1 GiB workspace limit, asynchronous launches, no tracing.
-         */
-        public static Options defaults(int device) {
-            return new Options(device, false, true, true, 1L << 30, false, false, false);
-        }
-
-        /** Full FP32 everywhere (no TF32), deterministic convolutions: for comparisons with the CPU backend. */
-        public static Options strictFp32(int device) {
-            return new Options(device, false, false, true, 1L << 30, false, false, false);
-        }
-
-        /**
-         * {@code --tf32 MODE}: {@code default} (PyTorch's: FP32 GEMMs, TF32 convolutions), {@code on} (TF32 for both)
-         * or {@code off} (FP32 for both).
-         *
-         * @throws IllegalArgumentException for any other mode (the message names the option and the choices)
-         */
-        public Options withTf32(String mode) {
-            String m = mode == null ? "" : mode.trim().toLowerCase(Locale.ROOT);
-            return switch (m) {
-                case "default" -> withTf32(false, true);
-                case "on" -> withTf32(true, true);
-                case "off" -> withTf32(false, false);
-                default -> throw new IllegalArgumentException("--tf32 must be " + TF32_MODES + ", got '" + mode + "'");
-            };
-        }
-
-        /** What {@code --tf32} is set to: {@code default}, {@code on}, {@code off}, or {@code custom}. */
-        public String tf32Mode() {
-            if (!tf32Gemm && tf32Conv) return "default";
-            if (tf32Gemm && tf32Conv) return "on";
-            if (!tf32Gemm) return "off";
-            return "custom";
-        }
-
-        public Options withTf32(boolean gemm, boolean conv) {
-            return new Options(device, gemm, conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch, autotuneConv,
-                    traceSyncs);
-        }
-
-        public Options withDeterministicConv(boolean deterministic) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministic, convWorkspaceLimit, syncEveryLaunch,
-                    autotuneConv, traceSyncs);
-        }
-
-        public Options withSyncEveryLaunch(boolean sync) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync, autotuneConv,
-                    traceSyncs);
-        }
-
-        public Options withAutotuneConv(boolean autotune) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
-                    autotune, traceSyncs);
-        }
-
-        public Options withTraceSyncs(boolean trace) {
-            return new Options(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
-                    autotuneConv, trace);
-        }
-
-        /** The settings in one line, for logs and {@code info}. */
-        public String summary() {
-            return "GEMMs " + (tf32Gemm ? "TF32" : "FP32") + ", convolutions " + (tf32Conv ? "TF32" : "FP32")
-                    + " (--tf32 " + tf32Mode() + "), cuDNN algorithms " + (deterministicConv ? "deterministic" : "any")
-                    + (autotuneConv ? ", timed per shape" : ", by heuristics")
-                    + (syncEveryLaunch ? ", synchronised after every launch" : "")
-                    + (traceSyncs ? ", host waits traced" : "");
-        }
-    }
 
     /** Host-device copies so far: count and bytes in each direction (scalar reads included). */
     public record Transfers(long hostToDeviceCount, long hostToDeviceBytes, long deviceToHostCount,
@@ -236,38 +103,21 @@ public final class CudaBackend implements Backend {
     /** Bits of the device error word; keep in sync with d4j::ERROR_* in kernels/common.cuh. */
     static final int ERROR_TIMESTEP_RANGE = 1, ERROR_CLASS_ID = 2;
 
-    // scratch layout (bytes): [0, 8) double reduction result, [8, 12) int non-finite flag, [12, 16) int error word,
-    // [64, 64 + 8 * MAX_REDUCE_BLOCKS) double partial sums
-    static final long SCRATCH_RESULT = 0, SCRATCH_NONFINITE = 8, SCRATCH_ERRORS = 12, SCRATCH_PARTIALS = 64;
-    private static final long SCRATCH_BYTES = SCRATCH_PARTIALS + 8L * LaunchConfig.MAX_REDUCE_BLOCKS;
-    /** cuBLAS workspace (NVIDIA recommends 32 MiB on Hopper). */
-    private static final long CUBLAS_WORKSPACE = 32L << 20;
+    static final long SCRATCH_RESULT = CudaDevice.SCRATCH_RESULT, SCRATCH_NONFINITE = CudaDevice.SCRATCH_NONFINITE,
+            SCRATCH_ERRORS = CudaDevice.SCRATCH_ERRORS, SCRATCH_PARTIALS = CudaDevice.SCRATCH_PARTIALS;
 
-    private final Options options;
-    private final CudaAvailability availability;
-    private final CUdevice device = new CUdevice();
-    private final CUcontext context = new CUcontext();
-    private final StreamHandle stream = new StreamHandle();
-    private final CUmodule module = new CUmodule();
-    private final CUevent timerStart = new CUevent(), timerStop = new CUevent();
-    private final Memory memory = new Memory();
-    private final DeviceArena arena = new DeviceArena(memory);
+    private final CudaOptions options;
+    /** The driver session: context, stream, module, counted allocations, library handles, host waits. */
+    private final CudaDevice dev;
+    private final CudaDevice.Memory memory;
+    private final DeviceArena arena;
     /** The two alternating backward regions ({@link #scratchRegion}) and the one scratch() serves now (-1: arena). */
-    private final DeviceArena[] regions = {new DeviceArena(memory), new DeviceArena(memory)};
+    private final DeviceArena[] regions;
     private int region = -1;
     private final Set<DeviceMemory.Allocation> liveOwned = new LinkedHashSet<>();
     private long ownedBytes;
-    private DeviceMemory.Allocation scratch;
-    private DeviceMemory.Allocation cublasWorkspace;
-    long cublasHandle, cudnnHandle;
-    private final Map<String, KernelArgs> kernels = new HashMap<>();
     final int gemmCompute;
-    private String description;
-    private Thread contextThread;
-    private boolean contextRetained, moduleLoaded, streamCreated;
-    private final List<CUevent> events = new ArrayList<>();
     private boolean closed;
-    private long kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos, graphLaunches;
 
     // host copies, per-operation timing and CUDA graphs (set up before the driver: close releases what they hold)
     private final HostCopies hostCopies;
@@ -290,9 +140,9 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ construction
 
-    /** A backend on GPU {@code device} with {@link Options#defaults}. */
+    /** A backend on GPU {@code device} with {@link CudaOptions#defaults}. */
     public static CudaBackend create(int device) {
-        return create(Options.defaults(device));
+        return create(CudaOptions.defaults(device));
     }
 
     /**
@@ -300,27 +150,36 @@ public final class CudaBackend implements Backend {
      * when CUDA is unavailable (see {@link CudaAvailability}) or the device cannot be set up; never with a linkage
      * error.
      */
-    public static CudaBackend create(Options options) {
+    public static CudaBackend create(CudaOptions options) {
         CudaAvailability a = CudaAvailability.probe();
         if (!a.available()) throw new CudaException(a.reason());
         return new CudaBackend(options, a);
     }
 
     /** Skips the availability check (tests: the JCuda path must fail cleanly on its own). */
-    static CudaBackend createUnchecked(Options options) {
+    static CudaBackend createUnchecked(CudaOptions options) {
         return new CudaBackend(options, CudaAvailability.probe());
     }
 
-    private CudaBackend(Options options, CudaAvailability availability) {
+    private CudaBackend(CudaOptions options, CudaAvailability availability) {
         this.options = options;
-        this.availability = availability;
         this.gemmCompute = options.tf32Gemm() ? Cublas.COMPUTE_32F_FAST_TF32 : Cublas.COMPUTE_32F;
+        this.dev = new CudaDevice(options, availability, new CudaDevice.Hooks() {
+            @Override public void refuseWhileRecording(String what) { graphRecorder.refuseWhileRecording(what); }
+            @Override public void streamDrained() { hostCopies.streamDrained(); }
+            @Override public boolean profiling() { return profiler.active; }
+            @Override public void profileBegin() { profiler.begin(); }
+            @Override public void profileEnd(String label) { profiler.end(label); }
+        });
+        this.memory = dev.memory;
+        this.arena = new DeviceArena(memory);
+        this.regions = new DeviceArena[] {new DeviceArena(memory), new DeviceArena(memory)};
         this.hostCopies = new HostCopies(this);
         this.profiler = new Profiler(this);
         this.graphRecorder = new GraphRecorder(this);
         this.convOps = new ConvOps(this);
         try {
-            initDriver();
+            dev.openDriver(hostCopies::allocate);
             // each family looks up its kernels (the same lookups, in the same order, as before the split)
             elementwiseOps = new ElementwiseOps(this);
             reduceOps = new ReduceOps(this);
@@ -333,7 +192,7 @@ public final class CudaBackend implements Backend {
             optimOps = new OptimOps(this, reduceOps);
             diffusionOps = new DiffusionOps(this);
             gemmOps = new GemmOps(this);
-            initLibraries();
+            dev.openLibraries();
         } catch (LinkageError e) {
             // JCuda's JNI library (it links libcuda.so.1) or a class it needs failed to load
             releaseQuietly();
@@ -353,144 +212,16 @@ public final class CudaBackend implements Backend {
         return (nl < 0 ? s : s.substring(0, nl)).strip();
     }
 
-    private void initDriver() {
-        check(cuInit(0), "cuInit");
-        int[] count = {0};
-        check(cuDeviceGetCount(count), "cuDeviceGetCount");
-        if (options.device() >= count[0]) {
-            throw new CudaException("--gpu " + options.device() + ": this machine has " + count[0] + " CUDA device"
-                    + (count[0] == 1 ? "" : "s") + " (indices 0.." + (count[0] - 1) + ")");
-        }
-        check(cuDeviceGet(device, options.device()), "cuDeviceGet");
-        int major = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
-        int minor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
-        byte[] fatbin = NativeLibs.fatbin().orElseThrow(() -> new CudaException(NativeLibs.fatbinMissingReason()));
-        Fatbin parsed = Fatbin.parse(fatbin);
-        if (!parsed.supports(major, minor)) {
-            throw new CudaException("GPU " + options.device() + " (sm_" + major + minor
-                    + ") is not supported by the kernels (" + parsed.describe() + ")");
-        }
-
-        check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
-        contextRetained = true;
-        check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        contextThread = Thread.currentThread();
-        check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
-        streamCreated = true;
-        for (CUevent e : new CUevent[] {timerStart, timerStop}) {
-            check(cuEventCreate(e, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
-            events.add(e);
-        }
-        hostCopies.allocate();
-
-        check(cuModuleLoadData(module, fatbin), "cuModuleLoadData");
-        moduleLoaded = true;
-        scratch = memory.allocate(SCRATCH_BYTES);
-        check(cuMemsetD32Async(ptr(scratch), 0, SCRATCH_BYTES / 4, stream), "cuMemsetD32Async");
-
-        byte[] name = new byte[256];
-        check(cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
-        int len = 0;
-        while (len < name.length && name[len] != 0) len++;
-        long[] total = {0};
-        check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
-        int[] driver = {0};
-        check(cuDriverGetVersion(driver), "cuDriverGetVersion");
-        int sms = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
-        description = String.format(Locale.ROOT, "%s (GPU %d, sm_%d%d, %.1f GiB, %d SMs), driver %d.%d, cuDNN %s, "
-                        + "cuBLAS %s, %s GEMMs, %s convolutions%s%s",
-                new String(name, 0, len, StandardCharsets.UTF_8), options.device(), major, minor,
-                total[0] / (double) (1L << 30), sms, driver[0] / 1000, (driver[0] % 1000) / 10,
-                availability.cudnn().version(), availability.cublas().version(), options.tf32Gemm() ? "TF32" : "FP32",
-                options.tf32Conv() ? "TF32" : "FP32", options.deterministicConv() ? " (deterministic)" : "",
-                options.autotuneConv() ? ", algorithms timed per shape" : "");
-    }
-
-    private void initLibraries() {
-        cublasHandle = Cublas.create();
-        Cublas.setStream(cublasHandle, stream.address());
-        cublasWorkspace = memory.allocate(CUBLAS_WORKSPACE);
-        // after setStream, which resets a user workspace to the default pool
-        Cublas.setWorkspace(cublasHandle, cublasWorkspace.address(), CUBLAS_WORKSPACE);
-        Cublas.setMathMode(cublasHandle, options.tf32Gemm() ? Cublas.TF32_TENSOR_OP_MATH : Cublas.DEFAULT_MATH);
-        cudnnHandle = Cudnn.create();
-        Cudnn.setStream(cudnnHandle, stream.address());
-    }
-
-    private int attribute(int attr) {
-        int[] v = {0};
-        check(cuDeviceGetAttribute(v, attr, device), "cuDeviceGetAttribute");
-        return v[0];
-    }
-
-    KernelArgs kernel(String name) {
-        String sig = Kernels.SIGNATURES.get(name);
-        if (sig == null) throw new IllegalStateException("no signature for kernel " + name);
-        FunctionHandle fn = new FunctionHandle();
-        check(cuModuleGetFunction(fn, module, name), "cuModuleGetFunction(" + name + ")");
-        long function = fn.address(), streamHandle = stream.address();
-        KernelArgs args = new KernelArgs(name, sig, Launch::address, (a, grid, block, shared) -> {
-            if (profiler.active) profiler.begin();
-            int r = Launch.kernel(function, grid, block, shared, streamHandle, a.params());
-            kernelLaunches++;
-            if (profiler.active) profiler.end(a.name());
-            if (r != CUresult.CUDA_SUCCESS) fail(r, "cuLaunchKernel(" + a.name() + ", grid " + grid + ", block " + block + ")");
-            if (options.syncEveryLaunch()) syncStream("kernel " + a.name());
-        });
-        kernels.put(name, args);
-        return args;
-    }
+    KernelArgs kernel(String name) { return dev.kernel(name); }
 
     /** The F32 and BF16 instantiations of kernel {@code name} ({@link Kernels#bf16}). */
     KernelArgs.Typed typedKernel(String name) {
         return new KernelArgs.Typed(kernel(name), kernel(Kernels.bf16(name)));
     }
 
-    static void check(int result, String call) {
-        if (result != CUresult.CUDA_SUCCESS) fail(result, call);
-    }
+    static void check(int result, String call) { CudaDevice.check(result, call); }
 
-    private static void fail(int result, String call) {
-        String extra = result == CUresult.CUDA_ERROR_ILLEGAL_ADDRESS || result == CUresult.CUDA_ERROR_LAUNCH_FAILED
-                ? " (may come from an earlier asynchronous kernel; run again with --sync-launches to "
-                + "find it)" : "";
-        throw new CudaException(call + ": " + CUresult.stringFor(result) + " (" + result + ")" + extra);
-    }
-
-    static DevicePtr ptr(DeviceMemory.Allocation a) {
-        return (DevicePtr) a.handle();
-    }
-
-    /** cuMemAlloc / cuMemFree with counting. */
-    private final class Memory implements DeviceMemory {
-        long allocations, frees;
-
-        @Override public Allocation allocate(long bytes) {
-            refuseWhileRecording("cuMemAlloc");
-            DevicePtr p = new DevicePtr();
-            int r = cuMemAlloc(p, bytes);
-            if (r == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
-                long[] free = {0}, total = {0};
-                cuMemGetInfo(free, total);
-                throw new CudaException(String.format(Locale.ROOT,
-                        "out of GPU memory allocating %.1f MiB (%.1f of %.1f MiB free)", bytes / 1048576.0,
-                        free[0] / 1048576.0, total[0] / 1048576.0));
-            }
-            check(r, "cuMemAlloc(" + bytes + " bytes)");
-            allocations++;
-            return new Allocation(p.address(), bytes, p);
-        }
-
-        @Override public void free(Allocation a) {
-            refuseWhileRecording("cuMemFree");
-            check(cuMemFree(ptr(a)), "cuMemFree");
-            frees++;
-        }
-
-        @Override public void synchronize() {
-            syncStream("cuStreamSynchronize");
-        }
-    }
+    static DevicePtr ptr(DeviceMemory.Allocation a) { return CudaDevice.ptr(a); }
 
     // ------------------------------------------------------------------ state checks (used by CudaStorage)
 
@@ -516,11 +247,7 @@ public final class CudaBackend implements Backend {
     /** Makes the primary context current when the backend is used from another thread than last time. */
     void ensureContext() {
         checkOpen();
-        Thread t = Thread.currentThread();
-        if (t != contextThread) {
-            check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
-            contextThread = t;
-        }
+        dev.ensureContext();
     }
 
     CudaStorage storage(Tensor t) {
@@ -552,25 +279,27 @@ public final class CudaBackend implements Backend {
     static int vecBlocks(long n, long rowLength) { return LaunchConfig.blocks(rowLength % 4 == 0 ? (n + 3) / 4 : n); }
 
     /** The device address of the error word that kernels set for values the host cannot check (readScratch). */
-    long errorWordAddress() { return scratch.address() + SCRATCH_ERRORS; }
+    long errorWordAddress() { return dev.scratchAddress(SCRATCH_ERRORS); }
 
     /** The device address {@code offset} bytes into the scratch block (SCRATCH_*). */
-    long scratchAddress(long offset) { return scratch.address() + offset; }
+    long scratchAddress(long offset) { return dev.scratchAddress(offset); }
 
     /** As {@link #scratchAddress}, as a driver pointer. */
-    DevicePtr scratchPointer(long offset) { return ptr(scratch).offsetBytes(offset); }
+    DevicePtr scratchPointer(long offset) { return dev.scratchPointer(offset); }
 
     // ------------------------------------------------------------------ for the op families
 
-    StreamHandle stream() { return stream; }
+    StreamHandle stream() { return dev.stream; }
+    long cublasHandle() { return dev.cublasHandle; }
+    long cudnnHandle() { return dev.cudnnHandle; }
     DeviceMemory memory() { return memory; }
     long memoryFrees() { return memory.frees; }
     /** A driver memset or device-to-device copy was queued. */
-    void countMemoryOp() { memoryOps++; }
-    void countGraphLaunch() { graphLaunches++; }
+    void countMemoryOp() { dev.memoryOps++; }
+    void countGraphLaunch() { dev.graphLaunches++; }
     boolean isClosed() { return closed; }
     /** An event destroyed with the backend. */
-    void trackEvent(CUevent e) { events.add(e); }
+    void trackEvent(CUevent e) { dev.trackEvent(e); }
     boolean profiling() { return profiler.active; }
     void profileBegin() { profiler.begin(); }
     void profileEnd(String label) { profiler.end(label); }
@@ -584,10 +313,10 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public String description() {
-        return description;
+        return dev.description();
     }
 
-    public Options options() { return options; }
+    public CudaOptions options() { return options; }
 
     // ------------------------------------------------------------------ memory
 
@@ -601,8 +330,8 @@ public final class CudaBackend implements Backend {
     @Override public Tensor zeros(Shape shape, DType dtype) {
         Tensor t = allocateOwned(shape, dtype);
         if (shape.numel() > 0) {
-            memoryOps++;
-            check(cuMemsetD8Async(dp(t), (byte) 0, shape.numel() * dtype.bytes(), stream), "cuMemsetD8Async");
+            dev.memoryOps++;
+            check(cuMemsetD8Async(dp(t), (byte) 0, shape.numel() * dtype.bytes(), dev.stream), "cuMemsetD8Async");
         }
         return t;
     }
@@ -668,34 +397,10 @@ public final class CudaBackend implements Backend {
     }
 
     /** The host waits for everything queued on the stream (counted). */
-    void syncStream(String what) {
-        hostWait(what, () -> cuStreamSynchronize(stream));
-        hostCopies.streamDrained();   // the stream has read every slot
-    }
+    void syncStream(String what) { dev.syncStream(what); }
 
     /** The host waits for an event (counted). */
-    void syncEvent(CUevent e, String what) {
-        hostWait(what, () -> cuEventSynchronize(e));
-    }
-
-    /** Every host wait: refused while recording, counted, traced on request, timed, checked. */
-    private void hostWait(String what, java.util.function.IntSupplier wait) {
-        refuseWhileRecording(what);
-        hostSyncs++;
-        if (options.traceSyncs()) traceSync(what);
-        long t0 = System.nanoTime();
-        int r = wait.getAsInt();
-        hostWaitNanos += System.nanoTime() - t0;
-        check(r, what);
-    }
-
-    private static void traceSync(String what) {
-        StringBuilder sb = new StringBuilder("host waits for the GPU (" + what + ") at");
-        StackTraceElement[] st = new Throwable().getStackTrace();
-        // skip traceSync, hostWait and syncStream / syncEvent
-        for (int i = 3; i < Math.min(st.length, 10); i++) sb.append("\n    ").append(st[i]);
-        System.err.println(sb);
-    }
+    void syncEvent(CUevent e, String what) { dev.syncEvent(e, what); }
 
     /**
      * Small tensors (at most one ring slot, e.g. a step's per-sample losses) are copied into a pinned ring slot behind
@@ -734,11 +439,11 @@ public final class CudaBackend implements Backend {
     java.nio.ByteBuffer readScratch(boolean header) {
         long from = header ? SCRATCH_RESULT : SCRATCH_ERRORS;
         long bytes = header ? 16 : 4;
-        java.nio.ByteBuffer b = hostCopies.readSmall(ptr(scratch).offsetBytes(from), bytes);
+        java.nio.ByteBuffer b = hostCopies.readSmall(dev.scratchPointer(from), bytes);
         int errors = b.getInt((int) (SCRATCH_ERRORS - from));
         if (errors != 0) {
-            memoryOps++;
-            check(cuMemsetD32Async(ptr(scratch).offsetBytes(SCRATCH_ERRORS), 0, 1, stream), "cuMemsetD32Async");
+            dev.memoryOps++;
+            check(cuMemsetD32Async(dev.scratchPointer(SCRATCH_ERRORS), 0, 1, dev.stream), "cuMemsetD32Async");
             List<String> what = new ArrayList<>();
             if ((errors & ERROR_TIMESTEP_RANGE) != 0) what.add("qSample: a timestep outside [0, T) (outputs set to NaN)");
             if ((errors & ERROR_CLASS_ID) != 0) what.add("oneHot: a class id that is not an integer in [0, K) (row left zero)");
@@ -856,10 +561,7 @@ public final class CudaBackend implements Backend {
                 batch, m, n, k, transA, transB, alpha, beta), c, a, b);
     }
 
-    void afterLibraryCall(String what) {
-        libraryCalls++;
-        if (options.syncEveryLaunch()) syncStream(what);
-    }
+    void afterLibraryCall(String what) { dev.afterLibraryCall(what); }
 
     // ------------------------------------------------------------------ convolutions (cuDNN)
 
@@ -1051,13 +753,7 @@ public final class CudaBackend implements Backend {
      */
     public float elapsedMillis(Runnable work) {
         ensureContext();
-        check(cuEventRecord(timerStart, stream), "cuEventRecord");
-        work.run();
-        check(cuEventRecord(timerStop, stream), "cuEventRecord");
-        syncEvent(timerStop, "cuEventSynchronize");
-        float[] ms = {0f};
-        check(cuEventElapsedTime(ms, timerStart, timerStop), "cuEventElapsedTime");
-        return ms[0];
+        return dev.elapsedMillis(work);
     }
 
     /** Events recorded on the stream: GPU times ({@link CudaTimeline}). */
@@ -1102,7 +798,8 @@ public final class CudaBackend implements Backend {
 
     /** Launches so far. */
     public Launches launches() {
-        return new Launches(kernelLaunches, libraryCalls, memoryOps, hostSyncs, hostWaitNanos, graphLaunches);
+        return new Launches(dev.kernelLaunches, dev.libraryCalls, dev.memoryOps, dev.hostSyncs, dev.hostWaitNanos,
+                dev.graphLaunches);
     }
 
     /** Host-device copies so far. */
@@ -1132,7 +829,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** The raw CUstream handle (for interop, e.g. timing with other libraries). */
-    public long streamHandle() { return stream.address(); }
+    public long streamHandle() { return dev.stream.address(); }
 
     // ------------------------------------------------------------------ close
 
@@ -1160,11 +857,9 @@ public final class CudaBackend implements Backend {
     private RuntimeException releaseQuietly() {
         closed = true;
         List<RuntimeException> errors = new ArrayList<>();
-        Runnable[] steps = {
-            graphRecorder::destroyAll,
-            convOps::destroyPlans,
-            () -> { if (cudnnHandle != 0) Cudnn.destroy(cudnnHandle); cudnnHandle = 0; },
-            () -> { if (cublasHandle != 0) Cublas.destroy(cublasHandle); cublasHandle = 0; },
+        List<Runnable> steps = new ArrayList<>(List.of(graphRecorder::destroyAll, convOps::destroyPlans));
+        steps.addAll(List.of(dev.releaseLibraries()));
+        steps.addAll(List.of(
             arena::close,
             regions[0]::close,
             regions[1]::close,
@@ -1174,25 +869,12 @@ public final class CudaBackend implements Backend {
                 ownedBytes = 0;
                 DeviceMemory.Allocation workspace = convOps.takeWorkspace();
                 if (workspace != null) all.add(workspace);
-                if (cublasWorkspace != null) all.add(cublasWorkspace);
-                if (scratch != null) all.add(scratch);
-                cublasWorkspace = scratch = null;
+                all.addAll(dev.takeAllocations());
                 for (DeviceMemory.Allocation a : all) memory.free(a);
             },
             hostCopies::freeStaging,
-            hostCopies::freeRing,
-            () -> {
-                for (CUevent e : events) check(cuEventDestroy(e), "cuEventDestroy");
-                events.clear();
-                profiler.forgetEvents();
-            },
-            () -> { if (streamCreated) check(cuStreamDestroy(stream), "cuStreamDestroy"); streamCreated = false; },
-            () -> { if (moduleLoaded) check(cuModuleUnload(module), "cuModuleUnload"); moduleLoaded = false; },
-            () -> {
-                if (contextRetained) check(cuDevicePrimaryCtxRelease(device), "cuDevicePrimaryCtxRelease");
-                contextRetained = false;
-            },
-        };
+            hostCopies::freeRing));
+        steps.addAll(List.of(dev.releaseDriver(profiler::forgetEvents)));
         for (Runnable step : steps) {
             try {
                 step.run();
@@ -1204,6 +886,6 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public String toString() {
-        return "CudaBackend[" + (closed ? "closed" : description) + "]";
+        return "CudaBackend[" + (closed ? "closed" : dev.description()) + "]";
     }
 }

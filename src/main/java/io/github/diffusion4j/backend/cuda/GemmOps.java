@@ -42,7 +42,7 @@ final class GemmOps {
             return;
         }
         if (cb.profiling()) cb.profileBegin();
-        Cublas.matmulRowMajor(cb.cublasHandle, transA, transB, m, n, k, alpha, cb.an(a), cb.an(b), beta, cb.a(c),
+        Cublas.matmulRowMajor(cb.cublasHandle(), transA, transB, m, n, k, alpha, cb.an(a), cb.an(b), beta, cb.a(c),
                 Cublas.dataType(a.dtype()), Cublas.dataType(c.dtype()), compute(a));
         if (cb.profiling()) cb.profileEnd("cublasGemmEx " + m + "x" + n + "x" + k + (transA ? " A^T" : "") + (transB ? " B^T" : ""));
         cb.afterLibraryCall("cublasGemmEx");
@@ -73,7 +73,7 @@ final class GemmOps {
             return;
         }
         if (cb.profiling()) cb.profileBegin();
-        Cublas.batchedMatmulRowMajor(cb.cublasHandle, transA, transB, m, n, k, alpha, cb.a(a), strideA, cb.a(b), strideB, beta,
+        Cublas.batchedMatmulRowMajor(cb.cublasHandle(), transA, transB, m, n, k, alpha, cb.a(a), strideA, cb.a(b), strideB, beta,
                 cb.a(c), strideC, batch, Cublas.dataType(a.dtype()), Cublas.dataType(c.dtype()), compute(a));
         if (cb.profiling()) cb.profileEnd("cublasGemmStridedBatchedEx " + batch + "x" + m + "x" + n + "x" + k
                 + (transA ? " A^T" : "") + (transB ? " B^T" : "") + label);

@@ -28,7 +28,7 @@ class CudaBackendGpuTest {
     @BeforeAll static void start() {
         CudaAvailability a = CudaAvailability.probe();
         Assumptions.assumeTrue(a.available(), a.reason());
-        gpu = CudaBackend.create(CudaBackend.Options.strictFp32(0));
+        gpu = CudaBackend.create(CudaOptions.strictFp32(0));
         System.out.println(gpu.description());
     }
 
@@ -42,7 +42,7 @@ class CudaBackendGpuTest {
      * that succeeded. A heuristic plan records no search.
      */
     @Test void theConvolutionSearchRunsTwiceAndKeepsEachAlgorithmsBestTime() {
-        try (CudaBackend timed = CudaBackend.create(CudaBackend.Options.strictFp32(0).withAutotuneConv(true))) {
+        try (CudaBackend timed = CudaBackend.create(CudaOptions.strictFp32(0).withAutotuneConv(true))) {
             Tensor x = timed.fromArray(new float[2 * 3 * 6 * 6], Shape.of(2, 3, 6, 6));
             Tensor w = timed.fromArray(new float[4 * 3 * 3 * 3], Shape.of(4, 3, 3, 3));
             Tensor y = timed.zeros(Shape.of(2, 4, 6, 6));

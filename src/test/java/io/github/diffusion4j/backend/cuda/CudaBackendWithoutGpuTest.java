@@ -63,13 +63,13 @@ class CudaBackendWithoutGpuTest {
     @Test void forcedConstructionFailsCleanly() {
         unavailable();
         CudaException e = assertThrows(CudaException.class,
-                () -> CudaBackend.createUnchecked(CudaBackend.Options.strictFp32(0)));
+                () -> CudaBackend.createUnchecked(CudaOptions.strictFp32(0)));
         System.out.println("forced CudaBackend here: " + e.getMessage());
         oneLine(e.getMessage());
         assertTrue(e.getMessage().startsWith("CUDA backend cannot start: ") || e.getMessage().startsWith("cu"),
                 e.getMessage());
         // and again: the failed class initialisation must not turn into a NoClassDefFoundError leak either
-        assertThrows(CudaException.class, () -> CudaBackend.createUnchecked(CudaBackend.Options.strictFp32(0)));
+        assertThrows(CudaException.class, () -> CudaBackend.createUnchecked(CudaOptions.strictFp32(0)));
     }
 
     @Test void optionsAreSetExplicitlyNotBySystemProperties() {
@@ -77,7 +77,7 @@ class CudaBackendWithoutGpuTest {
         try {
             // the switch this replaced is ignored: defaults are PyTorch's whatever the JVM was started with
             System.setProperty("diffusion4j.tf32", "true");
-            CudaBackend.Options d = CudaBackend.Options.defaults(2);
+            CudaOptions d = CudaOptions.defaults(2);
             assertEquals(2, d.device());
             assertFalse(d.tf32Gemm(), "PyTorch default: FP32 GEMMs");
             assertTrue(d.tf32Conv(), "PyTorch default: TF32 convolutions");
@@ -90,26 +90,26 @@ class CudaBackendWithoutGpuTest {
             if (old == null) System.clearProperty("diffusion4j.tf32");
             else System.setProperty("diffusion4j.tf32", old);
         }
-        CudaBackend.Options on = CudaBackend.Options.defaults(0).withTf32("on");
+        CudaOptions on = CudaOptions.defaults(0).withTf32("on");
         assertTrue(on.tf32Gemm() && on.tf32Conv());
         assertEquals("on", on.tf32Mode());
-        CudaBackend.Options off = CudaBackend.Options.defaults(0).withTf32("OFF");
+        CudaOptions off = CudaOptions.defaults(0).withTf32("OFF");
         assertFalse(off.tf32Gemm() || off.tf32Conv());
         assertEquals("off", off.tf32Mode());
-        assertEquals(CudaBackend.Options.defaults(0), off.withTf32("default"));
-        assertEquals("custom", CudaBackend.Options.defaults(0).withTf32(true, false).tf32Mode());
+        assertEquals(CudaOptions.defaults(0), off.withTf32("default"));
+        assertEquals("custom", CudaOptions.defaults(0).withTf32(true, false).tf32Mode());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> CudaBackend.Options.defaults(0).withTf32("yes"));
+                () -> CudaOptions.defaults(0).withTf32("yes"));
         assertEquals("--tf32 must be default, on or off, got 'yes'", e.getMessage());
-        CudaBackend.Options all = CudaBackend.Options.defaults(0).withDeterministicConv(false).withAutotuneConv(true)
+        CudaOptions all = CudaOptions.defaults(0).withDeterministicConv(false).withAutotuneConv(true)
                 .withSyncEveryLaunch(true).withTraceSyncs(true);
         assertFalse(all.deterministicConv());
         assertTrue(all.autotuneConv() && all.syncEveryLaunch() && all.traceSyncs());
         assertEquals("GEMMs FP32, convolutions TF32 (--tf32 default), cuDNN algorithms any, timed per shape, "
                 + "synchronised after every launch, host waits traced", all.summary());
         assertEquals("GEMMs FP32, convolutions TF32 (--tf32 default), cuDNN algorithms deterministic, by heuristics",
-                CudaBackend.Options.defaults(0).summary());
-        assertThrows(IllegalArgumentException.class, () -> CudaBackend.Options.defaults(-1));
+                CudaOptions.defaults(0).summary());
+        assertThrows(IllegalArgumentException.class, () -> CudaOptions.defaults(-1));
     }
 
     @Test void theCpuBackendIgnoresBeginStep() {

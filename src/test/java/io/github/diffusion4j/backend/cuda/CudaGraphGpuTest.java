@@ -29,7 +29,7 @@ class CudaGraphGpuTest {
     @BeforeAll static void start() {
         CudaAvailability a = CudaAvailability.probe();
         Assumptions.assumeTrue(a.available(), a.reason());
-        gpu = CudaBackend.create(CudaBackend.Options.strictFp32(0));
+        gpu = CudaBackend.create(CudaOptions.strictFp32(0));
     }
 
     @AfterAll static void stop() {

@@ -24,9 +24,9 @@ class CudaOpsGpuTest {
     @BeforeAll static void start() {
         CudaAvailability a = CudaAvailability.probe();
         Assumptions.assumeTrue(a.available(), a.reason());
-        strict = CudaBackend.create(CudaBackend.Options.strictFp32(0).withSyncEveryLaunch(true));
-        defaults = CudaBackend.create(CudaBackend.Options.defaults(0));
-        autotuned = CudaBackend.create(CudaBackend.Options.strictFp32(0).withAutotuneConv(true));
+        strict = CudaBackend.create(CudaOptions.strictFp32(0).withSyncEveryLaunch(true));
+        defaults = CudaBackend.create(CudaOptions.defaults(0));
+        autotuned = CudaBackend.create(CudaOptions.strictFp32(0).withAutotuneConv(true));
         System.out.println("GPU (strict FP32): " + strict.description());
         System.out.println("GPU (defaults):    " + defaults.description());
     }

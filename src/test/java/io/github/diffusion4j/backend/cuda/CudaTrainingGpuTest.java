@@ -28,8 +28,8 @@ class CudaTrainingGpuTest {
     @BeforeAll static void start() {
         CudaAvailability a = CudaAvailability.probe();
         Assumptions.assumeTrue(a.available(), a.reason());
-        strict = CudaBackend.create(CudaBackend.Options.strictFp32(0));
-        defaults = CudaBackend.create(CudaBackend.Options.defaults(0));
+        strict = CudaBackend.create(CudaOptions.strictFp32(0));
+        defaults = CudaBackend.create(CudaOptions.defaults(0));
     }
 
     @AfterAll static void stop() {

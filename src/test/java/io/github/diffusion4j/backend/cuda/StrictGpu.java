@@ -9,7 +9,7 @@ final class StrictGpu {
     static CudaBackend open() {
         CudaAvailability a = CudaAvailability.probe();
         Assumptions.assumeTrue(a.available(), a.reason());
-        return CudaBackend.create(CudaBackend.Options.strictFp32(0));
+        return CudaBackend.create(CudaOptions.strictFp32(0));
     }
 
     /**

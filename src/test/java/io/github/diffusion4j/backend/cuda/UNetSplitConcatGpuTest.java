@@ -32,7 +32,7 @@ class UNetSplitConcatGpuTest {
         for (int i = 0; i < n; i++) t[i] = 100 + 250 * i;
 
         float[] cpu = forward(CpuBackend.get(), w, x, t, false, null);
-        try (CudaBackend gpu = CudaBackend.create(CudaBackend.Options.strictFp32(0))) {
+        try (CudaBackend gpu = CudaBackend.create(CudaOptions.strictFp32(0))) {
             float[] whole = forward(gpu, w, x, t, false, null);
             int[] split = {0};
             float[] parts = forward(gpu, w, x, t, true, split);
