@@ -11,12 +11,15 @@ import io.github.diffusion4j.eval.ImageSet;
 import io.github.diffusion4j.eval.RealBaseline;
 import io.github.diffusion4j.eval.ReferenceCache;
 import io.github.diffusion4j.tensor.Backend;
+import io.github.diffusion4j.train.Checkpoint;
+import io.github.diffusion4j.train.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -92,12 +95,14 @@ public final class EvaluateCommand implements Callable<Integer> {
     String device;
     @Option(names = "--count", defaultValue = "2000", description = "With --run: images to sample (default: ${DEFAULT-VALUE}).")
     int count;
-    @Option(names = "--sampler", description = "With --run: passed to sample.")
+    @Option(names = "--sampler", description = "With --run: passed to sample (default: the sampler of the run's "
+            + "training evaluations, train --eval-sampler: dpmpp for ddpm runs).")
     String sampler;
-    @Option(names = "--steps", description = "With --run: passed to sample.")
+    @Option(names = "--steps", description = "With --run: passed to sample (default: as the run's training evaluations).")
     Integer steps;
     @Option(names = "--guidance", split = ",", paramLabel = "G[,G...]", description = "With --run: the guidance scale "
-            + "passed to sample; several (1,2,3) sample and score once per scale, with the class accuracy of each.")
+            + "passed to sample (default: the run's --eval-guidance, else 1); several (1,2,3) sample and score once per "
+            + "scale, with the class accuracy of each.")
     List<Float> guidance;
     @Option(names = "--batch-size", description = "With --run: passed to sample.")
     Integer batchSize;
@@ -292,19 +297,36 @@ public final class EvaluateCommand implements Callable<Integer> {
         String unavailable() { return unavailable; }
     }
 
-    /** Runs the sample command in-process: --count images of the run (guidance g, null: sample's default) into dir. */
-    private int sample(PrintWriter o, Float g, Path grid, Path dir) {
+    /**
+     * Runs the sample command in-process: --count images of the run (guidance g, null: the default) into dir. What is
+     * not given is what the run's training evaluations used ({@code train --eval-sampler/--eval-steps/--eval-guidance},
+     * or their defaults for its objective), so that {@code evaluate --run <run>/checkpoints/best} scores as the
+     * trainer did.
+     */
+    private int sample(PrintWriter o, Float g, Path grid, Path dir) throws IOException {
+        TrainConfig.Eval d = evalDefaults();
         List<String> args = new ArrayList<>(List.of("sample", "--run", run.toString(), "--count", Integer.toString(count),
                 "--seed", Long.toString(seed), "--device", sampleDevice, "--out", grid.toString(), "--out-dir", dir.toString()));
-        if (sampler != null) args.addAll(List.of("--sampler", sampler));
-        if (steps != null) args.addAll(List.of("--steps", steps.toString()));
-        if (g != null) args.addAll(List.of("--guidance", g.toString()));
+        args.addAll(List.of("--sampler", sampler != null ? sampler : d.sampler));
+        Integer s = steps != null ? steps : sampler == null && d.steps > 0 ? Integer.valueOf(d.steps) : null;
+        if (s != null) args.addAll(List.of("--steps", s.toString()));
+        Float gs = g != null ? g : d.guidance != 1f ? Float.valueOf(d.guidance) : null;
+        if (gs != null) args.addAll(List.of("--guidance", gs.toString()));
         if (batchSize != null) args.addAll(List.of("--batch-size", batchSize.toString()));
         picocli.CommandLine cl = Main.commandLine();
         if (json) cl.setOut(new PrintWriter(java.io.OutputStream.nullOutputStream()));
         else cl.setOut(o);
         cl.setErr(spec.commandLine().getErr());
         return cl.execute(args.toArray(String[]::new));
+    }
+
+    /** The run's training-evaluation settings, or their defaults for its objective (a run trained without --eval-every). */
+    private TrainConfig.Eval evalDefaults() throws IOException {
+        TrainConfig cfg = Checkpoint.readInfo(Checkpoint.resolve(run)).config();
+        if (cfg.eval != null) return cfg.eval;
+        TrainConfig.Eval e = new TrainConfig.Eval();
+        if (!cfg.objective().samplers().contains(e.sampler)) e.sampler = cfg.objective().defaultSampler();
+        return e;
     }
 
     static String json(Evaluation.Report r, RealBaseline real, String sha, Path source, double secs, ReferenceCache.Lookup lookup) {

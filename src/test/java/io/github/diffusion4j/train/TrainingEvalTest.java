@@ -100,8 +100,9 @@ class TrainingEvalTest {
         assertEquals(run.resolve(Checkpoint.DIR).resolve(Checkpoint.folderName(8)), AtomicDirectory.latest(run.resolve(Checkpoint.DIR)).orElseThrow());
 
         // evaluate --run scores the same images the same way, from the reference the trainer cached: on the final
-        // checkpoint (the run's latest) it gives the last row's numbers, on checkpoints/best those of step 4
-        assertSameScores(rows.get(rows.size() - 1), run);
+        // checkpoint (the run's latest) it gives the last row's numbers, on checkpoints/best those of step 4; without
+        // --sampler/--steps it samples as the run's evaluations did (ddim 2 here, not sample's default ddpm 100)
+        assertSameScores(rows.get(rows.size() - 1), run, "--sampler", "ddim", "--steps", "2");
         assertSameScores(low, best);
 
         // resumed: the eval settings are the run's, the curve and the best FD continue
@@ -114,9 +115,11 @@ class TrainingEvalTest {
                 .oneLineError("--eval-every", "resum");
     }
 
-    private static void assertSameScores(JsonNode row, Path run) {
-        String json = CliRun.run("evaluate", "--cache-dir", cache.toString(), "--run", run.toString(), "--count", "20", "--sampler", "ddim", "--steps", "2",
-                "--sample-device", "cpu", "--reference-count", "200", "--json").ok().out().strip();
+    private static void assertSameScores(JsonNode row, Path run, String... sampling) {
+        List<String> a = new java.util.ArrayList<>(List.of("evaluate", "--cache-dir", cache.toString(), "--run", run.toString(),
+                "--count", "20", "--sample-device", "cpu", "--reference-count", "200", "--json"));
+        a.addAll(List.of(sampling));
+        String json = CliRun.run(a.toArray(String[]::new)).ok().out().strip();
         assertTrue(json.contains("\"reference_cache\":\"hit\""), json);
         for (String k : new String[] {"fd", "kid", "kid_std", "precision", "recall", "class_accuracy", "fd_ratio", "class_accuracy_ratio"}) {
             assertEquals(row.path(k).asDouble(), field(json, k), 1e-6 * Math.max(1, Math.abs(row.path(k).asDouble())), k + ": " + json);
