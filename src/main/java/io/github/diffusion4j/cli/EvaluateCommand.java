@@ -197,6 +197,8 @@ public final class EvaluateCommand implements Callable<Integer> {
             // one source of images (a folder), or one sampling of the run per guidance scale
             List<Float> scales = run == null ? java.util.Collections.singletonList(null)
                     : guidance == null ? java.util.Collections.singletonList(null) : guidance;
+            // a run evaluated during training with guidance: that scale, named in the output as a given one would be
+            if (run != null && guidance == null && evalDefaults().guidance != 1f) scales = List.of(evalDefaults().guidance);
             if (run != null) sampleDir = Files.createTempDirectory("d4j-evaluate");
             List<String> rows = new ArrayList<>();
             Baselines baselines = new Baselines(net, ref, test, nRef, opts);
