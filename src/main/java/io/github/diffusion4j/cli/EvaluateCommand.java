@@ -322,13 +322,19 @@ public final class EvaluateCommand implements Callable<Integer> {
         return cl.execute(args.toArray(String[]::new));
     }
 
+    /** {@link #evalDefaults()}, read from the run's checkpoint once. */
+    private TrainConfig.Eval evalDefaults;
+
     /** The run's training-evaluation settings, or their defaults for its objective (a run trained without --eval-every). */
     private TrainConfig.Eval evalDefaults() throws IOException {
+        if (evalDefaults != null) return evalDefaults;
         TrainConfig cfg = Checkpoint.readInfo(Checkpoint.resolve(run)).config();
-        if (cfg.eval != null) return cfg.eval;
-        TrainConfig.Eval e = new TrainConfig.Eval();
-        if (!cfg.objective().samplers().contains(e.sampler)) e.sampler = cfg.objective().defaultSampler();
-        return e;
+        TrainConfig.Eval e = cfg.eval;
+        if (e == null) {
+            e = new TrainConfig.Eval();
+            if (!cfg.objective().samplers().contains(e.sampler)) e.sampler = cfg.objective().defaultSampler();
+        }
+        return evalDefaults = e;
     }
 
     static String json(Evaluation.Report r, RealBaseline real, String sha, Path source, double secs, ReferenceCache.Lookup lookup) {

@@ -39,8 +39,6 @@ public final class Presets {
      * {@code block_out_channels} and {@code layers_per_block}.
      */
     public record Overrides(float dropout, boolean learnSigma, int baseChannels, int resBlocks) {
-        public static final Overrides NONE = new Overrides(-1f, false, -1, -1);
-
         public boolean changesArchitecture() { return baseChannels >= 0 || resBlocks >= 0; }
     }
 

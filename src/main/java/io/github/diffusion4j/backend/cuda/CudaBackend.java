@@ -525,9 +525,13 @@ public final class CudaBackend implements Backend {
         staging.run(t -> BroadcastOps.handles(t), W0, t -> broadcastOps.addPerSampleChannel(t[0], t[1], t[2]), out, in, v);
     }
 
+    /** The activations' positions: perSampleChannelSum's dOut (1); scaleShiftBackward's dIn, dOut and in (0, 3, 4). */
+    private static final java.util.function.Predicate<Tensor[]> PER_SAMPLE_CHANNEL_SUM = DTypeStaging.activationsAt(1),
+            SCALE_SHIFT_BACKWARD = DTypeStaging.activationsAt(0, 3, 4);
+
     @Override public void perSampleChannelSum(Tensor dv, Tensor dOut) {
         // dv F32, dOut F32 or BF16
-        staging.run(t -> DTypeStaging.activations(t, 1), W0, t -> broadcastOps.perSampleChannelSum(t[0], t[1]), dv, dOut);
+        staging.run(PER_SAMPLE_CHANNEL_SUM, W0, t -> broadcastOps.perSampleChannelSum(t[0], t[1]), dv, dOut);
     }
 
     @Override public void scaleShift(Tensor out, Tensor in, Tensor scale, Tensor shift) {
@@ -537,7 +541,7 @@ public final class CudaBackend implements Backend {
     @Override public void scaleShiftBackward(Tensor dIn, Tensor dScale, Tensor dShift, Tensor dOut, Tensor in,
                                              Tensor scale) {
         // dIn, dOut and in of one dtype, F32 or BF16; dScale, dShift and scale F32
-        staging.run(t -> DTypeStaging.activations(t, 0, 3, 4), W012, t -> broadcastOps.scaleShiftBackward(t[0], t[1], t[2], t[3], t[4], t[5]), dIn,
+        staging.run(SCALE_SHIFT_BACKWARD, W012, t -> broadcastOps.scaleShiftBackward(t[0], t[1], t[2], t[3], t[4], t[5]), dIn,
                 dScale, dShift, dOut, in, scale);
     }
 
@@ -586,8 +590,9 @@ public final class CudaBackend implements Backend {
     // ------------------------------------------------------------------ normalisation and activations
 
     /** The activations' positions: groupNorm's and groupNormSilu's y (0) and x (3); their backwards' dx, dy, x (and addend). */
-    private static final java.util.function.Predicate<Tensor[]> GN_FORWARD = GroupNormOps.handles(0, 3),
-            GN_BACKWARD = GroupNormOps.handles(0, 3, 4), GN_SILU_BACKWARD = GroupNormOps.handles(0, 3, 4, 11);
+    private static final java.util.function.Predicate<Tensor[]> GN_FORWARD = DTypeStaging.activationsAt(0, 3),
+            GN_BACKWARD = DTypeStaging.activationsAt(0, 3, 4),
+            GN_SILU_BACKWARD = DTypeStaging.activationsAt(0, 3, 4, 11);
 
     @Override public void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups,
                                     float eps) {

@@ -77,6 +77,11 @@ final class DTypeStaging {
         return true;
     }
 
+    /** {@link #activations} at fixed positions, as the predicate an op's dispatch passes to {@link #run}. */
+    static Predicate<Tensor[]> activationsAt(int... positions) {
+        return t -> activations(t, positions);
+    }
+
     /**
      * Runs {@code op} on {@code t} when {@code natively} accepts their dtypes, else on F32 copies as described above;
      * {@code writes} has bit k set when the op writes (or accumulates into) {@code t[k]}.

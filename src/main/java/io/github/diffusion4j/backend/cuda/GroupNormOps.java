@@ -8,7 +8,8 @@ import io.github.diffusion4j.tensor.Tensor;
  * {@code backend/cpu/CpuGroupNorm} and whose conformance test is {@code BackendConformance.groupNorm / groupNormSilu}.
  * The SiLU, the dropout mask, the input offsets (a convolution's bias and the time embedding) and a residual
  * gradient's add are built into the two kernels, so {@code groupNormSilu} is one pass each way. They are templates
- * over the activations' dtype (F32 or BF16; {@link #handles}).
+ * over the activations' dtype: x, y, dy, dx and the addend F32 or BF16, everything else F32
+ * ({@code DTypeStaging.activationsAt} in CudaBackend's dispatch).
  */
 final class GroupNormOps {
     private final CudaBackend cb;
@@ -20,14 +21,6 @@ final class GroupNormOps {
         kGroupNormBackward = cb.typedKernel(Kernels.GROUP_NORM_BACKWARD);
         kGroupNormOffset = cb.typedKernel(Kernels.GROUP_NORM_FORWARD_OFFSET);
         kGroupNormBackwardOffset = cb.typedKernel(Kernels.GROUP_NORM_BACKWARD_OFFSET);
-    }
-
-    /**
-     * The dtypes the kernels take: x, y, dy, dx and the addend of one dtype, F32 or BF16 (at the positions
-     * {@code activations} of the op's tensors), everything else F32.
-     */
-    static java.util.function.Predicate<Tensor[]> handles(int... activations) {
-        return t -> DTypeStaging.activations(t, activations);
     }
 
     void groupNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, int groups, float eps) {

@@ -14,9 +14,9 @@ import java.util.function.Predicate;
 final class SoftmaxOps {
     private final CudaBackend cb;
     /** The dtypes d4j_softmax takes: y (position 0) F32 or BF16, x F32. */
-    static final Predicate<Tensor[]> SOFTMAX = t -> DTypeStaging.activations(t, 0);
+    static final Predicate<Tensor[]> SOFTMAX = DTypeStaging.activationsAt(0);
     /** The dtypes d4j_softmax_backward takes: dx and y (positions 0 and 2) of one dtype, F32 or BF16; dy F32. */
-    static final Predicate<Tensor[]> SOFTMAX_BACKWARD = t -> DTypeStaging.activations(t, 0, 2);
+    static final Predicate<Tensor[]> SOFTMAX_BACKWARD = DTypeStaging.activationsAt(0, 2);
 
     private final KernelArgs.Typed kSoftmax, kSoftmaxBackward;
 
