@@ -31,6 +31,11 @@ import io.github.diffusion4j.tensor.Tensor;
  * between sigma(0) and sigma(T - 1) ({@link Sigmas#karras}), the timesteps {@link Sigmas#toTimestep} of them, rounded
  * except on the cosine schedule (as diffusers), where the model gets the fractional ones ({@link #modelTimestep});
  * rounded timesteps may repeat near sigma_min, and the steps then follow the grid by position.
+ *
+ * <p>{@code lambda_min_clipped} ({@link SchedulerConfig#lambdaMinClipped}) starts the spaced grid below the last
+ * timesteps whose lambda is under it, as diffusers does: on the cosine schedule the last four of 1,000 have alpha
+ * from 0.0047 down to 4.9e-5, where an epsilon model's x0^ = (x - sigma eps^) / alpha multiplies its error by up to
+ * 20,000 (v and sample predictions do not divide by alpha).
  */
 public final class DpmSolverMultistepScheduler extends AbstractScheduler {
     private double[] sigmas;
@@ -49,6 +54,20 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
         setGrid(timesteps);                        // all T timesteps until setTimesteps is called
     }
 
+    /** diffusers' recommended {@code lambda_min_clipped} for the cosine ({@code squaredcos_cap_v2}) schedule. */
+    public static final double COSINE_LAMBDA_MIN_CLIPPED = -5.1;
+
+    /**
+     * The {@code lambda_min_clipped} a sampler takes when its configuration sets none (-inf): -5.1 for an epsilon
+     * model on the cosine schedule, which otherwise starts where x0^ = (x - sigma eps^) / alpha has alpha = 4.9e-5;
+     * -inf (no clipping) for every other schedule or prediction, which never divide by so small an alpha.
+     */
+    public static double lambdaMinClippedFor(SchedulerConfig c) {
+        if (c.lambdaMinClipped() != Double.NEGATIVE_INFINITY) return c.lambdaMinClipped();
+        return c.betaSchedule() == BetaSchedule.SQUAREDCOS_CAP_V2 && c.predictionType() == PredictionType.EPSILON
+                && c.trainedBetas() == null ? COSINE_LAMBDA_MIN_CLIPPED : Double.NEGATIVE_INFINITY;
+    }
+
     /** diffusers' DPMSolverMultistepScheduler defaults: linspace spacing, no clipping, order 2, lower_order_final. */
     public static SchedulerConfig.Builder defaults() {
         return SchedulerConfig.builder().timestepSpacing(TimestepSpacing.LINSPACE).clipSample(false);
@@ -57,7 +76,8 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
     @Override public void setTimesteps(int numInferenceSteps) {
         customTimesteps = false;
         if (!config.useKarrasSigmas()) {
-            setGrid(Timesteps.dpmSolver(config.timestepSpacing(), numTrain, numInferenceSteps, config.stepsOffset()));
+            setGrid(Timesteps.dpmSolver(config.timestepSpacing(), numTrain, numInferenceSteps, config.stepsOffset(),
+                    numTrain - clippedTimesteps()));
             return;
         }
         if (numInferenceSteps < 1 || numInferenceSteps > numTrain) {
@@ -79,6 +99,26 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
             mt[k] = round ? ts[k] : (float) t;
         }
         setGrid(ts, levels, mt);
+    }
+
+    /**
+     * How many of the last training timesteps {@code lambda_min_clipped} keeps off the grid: those whose
+     * lambda = log(alpha) - log(sigma) is below it (diffusers' {@code clipped_idx}, a search in the ascending lambdas).
+     */
+    int clippedTimesteps() {
+        double min = config.lambdaMinClipped();
+        if (min == Double.NEGATIVE_INFINITY) return 0;
+        int clipped = 0;
+        for (int t = numTrain - 1; t >= 0; t--) {
+            double abar = schedule.alphaBar(t);
+            if (0.5 * Math.log(abar) - 0.5 * Math.log1p(-abar) >= min) break;
+            clipped++;
+        }
+        if (clipped == numTrain) {
+            throw new IllegalArgumentException("lambda_min_clipped " + min + " removes every timestep (the largest lambda is "
+                    + (0.5 * Math.log(schedule.alphaBar(0)) - 0.5 * Math.log1p(-schedule.alphaBar(0))) + ")");
+        }
+        return clipped;
     }
 
     @Override public void setTimesteps(int[] custom) {

@@ -45,6 +45,11 @@ import java.util.Set;
  * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}, the percentile of |x0| (0.995)
  * @param sampleMaxValue      {@code sample_max_value}, the largest threshold (1.0 as diffusers, which makes it
  *                            static clipping; Imagen leaves it unbounded)
+ * @param lambdaMinClipped    {@code lambda_min_clipped}, DPM-Solver++: the spaced grid starts below the timesteps whose
+ *                            lambda = log(alpha / sigma) is under this value (-inf: none, as diffusers' default;
+ *                            diffusers recommends -5.1 for the cosine schedule, whose last timesteps have alpha near
+ *                            0, so that an epsilon model's x0 = (x - sigma eps) / alpha amplifies its error
+ *                            up to 20,000-fold there). Karras sigmas ignore it, as in diffusers.
  */
 public record SchedulerConfig(int numTrainTimesteps, double betaStart, double betaEnd, BetaSchedule betaSchedule,
                               double[] trainedBetas, PredictionType predictionType, VarianceType varianceType,
@@ -52,7 +57,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                               TimestepSpacing timestepSpacing, boolean rescaleBetasZeroSnr, int solverOrder,
                               boolean lowerOrderFinal, boolean finalSigmaZero, double eta,
                               boolean useClippedModelOutput, boolean useKarrasSigmas, boolean sde,
-                              boolean thresholding, double dynamicThresholdingRatio, double sampleMaxValue) {
+                              boolean thresholding, double dynamicThresholdingRatio, double sampleMaxValue,
+                              double lambdaMinClipped) {
 
     public SchedulerConfig {
         if (numTrainTimesteps < 2) {
@@ -75,6 +81,9 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
             throw new IllegalArgumentException("dynamic_thresholding_ratio must be in (0, 1], got " + dynamicThresholdingRatio);
         }
         if (!(sampleMaxValue >= 1)) throw new IllegalArgumentException("sample_max_value must be >= 1, got " + sampleMaxValue);
+        if (Double.isNaN(lambdaMinClipped) || lambdaMinClipped == Double.POSITIVE_INFINITY) {
+            throw new IllegalArgumentException("lambda_min_clipped must be a number or -inf, got " + lambdaMinClipped);
+        }
         trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
     }
 
@@ -104,6 +113,7 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         b.thresholding = thresholding;
         b.dynamicThresholdingRatio = dynamicThresholdingRatio;
         b.sampleMaxValue = sampleMaxValue;
+        b.lambdaMinClipped = lambdaMinClipped;
         b.rescaleBetasZeroSnr = rescaleBetasZeroSnr;
         b.solverOrder = solverOrder;
         b.lowerOrderFinal = lowerOrderFinal;
@@ -135,6 +145,7 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         private boolean useKarrasSigmas, sde;
         private boolean thresholding;
         private double dynamicThresholdingRatio = 0.995, sampleMaxValue = 1.0;
+        private double lambdaMinClipped = Double.NEGATIVE_INFINITY;
 
         public Builder numTrainTimesteps(int v) { numTrainTimesteps = v; return this; }
         public Builder betaStart(double v) { betaStart = v; return this; }
@@ -164,12 +175,13 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         public Builder thresholding(boolean v) { thresholding = v; return this; }
         public Builder dynamicThresholdingRatio(double v) { dynamicThresholdingRatio = v; return this; }
         public Builder sampleMaxValue(double v) { sampleMaxValue = v; return this; }
+        public Builder lambdaMinClipped(double v) { lambdaMinClipped = v; return this; }
 
         public SchedulerConfig build() {
             return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, predictionType,
                     varianceType, clipSample, clipSampleRange, setAlphaToOne, stepsOffset, timestepSpacing,
                     rescaleBetasZeroSnr, solverOrder, lowerOrderFinal, finalSigmaZero, eta, useClippedModelOutput,
-                    useKarrasSigmas, sde, thresholding, dynamicThresholdingRatio, sampleMaxValue);
+                    useKarrasSigmas, sde, thresholding, dynamicThresholdingRatio, sampleMaxValue, lambdaMinClipped);
         }
     }
 
@@ -238,10 +250,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                     b.finalSigmaZero(s.equals("zero"));
                 }
                 case "lambda_min_clipped" -> {
-                    if (!(v.isNumber() && v.asDouble() == Double.NEGATIVE_INFINITY)) {
-                        throw new IllegalArgumentException("scheduler setting lambda_min_clipped = " + v
-                                + " is not supported (only -inf)");
-                    }
+                    if (!v.isNumber()) throw new IllegalArgumentException("lambda_min_clipped must be a number, not " + v);
+                    b.lambdaMinClipped(v.asDouble());
                 }
                 case "use_karras_sigmas" -> b.useKarrasSigmas(v.asBoolean());
                 case "thresholding" -> b.thresholding(v.asBoolean());

@@ -43,19 +43,46 @@ public final class Timesteps {
      * {@code ratio = T / (n + 1)} plus stepsOffset; trailing as {@link #spaced}.
      */
     public static int[] dpmSolver(TimestepSpacing spacing, int numTrainTimesteps, int n, int stepsOffset) {
+        return dpmSolver(spacing, numTrainTimesteps, n, stepsOffset, numTrainTimesteps);
+    }
+
+    /**
+     * {@link #dpmSolver(TimestepSpacing, int, int, int)} below {@code last} (T minus the timesteps that
+     * {@code lambda_min_clipped} removes, as diffusers' {@code last_timestep}): linspace over [0, last-1]; leading with
+     * {@code ratio = last / (n + 1)}; trailing {@code round(last - k * T / n) - 1} while {@code last - k * T / n > 0}
+     * (numpy's {@code arange(last, 0, -T/n)}), which may give fewer than n steps. With {@code last = T} the grids
+     * above.
+     *
+     * @throws IllegalArgumentException for n outside [1, last]
+     */
+    public static int[] dpmSolver(TimestepSpacing spacing, int numTrainTimesteps, int n, int stepsOffset, int last) {
         checkCount(numTrainTimesteps, n);
+        if (last < 1 || last > numTrainTimesteps) {
+            throw new IllegalArgumentException("the last timestep bound " + last + " is outside [1, " + numTrainTimesteps + "]");
+        }
+        if (n > last) {
+            throw new IllegalArgumentException("number of inference steps (" + n + ") is larger than the " + last
+                    + " timesteps that lambda_min_clipped leaves");
+        }
         int[] ts = new int[n];
         switch (spacing) {
             case LEADING -> {
-                int ratio = numTrainTimesteps / (n + 1);
+                int ratio = last / (n + 1);
                 for (int k = 0; k < n; k++) ts[k] = (n - k) * ratio + stepsOffset;
             }
             case TRAILING -> {
-                return spaced(spacing, numTrainTimesteps, n, stepsOffset);
+                if (last == numTrainTimesteps) return spaced(spacing, numTrainTimesteps, n, stepsOffset);
+                double ratio = (double) numTrainTimesteps / n;
+                int count = 0;
+                while (count < n && last - count * ratio > 0 && Math.rint(last - count * ratio) - 1 >= 0) {
+                    ts[count] = (int) Math.rint(last - count * ratio) - 1;
+                    count++;
+                }
+                ts = java.util.Arrays.copyOf(ts, count);
             }
             case LINSPACE -> {
                 int[] all = new int[n + 1];
-                linspaceDescending(all, numTrainTimesteps - 1, n + 1);
+                linspaceDescending(all, last - 1, n + 1);
                 System.arraycopy(all, 0, ts, 0, n);
             }
         }

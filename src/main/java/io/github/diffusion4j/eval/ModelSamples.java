@@ -90,7 +90,8 @@ public final class ModelSamples {
      * The scheduler of a sampler on a run (the one construction: {@code sample}, {@code evaluate --run}, the
      * trainer's previews and evaluations), timesteps set. ddpm and ddim take everything, eta and spacing included,
      * from the run's configuration; dpmpp and dpmpp-sde are diffusers' DPM-Solver++ defaults (linspace spacing unless
-     * {@code dpmSpacing}) on the run's schedule and prediction type, with its dynamic thresholding; euler and heun are {@link EdmScheduler} over
+     * {@code dpmSpacing}) on the run's schedule and prediction type, with its dynamic thresholding and its
+     * lambda_min_clipped ({@link DpmSolverMultistepScheduler#lambdaMinClippedFor}: -5.1 for epsilon on the cosine schedule); euler and heun are {@link EdmScheduler} over
      * the run's parameterisation: the variance-preserving model called in the sigma view (diffusers'
      * Euler/HeunDiscreteScheduler), EDM's preconditioning, or, for flow matching, diffusers' flow-match schedulers.
      */
@@ -113,7 +114,8 @@ public final class ModelSamples {
                         .rescaleBetasZeroSnr(base.rescaleBetasZeroSnr()).predictionType(base.predictionType())
                         .timestepSpacing(setup.dpmSpacing() == null ? TimestepSpacing.LINSPACE : setup.dpmSpacing())
                         .useKarrasSigmas(setup.karras()).sde(name.equals("dpmpp-sde")).thresholding(base.thresholding())
-                        .dynamicThresholdingRatio(base.dynamicThresholdingRatio()).sampleMaxValue(base.sampleMaxValue()).build());
+                        .dynamicThresholdingRatio(base.dynamicThresholdingRatio()).sampleMaxValue(base.sampleMaxValue())
+                        .lambdaMinClipped(DpmSolverMultistepScheduler.lambdaMinClippedFor(base)).build());
                 default -> new EdmScheduler(new VpSigmaParameterization(NoiseSchedule.of(base), base.predictionType()),
                         heun, setup.karras(), setup.churn(), T);
             };
