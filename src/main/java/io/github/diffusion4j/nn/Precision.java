@@ -13,16 +13,17 @@ import java.util.Locale;
  * precision matters (GroupNorm statistics, the attention softmax, the timestep embedding and its MLP, the loss, the
  * scheduler's state, clipping). bf16 has float32's exponent range, so no loss scaling is needed, and none is done.
  * AUTO: BF16 where a backend's bf16 has been shown to train to the FP32 quality and to be faster, else FP32; today
- * that is FP32 on every backend (the CPU's bf16 is a numerical reference, slower than its FP32; the CUDA backend
- * stores bf16 and runs it correctly, but much of it through float32 copies, and no GPU has measured it yet).
+ * that is FP32 on every backend (the CPU's bf16 is a numerical reference, slower than its FP32, that trains the main
+ * job to FP32's quality over three seeds; the CUDA backend runs the same semantics under the emulation, and no GPU
+ * has measured it yet).
  */
 public enum Precision {
     FP32, BF16, AUTO;
 
     /** What {@code info} says of the precisions. */
     public static final String SUMMARY = "--precision auto is fp32 on every backend today; bf16 runs on the cpu backend "
-            + "(float32 arithmetic, bf16 storage: the numerical reference) and on cuda (bf16 storage; ops without a bf16 "
-            + "kernel go through float32 copies: correct, not yet faster)";
+            + "(float32 arithmetic, bf16 storage: the numerical reference) and on cuda (bf16 storage and kernels: a U-Net's "
+            + "training and sampling steps convert nothing through float32; checked under emulation, not yet on a GPU)";
 
     /** Parses "fp32", "bf16" or "auto" (case-insensitive); anything else is refused in one line. */
     public static Precision parse(String s) {
@@ -49,7 +50,7 @@ public enum Precision {
         Precision p = on(backend);
         if (this != AUTO) return p.cliName() + " (as asked)";
         String why = "the " + backend.name() + " backend's bf16 " + (backend.dtypes().contains(DType.BF16)
-                ? "is not yet shown faster at FP32's quality" : "does not exist");
+                ? "has not yet run on a GPU, so neither its speed nor its quality there is measured" : "does not exist");
         return "fp32 (auto: bf16 is not yet the default on any backend; " + why + ")";
     }
 
