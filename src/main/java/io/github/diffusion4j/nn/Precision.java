@@ -50,7 +50,7 @@ public enum Precision {
         Precision p = on(backend);
         if (this != AUTO) return p.cliName() + " (as asked)";
         String why = "the " + backend.name() + " backend's bf16 " + (backend.dtypes().contains(DType.BF16)
-                ? "has not yet run on a GPU, so neither its speed nor its quality there is measured" : "does not exist");
+                ? "is not shown faster than its fp32 (no GPU has measured it; the cpu's is a slower reference)" : "does not exist");
         return "fp32 (auto: bf16 is not yet the default on any backend; " + why + ")";
     }
 
