@@ -300,8 +300,9 @@ public final class EvaluateCommand implements Callable<Integer> {
     }
 
     /**
-     * Runs the sample command in-process: --count images of the run (guidance g, null: the default) into dir. What is
-     * not given is what the run's training evaluations used ({@code train --eval-sampler/--eval-steps/--eval-guidance},
+     * Runs the sample command in-process: --count images of the run (guidance g, null: 1; the caller passes the run's
+     * --eval-guidance when none was given) into dir. The sampler and steps not given are what the run's training
+     * evaluations used ({@code train --eval-sampler/--eval-steps},
      * or their defaults for its objective), so that {@code evaluate --run <run>/checkpoints/best} scores as the
      * trainer did.
      */
@@ -312,8 +313,7 @@ public final class EvaluateCommand implements Callable<Integer> {
         args.addAll(List.of("--sampler", sampler != null ? sampler : d.sampler));
         Integer s = steps != null ? steps : sampler == null && d.steps > 0 ? Integer.valueOf(d.steps) : null;
         if (s != null) args.addAll(List.of("--steps", s.toString()));
-        Float gs = g != null ? g : d.guidance != 1f ? Float.valueOf(d.guidance) : null;
-        if (gs != null) args.addAll(List.of("--guidance", gs.toString()));
+        if (g != null) args.addAll(List.of("--guidance", g.toString()));
         if (batchSize != null) args.addAll(List.of("--batch-size", batchSize.toString()));
         picocli.CommandLine cl = Main.commandLine();
         if (json) cl.setOut(new PrintWriter(java.io.OutputStream.nullOutputStream()));

@@ -109,16 +109,18 @@ public final class DpmSolverMultistepScheduler extends AbstractScheduler {
         double min = config.lambdaMinClipped();
         if (min == Double.NEGATIVE_INFINITY) return 0;
         int clipped = 0;
-        for (int t = numTrain - 1; t >= 0; t--) {
-            double abar = schedule.alphaBar(t);
-            if (0.5 * Math.log(abar) - 0.5 * Math.log1p(-abar) >= min) break;
-            clipped++;
-        }
+        while (clipped < numTrain && lambdaAt(numTrain - 1 - clipped) < min) clipped++;
         if (clipped == numTrain) {
             throw new IllegalArgumentException("lambda_min_clipped " + min + " removes every timestep (the largest lambda is "
-                    + (0.5 * Math.log(schedule.alphaBar(0)) - 0.5 * Math.log1p(-schedule.alphaBar(0))) + ")");
+                    + lambdaAt(0) + ")");
         }
         return clipped;
+    }
+
+    /** lambda = log(alpha / sigma) of training timestep t, from abar as it is (-inf where abar = 0). */
+    private double lambdaAt(int t) {
+        double abar = schedule.alphaBar(t);
+        return 0.5 * Math.log(abar) - 0.5 * Math.log1p(-abar);
     }
 
     @Override public void setTimesteps(int[] custom) {
