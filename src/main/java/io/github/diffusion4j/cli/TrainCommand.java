@@ -106,8 +106,9 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--res-blocks", paramLabel = "N", description = "Residual blocks per level (default: the preset's; small: 1).")
     Integer resBlocks;
-    @Option(names = "--no-flip", description = "No random horizontal flips.")
-    boolean noFlip;
+    @Option(names = "--flip", negatable = true, description = "Random horizontal flips (default: on, except for "
+            + "mnist, never flipped, and fashion-mnist, whose footwear all faces one way).")
+    Boolean flip;
     @Option(names = "--seed", description = "Seed of initialisation, data order and noise (default: ${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: runs/<data>-<model>).")
@@ -332,6 +333,9 @@ public final class TrainCommand implements Callable<Integer> {
         if (!lrSchedule.equals("cosine") && !lrSchedule.equals("constant")) {
             throw new UserException("--lr-schedule must be constant or cosine, not '" + lrSchedule + "'");
         }
+        if (Boolean.TRUE.equals(flip) && !Datasets.mirrorable(data)) {
+            throw new UserException("--flip: " + data + " is never flipped (a mirrored digit is not a digit)");
+        }
         TrainConfig c = new TrainConfig();
         c.data = data;
         c.dataDir = dataDir == null ? null : dataDir.toAbsolutePath().toString();
@@ -386,7 +390,7 @@ public final class TrainCommand implements Callable<Integer> {
         c.dropout = dropout == null ? -1f : dropout;
         c.baseChannels = baseChannels == null ? -1 : baseChannels;
         c.resBlocks = resBlocks == null ? -1 : resBlocks;
-        c.flip = !noFlip;
+        c.flip = flip;
         c.seed = seed;
         c.steps = steps;
         c.logEvery = logEvery;

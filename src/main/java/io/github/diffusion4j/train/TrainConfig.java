@@ -25,7 +25,8 @@ public final class TrainConfig {
     public String dataDir;
     public int imageSize = 32;
     public int channels = 3;
-    public boolean flip = true;
+    /** Random horizontal flips; null: the dataset's default ({@link io.github.diffusion4j.data.Datasets#flipByDefault}), which the trainer records here. */
+    public Boolean flip;
     // model
     public String model = "small";
     public boolean classes;

@@ -137,6 +137,7 @@ public final class Trainer implements AutoCloseable {
                 throw new IllegalArgumentException("--classes needs a labelled dataset, and " + cfg.data + " has no labels");
             }
             cfg.numClasses = classes;
+            if (cfg.flip == null) cfg.flip = Datasets.flipByDefault(cfg.data);   // recorded: a resume flips as this run did
             this.model = resume != null ? Checkpoint.buildModel(resume)
                     : cfg.createModel(classes);
             model.params().allocate(backend, cfg.seed);
@@ -156,7 +157,7 @@ public final class Trainer implements AutoCloseable {
             this.stepper = new TrainingStep(model, objective, adam, ema, cfg.seed, slice);
             // a class-conditional run's labels ride after the images (as floats, converted on the loader's thread):
             // one host-to-device copy per micro-batch
-            DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.flipByDefault(cfg.data))
+            DataLoader.Options opts = DataLoader.Options.DEFAULT.withFlip(cfg.flip && Datasets.mirrorable(cfg.data))
                     .withLabelsAfterImages(classes > 0);
             this.loader = new DataLoader(dataset, cfg.batchSize, cfg.seed, opts, slice);
             int local = slice == null ? cfg.batchSize : slice.count();

@@ -39,6 +39,30 @@ class TrainOptionsTest {
         }
     }
 
+    /**
+     * Flips follow the dataset unless --flip / --no-flip say otherwise, and the run records what it did (so a resume
+     * flips as the run did): on for the shapes, off for Fashion-MNIST (its footwear faces one way), never for MNIST.
+     */
+    @Test void flipsAreTheDatasetsDefaultUnlessAskedAndRecorded(@TempDir Path tmp) throws java.io.IOException {
+        assertEquals(true, recordedFlip(tmp.resolve("a"), "shapes"));
+        assertEquals(false, recordedFlip(tmp.resolve("b"), "shapes", "--no-flip"));
+        CliRun.run("train", "--data", "mnist", "--flip", "--out", tmp.resolve("c").toString(), "--device", "cpu")
+                .oneLineError("--flip: mnist is never flipped");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(Path.of("/usr/share/datasets/fashion-mnist")),
+                "Fashion-MNIST not installed (Debian: dataset-fashion-mnist)");
+        assertEquals(false, recordedFlip(tmp.resolve("d"), "fashion-mnist"));
+        assertEquals(true, recordedFlip(tmp.resolve("e"), "fashion-mnist", "--flip"));
+    }
+
+    private static Object recordedFlip(Path run, String data, String... more) throws java.io.IOException {
+        java.util.List<String> a = new java.util.ArrayList<>(java.util.List.of("train", "--data", data, "--model", "tiny",
+                "--image-size", "16", "--batch-size", "2", "--steps", "1", "--device", "cpu", "--sample-count", "0",
+                "--out", run.toString()));
+        a.addAll(java.util.List.of(more));
+        CliRun.run(a.toArray(String[]::new)).ok();
+        return io.github.diffusion4j.train.Checkpoint.readInfo(io.github.diffusion4j.train.Checkpoint.resolve(run)).config().flip;
+    }
+
     /** --tensorboard writes an event file with the logged scalars and the sample grid. */
     @Test void tensorboardEventsAreWritten(@TempDir Path tmp) throws java.io.IOException {
         Path run = tmp.resolve("tb");
