@@ -22,7 +22,8 @@
 #   9. bench/compare.py: the table for bench/README.md
 #  10. (run after 3) data-parallel: bench --scaling on cuda (bucket ready times, predicted efficiency) and
 #      train --distributed self vs off (the data-parallel path over one rank through the real NCCL)
-#  11. (run after 10) bf16 (issue #15): diffusion4j bench --precision bf16 (training, sampling), then speed.py's
+#  11. (run after 10) bf16 (issue #15): diffusion4j bench --precision bf16 (training, sampling), the same with
+#      --conv-layout nhwc (cuDNN's NHWC kernels, operands transposed there and back), then speed.py's
 #      amp_bf16 and amp_bf16_channels_last, then amp_bf16_compile and compile with what time is left
 # Knobs for a dry run against the CUDA emulator (no PyTorch): MODEL, BATCH, SAMPLE_BATCH, SAMPLE_STEPS, TRAIN_STEPS.
 # AB_ARGS="--option ...": phase 2 runs its training and sampling benches once more with these bench options appended
@@ -219,6 +220,13 @@ if [ "$(left)" -gt 60 ] && want 11; then
   timeout "$(lim 80)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" --no-training --sample-batch "$SAMPLE_BATCH" \
     --sample-steps "$SAMPLE_STEPS" --precision bf16 --json > "$W/d4j-sample-bf16.json" 2> "$W/d4j-sample-bf16.err"
   note "d4j sample bench bf16: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-sample-bf16.err" | tr '\n' ' ')"
+  for what in train sample; do
+    if [ "$what" = train ]; then a=(--batch-size "$BATCH" --no-sampling); else a=(--no-training --sample-batch "$SAMPLE_BATCH" --sample-steps "$SAMPLE_STEPS"); fi
+    s=$(date +%s)
+    timeout "$(lim 60)" "${J[@]}" $MAIN bench --device cuda --model "$MODEL" "${a[@]}" --precision bf16 --conv-layout nhwc \
+      --json > "$W/d4j-$what-bf16-nhwc.json" 2> "$W/d4j-$what-bf16-nhwc.err"
+    note "d4j $what bench bf16 nhwc: exit $? after $(( $(date +%s) - s )) s; $(tail -n 2 "$W/d4j-$what-bf16-nhwc.err" | tr '\n' ' ')"
+  done
   pack
   s=$(date +%s)
   PYTHONUNBUFFERED=1 timeout "$(lim 100)" $PY bench/pytorch/speed.py --model "$MODEL" --batch-size "$BATCH" \

@@ -1,5 +1,6 @@
-// Reshaping kernels: Backend.upsampleNearest2x / upsampleNearest2xBackward / concatChannels / splitChannels.
-// CPU twins in CpuBackend. Templates over the element type T (float or d4j::bf16; d4j_NAME and d4j_NAME_bf16).
+// Reshaping kernels: Backend.upsampleNearest2x / upsampleNearest2xBackward / concatChannels / splitChannels (CPU
+// twins in CpuBackend), and the layout change of the convolutions that run in NHWC (transpose_inner: ConvOps, no
+// Backend op). Templates over the element type T (float or d4j::bf16; d4j_NAME and d4j_NAME_bf16).
 // Launch: 1-D grid-stride over the number of elements named per kernel.
 #include "common.cuh"
 
@@ -75,6 +76,35 @@ __device__ __forceinline__ void copy_channels(T* dst, const T* src, int N, int d
         dst[(n * dstC + dstC0) * S + rem] = src[(n * srcC + srcC0) * S + rem];
     }
 }
+
+/**
+ * y[n, b, a] = x[n, a, b] for x of [N, A, B] (an exact copy in any element type): NCHW -> NHWC with A = C, B = H W,
+ * and back with A = H W, B = C. Tiles of 32 x 32 through shared memory, so reads and writes are both coalesced.
+ * Launch: blockDim.x == 256 (32 x 8 threads), a 1-D grid-stride loop over the N * ceil(A/32) * ceil(B/32) tiles.
+ */
+template <typename T>
+__device__ __forceinline__ void transpose_inner(T* y, const T* x, int N, int A, int B) {
+    __shared__ T tile[32][33];   // +1: the column reads hit 32 different banks
+    const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+    const long long tilesA = (A + 31) / 32, tilesB = (B + 31) / 32, perSample = tilesA * tilesB;
+    const long long tiles = (long long) N * perSample, plane = (long long) A * B;
+    for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
+        long long n = t / perSample, r = t - n * perSample;
+        int a0 = (int) (r / tilesB) * 32, b0 = (int) (r - (r / tilesB) * tilesB) * 32;
+        const T* xs = x + n * plane;
+        T* ys = y + n * plane;
+        for (int i = ty; i < 32; i += 8) {
+            int a = a0 + i, b = b0 + tx;
+            if (a < A && b < B) tile[i][tx] = xs[(long long) a * B + b];
+        }
+        __syncthreads();
+        for (int i = ty; i < 32; i += 8) {
+            int b = b0 + i, a = a0 + tx;
+            if (a < A && b < B) ys[(long long) b * A + a] = tile[tx][i];
+        }
+        __syncthreads();   // the tile is refilled by the next iteration
+    }
+}
 }  // namespace d4j_reshape
 
 namespace R = d4j_reshape;
@@ -86,3 +116,5 @@ extern "C" __global__ void d4j_upsample_nearest2x_backward(float* dx, const floa
 extern "C" __global__ void d4j_upsample_nearest2x_backward_bf16(bf16* dx, const bf16* dy, long long NC, int H, int W) { R::upsample_nearest2x_backward(dx, dy, NC, H, W); }
 extern "C" __global__ void d4j_copy_channels(float* dst, const float* src, int N, int dstC, int dstC0, int srcC, int srcC0, int count, long long S) { R::copy_channels(dst, src, N, dstC, dstC0, srcC, srcC0, count, S); }
 extern "C" __global__ void d4j_copy_channels_bf16(bf16* dst, const bf16* src, int N, int dstC, int dstC0, int srcC, int srcC0, int count, long long S) { R::copy_channels(dst, src, N, dstC, dstC0, srcC, srcC0, count, S); }
+extern "C" __global__ void d4j_transpose_inner(float* y, const float* x, int N, int A, int B) { R::transpose_inner(y, x, N, A, B); }
+extern "C" __global__ void d4j_transpose_inner_bf16(bf16* y, const bf16* x, int N, int A, int B) { R::transpose_inner(y, x, N, A, B); }

@@ -124,13 +124,15 @@ static int pick(const d4j_cudnnAlgoPerf_t *perf, int count, size_t limit, int de
  * (padH, padW), stride (strideH, strideW), no dilation, cross-correlation (PyTorch's convolution), data of
  * cudnnDataType_t dataType (CUDNN_DATA_FLOAT, or CUDNN_DATA_BFLOAT16 for x, w and y alike) and FP32 compute (the
  * convolution descriptor's type: PSEUDO_BFLOAT16_CONFIG for bf16 data). mathType is a cudnnMathType_t (0 default FP32, 2 allow TF32 conversion, 3 FMA only).
+ * format is the cudnnTensorFormat_t of x, w and y alike: CUDNN_TENSOR_NCHW, or CUDNN_TENSOR_NHWC (x [n, h, w, c],
+ * w [k, kh, kw, c], y [n, ho, wo, k] in memory, the dims still given as n, c, h, w).
  * Algorithms come from the _v7 heuristics; with deterministic=true the backward algorithms that use atomics
  * (BWD_DATA_ALGO_0, BWD_FILTER_ALGO_0/3) are skipped. Throws when y's shape does not match.
  */
 JNIEXPORT jlong JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlan(
     JNIEnv *env, jclass cls, jlong handle, jint n, jint c, jint h, jint w, jint k, jint kh, jint kw, jint padH,
     jint padW, jint strideH, jint strideW, jint ho, jint wo, jint dataType, jint mathType, jboolean deterministic,
-    jlong workspaceLimit) {
+    jlong workspaceLimit, jint format) {
     D4J_FN(env, CUDNN, d4j_cudnnCreateTensorDescriptor_t, createT, "cudnnCreateTensorDescriptor", 0);
     D4J_FN(env, CUDNN, d4j_cudnnSetTensor4dDescriptor_t, setT, "cudnnSetTensor4dDescriptor", 0);
     D4J_FN(env, CUDNN, d4j_cudnnCreateFilterDescriptor_t, createF, "cudnnCreateFilterDescriptor", 0);
@@ -166,11 +168,16 @@ JNIEXPORT jlong JNICALL Java_io_github_diffusion4j_backend_cuda_Cudnn_convPlan(
     } while (0)
 
     PCHECK(createT(&p->x), "cudnnCreateTensorDescriptor");
-    PCHECK(setT(p->x, D4J_CUDNN_TENSOR_NCHW, dataType, n, c, h, w), "cudnnSetTensor4dDescriptor(x)");
+    if (format != D4J_CUDNN_TENSOR_NCHW && format != D4J_CUDNN_TENSOR_NHWC) {
+        d4j_throw(env, "convPlan: tensor format %d is neither NCHW (0) nor NHWC (1)", (int) format);
+        plan_free(env, p);
+        return 0;
+    }
+    PCHECK(setT(p->x, format, dataType, n, c, h, w), "cudnnSetTensor4dDescriptor(x)");
     PCHECK(createT(&p->y), "cudnnCreateTensorDescriptor");
-    PCHECK(setT(p->y, D4J_CUDNN_TENSOR_NCHW, dataType, n, k, ho, wo), "cudnnSetTensor4dDescriptor(y)");
+    PCHECK(setT(p->y, format, dataType, n, k, ho, wo), "cudnnSetTensor4dDescriptor(y)");
     PCHECK(createF(&p->w), "cudnnCreateFilterDescriptor");
-    PCHECK(setF(p->w, dataType, D4J_CUDNN_TENSOR_NCHW, k, c, kh, kw), "cudnnSetFilter4dDescriptor");
+    PCHECK(setF(p->w, dataType, format, k, c, kh, kw), "cudnnSetFilter4dDescriptor");
     p->allowedMath = mathType;
     for (int i = 0; i < 3; i++) {
         PCHECK(createC(&p->conv[i]), "cudnnCreateConvolutionDescriptor");

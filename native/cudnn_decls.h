@@ -22,6 +22,7 @@ typedef void *d4j_cudnnConvolutionDescriptor_t;
 #define D4J_CUDNN_DATA_FLOAT 0                        /* cudnnDataType_t */
 #define D4J_CUDNN_DATA_BFLOAT16 9
 #define D4J_CUDNN_TENSOR_NCHW 0                       /* cudnnTensorFormat_t */
+#define D4J_CUDNN_TENSOR_NHWC 1
 #define D4J_CUDNN_CROSS_CORRELATION 1                 /* cudnnConvolutionMode_t (CUDNN_CONVOLUTION = 0) */
 #define D4J_CUDNN_DEFAULT_MATH 0                      /* cudnnMathType_t */
 #define D4J_CUDNN_TENSOR_OP_MATH 1

@@ -24,9 +24,10 @@
  * heuristics, Find*AlgorithmEx, the workspace-size queries and the three convolution passes.
  *
  * What is emulated:
- *  - Descriptors: NCHW tensors and filters of float or bfloat16 (anything else: CUDNN_STATUS_NOT_SUPPORTED; x, w
- *    and y of one convolution must share the type, and a bf16 one is computed in float and rounded once to nearest
- *    even, as cuDNN's PSEUDO_BFLOAT16_CONFIG with a float convolution descriptor); dims < 1,
+ *  - Descriptors: NCHW or NHWC tensors and filters (an NHWC filter is [k, kh, kw, c] in memory) of float or
+ *    bfloat16 (anything else: CUDNN_STATUS_NOT_SUPPORTED; x, w and y of one convolution must share the type and the
+ *    format, and a bf16 one is computed in float and rounded once to nearest even, as cuDNN's PSEUDO_BFLOAT16_CONFIG
+ *    with a float convolution descriptor; NHWC operands are computed as their NCHW transposes); dims < 1,
  *    negative padding, stride or dilation < 1, an unknown mode or math type: CUDNN_STATUS_BAD_PARAM. Groups = 1.
  *  - Convolution: cross-correlation (CUDNN_CROSS_CORRELATION) or true convolution (CUDNN_CONVOLUTION, the filter
  *    flipped), zero padding, stride, dilation; y = alpha conv(x, w) + beta y, dx = alpha conv^T(dy, w) + beta dx,
@@ -75,6 +76,7 @@ enum {
 #define DATA_FLOAT 0
 #define DATA_BFLOAT16 9
 #define TENSOR_NCHW 0
+#define TENSOR_NHWC 1
 #define MODE_CONVOLUTION 0
 #define MODE_CROSS_CORRELATION 1
 
@@ -99,6 +101,7 @@ typedef struct {
     int set;
     int n, c, h, w; /* for a filter: k, c, kh, kw */
     int dataType;   /* CUDNN_DATA_FLOAT or CUDNN_DATA_BFLOAT16 */
+    int format;     /* CUDNN_TENSOR_NCHW or CUDNN_TENSOR_NHWC */
 } emu_desc;
 
 typedef struct {
@@ -127,6 +130,7 @@ typedef struct {
     int flip;            /* CUDNN_CONVOLUTION: the filter is applied flipped */
     int math;
     int bf16;            /* x, w and y are CUDNN_DATA_BFLOAT16 (computed in float: PSEUDO_BFLOAT16_CONFIG) */
+    int nhwc;            /* x, w and y are CUDNN_TENSOR_NHWC ([n, h, w, c], [k, kh, kw, c], [n, ho, wo, k]) */
 } geom;
 
 /* ------------------------------------------------------------------------------------------ errors */
@@ -289,7 +293,9 @@ static int set_4d(void *dp, unsigned magic, int format, int dataType, int n, int
     emu_desc *d = (emu_desc *) dp;
     if (d == NULL || d->magic != magic) return fail(ST_BAD_PARAM, fn, "not a live descriptor of this kind");
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return fail(ST_BAD_PARAM, fn, "dims %d, %d, %d, %d: each must be >= 1", n, c, h, w);
-    if (format != TENSOR_NCHW) return fail(ST_NOT_SUPPORTED, fn, "format %d: only CUDNN_TENSOR_NCHW is emulated", format);
+    if (format != TENSOR_NCHW && format != TENSOR_NHWC) {
+        return fail(ST_NOT_SUPPORTED, fn, "format %d: only CUDNN_TENSOR_NCHW and CUDNN_TENSOR_NHWC are emulated", format);
+    }
     if (dataType != DATA_FLOAT && dataType != DATA_BFLOAT16) {
         return fail(ST_NOT_SUPPORTED, fn, "data type %d: only CUDNN_DATA_FLOAT and CUDNN_DATA_BFLOAT16 are emulated", dataType);
     }
@@ -299,6 +305,7 @@ static int set_4d(void *dp, unsigned magic, int format, int dataType, int n, int
     d->h = h;
     d->w = w;
     d->dataType = dataType;
+    d->format = format;
     d->set = 1;
     return ST_SUCCESS;
 }
@@ -396,6 +403,10 @@ static int geom_xw(const char *fn, void *xd, void *wd, void *cd, geom *g) {
         return fail(ST_NOT_SUPPORTED, fn, "input data type %d with filter data type %d", x->dataType, w->dataType);
     }
     g->bf16 = x->dataType == DATA_BFLOAT16;
+    if (x->format != w->format) {
+        return fail(ST_NOT_SUPPORTED, fn, "input format %d with filter format %d", x->format, w->format);
+    }
+    g->nhwc = x->format == TENSOR_NHWC;
     g->ho = out_dim(g->h, g->padH, g->kh, g->sH, g->dH);
     g->wo = out_dim(g->w, g->padW, g->kw, g->sW, g->dW);
     if (g->ho < 1 || g->wo < 1) {
@@ -413,6 +424,9 @@ static int geom_full(const char *fn, void *xd, void *wd, void *cd, void *yd, geo
     if (y == NULL) return fail(ST_BAD_PARAM, fn, "the output tensor descriptor is NULL, of another kind or not set");
     if (y->dataType != (g->bf16 ? DATA_BFLOAT16 : DATA_FLOAT)) {
         return fail(ST_NOT_SUPPORTED, fn, "output data type %d differs from the input's", y->dataType);
+    }
+    if (y->format != (g->nhwc ? TENSOR_NHWC : TENSOR_NCHW)) {
+        return fail(ST_NOT_SUPPORTED, fn, "output format %d differs from the input's", y->format);
     }
     if (y->n != g->n || y->c != g->k || y->h != g->ho || y->w != g->wo) {
         return fail(ST_BAD_PARAM, fn, "output descriptor is [%d, %d, %d, %d] but the convolution gives [%d, %d, %d, %d]",
@@ -674,15 +688,60 @@ typedef struct {
     double alpha, beta;
     const void *in1, *in2; /* FWD: x, w; BWD_DATA: w, dy; BWD_FILTER: x, dy (float or bf16: g.bf16) */
     void *out;             /* y, dx, dw */
-    size_t n1, n2, nOut;   /* their elements */
     void *ws;
     size_t wsNeed; /* the workspace bytes the algorithm uses */
     double *acc;   /* one output plane (FWD, BWD_DATA) */
 } conv_job;
 
-/* a float output narrowed back into n bf16 values (emu_bf16.h's rounding) */
-static void narrow_bf16(void *p, const float *f, size_t n) {
-    for (size_t i = 0; i < n; i++) ((uint16_t *) p)[i] = emu_float_to_bf16(f[i]);
+/*
+ * An operand as [outer, ch, sp] (x: n, c, h w; w: k, c, kh kw; y: n, k, ho wo): its NCHW index of (o, c, s), or, in
+ * NHWC memory ([outer, sp, ch]), where that element lies.
+ */
+static size_t at(int nhwc, size_t o, size_t c, size_t s, size_t ch, size_t sp) {
+    return nhwc ? (o * sp + s) * ch + c : (o * ch + c) * sp + s;
+}
+
+/* The operand p (float or bf16, NCHW or NHWC) as a new float array in NCHW order; NULL when out of memory. */
+static float *widen_nchw(const void *p, int bf16, int nhwc, size_t outer, size_t ch, size_t sp) {
+    float *f = malloc((outer * ch * sp ? outer * ch * sp : 1) * sizeof(float));
+    if (f == NULL) return NULL;
+    for (size_t o = 0; o < outer; o++) {
+        for (size_t c = 0; c < ch; c++) {
+            for (size_t s = 0; s < sp; s++) {
+                size_t i = at(nhwc, o, c, s, ch, sp);
+                f[(o * ch + c) * sp + s] = bf16 ? emu_bf16_to_float(((const uint16_t *) p)[i]) : ((const float *) p)[i];
+            }
+        }
+    }
+    return f;
+}
+
+/* The inverse of widen_nchw: the NCHW floats f stored back into p (bf16: emu_bf16.h's rounding, once). */
+static void narrow_nchw(void *p, const float *f, int bf16, int nhwc, size_t outer, size_t ch, size_t sp) {
+    for (size_t o = 0; o < outer; o++) {
+        for (size_t c = 0; c < ch; c++) {
+            for (size_t s = 0; s < sp; s++) {
+                size_t i = at(nhwc, o, c, s, ch, sp);
+                float v = f[(o * ch + c) * sp + s];
+                if (bf16) ((uint16_t *) p)[i] = emu_float_to_bf16(v);
+                else ((float *) p)[i] = v;
+            }
+        }
+    }
+}
+
+/* The [outer, ch, sp] dims of operand `which` (0, 1: the inputs, 2: the output) of direction dir. */
+static void operand_dims(const geom *g, int dir, int which, size_t d[3]) {
+    /* 'x', 'w' or 'y' (dy): FWD x w y, BWD_DATA w dy dx, BWD_FILTER x dy dw */
+    static const char OPS[3][3] = {{'x', 'w', 'y'}, {'w', 'y', 'x'}, {'x', 'y', 'w'}};
+    char op = OPS[dir][which];
+    if (op == 'x') {
+        d[0] = g->n, d[1] = g->c, d[2] = (size_t) g->h * g->w;
+    } else if (op == 'w') {
+        d[0] = g->k, d[1] = g->c, d[2] = (size_t) g->kh * g->kw;
+    } else {
+        d[0] = g->n, d[1] = g->k, d[2] = (size_t) g->ho * g->wo;
+    }
 }
 
 static void conv_run(void *arg) {
@@ -692,11 +751,17 @@ static void conv_run(void *arg) {
     const float *in1 = j->in1, *in2 = j->in2;
     float *out = j->out;
     float *f1 = NULL, *f2 = NULL, *fo = NULL;
-    if (j->g.bf16) {
-        /* bf16 operands computed in float (cuDNN's PSEUDO_BFLOAT16_CONFIG), the output rounded once */
-        f1 = emu_widen_bf16(j->in1, j->n1);
-        f2 = emu_widen_bf16(j->in2, j->n2);
-        fo = emu_widen_bf16(j->out, j->nOut);
+    const int converted = j->g.bf16 || j->g.nhwc;
+    size_t d1[3], d2[3], dOut[3];
+    operand_dims(&j->g, j->dir, 0, d1);
+    operand_dims(&j->g, j->dir, 1, d2);
+    operand_dims(&j->g, j->dir, 2, dOut);
+    if (converted) {
+        /* bf16 operands computed in float (cuDNN's PSEUDO_BFLOAT16_CONFIG), the output rounded once; NHWC ones as
+           their NCHW transposes */
+        f1 = widen_nchw(j->in1, j->g.bf16, j->g.nhwc, d1[0], d1[1], d1[2]);
+        f2 = widen_nchw(j->in2, j->g.bf16, j->g.nhwc, d2[0], d2[1], d2[2]);
+        fo = widen_nchw(j->out, j->g.bf16, j->g.nhwc, dOut[0], dOut[1], dOut[2]);
         if (f1 == NULL || f2 == NULL || fo == NULL) {
             free(f1);
             free(f2);
@@ -712,8 +777,8 @@ static void conv_run(void *arg) {
         case BWD_DATA: run_bwd_data(&j->g, j->alpha, in1, in2, j->beta, readOld, out, j->acc); break;
         default: run_bwd_filter(&j->g, j->alpha, in1, in2, j->beta, readOld, out); break;
     }
-    if (j->g.bf16) {
-        narrow_bf16(j->out, fo, j->nOut);
+    if (converted) {
+        narrow_nchw(j->out, fo, j->g.bf16, j->g.nhwc, dOut[0], dOut[1], dOut[2]);
         free(f1);
         free(f2);
         free(fo);
@@ -747,7 +812,6 @@ static int run_pass(const char *fn, int dir, int immediate, const geom *g, int a
     const size_t es = g->bf16 ? 2 : sizeof(float);
     const size_t xElems = (size_t) g->n * g->c * g->h * g->w, wElems = (size_t) g->k * g->c * g->kh * g->kw;
     const size_t yElems = (size_t) g->n * g->k * g->ho * g->wo;
-    const size_t elems[3][3] = {{xElems, wElems, yElems}, {wElems, yElems, xElems}, {xElems, yElems, wElems}};
     const size_t bytes[3][3] = {{xElems * es, wElems * es, yElems * es}, {wElems * es, yElems * es, xElems * es},
                                 {xElems * es, yElems * es, wElems * es}};
     const size_t wsNeed = ws_bytes(dir, algo, g);
@@ -768,7 +832,7 @@ static int run_pass(const char *fn, int dir, int immediate, const geom *g, int a
         return fail(ST_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, fn, "out of host memory");
     }
     *j = (conv_job){.dir = dir, .g = *g, .alpha = alpha, .beta = beta, .in1 = in1, .in2 = in2, .out = out,
-                    .n1 = elems[dir][0], .n2 = elems[dir][1], .nOut = elems[dir][2], .ws = ws, .wsNeed = wsNeed,
+                    .ws = ws, .wsNeed = wsNeed,
                     .acc = acc};
     if (d == NULL || immediate) {
         conv_run(j);

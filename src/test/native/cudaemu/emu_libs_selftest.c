@@ -406,8 +406,8 @@ static void cudnn_errors(void *h) {
     dnnCreateTensor(&t);
     dnnCreateFilter(&f);
     dnnCreateConv(&c);
-    int st = dnnSetTensor4d(t, 1, 0, 1, 2, 3, 4);
-    report(st == 3000, "(e) NHWC tensor -> NOT_SUPPORTED: %d", st);
+    int st = dnnSetTensor4d(t, 2, 0, 1, 2, 3, 4);
+    report(st == 3000, "(e) NCHW_VECT_C tensor -> NOT_SUPPORTED: %d", st);
     st = dnnSetTensor4d(t, 0, 2, 1, 2, 3, 4);
     report(st == 3000, "(e) half tensor -> NOT_SUPPORTED: %d", st);
     st = dnnSetTensor4d(t, 0, 0, 1, 0, 3, 4);

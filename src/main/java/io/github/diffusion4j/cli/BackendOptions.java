@@ -11,7 +11,8 @@ import java.util.function.UnaryOperator;
 
 /**
  * The backend settings a command that starts a backend offers: {@code --tf32 default|on|off},
- * {@code --[no-]cudnn-deterministic}, {@code --sync-launches} (CUDA) and {@code --threads N} (CPU). The command keeps
+ * {@code --[no-]cudnn-deterministic}, {@code --sync-launches}, {@code --conv-layout nchw|nhwc} (CUDA) and
+ * {@code --threads N} (CPU). The command keeps
  * its own {@code --device} and {@code --gpu} and passes them to {@link #select}:
  * <pre>{@code
  * @Mixin BackendOptions backendOptions;
@@ -26,7 +27,8 @@ public final class BackendOptions {
      * The options' names (as {@code OptionSpec.longestName()} gives them): settings of this process, not of a run, so
      * {@code train --resume} may change them.
      */
-    public static final List<String> NAMES = List.of("--tf32", "--cudnn-deterministic", "--sync-launches", "--threads");
+    public static final List<String> NAMES = List.of("--tf32", "--cudnn-deterministic", "--sync-launches", "--conv-layout",
+            "--threads");
 
     @Option(names = "--tf32", paramLabel = "MODE", description = "GPU: TF32 tensor cores: default (PyTorch's: FP32 "
             + "GEMMs, TF32 convolutions), on (both TF32) or off (both FP32) (default: default; bench --dump: off, its "
@@ -39,6 +41,10 @@ public final class BackendOptions {
     @Option(names = "--sync-launches", description = "GPU, debugging: wait for and check every kernel and library call, "
             + "so that an asynchronous fault is reported at the operation that caused it (slow).")
     boolean syncLaunches;
+    @Option(names = "--conv-layout", paramLabel = "LAYOUT", description = "GPU: the memory layout cuDNN's convolutions "
+            + "run in: nchw (the engine's) or nhwc (each convolution transposes its operands there and back: measures "
+            + "cuDNN's NHWC kernels; default: nchw).")
+    String convLayout;
     @Option(names = "--threads", paramLabel = "N", description = "CPU backend threads (default: the available cores).")
     Integer threads;
 
@@ -49,18 +55,17 @@ public final class BackendOptions {
     public Integer threads() { return threads; }
 
     /**
-     * Checks {@code --tf32} and {@code --threads} without starting anything.
+     * Checks {@code --tf32}, {@code --conv-layout} and {@code --threads} without starting anything.
      *
      * @throws UserException with one line naming the option, the accepted values and the value given
      */
     public void validate() {
         if (threads != null && threads < 1) throw new UserException("--threads must be >= 1, got " + threads);
-        if (tf32 != null) {
-            try {
-                CudaOptions.defaults(0).withTf32(tf32);
-            } catch (IllegalArgumentException e) {
-                throw new UserException(e.getMessage());
-            }
+        try {
+            if (tf32 != null) CudaOptions.defaults(0).withTf32(tf32);
+            if (convLayout != null) CudaOptions.defaults(0).withConvLayout(convLayout);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage());
         }
     }
 
@@ -86,10 +91,11 @@ public final class BackendOptions {
 
     /**
      * These options applied to {@code o}: {@code --tf32} when given, {@code --[no-]cudnn-deterministic} and
-     * {@code --sync-launches}.
+     * {@code --sync-launches} and {@code --conv-layout} when given.
      */
     public CudaOptions apply(CudaOptions o) {
         CudaOptions r = tf32 != null ? o.withTf32(tf32) : o;
+        if (convLayout != null) r = r.withConvLayout(convLayout);
         return r.withDeterministicConv(cudnnDeterministic).withSyncEveryLaunch(syncLaunches);
     }
 }

@@ -53,6 +53,7 @@ class SampleCommandBackendOptionsTest {
         Path png = tmp.resolve("s.png");
         sample(png, "--tf32", "maybe").oneLineError("--tf32 must be default, on or off, got 'maybe'");
         sample(png, "--threads", "0").oneLineError("--threads must be >= 1, got 0");
+        sample(png, "--conv-layout", "chwn").oneLineError("--conv-layout must be nchw or nhwc, got 'chwn'");
         assertEquals(threads, Parallel.threads(), "a refused command leaves the thread count alone");
         assertFalse(Files.exists(png), "no grid from a refused command");
     }
@@ -76,6 +77,9 @@ class SampleCommandBackendOptionsTest {
         assertTrue(o.syncEveryLaunch());
         assertEquals("on", parsed("--tf32", "on").apply(d).tf32Mode());
         assertEquals("default", parsed("--tf32", "DEFAULT").apply(d.withTf32("off")).tf32Mode());
+        assertTrue(parsed("--conv-layout", "nhwc").apply(d).nhwcConv());
+        assertFalse(parsed("--conv-layout", "NCHW").apply(d.withNhwcConv(true)).nhwcConv());
+        assertFalse(o.nhwcConv(), "NCHW unless asked");
     }
 
     private static BackendOptions parsed(String... args) {
@@ -92,7 +96,8 @@ class SampleCommandBackendOptionsTest {
     @Test
     void namesAreTheOptionsLongestNames() {
         CommandLine cl = new CommandLine(new SampleCommand());
-        cl.parseArgs("--run", "unused", "--tf32", "on", "--no-cudnn-deterministic", "--sync-launches", "--threads", "2");
+        cl.parseArgs("--run", "unused", "--tf32", "on", "--no-cudnn-deterministic", "--sync-launches", "--conv-layout", "nhwc",
+                "--threads", "2");
         java.util.List<String> matched = cl.getParseResult().matchedOptions().stream()
                 .map(CommandLine.Model.OptionSpec::longestName).filter(n -> !n.equals("--run")).toList();
         assertEquals(BackendOptions.NAMES, matched);
@@ -101,7 +106,7 @@ class SampleCommandBackendOptionsTest {
     @Test
     void helpListsTheBackendOptions() {
         String help = CliRun.run("sample", "--help").ok().out();
-        for (String o : new String[] {"--tf32", "--[no-]cudnn-deterministic", "--sync-launches", "--threads", "--device",
+        for (String o : new String[] {"--tf32", "--[no-]cudnn-deterministic", "--sync-launches", "--conv-layout", "--threads", "--device",
                 "--gpu"}) {
             assertTrue(help.contains(o), o + " in sample --help:\n" + help);
         }

@@ -19,16 +19,27 @@ import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
  * cached, and one shared workspace grown as needed; transposed convolutions through backward-data (the Backend
  * defaults). CPU reference: {@code backend/cpu/CpuConv} (CpuBackend.conv2d and its backward passes); conformance:
  * {@code BackendConformance.conv2d}.
+ *
+ * <p>The layout is this class's business: the engine's tensors are NCHW, and with {@link CudaOptions#nhwcConv} every
+ * convolution runs in NHWC instead (x [n, h, w, c], w [k, kh, kw, c], y [n, ho, wo, k]): its operands are transposed
+ * into staging buffers of this class (grown as the workspace is, so the activation arena does not grow) and the
+ * result back into the caller's tensor ({@link ReshapeOps#transposeInner}). That costs two or three transposes per
+ * call, which is what measuring cuDNN's NHWC kernels against NCHW needs, and the place where activations that stay
+ * NHWC between convolutions would later skip them. Test: {@code NhwcConvGpuTest}.
  */
 final class ConvOps {
     private final CudaBackend cb;
     private final int convMath;
+    private final boolean nhwc;
+    /** NHWC staging: 0 the data input (x or dy), 1 the filter, 2 the output or second data operand; null until used. */
+    private final DeviceMemory.Allocation[] staging = new DeviceMemory.Allocation[3];
     private final Map<ConvKey, ConvPlan> convPlans = new HashMap<>();
     private DeviceMemory.Allocation workspace;
 
     ConvOps(CudaBackend cb) {
         this.cb = cb;
         this.convMath = cb.options().tf32Conv() ? Cudnn.DEFAULT_MATH : Cudnn.FMA_MATH;
+        this.nhwc = cb.options().nhwcConv();
     }
 
     /** One convolution shape: x [n, c, h, w] * w [k, c, kh, kw] -> y [n, k, ho, wo], all of {@code dtype}. */
@@ -80,7 +91,7 @@ final class ConvOps {
             long h = Cudnn.convPlan(cb.cudnnHandle(), key.n(), key.c(), key.h(), key.w(), key.k(), key.kh(), key.kw(),
                     key.pad(), key.pad(), key.stride(), key.stride(), key.ho(), key.wo(),
                     bf16 ? Cudnn.DATA_BFLOAT16 : Cudnn.DATA_FLOAT, bf16 ? Cudnn.TENSOR_OP_MATH : convMath,
-                    options.deterministicConv(), options.convWorkspaceLimit());
+                    options.deterministicConv(), options.convWorkspaceLimit(), nhwc ? Cudnn.TENSOR_NHWC : Cudnn.TENSOR_NCHW);
             if (options.autotuneConv()) {
                 try {
                     autotune(h, key);
@@ -136,19 +147,38 @@ final class ConvOps {
     /** The shared cuDNN workspace, grown (between uses: queued work is awaited first) to at least {@code bytes}. */
     private long workspace(long bytes) {
         if (bytes == 0) return 0;
-        if (workspace == null || workspace.bytes() < bytes) {
-            DeviceMemory memory = cb.memory();
-            if (workspace != null) {
-                memory.synchronize();
-                memory.free(workspace);
-                workspace = null;
-            }
-            workspace = memory.allocate(DeviceArena.roundUp(bytes, 1L << 20));
-        }
+        workspace = grown(workspace, bytes);
         return workspace.address();
     }
 
-    long workspaceBytes() { return workspace == null ? 0 : workspace.bytes(); }
+    /** {@code a}, or when it is null or smaller than {@code bytes} a new allocation of whole MiB (a freed after the queue drains). */
+    private DeviceMemory.Allocation grown(DeviceMemory.Allocation a, long bytes) {
+        if (a != null && a.bytes() >= bytes) return a;
+        DeviceMemory memory = cb.memory();
+        if (a != null) {
+            memory.synchronize();
+            memory.free(a);
+        }
+        return memory.allocate(DeviceArena.roundUp(Math.max(bytes, 1), 1L << 20));
+    }
+
+    /** Bytes of the shared workspace and of the NHWC staging buffers. */
+    long workspaceBytes() {
+        long b = workspace == null ? 0 : workspace.bytes();
+        for (DeviceMemory.Allocation a : staging) b += a == null ? 0 : a.bytes();
+        return b;
+    }
+
+    /**
+     * The address of NHWC staging buffer {@code slot} (grown to {@code elems} elements of {@code dtype}), holding t
+     * ([outer, ch, sp] in NCHW order) transposed to [outer, sp, ch] when {@code t} is not null.
+     */
+    private long nhwcStaging(int slot, long elems, DType dtype, Tensor t, int outer, int ch, int sp) {
+        staging[slot] = grown(staging[slot], elems * dtype.bytes());
+        long at = staging[slot].address();
+        if (t != null) cb.transposeInner(at, cb.a(t), dtype, outer, ch, sp);
+        return at;
+    }
 
     void conv2d(Tensor y, Tensor x, Tensor w, Tensor bias, int stride, int pad) {
         if (convForward(y, x, w, stride, pad, 0f) && bias != null) cb.addBias(y, y, bias);
@@ -167,10 +197,17 @@ final class ConvOps {
         if (y.numel() == 0) return false;
         ConvPlan p = plan(key);
         long ws = workspace(p.fwdBytes());
+        long xa = cb.a(x), wa = cb.a(w), ya = cb.a(y);
+        if (nhwc) {
+            xa = nhwcStaging(0, x.numel(), key.dtype(), x, key.n(), key.c(), key.h() * key.w());
+            wa = nhwcStaging(1, w.numel(), key.dtype(), w, key.k(), key.c(), key.kh() * key.kw());
+            ya = nhwcStaging(2, y.numel(), key.dtype(), beta == 0f ? null : y, key.n(), key.k(), key.ho() * key.wo());
+        }
         if (cb.profiling()) cb.profileBegin();
-        Cudnn.convForward(cb.cudnnHandle(), p.handle(), cb.a(x), cb.a(w), cb.a(y), ws, workspaceBytes(), 1f, beta);
+        Cudnn.convForward(cb.cudnnHandle(), p.handle(), xa, wa, ya, ws, ws == 0 ? 0 : workspace.bytes(), 1f, beta);
         if (cb.profiling()) cb.profileEnd((beta == 0f ? "conv fwd " : "conv fwd+= ") + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionForward");
+        if (nhwc) cb.transposeInner(cb.a(y), ya, key.dtype(), key.n(), key.ho() * key.wo(), key.k());
         return true;
     }
 
@@ -181,10 +218,17 @@ final class ConvOps {
         if (dx.numel() == 0) return;
         ConvPlan p = plan(key);
         long ws = workspace(p.bwdDataBytes());
+        long wa = cb.a(w), dya = cb.a(dy), dxa = cb.a(dx);
+        if (nhwc) {
+            dya = nhwcStaging(0, dy.numel(), key.dtype(), dy, key.n(), key.k(), key.ho() * key.wo());
+            wa = nhwcStaging(1, w.numel(), key.dtype(), w, key.k(), key.c(), key.kh() * key.kw());
+            dxa = nhwcStaging(2, dx.numel(), key.dtype(), null, 0, 0, 0);
+        }
         if (cb.profiling()) cb.profileBegin();
-        Cudnn.convBackwardData(cb.cudnnHandle(), p.handle(), cb.a(w), cb.a(dy), cb.a(dx), ws, workspaceBytes(), 1f, 0f);
+        Cudnn.convBackwardData(cb.cudnnHandle(), p.handle(), wa, dya, dxa, ws, ws == 0 ? 0 : workspace.bytes(), 1f, 0f);
         if (cb.profiling()) cb.profileEnd("conv bwd-data " + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionBackwardData");
+        if (nhwc) cb.transposeInner(cb.a(dx), dxa, key.dtype(), key.n(), key.h() * key.w(), key.c());
     }
 
     void conv2dBackwardFilter(Tensor dw, Tensor dBias, Tensor dy, Tensor x, int stride, int pad) {
@@ -197,11 +241,19 @@ final class ConvOps {
         // beta = 1: parameter gradients accumulate; into F32 gradients of bf16 data through a bf16 gradient (cuDNN's
         // filter gradient has the data's type), added in float
         Tensor g = dw.dtype() == x.dtype() ? dw : cb.scratch(dw.shape(), x.dtype());
+        float beta = g == dw ? 1f : 0f;
+        long xa = cb.a(x), dya = cb.a(dy), ga = cb.a(g);
+        int taps = key.kh() * key.kw();
+        if (nhwc) {   // the filter gradient in [k, kh, kw, c], accumulating onto dw's transpose when g is dw
+            xa = nhwcStaging(0, x.numel(), key.dtype(), x, key.n(), key.c(), key.h() * key.w());
+            dya = nhwcStaging(2, dy.numel(), key.dtype(), dy, key.n(), key.k(), key.ho() * key.wo());
+            ga = nhwcStaging(1, g.numel(), key.dtype(), beta == 0f ? null : g, key.k(), key.c(), taps);
+        }
         if (cb.profiling()) cb.profileBegin();
-        Cudnn.convBackwardFilter(cb.cudnnHandle(), p.handle(), cb.a(x), cb.a(dy), cb.a(g), ws, workspaceBytes(), 1f,
-                g == dw ? 1f : 0f);
+        Cudnn.convBackwardFilter(cb.cudnnHandle(), p.handle(), xa, dya, ga, ws, ws == 0 ? 0 : workspace.bytes(), 1f, beta);
         if (cb.profiling()) cb.profileEnd("conv bwd-filter " + profileLabel(key));
         cb.afterLibraryCall("cudnnConvolutionBackwardFilter");
+        if (nhwc) cb.transposeInner(cb.a(g), ga, key.dtype(), key.k(), taps, key.c());
         if (g != dw) cb.accumulateBf16(dw, g);
         if (dBias != null) cb.biasGrad(dBias, dy);
     }
@@ -272,10 +324,15 @@ final class ConvOps {
         convPlans.clear();
     }
 
-    /** Close: hands over the shared workspace (null if none) for CudaBackend to free with its other allocations. */
-    DeviceMemory.Allocation takeWorkspace() {
-        DeviceMemory.Allocation w = workspace;
+    /** Close: hands over the shared workspace and the NHWC staging buffers for CudaBackend to free with its other allocations. */
+    List<DeviceMemory.Allocation> takeAllocations() {
+        List<DeviceMemory.Allocation> out = new ArrayList<>();
+        if (workspace != null) out.add(workspace);
+        for (int i = 0; i < staging.length; i++) {
+            if (staging[i] != null) out.add(staging[i]);
+            staging[i] = null;
+        }
         workspace = null;
-        return w;
+        return out;
     }
 }

@@ -95,7 +95,7 @@ public final class CudaBackend implements Backend {
      * @param arenaCapacity  bytes of the activation arena's block, plus the two backward regions'
      * @param arenaPeak      largest per-step arena demand seen, plus the largest demand of each backward region
      * @param arenaGeneration steps begun so far ({@link #beginStep()} calls)
-     * @param workspaceBytes the shared cuDNN workspace
+     * @param workspaceBytes the shared cuDNN workspace (and the staging buffers of NHWC convolutions)
      */
     public record MemoryStats(long allocations, long frees, long ownedBytes, long arenaCapacity, long arenaPeak,
                               int arenaGeneration, long workspaceBytes) {}
@@ -744,6 +744,9 @@ public final class CudaBackend implements Backend {
     /** out (F32) += in (BF16): for ConvOps' weight gradients. */
     void accumulateBf16(Tensor out, Tensor in) { elementwiseOps.accumulate(out, in); }
 
+    /** ReshapeOps#transposeInner on device addresses: y [n, b, a] = x [n, a, b] of {@code dtype} (NHWC convolutions). */
+    void transposeInner(long y, long x, DType dtype, int n, int a, int b) { reshapeOps.transposeInner(y, x, dtype, n, a, b); }
+
     /** Ops that ran through float32 copies because no kernel of theirs takes their tensors' dtypes ({@link DTypeStaging}). */
     public long stagedOps() { return staging.stagedOps(); }
 
@@ -872,8 +875,7 @@ public final class CudaBackend implements Backend {
                 List<DeviceMemory.Allocation> all = new ArrayList<>(liveOwned);
                 liveOwned.clear();
                 ownedBytes = 0;
-                DeviceMemory.Allocation workspace = convOps.takeWorkspace();
-                if (workspace != null) all.add(workspace);
+                all.addAll(convOps.takeAllocations());
                 all.addAll(dev.takeAllocations());
                 for (DeviceMemory.Allocation a : all) memory.free(a);
             },

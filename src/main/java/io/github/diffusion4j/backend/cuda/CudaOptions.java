@@ -20,10 +20,16 @@ import java.util.Locale;
  *                           differ between runs, so results are then not bit-reproducible across processes
  * @param traceSyncs         print on stderr where the host waits for the GPU, with the calling frames
  *                           ({@code bench --trace-syncs}: finding the stalls behind a step's host waits)
+ * @param nhwcConv           run cuDNN's convolutions in NHWC ({@code --conv-layout nhwc}): each one transposes its
+ *                           operands from and back to the engine's NCHW tensors ({@link ConvOps}), so that the
+ *                           speed of cuDNN's NHWC kernels (usually its fastest bf16 tensor-core ones) can be measured
+ *                           against NCHW with nothing above the backend changed
  */
 public record CudaOptions(int device, boolean tf32Gemm, boolean tf32Conv, boolean deterministicConv,
                       long convWorkspaceLimit, boolean syncEveryLaunch, boolean autotuneConv,
-                      boolean traceSyncs) {
+                      boolean traceSyncs, boolean nhwcConv) {
+    /** The values {@link #withConvLayout(String)} accepts ({@code --conv-layout}). */
+    public static final String CONV_LAYOUTS = "nchw or nhwc";
     /** The values {@link #withTf32(String)} accepts ({@code --tf32}). */
     public static final String TF32_MODES = "default, on or off";
 
@@ -37,12 +43,12 @@ public record CudaOptions(int device, boolean tf32Gemm, boolean tf32Conv, boolea
      * chosen by heuristics (reproducible), a 1 GiB workspace limit, asynchronous launches, no tracing.
      */
     public static CudaOptions defaults(int device) {
-        return new CudaOptions(device, false, true, true, 1L << 30, false, false, false);
+        return new CudaOptions(device, false, true, true, 1L << 30, false, false, false, false);
     }
 
     /** Full FP32 everywhere (no TF32), deterministic convolutions: for comparisons with the CPU backend. */
     public static CudaOptions strictFp32(int device) {
-        return new CudaOptions(device, false, false, true, 1L << 30, false, false, false);
+        return new CudaOptions(device, false, false, true, 1L << 30, false, false, false, false);
     }
 
     /**
@@ -71,27 +77,46 @@ public record CudaOptions(int device, boolean tf32Gemm, boolean tf32Conv, boolea
 
     public CudaOptions withTf32(boolean gemm, boolean conv) {
         return new CudaOptions(device, gemm, conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch, autotuneConv,
-                traceSyncs);
+                traceSyncs, nhwcConv);
     }
 
     public CudaOptions withDeterministicConv(boolean deterministic) {
         return new CudaOptions(device, tf32Gemm, tf32Conv, deterministic, convWorkspaceLimit, syncEveryLaunch,
-                autotuneConv, traceSyncs);
+                autotuneConv, traceSyncs, nhwcConv);
     }
 
     public CudaOptions withSyncEveryLaunch(boolean sync) {
         return new CudaOptions(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, sync, autotuneConv,
-                traceSyncs);
+                traceSyncs, nhwcConv);
     }
 
     public CudaOptions withAutotuneConv(boolean autotune) {
         return new CudaOptions(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
-                autotune, traceSyncs);
+                autotune, traceSyncs, nhwcConv);
     }
 
     public CudaOptions withTraceSyncs(boolean trace) {
         return new CudaOptions(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
-                autotuneConv, trace);
+                autotuneConv, trace, nhwcConv);
+    }
+
+    public CudaOptions withNhwcConv(boolean nhwc) {
+        return new CudaOptions(device, tf32Gemm, tf32Conv, deterministicConv, convWorkspaceLimit, syncEveryLaunch,
+                autotuneConv, traceSyncs, nhwc);
+    }
+
+    /**
+     * {@code --conv-layout nchw|nhwc}: the memory layout cuDNN's convolutions run in.
+     *
+     * @throws IllegalArgumentException for any other value (the message names the option and the choices)
+     */
+    public CudaOptions withConvLayout(String layout) {
+        String l = layout == null ? "" : layout.trim().toLowerCase(Locale.ROOT);
+        return switch (l) {
+            case "nchw" -> withNhwcConv(false);
+            case "nhwc" -> withNhwcConv(true);
+            default -> throw new IllegalArgumentException("--conv-layout must be " + CONV_LAYOUTS + ", got '" + layout + "'");
+        };
     }
 
     /** The settings in one line, for logs and {@code info}. */
@@ -99,6 +124,7 @@ public record CudaOptions(int device, boolean tf32Gemm, boolean tf32Conv, boolea
         return "GEMMs " + (tf32Gemm ? "TF32" : "FP32") + ", convolutions " + (tf32Conv ? "TF32" : "FP32")
                 + " (--tf32 " + tf32Mode() + "), cuDNN algorithms " + (deterministicConv ? "deterministic" : "any")
                 + (autotuneConv ? ", timed per shape" : ", by heuristics")
+                + (nhwcConv ? ", convolutions in NHWC" : "")
                 + (syncEveryLaunch ? ", synchronised after every launch" : "")
                 + (traceSyncs ? ", host waits traced" : "");
     }

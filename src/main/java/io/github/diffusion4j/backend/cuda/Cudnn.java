@@ -16,6 +16,8 @@ public final class Cudnn {
     public static final int DEFAULT_MATH = 0, TENSOR_OP_MATH = 1, TENSOR_OP_MATH_ALLOW_CONVERSION = 2, FMA_MATH = 3;
     /** cudnnDataType_t of the tensors and filters (cudnn_graph.h). */
     public static final int DATA_FLOAT = 0, DATA_BFLOAT16 = 9;
+    /** cudnnTensorFormat_t of the tensors and the filter of a plan (cudnn_graph.h). */
+    public static final int TENSOR_NCHW = 0, TENSOR_NHWC = 1;
 
     /** cudnnConvolutionFwdAlgo_t / BwdData / BwdFilter values are cuDNN's (cudnn_ops.h); see {@link #convPlanInfo}. */
     public static native long create();
@@ -31,9 +33,20 @@ public final class Cudnn {
      * {@code workspaceLimit} bytes, -1 for no limit; deterministic backward algorithms only when asked). Throws
      * when y's shape disagrees with cuDNN's. Free with {@link #convPlanDestroy}.
      */
+    public static long convPlan(long handle, int n, int c, int h, int w, int k, int kh, int kw, int padH,
+                                int padW, int strideH, int strideW, int ho, int wo, int dataType,
+                                int mathType, boolean deterministic, long workspaceLimit) {
+        return convPlan(handle, n, c, h, w, k, kh, kw, padH, padW, strideH, strideW, ho, wo, dataType, mathType,
+                deterministic, workspaceLimit, TENSOR_NCHW);
+    }
+
+    /**
+     * As above, with x, w and y in memory format {@code format}: {@link #TENSOR_NCHW}, or {@link #TENSOR_NHWC}
+     * (x [n, h, w, c], w [k, kh, kw, c], y [n, ho, wo, k] in memory; the dims are still given as n, c, h, w).
+     */
     public static native long convPlan(long handle, int n, int c, int h, int w, int k, int kh, int kw, int padH,
                                        int padW, int strideH, int strideW, int ho, int wo, int dataType,
-                                       int mathType, boolean deterministic, long workspaceLimit);
+                                       int mathType, boolean deterministic, long workspaceLimit, int format);
 
     /**
      * Re-chooses the plan's algorithms by timing them on real buffers (cudnnFind*AlgorithmEx). {@code y},

@@ -52,6 +52,7 @@ public final class Kernels {
     public static final String UPSAMPLE_NEAREST2X = "d4j_upsample_nearest2x";
     public static final String UPSAMPLE_NEAREST2X_BACKWARD = "d4j_upsample_nearest2x_backward";
     public static final String COPY_CHANNELS = "d4j_copy_channels";
+    public static final String TRANSPOSE_INNER = "d4j_transpose_inner";
     // embedding.cu
     public static final String TIMESTEP_EMBEDDING = "d4j_timestep_embedding";
     public static final String ONE_HOT = "d4j_one_hot";
@@ -79,7 +80,7 @@ public final class Kernels {
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL, ADD_PER_SAMPLE_CHANNEL, SCALE_SHIFT, PLANE_SUMS, DROPOUT,
             GROUP_NORM_FORWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD, GROUP_NORM_BACKWARD_OFFSET,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT_BACKWARD, SOFTMAX, SOFTMAX_BACKWARD, UPSAMPLE_NEAREST2X,
-            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS);
+            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TRANSPOSE_INNER);
 
     /** The name of kernel {@code name}'s BF16 instantiation. */
     public static String bf16(String name) {
@@ -94,7 +95,7 @@ public final class Kernels {
             SUM_PARTIALS, SUM_FINALIZE, NONFINITE_FLAG, SUM_PER_SAMPLE, ADD_BIAS, PLANE_SUMS, CHANNEL_SUMS, ADD_PER_SAMPLE_CHANNEL,
             ADD_BIAS_ADD, ADD_BIAS_PER_SAMPLE_CHANNEL,
             PER_SAMPLE_CHANNEL_SUM, SCALE_SHIFT, SCALE_SHIFT_BACKWARD, GROUP_NORM_FORWARD, GROUP_NORM_BACKWARD, GROUP_NORM_FORWARD_OFFSET, GROUP_NORM_BACKWARD_OFFSET, SOFTMAX, SOFTMAX_BACKWARD, RANDN, RAND, DROPOUT, UPSAMPLE_NEAREST2X,
-            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, UPDATE_GATE, Q_SAMPLE, DIFFUSION_STEP,
+            UPSAMPLE_NEAREST2X_BACKWARD, COPY_CHANNELS, TRANSPOSE_INNER, TIMESTEP_EMBEDDING, ONE_HOT, ADAMW, EMA, UPDATE_GATE, Q_SAMPLE, DIFFUSION_STEP,
             REPAINT_BLEND, MSE_LOSS, DRAW_TIMESTEPS, DYNAMIC_THRESHOLD, VLB_LOSS);
 
     /**
@@ -141,6 +142,7 @@ public final class Kernels {
             Map.entry(UPSAMPLE_NEAREST2X, "ppjii"),
             Map.entry(UPSAMPLE_NEAREST2X_BACKWARD, "ppjii"),
             Map.entry(COPY_CHANNELS, "ppiiiiiij"),
+            Map.entry(TRANSPOSE_INNER, "ppiii"),
             Map.entry(TIMESTEP_EMBEDDING, "ppiifi"),
             Map.entry(ONE_HOT, "pppii"),
             Map.entry(ADAMW, "ppppppjfffffp"),

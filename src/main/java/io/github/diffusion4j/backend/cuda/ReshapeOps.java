@@ -1,21 +1,25 @@
 package io.github.diffusion4j.backend.cuda;
 
+import io.github.diffusion4j.tensor.DType;
 import io.github.diffusion4j.tensor.Tensor;
 
 /**
  * Reshaping launchers of the CUDA backend: kernels/reshape.cu (nearest upsampling and its backward, channel concat and
- * split). CPU reference: the CpuBackend methods of the same names; conformance: {@code BackendConformance.reshaping}.
+ * split; CPU reference: the CpuBackend methods of the same names; conformance: {@code BackendConformance.reshaping}),
+ * and {@link #transposeInner}, the layout change of the convolutions that run in NHWC ({@link ConvOps}; test:
+ * {@code NhwcConvGpuTest}).
  * Templates over the element type: every tensor of an op F32, or every one BF16 ({@link DTypeStaging#uniform}).
  */
 final class ReshapeOps {
     private final CudaBackend cb;
-    private final KernelArgs.Typed kUpsample, kUpsampleBackward, kCopyChannels;
+    private final KernelArgs.Typed kUpsample, kUpsampleBackward, kCopyChannels, kTranspose;
 
     ReshapeOps(CudaBackend cb) {
         this.cb = cb;
         kUpsample = cb.typedKernel(Kernels.UPSAMPLE_NEAREST2X);
         kUpsampleBackward = cb.typedKernel(Kernels.UPSAMPLE_NEAREST2X_BACKWARD);
         kCopyChannels = cb.typedKernel(Kernels.COPY_CHANNELS);
+        kTranspose = cb.typedKernel(Kernels.TRANSPOSE_INNER);
     }
 
     void upsampleNearest2x(Tensor y, Tensor x) {
@@ -80,5 +84,20 @@ final class ReshapeOps {
             }
             c0 += pc;
         }
+    }
+
+    /**
+     * y[n, b, a] = x[n, a, b] for n * a * b elements of {@code dtype} at device addresses x and y (the staging
+     * buffers of NHWC convolutions are not tensors): NCHW to NHWC with (a, b) = (C, H W), NHWC to NCHW with
+     * (H W, C), a filter [K, C, kh, kw] to [K, kh, kw, C] with (C, kh kw). x and y must not overlap.
+     */
+    void transposeInner(long y, long x, DType dtype, int n, int a, int b) {
+        cb.ensureContext();
+        if (n < 0 || a < 0 || b < 0) throw new IllegalArgumentException("transpose of [" + n + ", " + a + ", " + b + "]");
+        if (dtype != DType.F32 && dtype != DType.BF16) throw new IllegalArgumentException("transpose of " + dtype);
+        long tiles = (long) n * ((a + 31) / 32) * ((b + 31) / 32);
+        if (tiles == 0) return;
+        (dtype == DType.BF16 ? kTranspose.bf16() : kTranspose.f32()).begin().ptr(y).ptr(x).i32(n).i32(a).i32(b)
+                .launch((int) Math.min(tiles, LaunchConfig.MAX_BLOCKS), LaunchConfig.THREADS);
     }
 }
