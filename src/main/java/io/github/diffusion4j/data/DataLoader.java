@@ -62,7 +62,7 @@ public final class DataLoader implements AutoCloseable {
     /**
      * @param shuffle  shuffle every epoch (otherwise dataset order)
      * @param flip     random horizontal flips with probability 1/2 (off for data where left and right differ,
-     *                 e.g. digits)
+     *                 e.g. digits, or Fashion-MNIST's footwear: {@code Datasets.flipByDefault})
      * @param dropLast skip an epoch's last incomplete batch, so every batch has exactly batchSize images
      * @param prefetch number of batches prepared ahead (at least 1)
      */

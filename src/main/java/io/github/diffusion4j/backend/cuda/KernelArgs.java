@@ -143,7 +143,12 @@ final class KernelArgs {
      */
     record Typed(KernelArgs f32, KernelArgs bf16) {
         KernelArgs of(io.github.diffusion4j.tensor.Tensor t) {
-            return t.dtype() == io.github.diffusion4j.tensor.DType.BF16 ? bf16 : f32;
+            return of(t.dtype());
+        }
+
+        /** The instantiation for data of {@code dtype} (launches on device addresses rather than tensors). */
+        KernelArgs of(io.github.diffusion4j.tensor.DType dtype) {
+            return dtype == io.github.diffusion4j.tensor.DType.BF16 ? bf16 : f32;
         }
     }
 }

@@ -97,7 +97,7 @@ final class ReshapeOps {
         if (dtype != DType.F32 && dtype != DType.BF16) throw new IllegalArgumentException("transpose of " + dtype);
         long tiles = (long) n * ((a + 31) / 32) * ((b + 31) / 32);
         if (tiles == 0) return;
-        (dtype == DType.BF16 ? kTranspose.bf16() : kTranspose.f32()).begin().ptr(y).ptr(x).i32(n).i32(a).i32(b)
+        kTranspose.of(dtype).begin().ptr(y).ptr(x).i32(n).i32(a).i32(b)
                 .launch((int) Math.min(tiles, LaunchConfig.MAX_BLOCKS), LaunchConfig.THREADS);
     }
 }
