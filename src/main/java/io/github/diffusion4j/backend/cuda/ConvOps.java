@@ -151,7 +151,7 @@ final class ConvOps {
         return workspace.address();
     }
 
-    /** {@code a}, or when it is null or smaller than {@code bytes} a new allocation of whole MiB (a freed after the queue drains). */
+    /** {@code a}, or when it is null or smaller than {@code bytes} a new one of whole MiB (the old one freed once queued work is done). */
     private DeviceMemory.Allocation grown(DeviceMemory.Allocation a, long bytes) {
         if (a != null && a.bytes() >= bytes) return a;
         DeviceMemory memory = cb.memory();

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * whole training steps against the CPU. Nothing above the backend knows the layout, so the same layer code must
  * give the CPU's numbers. Tolerances: F32 as CudaOpsGpuTest's strict convolutions (the sums' order differs: 1e-5 of
  * the largest reference value); BF16 one bf16 step, 2^-8 of the largest value, as CudaBf16GpuTest derives. Under the
- * CUDA emulation (CI) the NHWC descriptors are computed by cudnn_emu.c's own layout indexing. Skips without CUDA.
+ * CUDA emulation (CI) the NHWC descriptors are read by the emulated cuDNN's own layout indexing (cudnn_emu_math.c). Skips without CUDA.
  */
 @Tag("gpu")
 class NhwcConvGpuTest {
