@@ -6,7 +6,6 @@ import io.github.diffusion4j.backend.cpu.CpuBackend;
 import io.github.diffusion4j.nn.Precision;
 import io.github.diffusion4j.tensor.Backend;
 import io.github.diffusion4j.tensor.DType;
-import io.github.diffusion4j.tensor.Philox;
 import io.github.diffusion4j.tensor.Rounding;
 import io.github.diffusion4j.tensor.Shape;
 import io.github.diffusion4j.tensor.Tensor;
@@ -14,6 +13,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+
+import static io.github.diffusion4j.backend.cuda.CudaBf16GpuTest.put;
+import static io.github.diffusion4j.backend.cuda.CudaBf16GpuTest.random;
 
 import java.util.Locale;
 
@@ -39,18 +41,6 @@ class NhwcConvGpuTest {
     }
 
     @AfterAll static void stop() { if (nhwc != null) nhwc.close(); }
-
-    static float[] random(int n, long seed) {
-        float[] x = new float[n];
-        Philox.fillNormal(x, 0, seed, 0, 0, n);
-        return x;
-    }
-
-    static Tensor put(Backend b, float[] v, DType d, Shape s) {
-        Tensor t = b.zeros(s, d);
-        b.copyFromHost(t, v, 0);
-        return t;
-    }
 
     /** y[n, b, a] = x[n, a, b] exactly, in both dtypes, across partial 32 x 32 tiles and single rows. */
     @Test void transposeInnerIsTheTransposeOfEachSample() {
